@@ -1,0 +1,50 @@
+# pg_kms: PGXS build.  `make && make install`, then `make installcheck`
+# against a server started with shared_preload_libraries = 'pg_kms'
+# (scripts/test.sh does all of it on a throwaway cluster).
+
+EXTENSION = pg_kms
+EXTVERSION = 1.0
+MODULE_big = pg_kms
+
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is assembled from one SQL file per part, in name order.
+SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
+DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+
+PG_CONFIG ?= pg_config
+
+# pg_regress over sql/ in name order; the server must preload pg_kms.
+REGRESS = $(basename $(notdir $(sort $(wildcard sql/[0-9]*.sql))))
+REGRESS_OPTS = --load-extension=pgcrypto
+ISOLATION = $(basename $(notdir $(sort $(wildcard test/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
+TAP_TESTS = 1
+PROVE_FLAGS = -I ./test/perl
+
+PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
+SHLIB_LINK = -lcrypto -lcurl
+EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/output_iso results regression.diffs regression.out \
+	test/fuzz/fuzz_ciphertext test/kat/kat_gcm tmp_check
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
+	cat $^ > $@
+
+# Stand-alone checks of the crypto core (no server needed).
+CRYPTO_STANDALONE = src/crypto.c
+test/kat/kat_gcm: test/kat/kat_gcm.c $(CRYPTO_STANDALONE) src/crypto.h
+	$(CC) -O2 -Wall -I src -o $@ test/kat/kat_gcm.c $(CRYPTO_STANDALONE) -lcrypto
+test/fuzz/fuzz_ciphertext: test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) src/crypto.h
+	$(CC) -O1 -g -fsanitize=address,undefined -Wall -I src -o $@ test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) -lcrypto
+
+.PHONY: check-standalone bench
+check-standalone: test/kat/kat_gcm test/fuzz/fuzz_ciphertext
+	./test/kat/kat_gcm
+	./test/fuzz/fuzz_ciphertext 200000
+
+bench:
+	bash bench/run.sh
