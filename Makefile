@@ -17,10 +17,11 @@ PG_CONFIG ?= pg_config
 
 # pg_regress over sql/ in name order; the server must preload pg_kms.
 REGRESS = $(basename $(notdir $(sort $(wildcard sql/[0-9]*.sql))))
-REGRESS_OPTS = --load-extension=pgcrypto
+REGRESS_OPTS = --dbname=contrib_regression
 ISOLATION = $(basename $(notdir $(sort $(wildcard test/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
 TAP_TESTS = 1
+PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 PROVE_FLAGS = -I ./test/perl
 
 PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
