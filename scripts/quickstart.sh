@@ -1,0 +1,173 @@
+#!/usr/bin/env bash
+# scripts/quickstart.sh: set pg_kms up on this machine and run the example.
+#
+#   sudo bash scripts/quickstart.sh
+#
+# Installs the Debian 12 packages it needs, builds and installs the
+# extension, creates a master key (/etc/pg_kms/master.key, kept if it
+# exists), creates a demo cluster (/var/lib/postgresql/pg_kms_demo, port
+# 5433, socket in /var/run/postgresql) preloading pg_kms, starts it (restarts
+# it if it runs), creates the extension and runs the example: a key, an
+# alias, encrypt, decrypt, describe, and a secret when secrets exist.  The
+# server is left running.  Safe to run again.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_CONFIG=/usr/bin/pg_config
+PGBIN=/usr/lib/postgresql/15/bin
+KEYDIR=/etc/pg_kms
+KEYFILE=$KEYDIR/master.key
+PGDATA_DEMO=/var/lib/postgresql/pg_kms_demo
+LOGFILE=/var/lib/postgresql/pg_kms_demo.log
+SOCKDIR=/var/run/postgresql
+PORT=5433
+export PATH="$PGBIN:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
+export LC_ALL=C.UTF-8 LANG=C.UTF-8
+
+say() { printf '\n==> %s\n' "$*"; }
+as_pg() { (cd / && runuser -u postgres -- env PATH="$PATH" "$@"); }
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "run as root: sudo bash scripts/quickstart.sh" >&2
+	exit 1
+fi
+
+say "installing packages (if missing)"
+bash "$REPO/scripts/install-deps.sh"
+
+say "building and installing pg_kms"
+cd "$REPO"
+make --no-print-directory PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1 || true
+make --no-print-directory -j2 PG_CONFIG="$PG_CONFIG" </dev/null >/tmp/pg_kms_quickstart_build.log 2>&1 ||
+	{ tail -n 40 /tmp/pg_kms_quickstart_build.log; echo "build failed (full log: /tmp/pg_kms_quickstart_build.log)" >&2; exit 1; }
+make --no-print-directory PG_CONFIG="$PG_CONFIG" install </dev/null >>/tmp/pg_kms_quickstart_build.log 2>&1 ||
+	{ tail -n 40 /tmp/pg_kms_quickstart_build.log; echo "make install failed" >&2; exit 1; }
+echo "installed $($PG_CONFIG --pkglibdir)/pg_kms.so"
+
+say "master key $KEYFILE"
+install -d -m 0750 -o root -g postgres "$KEYDIR"
+if [ -e "$KEYFILE" ]; then
+	echo "exists, kept as it is"
+else
+	tmp=$(mktemp "$KEYDIR/.master.key.XXXXXX")
+	chmod 600 "$tmp"
+	od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$tmp"
+	echo >>"$tmp"
+	chown postgres:postgres "$tmp"
+	mv -n "$tmp" "$KEYFILE"
+	rm -f "$tmp"
+	echo "created (32 random bytes, hex). Back it up: data encrypted under it is lost without it."
+fi
+# The server insists on a key that only its owner can read.
+chown postgres:postgres "$KEYFILE"
+chmod 600 "$KEYFILE"
+
+say "demo cluster $PGDATA_DEMO (port $PORT)"
+install -d -m 2775 -o postgres -g postgres "$SOCKDIR"
+if [ ! -f "$PGDATA_DEMO/PG_VERSION" ]; then
+	install -d -m 0700 -o postgres -g postgres "$PGDATA_DEMO"
+	as_pg initdb -D "$PGDATA_DEMO" -U postgres -E UTF8 --locale=C.UTF-8 \
+		--auth-local=peer --auth-host=scram-sha-256 >/dev/null
+	# Local connections as the database user postgres: OS users postgres and
+	# root (and the sudo caller) through a peer map; everyone else by peer
+	# name or with a password over TCP.
+	cat >"$PGDATA_DEMO/pg_hba.conf" <<-'EOF'
+		# pg_kms demo cluster (scripts/quickstart.sh)
+		local   all   postgres                  peer map=pg_kms_demo
+		local   all   all                       peer
+		host    all   all       127.0.0.1/32    scram-sha-256
+		host    all   all       ::1/128         scram-sha-256
+	EOF
+	printf 'pg_kms_demo  postgres  postgres\npg_kms_demo  root      postgres\n' >>"$PGDATA_DEMO/pg_ident.conf"
+	if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && [ "$SUDO_USER" != postgres ]; then
+		printf 'pg_kms_demo  %s  postgres\n' "$SUDO_USER" >>"$PGDATA_DEMO/pg_ident.conf"
+	fi
+	chown postgres:postgres "$PGDATA_DEMO/pg_hba.conf" "$PGDATA_DEMO/pg_ident.conf"
+	echo "created"
+else
+	echo "exists"
+fi
+cat >"$PGDATA_DEMO/pg_kms_demo.conf" <<EOF
+# written by scripts/quickstart.sh (rewritten on every run)
+port = $PORT
+listen_addresses = 'localhost'
+unix_socket_directories = '$SOCKDIR'
+shared_preload_libraries = 'pg_kms'
+pg_kms.master_key_file = '$KEYFILE'
+EOF
+chown postgres:postgres "$PGDATA_DEMO/pg_kms_demo.conf"
+grep -q "^include = 'pg_kms_demo.conf'" "$PGDATA_DEMO/postgresql.conf" ||
+	echo "include = 'pg_kms_demo.conf'" >>"$PGDATA_DEMO/postgresql.conf"
+
+if as_pg pg_ctl -D "$PGDATA_DEMO" status >/dev/null 2>&1; then
+	action=restart
+else
+	action=start
+	if [ -S "$SOCKDIR/.s.PGSQL.$PORT" ] || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+		echo "port $PORT is taken by another server: stop it, or free the port, and run again" >&2
+		exit 1
+	fi
+fi
+touch "$LOGFILE"
+chown postgres:postgres "$LOGFILE"
+if ! as_pg pg_ctl -D "$PGDATA_DEMO" -l "$LOGFILE" -w -t 120 "$action" >/dev/null; then
+	tail -n 30 "$LOGFILE" >&2
+	echo "could not $action the demo cluster (log: $LOGFILE)" >&2
+	exit 1
+fi
+echo "server ${action}ed (log: $LOGFILE)"
+
+say "example"
+as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
+\pset footer off
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS pg_kms;
+RESET client_min_messages;
+\set ECHO queries
+SELECT kms_create_key(description => 'MyKMSKey quick start') AS key_id \gset
+\echo :key_id
+\set ECHO none
+SELECT EXISTS (SELECT 1 FROM kms_list_aliases() WHERE alias_name = 'alias/MyKMSKey') AS alias_exists \gset
+\set ECHO queries
+\if :alias_exists
+SELECT kms_update_alias('alias/MyKMSKey', :'key_id');
+\else
+SELECT kms_create_alias('alias/MyKMSKey', :'key_id');
+\endif
+SELECT encode(kms_encrypt('alias/MyKMSKey', 'hello, pg_kms'), 'base64') AS ciphertext \gset
+\echo :ciphertext
+SELECT kms_decrypt_text(decode(:'ciphertext', 'base64')) AS plaintext;
+SELECT jsonb_pretty(kms_describe_key('alias/MyKMSKey')) AS key_metadata;
+\set ECHO none
+SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'create_secret') AS has_secrets \gset
+\if :has_secrets
+-- get_secret raises when the secret does not exist
+DO $$
+BEGIN
+	PERFORM get_secret('MyDatabaseSecret');
+	PERFORM set_config('quickstart.secret_exists', 'true', false);
+EXCEPTION WHEN OTHERS THEN
+	PERFORM set_config('quickstart.secret_exists', 'false', false);
+END $$;
+SELECT NOT current_setting('quickstart.secret_exists')::boolean AS secret_missing \gset
+\set ECHO queries
+\if :secret_missing
+SELECT create_secret('MyDatabaseSecret',
+       format('{"username":"app","password":%s}', to_json(get_random_password()::text)));
+\else
+\echo 'secret MyDatabaseSecret exists already'
+\endif
+SELECT get_secret('MyDatabaseSecret')::jsonb ->> 'username' AS username;
+\set ECHO none
+\else
+\echo '(secrets are not in this build yet: skipped create_secret / get_secret)'
+\endif
+SQL
+
+say "done: the demo server keeps running"
+cat <<EOF
+connect:   sudo psql -h $SOCKDIR -p $PORT -U postgres
+           (as root or the postgres OS user: psql -h $SOCKDIR -p $PORT -U postgres)
+stop:      sudo runuser -u postgres -- $PGBIN/pg_ctl -D $PGDATA_DEMO stop
+master key: $KEYFILE (keep a copy; without it nothing encrypted here can be read)
+EOF
