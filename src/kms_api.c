@@ -1,0 +1,1264 @@
+/*-------------------------------------------------------------------------
+ *
+ * kms_api.c
+ *	  SQL entry points of KMS key management: CreateKey, DescribeKey,
+ *	  ListKeys, Enable/DisableKey, Schedule/CancelKeyDeletion, rotation,
+ *	  aliases, tags, grants, and the master-key rotation.
+ *
+ *	  Each entry point checks the caller's privilege on the key (keystore.c)
+ *	  before it touches anything, then the key state, then its arguments'
+ *	  meaning; changes are made with catalog SQL and published to other
+ *	  backends when the transaction commits (cache.c).
+ *
+ * Locking: key rows are updated with ordinary row locks; no shared state.
+ *
+ * IDENTIFICATION
+ *	  src/kms_api.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+#include "cache.h"
+#include "keystore.h"
+#include "provider.h"
+
+/* ----------------------------------------------------------------
+ * Small helpers
+ * ----------------------------------------------------------------
+ */
+static char *
+ArgText(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static char *
+ArgKeyRef(FunctionCallInfo fcinfo, int n)
+{
+	char	   *s = ArgText(fcinfo, n);
+
+	if (s == NULL || s[0] == '\0')
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "key id must not be empty");
+	return s;
+}
+
+/* Start a materialized set-returning function (works on PG 14 too). */
+static Tuplestorestate *
+KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old;
+	Tuplestorestate *ts;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	*tupdesc = CreateTupleDescCopy(*tupdesc);
+	ts = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = ts;
+	rsinfo->setDesc = *tupdesc;
+	MemoryContextSwitchTo(old);
+	return ts;
+}
+
+/* Run a query as the catalog owner and return its only datum, copied. */
+static Datum
+KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
+{
+	KmsCatalogState st;
+	Datum		d = (Datum) 0;
+
+	*isnull = true;
+	KmsCatalogEnter(&st);
+	if (KmsExec(sql, nargs, types, values, NULL, true, SPI_OK_SELECT) == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+		if (!*isnull)
+		{
+			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
+
+			d = SPI_datumTransfer(d, att->attbyval, att->attlen);
+		}
+	}
+	KmsCatalogExit(&st);
+	return d;
+}
+
+/* Run a modifying statement as the catalog owner; returns rows affected. */
+static uint64
+KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+{
+	KmsCatalogState st;
+	uint64		n;
+
+	KmsCatalogEnter(&st);
+	n = KmsExec(sql, nargs, types, values, NULL, false, expected);
+	KmsCatalogExit(&st);
+	return n;
+}
+
+/* Resolve a key for a management operation; refuse on a standby. */
+static KmsKeyInfo *
+KmsManagedKey(const char *keyref, const char *operation)
+{
+	KmsKeyInfo *key = KmsResolveKey(keyref, KMS_OP_MANAGE);
+
+	KmsCheckWritable(operation);
+	return key;
+}
+
+static void
+KmsUpdateKey(KmsKeyInfo *key, const char *set_clause, int nextra, Oid *types,
+			 Datum *values)
+{
+	Oid			t[4];
+	Datum		v[4];
+	char	   *sql = psprintf("UPDATE kms.key SET %s WHERE key_id = $1", set_clause);
+
+	t[0] = UUIDOID;
+	v[0] = KmsUuidDatum(key->key_id);
+	for (int i = 0; i < nextra; i++)
+	{
+		t[i + 1] = types[i];
+		v[i + 1] = values[i];
+	}
+	KmsModify(sql, 1 + nextra, t, v, SPI_OK_UPDATE);
+	KmsInvalidateAtCommit();
+}
+
+static void
+KmsNotPendingDeletion(KmsKeyInfo *key)
+{
+	if (key->state == KMS_STATE_PENDING_DELETION)
+		kms_error(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
+				  "key \"%s\" is pending deletion", KmsKeyArn(key->key_id_str));
+}
+
+static void
+KmsRequireSymmetric(KmsKeyInfo *key, const char *operation)
+{
+	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT)
+		kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+				  "%s is not supported for key \"%s\" with key spec %s; only symmetric encryption keys rotate",
+				  operation, KmsKeyArn(key->key_id_str), key->key_spec);
+}
+
+/*
+ * Tags: accept AWS's list [{"TagKey":..,"TagValue":..}] or a plain object
+ * {"key":"value"}; validate as TagResource does; return a jsonb object.
+ */
+static Jsonb *
+KmsNormalizeTags(Jsonb *jb)
+{
+	StringInfoData buf;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			count = 0;
+	bool		is_array;
+	char	   *pending_key = NULL;
+	char	   *tk = NULL;
+	char	   *tv = NULL;
+	int			depth = 0;
+
+	if (jb == NULL)
+		return NULL;
+	if (JB_ROOT_IS_SCALAR(jb))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "tags must be a JSON array of {\"TagKey\", \"TagValue\"} objects or a JSON object");
+	is_array = JB_ROOT_IS_ARRAY(jb);
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+
+#define EMIT_TAG(k, val) \
+	do { \
+		if (strlen(k) < 1 || strlen(k) > 128) \
+			kms_error(TagException, KMS_SQLSTATE_TAG, \
+					  "tag key must be 1 to 128 characters"); \
+		if (strlen(val) > 256) \
+			kms_error(TagException, KMS_SQLSTATE_TAG, \
+					  "tag value must be at most 256 characters"); \
+		if (pg_strncasecmp(k, "aws:", 4) == 0) \
+			kms_error(TagException, KMS_SQLSTATE_TAG, \
+					  "tag keys beginning with \"aws:\" are reserved"); \
+		if (count++ > 0) \
+			appendStringInfoChar(&buf, ','); \
+		escape_json(&buf, k); \
+		appendStringInfoChar(&buf, ':'); \
+		escape_json(&buf, val); \
+	} while (0)
+
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
+		{
+			depth++;
+			if (is_array && tok == WJB_BEGIN_OBJECT)
+				tk = tv = NULL;
+			if ((is_array && depth > 2) || (!is_array && depth > 1))
+				kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+						  "tags must be a JSON array of {\"TagKey\", \"TagValue\"} objects or a JSON object");
+			continue;
+		}
+		if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
+		{
+			if (is_array && tok == WJB_END_OBJECT)
+			{
+				if (tk == NULL || tv == NULL)
+					kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+							  "each tag needs a TagKey and a TagValue");
+				EMIT_TAG(tk, tv);
+			}
+			depth--;
+			continue;
+		}
+		if (tok == WJB_KEY)
+		{
+			pending_key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok == WJB_ELEM)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "tags must be a JSON array of {\"TagKey\", \"TagValue\"} objects or a JSON object");
+		if (tok == WJB_VALUE)
+		{
+			char	   *s;
+
+			if (v.type != jbvString)
+				kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+						  "tag keys and values must be strings");
+			s = pnstrdup(v.val.string.val, v.val.string.len);
+			if (!is_array)
+				EMIT_TAG(pending_key, s);
+			else if (strcmp(pending_key, "TagKey") == 0)
+				tk = s;
+			else if (strcmp(pending_key, "TagValue") == 0)
+				tv = s;
+			else
+				kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+						  "unknown tag member \"%s\"; use TagKey and TagValue", pending_key);
+		}
+	}
+#undef EMIT_TAG
+	appendStringInfoChar(&buf, '}');
+	if (count > 50)
+		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
+				  "a key can have at most 50 tags");
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
+}
+
+/* ----------------------------------------------------------------
+ * CreateKey, DescribeKey, ListKeys
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_create_key);
+Datum
+kms_create_key(PG_FUNCTION_ARGS)
+{
+	char	   *description = ArgText(fcinfo, 0);
+	char	   *usage = ArgText(fcinfo, 1);
+	char	   *spec = ArgText(fcinfo, 2);
+	Jsonb	   *tags = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
+	KmsKeyUsage ku;
+
+	KmsCheckGeneration();
+	if (!KmsIsAdmin())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform CreateKey",
+						GetUserNameFromId(GetUserId(), false)),
+				 errhint("Members of kms_admin may create keys.")));
+	KmsCheckWritable("CreateKey");
+
+	if (usage == NULL)
+		usage = "ENCRYPT_DECRYPT";
+	if (spec == NULL)
+		spec = "SYMMETRIC_DEFAULT";
+	if (description && strlen(description) > 8192)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "description must be at most 8192 characters");
+
+	if (strcmp(usage, "ENCRYPT_DECRYPT") == 0)
+		ku = KMS_USAGE_ENCRYPT_DECRYPT;
+	else if (strcmp(usage, "GENERATE_VERIFY_MAC") == 0)
+		ku = KMS_USAGE_GENERATE_VERIFY_MAC;
+	else if (strcmp(usage, "SIGN_VERIFY") == 0 || strcmp(usage, "KEY_AGREEMENT") == 0)
+		kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+				  "key usage %s is not supported; use ENCRYPT_DECRYPT or GENERATE_VERIFY_MAC", usage);
+	else
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "key usage \"%s\" is not valid; use ENCRYPT_DECRYPT or GENERATE_VERIFY_MAC", usage);
+
+	if (strcmp(spec, "SYMMETRIC_DEFAULT") == 0)
+	{
+		if (ku != KMS_USAGE_ENCRYPT_DECRYPT)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "key spec SYMMETRIC_DEFAULT requires key usage ENCRYPT_DECRYPT");
+	}
+	else if (strcmp(spec, "HMAC_224") == 0 || strcmp(spec, "HMAC_256") == 0 ||
+			 strcmp(spec, "HMAC_384") == 0 || strcmp(spec, "HMAC_512") == 0)
+	{
+		if (ku != KMS_USAGE_GENERATE_VERIFY_MAC)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "key spec %s requires key usage GENERATE_VERIFY_MAC", spec);
+	}
+	else if (strncmp(spec, "RSA_", 4) == 0 || strncmp(spec, "ECC_", 4) == 0 ||
+			 strncmp(spec, "ML_DSA_", 7) == 0 || strcmp(spec, "SM2") == 0)
+		kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+				  "key spec %s is not supported; use SYMMETRIC_DEFAULT or HMAC_224/256/384/512", spec);
+	else
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "key spec \"%s\" is not valid", spec);
+
+	PG_RETURN_TEXT_P(cstring_to_text(KmsCreateKeyInternal(description, ku, spec,
+														  KmsNormalizeTags(tags),
+														  GetUserId())));
+}
+
+PG_FUNCTION_INFO_V1(kms_describe_key);
+Datum
+kms_describe_key(PG_FUNCTION_ARGS)
+{
+	char	   *ref = ArgKeyRef(fcinfo, 0);
+	KmsKeyInfo *key = KmsResolveKey(ref, KMS_OP_DESCRIBE_KEY);
+	Oid			types[3] = {UUIDOID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	bool		isnull;
+	Datum		d;
+
+	values[0] = KmsUuidDatum(key->key_id);
+	values[1] = CStringGetTextDatum(KmsAccountId());
+	values[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
+	d = KmsQueryDatum("SELECT jsonb_strip_nulls(jsonb_build_object("
+					  "'AWSAccountId', $2, 'KeyId', k.key_id::text, 'Arn', $3, "
+					  "'CreationDate', k.creation_date, 'Enabled', k.key_state = 'Enabled', "
+					  "'Description', k.description, 'KeyUsage', k.key_usage, "
+					  "'KeyState', k.key_state, 'DeletionDate', k.deletion_date, "
+					  "'Origin', k.origin, 'KeyManager', 'CUSTOMER', "
+					  "'CustomerMasterKeySpec', k.key_spec, 'KeySpec', k.key_spec, "
+					  "'EncryptionAlgorithms', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN jsonb_build_array('SYMMETRIC_DEFAULT') END, "
+					  "'MacAlgorithms', CASE WHEN k.key_usage = 'GENERATE_VERIFY_MAC' THEN jsonb_build_array('HMAC_SHA_' || substr(k.key_spec, 6)) END, "
+					  "'MultiRegion', false, "
+					  "'PendingDeletionWindowInDays', CASE WHEN k.key_state = 'PendingDeletion' THEN k.pending_window_days END, "
+					  "'CurrentKeyMaterialId', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN "
+					  "  (SELECT v.key_material_id FROM kms.key_version v WHERE v.key_id = k.key_id AND v.version = k.current_version) END)) "
+					  "FROM kms.key k WHERE k.key_id = $1",
+					  3, types, values, &isnull);
+	KmsAudit("DescribeKey", key->key_id_str, 0, "success");
+	if (isnull)
+		KmsKeyNotFound(ref, KMS_OP_DESCRIBE_KEY);
+	PG_RETURN_DATUM(d);
+}
+
+/* Key ids of all live keys (copied out of SPI). */
+static List *
+KmsAllKeyIds(void)
+{
+	KmsCatalogState st;
+	List	   *ids = NIL;
+	uint64		n;
+
+	KmsCatalogEnter(&st);
+	n = KmsExec("SELECT key_id FROM kms.key WHERE key_state <> 'Deleted' ORDER BY creation_date, key_id",
+				0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+		uint8	   *copy = SPI_palloc(KMS_KEY_ID_LEN);
+
+		memcpy(copy, u->data, KMS_KEY_ID_LEN);
+		ids = lappend(ids, copy);
+	}
+	KmsCatalogExit(&st);
+	return ids;
+}
+
+static bool
+KmsVisible(KmsKeyInfo *key)
+{
+	return key != NULL && key->state != KMS_STATE_DELETED &&
+		(key->may_manage || (key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) ||
+		 key->allowed_ops != 0);
+}
+
+PG_FUNCTION_INFO_V1(kms_list_keys);
+Datum
+kms_list_keys(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	List	   *ids;
+	ListCell   *lc;
+
+	KmsCheckGeneration();
+	ids = KmsAllKeyIds();
+	foreach(lc, ids)
+	{
+		KmsKeyInfo *key = KmsLookupKeyById((uint8 *) lfirst(lc));
+		Datum		values[2];
+		bool		nulls[2] = {0};
+
+		if (!KmsVisible(key))
+			continue;
+		values[0] = CStringGetTextDatum(key->key_id_str);
+		values[1] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Key state
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_enable_key);
+Datum
+kms_enable_key(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "EnableKey");
+
+	KmsNotPendingDeletion(key);
+	if (key->state == KMS_STATE_DISABLED)
+		KmsUpdateKey(key, "key_state = 'Enabled'", 0, NULL, NULL);
+	KmsAudit("EnableKey", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_disable_key);
+Datum
+kms_disable_key(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "DisableKey");
+
+	KmsNotPendingDeletion(key);
+	if (key->state == KMS_STATE_ENABLED)
+		KmsUpdateKey(key, "key_state = 'Disabled'", 0, NULL, NULL);
+	KmsAudit("DisableKey", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_schedule_key_deletion);
+Datum
+kms_schedule_key_deletion(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion");
+	int32		days = PG_ARGISNULL(1) ? 30 : PG_GETARG_INT32(1);
+	Oid			t[3] = {UUIDOID, INT4OID, TEXTOID};
+	Datum		v[3];
+	bool		isnull;
+	Datum		d;
+
+	if (days < 7 || days > 30)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "pending_window_in_days must be between 7 and 30");
+	KmsNotPendingDeletion(key);
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = Int32GetDatum(days);
+	v[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
+	KmsModify("UPDATE kms.key SET key_state = 'PendingDeletion', pending_window_days = $2, "
+			  "deletion_date = pg_catalog.now() + pg_catalog.make_interval(days => $2) WHERE key_id = $1",
+			  2, t, v, SPI_OK_UPDATE);
+	KmsInvalidateAtCommit();
+	d = KmsQueryDatum("SELECT jsonb_build_object('KeyId', $3, 'DeletionDate', deletion_date, "
+					  "'KeyState', key_state, 'PendingWindowInDays', pending_window_days) "
+					  "FROM kms.key WHERE key_id = $1 AND $2 IS NOT NULL",
+					  3, t, v, &isnull);
+	KmsAudit("ScheduleKeyDeletion", key->key_id_str, 0, "success");
+	PG_RETURN_DATUM(d);
+}
+
+PG_FUNCTION_INFO_V1(kms_cancel_key_deletion);
+Datum
+kms_cancel_key_deletion(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "CancelKeyDeletion");
+
+	if (key->state != KMS_STATE_PENDING_DELETION)
+		kms_error(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
+				  "key \"%s\" is not pending deletion", KmsKeyArn(key->key_id_str));
+	KmsUpdateKey(key, "key_state = 'Disabled', deletion_date = NULL, pending_window_days = NULL",
+				 0, NULL, NULL);
+	KmsAudit("CancelKeyDeletion", key->key_id_str, 0, "success");
+	PG_RETURN_TEXT_P(cstring_to_text(KmsKeyArn(key->key_id_str)));
+}
+
+PG_FUNCTION_INFO_V1(kms_update_key_description);
+Datum
+kms_update_key_description(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "UpdateKeyDescription");
+	char	   *desc = ArgText(fcinfo, 1);
+	Oid			t = TEXTOID;
+	Datum		v;
+
+	if (desc == NULL)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "description must not be null");
+	if (strlen(desc) > 8192)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "description must be at most 8192 characters");
+	KmsNotPendingDeletion(key);
+	v = CStringGetTextDatum(desc);
+	KmsUpdateKey(key, "description = $2", 1, &t, &v);
+	KmsAudit("UpdateKeyDescription", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------
+ * Tags
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_tag_resource);
+Datum
+kms_tag_resource(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "TagResource");
+	Jsonb	   *tags;
+	Oid			t[2] = {UUIDOID, JSONBOID};
+	Datum		v[2];
+	bool		isnull;
+	Datum		count;
+
+	if (PG_ARGISNULL(1))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "tags must not be null");
+	tags = KmsNormalizeTags(PG_GETARG_JSONB_P(1));
+	KmsNotPendingDeletion(key);
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = JsonbPGetDatum(tags);
+	count = KmsQueryDatum("SELECT count(*)::int FROM kms.key k, jsonb_object_keys(k.tags || $2) "
+						  "WHERE k.key_id = $1", 2, t, v, &isnull);
+	if (!isnull && DatumGetInt32(count) > 50)
+		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
+				  "a key can have at most 50 tags");
+	KmsUpdateKey(key, "tags = tags || $2", 1, &t[1], &v[1]);
+	KmsAudit("TagResource", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_untag_resource);
+Datum
+kms_untag_resource(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "UntagResource");
+	Oid			t = TEXTARRAYOID;
+	Datum		v;
+
+	if (PG_ARGISNULL(1))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "tag_keys must not be null");
+	KmsNotPendingDeletion(key);
+	v = PG_GETARG_DATUM(1);
+	KmsUpdateKey(key, "tags = tags - $2", 1, &t, &v);
+	KmsAudit("UntagResource", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_list_resource_tags);
+Datum
+kms_list_resource_tags(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
+	KmsCatalogState st;
+	Oid			t = UUIDOID;
+	Datum		v = KmsUuidDatum(key->key_id);
+	uint64		n;
+
+	KmsCatalogEnter(&st);
+	n = KmsExec("SELECT e.key, e.value FROM kms.key k, jsonb_each_text(k.tags) e "
+				"WHERE k.key_id = $1 ORDER BY e.key", 1, &t, &v, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[2];
+		bool		nulls[2] = {0};
+		bool		isnull;
+
+		values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		values[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	KmsCatalogExit(&st);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Rotation
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_enable_key_rotation);
+Datum
+kms_enable_key_rotation(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "EnableKeyRotation");
+	int32		days = PG_ARGISNULL(1) ? 365 : PG_GETARG_INT32(1);
+	Oid			t = INT4OID;
+	Datum		v = Int32GetDatum(days);
+
+	if (days < 90 || days > 2560)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "rotation_period_in_days must be between 90 and 2560");
+	KmsRequireSymmetric(key, "EnableKeyRotation");
+	KmsCheckUsable(key);
+	KmsUpdateKey(key, "rotation_enabled = true, rotation_period_days = $2, "
+				 "next_rotation_date = pg_catalog.now() + pg_catalog.make_interval(days => $2)",
+				 1, &t, &v);
+	KmsAudit("EnableKeyRotation", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_disable_key_rotation);
+Datum
+kms_disable_key_rotation(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "DisableKeyRotation");
+
+	KmsRequireSymmetric(key, "DisableKeyRotation");
+	KmsCheckUsable(key);
+	KmsUpdateKey(key, "rotation_enabled = false, next_rotation_date = NULL", 0, NULL, NULL);
+	KmsAudit("DisableKeyRotation", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_get_key_rotation_status);
+Datum
+kms_get_key_rotation_status(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+	bool		isnull;
+
+	KmsRequireSymmetric(key, "GetKeyRotationStatus");
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
+	PG_RETURN_DATUM(KmsQueryDatum("SELECT jsonb_strip_nulls(jsonb_build_object("
+								  "'KeyRotationEnabled', rotation_enabled AND key_state <> 'PendingDeletion', "
+								  "'KeyId', $2, "
+								  "'RotationPeriodInDays', CASE WHEN rotation_enabled THEN rotation_period_days END, "
+								  "'NextRotationDate', CASE WHEN rotation_enabled AND key_state <> 'PendingDeletion' THEN next_rotation_date END, "
+								  "'OnDemandRotationStartDate', on_demand_rotation_start)) "
+								  "FROM kms.key WHERE key_id = $1", 2, t, v, &isnull));
+}
+
+#define KMS_MAX_ON_DEMAND_ROTATIONS 25
+
+PG_FUNCTION_INFO_V1(kms_rotate_key_on_demand);
+Datum
+kms_rotate_key_on_demand(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RotateKeyOnDemand");
+	Oid			t = UUIDOID;
+	Datum		v = KmsUuidDatum(key->key_id);
+	bool		isnull;
+	Datum		count;
+	int32		version;
+
+	KmsRequireSymmetric(key, "RotateKeyOnDemand");
+	KmsCheckUsable(key);
+	count = KmsQueryDatum("SELECT on_demand_rotations FROM kms.key WHERE key_id = $1",
+						  1, &t, &v, &isnull);
+	if (DatumGetInt32(count) >= KMS_MAX_ON_DEMAND_ROTATIONS)
+		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
+				  "key \"%s\" has reached the limit of %d on-demand rotations",
+				  KmsKeyArn(key->key_id_str), KMS_MAX_ON_DEMAND_ROTATIONS);
+	version = KmsRotateKeyMaterial(key, "ON_DEMAND");
+	KmsUpdateKey(key, "on_demand_rotations = on_demand_rotations + 1, "
+				 "on_demand_rotation_start = pg_catalog.now()", 0, NULL, NULL);
+	KmsAudit("RotateKeyOnDemand", key->key_id_str, version, "success");
+	PG_RETURN_TEXT_P(cstring_to_text(KmsKeyArn(key->key_id_str)));
+}
+
+PG_FUNCTION_INFO_V1(kms_list_key_rotations);
+Datum
+kms_list_key_rotations(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
+	char	   *include = ArgText(fcinfo, 1);
+	bool		all;
+	KmsCatalogState st;
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+	uint64		n;
+
+	if (include == NULL || strcmp(include, "ROTATIONS_ONLY") == 0)
+		all = false;
+	else if (strcmp(include, "ALL_KEY_MATERIAL") == 0)
+		all = true;
+	else
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "include_key_material must be ROTATIONS_ONLY or ALL_KEY_MATERIAL");
+	KmsRequireSymmetric(key, "ListKeyRotations");
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
+	KmsCatalogEnter(&st);
+	n = KmsExec(all ?
+				"SELECT $2, v.key_material_id, CASE WHEN v.version = k.current_version THEN 'CURRENT' ELSE 'NON_CURRENT' END, "
+				"v.created, v.rotation_type FROM kms.key_version v JOIN kms.key k USING (key_id) "
+				"WHERE v.key_id = $1 ORDER BY v.version" :
+				"SELECT $2, v.key_material_id, CASE WHEN v.version = k.current_version THEN 'CURRENT' ELSE 'NON_CURRENT' END, "
+				"v.created, v.rotation_type FROM kms.key_version v JOIN kms.key k USING (key_id) "
+				"WHERE v.key_id = $1 AND v.version > 1 ORDER BY v.version",
+				2, t, v, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5];
+
+		for (int j = 0; j < 5; j++)
+			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	KmsCatalogExit(&st);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Aliases
+ * ----------------------------------------------------------------
+ */
+static bool
+KmsAliasTarget(const char *alias_name, uint8 *key_id)
+{
+	KmsCatalogState st;
+	Oid			t = TEXTOID;
+	Datum		v = CStringGetTextDatum(alias_name);
+	bool		found = false;
+
+	KmsCatalogEnter(&st);
+	if (KmsExec("SELECT key_id FROM kms.alias WHERE alias_name = $1", 1, &t, &v,
+				NULL, true, SPI_OK_SELECT) == 1)
+	{
+		bool		isnull;
+		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
+												   SPI_tuptable->tupdesc, 1, &isnull));
+
+		memcpy(key_id, u->data, KMS_KEY_ID_LEN);
+		found = true;
+	}
+	KmsCatalogExit(&st);
+	return found;
+}
+
+/* The key an existing alias names, checked for management. */
+static KmsKeyInfo *
+KmsManagedAlias(const char *alias_name)
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	KmsKeyInfo *key;
+
+	KmsCheckGeneration();
+	KmsValidateAliasName(alias_name);
+	if (!KmsAliasTarget(alias_name, key_id) ||
+		(key = KmsLookupKeyById(key_id)) == NULL)
+	{
+		if (KmsIsAdmin())
+			kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+					  "alias \"%s\" is not found", KmsAliasArn(alias_name));
+		KmsKeyNotFound(alias_name, KMS_OP_MANAGE);
+	}
+	KmsCheckAccess(key, KMS_OP_MANAGE, alias_name);
+	return key;
+}
+
+PG_FUNCTION_INFO_V1(kms_create_alias);
+Datum
+kms_create_alias(PG_FUNCTION_ARGS)
+{
+	char	   *alias_name = ArgText(fcinfo, 0);
+	char	   *target = ArgKeyRef(fcinfo, 1);
+	KmsKeyInfo *key;
+
+	if (alias_name == NULL)
+		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
+				  "alias name must not be null");
+	KmsValidateAliasName(alias_name);
+	key = KmsManagedKey(target, "CreateAlias");
+	KmsNotPendingDeletion(key);
+	KmsCreateAliasInternal(alias_name, key->key_id_str);
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_update_alias);
+Datum
+kms_update_alias(PG_FUNCTION_ARGS)
+{
+	char	   *alias_name = ArgText(fcinfo, 0);
+	char	   *target = ArgKeyRef(fcinfo, 1);
+	KmsKeyInfo *oldkey;
+	KmsKeyInfo *newkey;
+	KmsKeyUsage oldusage;
+	Oid			t[2] = {TEXTOID, UUIDOID};
+	Datum		v[2];
+
+	if (alias_name == NULL)
+		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
+				  "alias name must not be null");
+	oldkey = KmsManagedAlias(alias_name);
+	oldusage = oldkey->usage;
+	newkey = KmsManagedKey(target, "UpdateAlias");
+	KmsNotPendingDeletion(newkey);
+	if (newkey->usage != oldusage)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "alias \"%s\" can only point to a key with the same key usage", alias_name);
+	v[0] = CStringGetTextDatum(alias_name);
+	v[1] = KmsUuidDatum(newkey->key_id);
+	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
+			  2, t, v, SPI_OK_UPDATE);
+	KmsInvalidateAtCommit();
+	KmsAudit("UpdateAlias", alias_name, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_delete_alias);
+Datum
+kms_delete_alias(PG_FUNCTION_ARGS)
+{
+	char	   *alias_name = ArgText(fcinfo, 0);
+	Oid			t = TEXTOID;
+	Datum		v;
+
+	if (alias_name == NULL)
+		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
+				  "alias name must not be null");
+	(void) KmsManagedAlias(alias_name);
+	KmsCheckWritable("DeleteAlias");
+	v = CStringGetTextDatum(alias_name);
+	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
+	KmsInvalidateAtCommit();
+	KmsAudit("DeleteAlias", alias_name, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_list_aliases);
+Datum
+kms_list_aliases(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	KmsCatalogState st;
+	KmsKeyInfo *filter = NULL;
+	Oid			t = UUIDOID;
+	Datum		v;
+	uint64		n;
+	List	   *rows = NIL;
+	ListCell   *lc;
+
+	typedef struct AliasRow
+	{
+		char	   *name;
+		uint8		key_id[KMS_KEY_ID_LEN];
+		Datum		created;
+		Datum		updated;
+	} AliasRow;
+
+	KmsCheckGeneration();
+	if (!PG_ARGISNULL(0))
+		filter = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
+
+	KmsCatalogEnter(&st);
+	if (filter)
+	{
+		v = KmsUuidDatum(filter->key_id);
+		n = KmsExec("SELECT alias_name, key_id, creation_date, last_updated_date FROM kms.alias "
+					"WHERE key_id = $1 ORDER BY alias_name", 1, &t, &v, NULL, true, SPI_OK_SELECT);
+	}
+	else
+		n = KmsExec("SELECT alias_name, key_id, creation_date, last_updated_date FROM kms.alias "
+					"ORDER BY alias_name", 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(st.spi_connected ? CurTransactionContext : CurrentMemoryContext);
+		AliasRow   *r = palloc(sizeof(AliasRow));
+
+		MemoryContextSwitchTo(old);
+		r->name = SPI_getvalue(tup, td, 1);
+		r->name = MemoryContextStrdup(CurTransactionContext, r->name);
+		memcpy(r->key_id, DatumGetUUIDP(SPI_getbinval(tup, td, 2, &isnull))->data, KMS_KEY_ID_LEN);
+		r->created = SPI_getbinval(tup, td, 3, &isnull);
+		r->updated = SPI_getbinval(tup, td, 4, &isnull);
+		old = MemoryContextSwitchTo(CurTransactionContext);
+		rows = lappend(rows, r);
+		MemoryContextSwitchTo(old);
+	}
+	KmsCatalogExit(&st);
+
+	foreach(lc, rows)
+	{
+		AliasRow   *r = lfirst(lc);
+		KmsKeyInfo *key = KmsLookupKeyById(r->key_id);
+		Datum		values[5];
+		bool		nulls[5] = {0};
+
+		if (!KmsVisible(key))
+			continue;
+		values[0] = CStringGetTextDatum(r->name);
+		values[1] = CStringGetTextDatum(KmsAliasArn(r->name));
+		values[2] = CStringGetTextDatum(key->key_id_str);
+		values[3] = r->created;
+		values[4] = r->updated;
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Grants
+ * ----------------------------------------------------------------
+ */
+static Oid
+KmsRoleArg(const char *name, const char *what)
+{
+	Oid			role;
+
+	if (name == NULL || name[0] == '\0')
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "%s must not be empty", what);
+	role = get_role_oid(name, true);
+	if (!OidIsValid(role))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "%s \"%s\" is not a role", what, name);
+	return role;
+}
+
+PG_FUNCTION_INFO_V1(kms_create_grant);
+Datum
+kms_create_grant(PG_FUNCTION_ARGS)
+{
+	char	   *keyref = ArgKeyRef(fcinfo, 0);
+	char	   *grantee_name = ArgText(fcinfo, 1);
+	char	   *name = ArgText(fcinfo, 3);
+	char	   *retiring_name = ArgText(fcinfo, 4);
+	ArrayType  *ops;
+	Datum	   *elems;
+	bool	   *elemnulls;
+	int			nelems;
+	uint32		opbits = 0;
+	KmsKeyInfo *key;
+	Oid			grantee;
+	Oid			retiring = InvalidOid;
+	char	   *grant_id = NULL;
+	char	   *token = KmsNewToken(48);
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+	KmsCatalogState st;
+	ArrayBuildState *astate = NULL;
+	Datum		oparray;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	KmsCheckGeneration();
+	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
+	KmsCheckWritable("CreateGrant");
+	KmsCheckUsable(key);
+	grantee = KmsRoleArg(grantee_name, "grantee principal");
+	if (retiring_name)
+		retiring = KmsRoleArg(retiring_name, "retiring principal");
+	if (name && (strlen(name) < 1 || strlen(name) > 256))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "grant name must be 1 to 256 characters");
+
+	if (PG_ARGISNULL(2))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "operations must not be null");
+	ops = PG_GETARG_ARRAYTYPE_P(2);
+	deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nelems);
+	if (nelems == 0)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "operations must list at least one operation");
+	for (int i = 0; i < nelems; i++)
+	{
+		char	   *op;
+		int			o;
+
+		if (elemnulls[i])
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "operations must not contain null");
+		op = TextDatumGetCString(elems[i]);
+		o = KmsOpFromName(op);
+		if (o < 0)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "operation \"%s\" is not a valid grant operation for this key", op);
+		if ((key->usage == KMS_USAGE_GENERATE_VERIFY_MAC) !=
+			(o == KMS_OP_GENERATE_MAC || o == KMS_OP_VERIFY_MAC) &&
+			o != KMS_OP_DESCRIBE_KEY && o != KMS_OP_CREATE_GRANT && o != KMS_OP_RETIRE_GRANT)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "operation %s is not valid for a key with key usage %s", op,
+					  key->usage == KMS_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC" : "ENCRYPT_DECRYPT");
+		if (!(opbits & KMS_OPBIT(o)))
+			astate = accumArrayResult(astate, CStringGetTextDatum(KmsOpNames[o]), false,
+									  TEXTOID, CurrentMemoryContext);
+		opbits |= KMS_OPBIT(o);
+	}
+	/* a grantee who may create grants cannot hand out more than it holds */
+	if ((opbits & ~key->allowed_ops) != 0 && !key->may_manage)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
+						GetUserNameFromId(GetUserId(), false), keyref)));
+	oparray = makeArrayResult(astate, CurrentMemoryContext);
+
+	KmsCatalogEnter(&st);
+	if (name)
+	{
+		/* a named grant retried with the same parameters is the same grant */
+		Oid			t[4] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID};
+		Datum		v[4];
+
+		v[0] = KmsUuidDatum(key->key_id);
+		v[1] = CStringGetTextDatum(name);
+		v[2] = ObjectIdGetDatum(grantee);
+		v[3] = oparray;
+		if (KmsExec("SELECT grant_id FROM kms.grants WHERE key_id = $1 AND name = $2 "
+					"AND grantee = $3::regrole AND operations = $4",
+					4, t, v, NULL, true, SPI_OK_SELECT) >= 1)
+			grant_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	}
+	if (grant_id == NULL)
+	{
+		Oid			t[8] = {TEXTOID, UUIDOID, TEXTOID, OIDOID, OIDOID, TEXTARRAYOID, OIDOID, TEXTOID};
+		Datum		v[8];
+		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		grant_id = KmsNewToken(32);
+		v[0] = CStringGetTextDatum(grant_id);
+		v[1] = KmsUuidDatum(key->key_id);
+		if (name)
+			v[2] = CStringGetTextDatum(name);
+		else
+			n[2] = 'n';
+		v[3] = ObjectIdGetDatum(grantee);
+		if (OidIsValid(retiring))
+			v[4] = ObjectIdGetDatum(retiring);
+		else
+			n[4] = 'n';
+		v[5] = oparray;
+		v[6] = ObjectIdGetDatum(st.save_userid);
+		v[7] = CStringGetTextDatum(token);
+		KmsExec("INSERT INTO kms.grants (grant_id, key_id, name, grantee, retiring_principal, operations, "
+				"issuing_role, grant_token, creation_date) "
+				"VALUES ($1, $2, $3, $4::regrole, $5::regrole, $6, $7::regrole, $8, pg_catalog.now())",
+				8, t, v, n, false, SPI_OK_INSERT);
+	}
+	KmsCatalogExit(&st);
+	KmsInvalidateAtCommit();
+	KmsAudit("CreateGrant", key->key_id_str, 0, "success");
+
+	values[0] = CStringGetTextDatum(token);
+	values[1] = CStringGetTextDatum(grant_id);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+static void
+KmsCheckGrantId(const char *grant_id)
+{
+	if (grant_id == NULL || strlen(grant_id) < 1 || strlen(grant_id) > 128)
+		kms_error(InvalidGrantIdException, KMS_SQLSTATE_INVALID_GRANT_ID,
+				  "grant id must be 1 to 128 characters");
+}
+
+static void
+KmsDeleteGrant(KmsKeyInfo *key, const char *grant_id)
+{
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = CStringGetTextDatum(grant_id);
+	if (KmsModify("DELETE FROM kms.grants WHERE key_id = $1 AND grant_id = $2",
+				  2, t, v, SPI_OK_DELETE) != 1)
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "grant \"%s\" does not exist on key \"%s\"", grant_id, KmsKeyArn(key->key_id_str));
+	KmsInvalidateAtCommit();
+}
+
+PG_FUNCTION_INFO_V1(kms_revoke_grant);
+Datum
+kms_revoke_grant(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RevokeGrant");
+	char	   *grant_id = ArgText(fcinfo, 1);
+
+	KmsCheckGrantId(grant_id);
+	KmsDeleteGrant(key, grant_id);
+	KmsAudit("RevokeGrant", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_retire_grant);
+Datum
+kms_retire_grant(PG_FUNCTION_ARGS)
+{
+	char	   *token = ArgText(fcinfo, 0);
+	char	   *keyref = ArgText(fcinfo, 1);
+	char	   *grant_id = ArgText(fcinfo, 2);
+	KmsCatalogState st;
+	uint8		key_id[KMS_KEY_ID_LEN];
+	Oid			grantee = InvalidOid;
+	Oid			retiring = InvalidOid;
+	bool		has_retire_op = false;
+	bool		found = false;
+	KmsKeyInfo *key;
+	Oid			user = GetUserId();
+
+	KmsCheckGeneration();
+	KmsCheckWritable("RetireGrant");
+	if (token == NULL && (keyref == NULL || grant_id == NULL))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "give either grant_token, or key_id and grant_id");
+	if (token == NULL)
+	{
+		key = KmsResolveKey(keyref, KMS_OP_RETIRE_GRANT);
+		KmsCheckGrantId(grant_id);
+		memcpy(key_id, key->key_id, KMS_KEY_ID_LEN);
+	}
+
+	KmsCatalogEnter(&st);
+	{
+		Oid			t[2] = {TEXTOID, UUIDOID};
+		Datum		v[2];
+		uint64		n;
+
+		if (token)
+		{
+			v[0] = CStringGetTextDatum(token);
+			n = KmsExec("SELECT key_id, grant_id, grantee::oid, retiring_principal::oid, "
+						"'RetireGrant' = ANY (operations) FROM kms.grants WHERE grant_token = $1",
+						1, t, v, NULL, true, SPI_OK_SELECT);
+		}
+		else
+		{
+			v[0] = CStringGetTextDatum(grant_id);
+			v[1] = KmsUuidDatum(key_id);
+			n = KmsExec("SELECT key_id, grant_id, grantee::oid, retiring_principal::oid, "
+						"'RetireGrant' = ANY (operations) FROM kms.grants WHERE grant_id = $1 AND key_id = $2",
+						2, t, v, NULL, true, SPI_OK_SELECT);
+		}
+		if (n == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			found = true;
+			memcpy(key_id, DatumGetUUIDP(SPI_getbinval(tup, td, 1, &isnull))->data, KMS_KEY_ID_LEN);
+			grant_id = MemoryContextStrdup(CurTransactionContext, SPI_getvalue(tup, td, 2));
+			grantee = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+			retiring = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+			if (isnull)
+				retiring = InvalidOid;
+			has_retire_op = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
+		}
+	}
+	KmsCatalogExit(&st);
+
+	if (!found)
+	{
+		if (token)
+			kms_error(InvalidGrantTokenException, KMS_SQLSTATE_INVALID_GRANT_TOKEN,
+					  "the grant token is not valid");
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "grant \"%s\" does not exist", grant_id);
+	}
+	key = KmsLookupKeyById(key_id);
+	if (key == NULL)
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "grant \"%s\" does not exist", grant_id);
+	/* the retiring principal, a grantee allowed RetireGrant, or a manager */
+	if (!(key->may_manage ||
+		  (OidIsValid(retiring) && has_privs_of_role(user, retiring)) ||
+		  (has_retire_op && has_privs_of_role(user, grantee))))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform RetireGrant on grant \"%s\"",
+						GetUserNameFromId(user, false), grant_id)));
+	KmsDeleteGrant(key, grant_id);
+	KmsAudit("RetireGrant", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_list_grants);
+Datum
+kms_list_grants(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_MANAGE);
+	KmsCatalogState st;
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+	uint64		n;
+
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = CStringGetTextDatum(KmsAccountId());
+	KmsCatalogEnter(&st);
+	n = KmsExec("SELECT key_id::text, grant_id, name, grantee::text, retiring_principal::text, $2, "
+				"operations, creation_date FROM kms.grants WHERE key_id = $1 ORDER BY creation_date, grant_id",
+				2, t, v, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8];
+
+		for (int j = 0; j < 8; j++)
+			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	KmsCatalogExit(&st);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * kms_rotate_master_key(new_master_key_file)
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_rotate_master_key);
+Datum
+kms_rotate_master_key(PG_FUNCTION_ARGS)
+{
+	char	   *path = ArgText(fcinfo, 0);
+	int			n;
+
+	KmsCheckGeneration();
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: only a superuser may rotate the master key")));
+	if (path == NULL || path[0] == '\0')
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "new_master_key_file must not be empty");
+	KmsCheckWritable("RotateMasterKey");
+	n = KmsLocalRotateMasterKey(path);
+	KmsAudit("RotateMasterKey", "master key", 0, "success");
+	PG_RETURN_INT32(n);
+}

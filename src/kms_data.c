@@ -1,0 +1,531 @@
+/*-------------------------------------------------------------------------
+ *
+ * kms_data.c
+ *	  The KMS data plane: Encrypt, Decrypt, ReEncrypt, GenerateDataKey*,
+ *	  GenerateRandom, GenerateMac, VerifyMac, and the envelope-encryption C
+ *	  interface the secrets store uses.
+ *
+ *	  kms_decrypt is the hot path: it parses the blob header, finds the
+ *	  key's info and an AES context in this backend's cache (cache.c), checks
+ *	  privilege and key state from that cached info, and decrypts.  No
+ *	  catalog query, no provider call, no lock, and no allocation beyond the
+ *	  result once the cache is warm.
+ *
+ * Locking: none here; see cache.c.
+ *
+ * IDENTIFICATION
+ *	  src/kms_data.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "cache.h"
+#include "keystore.h"
+
+static const uint8 empty_context[2] = {0, 0};
+
+/* ----------------------------------------------------------------
+ * Encryption context
+ * ----------------------------------------------------------------
+ */
+void
+KmsContextFromJsonb(Jsonb *jb, KmsContext *ctx)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			n = 0;
+
+	ctx->npairs = 0;
+	ctx->pairs = NULL;
+	if (jb == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(jb))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "encryption context must be a JSON object of string values");
+	if (JB_ROOT_COUNT(jb) == 0)
+		return;
+	ctx->pairs = palloc(sizeof(KmsContextPair) * JB_ROOT_COUNT(jb));
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			ctx->pairs[n].key = v.val.string.val;
+			ctx->pairs[n].keylen = v.val.string.len;
+		}
+		else if (tok == WJB_VALUE)
+		{
+			if (v.type != jbvString)
+				kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+						  "encryption context values must be strings");
+			ctx->pairs[n].val = v.val.string.val;
+			ctx->pairs[n].vallen = v.val.string.len;
+			n++;
+		}
+	}
+	ctx->npairs = n;
+}
+
+/* Canonical encoding of a context (the empty one is a constant). */
+static const uint8 *
+KmsEncodeContext(KmsContext *ctx, size_t *len)
+{
+	uint8	   *buf;
+	size_t		need;
+
+	if (ctx == NULL || ctx->npairs == 0)
+	{
+		*len = sizeof(empty_context);
+		return empty_context;
+	}
+	need = kms_context_encoded_len(ctx->pairs, ctx->npairs);
+	buf = palloc(need);
+	if (kms_context_encode(ctx->pairs, ctx->npairs, buf, need, len) != 0)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "encryption context keys and values must be at most 65535 bytes each");
+	return buf;
+}
+
+/* ----------------------------------------------------------------
+ * Envelope encryption, for SQL and for the secrets store
+ * ----------------------------------------------------------------
+ */
+bytea *
+KmsEncryptData(KmsKeyInfo *key, const char *data, Size len, KmsContext *ctx)
+{
+	uint8		salt[KMS_SALT_LEN];
+	uint8		nonce[KMS_NONCE_LEN];
+	uint64		counter;
+	KmsAead    *aead;
+	bytea	   *out;
+	uint8	   *p;
+	const uint8 *aad2;
+	size_t		aad2len;
+
+	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT)
+		kms_error(InvalidKeyUsageException, KMS_SQLSTATE_INVALID_KEY_USAGE,
+				  "key \"%s\" has key usage GENERATE_VERIFY_MAC, which does not allow encryption",
+				  KmsKeyArn(key->key_id_str));
+	if (len > MaxAllocSize - VARHDRSZ - KMS_BLOB_OVERHEAD)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "plaintext is too large");
+
+	aad2 = KmsEncodeContext(ctx, &aad2len);
+	aead = KmsEncryptContext(key->key_id, (uint32) key->current_version,
+							 salt, &counter);
+
+	/* The nonce is this encryption's unique number in its epoch. */
+	memset(nonce, 0, 4);
+	for (int i = 0; i < 8; i++)
+		nonce[4 + i] = (uint8) (counter >> (56 - 8 * i));
+
+	out = palloc(VARHDRSZ + KMS_BLOB_OVERHEAD + len);
+	SET_VARSIZE(out, VARHDRSZ + KMS_BLOB_OVERHEAD + len);
+	p = (uint8 *) VARDATA(out);
+	kms_blob_write_header(p, key->key_id, (uint32) key->current_version, salt, nonce);
+	if (kms_aead_encrypt(aead, nonce, p, KMS_HEADER_LEN, aad2, aad2len,
+						 (const uint8 *) data, len,
+						 p + KMS_HEADER_LEN, p + KMS_HEADER_LEN + len) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "encryption failed");
+	return out;
+}
+
+static void
+KmsInvalidCiphertext(void)
+{
+	kms_error(InvalidCiphertextException, KMS_SQLSTATE_INVALID_CIPHERTEXT,
+			  "the ciphertext is invalid, was altered, or does not match the encryption context");
+}
+
+bytea *
+KmsDecryptData(bytea *blob, KmsContext *ctx, const char *expected_keyref,
+			   KmsOp op, bool check_access, KmsKeyInfo **key_out)
+{
+	KmsBlobHeader hdr;
+	KmsKeyInfo *key;
+	KmsAead    *aead;
+	bytea	   *out;
+	const uint8 *aad2;
+	size_t		aad2len;
+
+	if (kms_blob_parse((const uint8 *) VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob), &hdr) != 0)
+		KmsInvalidCiphertext();
+
+	key = KmsLookupKeyById(hdr.key_id);
+	if (key == NULL)
+	{
+		char		kid[37];
+
+		/* A foreign blob: only those who could see every key learn that. */
+		if (!check_access || KmsIsAdmin())
+			KmsInvalidCiphertext();
+		KmsUuidToString(hdr.key_id, kid);
+		KmsKeyNotFound(kid, op);
+	}
+
+	if (expected_keyref != NULL)
+	{
+		KmsKeyInfo *expected = KmsResolveKey(expected_keyref, op);
+
+		if (memcmp(expected->key_id, hdr.key_id, KMS_KEY_ID_LEN) != 0)
+			kms_error(IncorrectKeyException, KMS_SQLSTATE_INCORRECT_KEY,
+					  "the key \"%s\" is not the key that encrypted this ciphertext",
+					  expected_keyref);
+		/* the lookup above may have replaced cached entries */
+		key = expected;
+	}
+
+	if (check_access)
+		KmsCheckAccess(key, op, NULL);
+	KmsCheckUsable(key);
+	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT ||
+		hdr.version > (uint32) key->current_version)
+		KmsInvalidCiphertext();
+
+	aead = KmsDecryptContext(hdr.key_id, hdr.version, hdr.salt);
+	aad2 = KmsEncodeContext(ctx, &aad2len);
+
+	out = palloc(VARHDRSZ + hdr.ciphertext_len);
+	SET_VARSIZE(out, VARHDRSZ + hdr.ciphertext_len);
+	if (kms_aead_decrypt(aead, hdr.nonce,
+						 (const uint8 *) VARDATA_ANY(blob), KMS_HEADER_LEN,
+						 aad2, aad2len,
+						 hdr.ciphertext, hdr.ciphertext_len, hdr.tag,
+						 (uint8 *) VARDATA(out)) != 0)
+	{
+		kms_cleanse(VARDATA(out), hdr.ciphertext_len);
+		KmsInvalidCiphertext();
+	}
+	if (key_out)
+		*key_out = key;
+	return out;
+}
+
+/* ----------------------------------------------------------------
+ * SQL: kms_encrypt, kms_decrypt, kms_decrypt_text, kms_re_encrypt
+ * ----------------------------------------------------------------
+ */
+static char *
+KmsArgKeyRef(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "key id must not be null");
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+static void
+KmsArgContext(FunctionCallInfo fcinfo, int argno, KmsContext *ctx)
+{
+	KmsContextFromJsonb(PG_ARGISNULL(argno) ? NULL : PG_GETARG_JSONB_P(argno), ctx);
+}
+
+PG_FUNCTION_INFO_V1(kms_encrypt);
+Datum
+kms_encrypt(PG_FUNCTION_ARGS)
+{
+	char	   *keyref;
+	bytea	   *pt;
+	KmsKeyInfo *key;
+	KmsContext	ctx;
+
+	keyref = KmsArgKeyRef(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	pt = PG_GETARG_BYTEA_PP(1);
+	if (VARSIZE_ANY_EXHDR(pt) == 0)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "plaintext must be at least 1 byte");
+	KmsArgContext(fcinfo, 2, &ctx);
+
+	key = KmsResolveKey(keyref, KMS_OP_ENCRYPT);
+	KmsCheckUsable(key);
+	PG_RETURN_BYTEA_P(KmsEncryptData(key, VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt), &ctx));
+}
+
+static bytea *
+KmsDecryptArgs(FunctionCallInfo fcinfo)
+{
+	KmsContext	ctx;
+	char	   *keyref = NULL;
+
+	KmsCheckGeneration();
+	KmsArgContext(fcinfo, 1, &ctx);
+	if (!PG_ARGISNULL(2))
+		keyref = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	return KmsDecryptData(PG_GETARG_BYTEA_PP(0), &ctx, keyref,
+						  KMS_OP_DECRYPT, true, NULL);
+}
+
+PG_FUNCTION_INFO_V1(kms_decrypt);
+Datum
+kms_decrypt(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(KmsDecryptArgs(fcinfo));
+}
+
+PG_FUNCTION_INFO_V1(kms_decrypt_text);
+Datum
+kms_decrypt_text(PG_FUNCTION_ARGS)
+{
+	bytea	   *pt;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	pt = KmsDecryptArgs(fcinfo);
+	(void) pg_verify_mbstr(GetDatabaseEncoding(), VARDATA(pt),
+						   VARSIZE(pt) - VARHDRSZ, false);
+	PG_RETURN_TEXT_P((text *) pt);
+}
+
+PG_FUNCTION_INFO_V1(kms_re_encrypt);
+Datum
+kms_re_encrypt(PG_FUNCTION_ARGS)
+{
+	KmsContext	src_ctx,
+				dst_ctx;
+	char	   *dst_ref;
+	char	   *src_ref = NULL;
+	KmsKeyInfo *dst;
+	bytea	   *pt;
+	bytea	   *volatile result = NULL;
+
+	if (PG_ARGISNULL(0))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "ciphertext blob must not be null");
+	dst_ref = KmsArgKeyRef(fcinfo, 1);
+	KmsArgContext(fcinfo, 2, &src_ctx);
+	KmsArgContext(fcinfo, 3, &dst_ctx);
+	if (!PG_ARGISNULL(4))
+		src_ref = text_to_cstring(PG_GETARG_TEXT_PP(4));
+
+	KmsCheckGeneration();
+	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &src_ctx, src_ref,
+						KMS_OP_REENCRYPT_FROM, true, NULL);
+	PG_TRY();
+	{
+		dst = KmsResolveKey(dst_ref, KMS_OP_REENCRYPT_TO);
+		KmsCheckUsable(dst);
+		result = KmsEncryptData(dst, VARDATA(pt), VARSIZE(pt) - VARHDRSZ, &dst_ctx);
+	}
+	PG_FINALLY();
+	{
+		/* the plaintext never leaves this function */
+		kms_cleanse(VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
+	}
+	PG_END_TRY();
+	PG_RETURN_BYTEA_P(result);
+}
+
+/* ----------------------------------------------------------------
+ * GenerateDataKey, GenerateDataKeyWithoutPlaintext, GenerateRandom
+ * ----------------------------------------------------------------
+ */
+static int
+KmsDataKeyLength(FunctionCallInfo fcinfo)
+{
+	bool		has_spec = !PG_ARGISNULL(1);
+	bool		has_n = !PG_ARGISNULL(2);
+
+	if (has_spec == has_n)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "specify either key_spec or number_of_bytes, but not both");
+	if (has_spec)
+	{
+		char	   *spec = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		if (strcmp(spec, "AES_256") == 0)
+			return 32;
+		if (strcmp(spec, "AES_128") == 0)
+			return 16;
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "key_spec \"%s\" is not valid; use AES_256 or AES_128", spec);
+	}
+	if (PG_GETARG_INT32(2) < 1 || PG_GETARG_INT32(2) > 1024)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "number_of_bytes must be between 1 and 1024");
+	return PG_GETARG_INT32(2);
+}
+
+static Datum
+KmsGenerateDataKey(FunctionCallInfo fcinfo, bool with_plaintext)
+{
+	char	   *keyref = KmsArgKeyRef(fcinfo, 0);
+	int			n = KmsDataKeyLength(fcinfo);
+	KmsContext	ctx;
+	KmsKeyInfo *key;
+	bytea	   *pt;
+	bytea	   *blob;
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {0};
+	int			i = 0;
+
+	KmsArgContext(fcinfo, 3, &ctx);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	key = KmsResolveKey(keyref, with_plaintext ? KMS_OP_GENERATE_DATA_KEY :
+						KMS_OP_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT);
+	KmsCheckUsable(key);
+
+	pt = palloc(VARHDRSZ + n);
+	SET_VARSIZE(pt, VARHDRSZ + n);
+	if (kms_random_bytes((uint8 *) VARDATA(pt), n) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not generate random bytes");
+	blob = KmsEncryptData(key, VARDATA(pt), n, &ctx);
+	if (with_plaintext)
+		values[i++] = PointerGetDatum(pt);
+	else
+		kms_cleanse(VARDATA(pt), n);
+	values[i++] = PointerGetDatum(blob);
+	values[i++] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+PG_FUNCTION_INFO_V1(kms_generate_data_key);
+Datum
+kms_generate_data_key(PG_FUNCTION_ARGS)
+{
+	return KmsGenerateDataKey(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(kms_generate_data_key_without_plaintext);
+Datum
+kms_generate_data_key_without_plaintext(PG_FUNCTION_ARGS)
+{
+	return KmsGenerateDataKey(fcinfo, false);
+}
+
+PG_FUNCTION_INFO_V1(kms_generate_random);
+Datum
+kms_generate_random(PG_FUNCTION_ARGS)
+{
+	int			n;
+	bytea	   *out;
+
+	if (PG_ARGISNULL(0))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "number_of_bytes is required");
+	n = PG_GETARG_INT32(0);
+	if (n < 1 || n > 1024)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "number_of_bytes must be between 1 and 1024");
+	out = palloc(VARHDRSZ + n);
+	SET_VARSIZE(out, VARHDRSZ + n);
+	if (kms_random_bytes((uint8 *) VARDATA(out), n) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not generate random bytes");
+	PG_RETURN_BYTEA_P(out);
+}
+
+/* ----------------------------------------------------------------
+ * GenerateMac, VerifyMac
+ * ----------------------------------------------------------------
+ */
+static void
+KmsComputeMac(FunctionCallInfo fcinfo, KmsOp op, uint8 *mac, size_t *maclen)
+{
+	char	   *keyref = KmsArgKeyRef(fcinfo, 0);
+	bytea	   *msg;
+	char	   *alg;
+	int			algarg = (op == KMS_OP_GENERATE_MAC) ? 2 : 3;
+	KmsKeyInfo *key;
+	const char *digest;
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	size_t		len;
+	int			rc;
+
+	if (PG_ARGISNULL(1))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "message must not be null");
+	msg = PG_GETARG_BYTEA_PP(1);
+	if (VARSIZE_ANY_EXHDR(msg) < 1 || VARSIZE_ANY_EXHDR(msg) > 4096)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "message must be 1 to 4096 bytes");
+	if (PG_ARGISNULL(algarg))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "mac_algorithm must not be null");
+	alg = text_to_cstring(PG_GETARG_TEXT_PP(algarg));
+	if (strcmp(alg, "HMAC_SHA_224") == 0)
+		digest = "SHA224";
+	else if (strcmp(alg, "HMAC_SHA_256") == 0)
+		digest = "SHA256";
+	else if (strcmp(alg, "HMAC_SHA_384") == 0)
+		digest = "SHA384";
+	else if (strcmp(alg, "HMAC_SHA_512") == 0)
+		digest = "SHA512";
+	else
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "mac_algorithm \"%s\" is not valid; use HMAC_SHA_224, HMAC_SHA_256, HMAC_SHA_384 or HMAC_SHA_512", alg);
+
+	key = KmsResolveKey(keyref, op);
+	KmsCheckUsable(key);
+	if (key->usage != KMS_USAGE_GENERATE_VERIFY_MAC)
+		kms_error(InvalidKeyUsageException, KMS_SQLSTATE_INVALID_KEY_USAGE,
+				  "key \"%s\" has key usage ENCRYPT_DECRYPT, which does not allow %s",
+				  KmsKeyArn(key->key_id_str), KmsOpNames[op]);
+	/* HMAC_256 keys take HMAC_SHA_256, and so on */
+	if (strcmp(key->key_spec + 5, alg + 9) != 0)
+		kms_error(InvalidKeyUsageException, KMS_SQLSTATE_INVALID_KEY_USAGE,
+				  "mac_algorithm %s is not valid for key \"%s\" with key spec %s",
+				  alg, KmsKeyArn(key->key_id_str), key->key_spec);
+
+	KmsGetMaterial(key->key_id, (uint32) key->current_version,
+				   material, sizeof(material), &len);
+	rc = kms_hmac(digest, material, len, (const uint8 *) VARDATA_ANY(msg),
+				  VARSIZE_ANY_EXHDR(msg), mac, maclen);
+	kms_cleanse(material, sizeof(material));
+	if (rc != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL, "HMAC failed");
+}
+
+PG_FUNCTION_INFO_V1(kms_generate_mac);
+Datum
+kms_generate_mac(PG_FUNCTION_ARGS)
+{
+	uint8		mac[64];
+	size_t		len;
+	bytea	   *out;
+
+	KmsComputeMac(fcinfo, KMS_OP_GENERATE_MAC, mac, &len);
+	out = palloc(VARHDRSZ + len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), mac, len);
+	PG_RETURN_BYTEA_P(out);
+}
+
+PG_FUNCTION_INFO_V1(kms_verify_mac);
+Datum
+kms_verify_mac(PG_FUNCTION_ARGS)
+{
+	uint8		mac[64];
+	size_t		len;
+	bytea	   *given;
+
+	if (PG_ARGISNULL(2))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "mac must not be null");
+	given = PG_GETARG_BYTEA_PP(2);
+	if (VARSIZE_ANY_EXHDR(given) < 1 || VARSIZE_ANY_EXHDR(given) > 6144)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "mac must be 1 to 6144 bytes");
+	KmsComputeMac(fcinfo, KMS_OP_VERIFY_MAC, mac, &len);
+	if (VARSIZE_ANY_EXHDR(given) != len ||
+		!kms_const_time_eq(mac, (const uint8 *) VARDATA_ANY(given), len))
+		kms_error(KMSInvalidMacException, KMS_SQLSTATE_INVALID_MAC,
+				  "the MAC does not verify for this message and key");
+	PG_RETURN_BOOL(true);
+}

@@ -1,0 +1,485 @@
+/*-------------------------------------------------------------------------
+ *
+ * provider_local.c
+ *	  The `local` key provider: key-version material is wrapped with
+ *	  AES-256-GCM under a master key that is read once, in the postmaster,
+ *	  from pg_kms.master_key_file or pg_kms.master_key_command.  The master
+ *	  key never enters SQL.  A missing or bad master key never stops the
+ *	  server: it is reported at start and by every call that needs it.
+ *
+ *	  The master key lives in the shared key cache region (excluded from
+ *	  core dumps).  kms.master holds its key check value (KCV), so a wrong
+ *	  key is named as such instead of failing as garbage.
+ *
+ * Locking: the master slot is read and written under the pg_kms LWLock
+ * (cache.c).  Writers of wrapped material hold the kms.master row FOR
+ * SHARE, kms_rotate_master_key() holds it FOR UPDATE, so no version is ever
+ * wrapped under a master key that a concurrent rotation is replacing; the
+ * new key is published in the commit callback, before the row lock is
+ * released.
+ *
+ * IDENTIFICATION
+ *	  src/provider_local.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+
+#include "cache.h"
+#include "provider.h"
+
+static uint8 pending_master[KMS_AES_KEY_LEN];
+static bool pending_master_set = false;
+
+/*
+ * Parse a master key: exactly 32 raw bytes, or 64 hex digits optionally
+ * followed by white space.  Returns NULL or an error text.
+ */
+static const char *
+KmsParseMasterKey(const uint8 *buf, size_t len, uint8 *out)
+{
+	size_t		hexlen = len;
+
+	if (len == KMS_AES_KEY_LEN)
+	{
+		memcpy(out, buf, KMS_AES_KEY_LEN);
+		return NULL;
+	}
+	while (hexlen > 0 && (buf[hexlen - 1] == '\n' || buf[hexlen - 1] == '\r' ||
+						  buf[hexlen - 1] == ' ' || buf[hexlen - 1] == '\t'))
+		hexlen--;
+	if (hexlen == 2 * KMS_AES_KEY_LEN)
+	{
+		for (int i = 0; i < KMS_AES_KEY_LEN; i++)
+		{
+			int			v = 0;
+
+			for (int j = 0; j < 2; j++)
+			{
+				uint8		c = buf[2 * i + j];
+
+				v <<= 4;
+				if (c >= '0' && c <= '9')
+					v |= c - '0';
+				else if (c >= 'a' && c <= 'f')
+					v |= c - 'a' + 10;
+				else if (c >= 'A' && c <= 'F')
+					v |= c - 'A' + 10;
+				else
+				{
+					kms_cleanse(out, KMS_AES_KEY_LEN);
+					return "it is neither 32 raw bytes nor 64 hexadecimal digits";
+				}
+			}
+			out[i] = (uint8) v;
+		}
+		return NULL;
+	}
+	return "it is neither 32 raw bytes nor 64 hexadecimal digits";
+}
+
+/* Read a key file; returns NULL or an error text (palloc'd). */
+static char *
+KmsReadMasterKeyFile(const char *path, uint8 *out)
+{
+	struct stat st;
+	FILE	   *f;
+	uint8		buf[200];
+	size_t		n;
+	const char *err;
+	char		real[MAXPGPATH];
+	char		realdata[MAXPGPATH];
+
+	if (stat(path, &st) != 0)
+		return psprintf("could not access pg_kms.master_key_file \"%s\": %m", path);
+	if (!S_ISREG(st.st_mode))
+		return psprintf("pg_kms.master_key_file \"%s\" is not a regular file", path);
+	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		return psprintf("pg_kms.master_key_file \"%s\" has group or world access permissions; it must be mode 0600 or stricter", path);
+	if (DataDir && realpath(path, real) != NULL && realpath(DataDir, realdata) != NULL)
+	{
+		size_t		dl = strlen(realdata);
+
+		if (strncmp(real, realdata, dl) == 0 && real[dl] == '/')
+			return psprintf("pg_kms.master_key_file \"%s\" is inside the data directory; keep it outside, where backups and replicas do not copy it", path);
+	}
+	f = fopen(path, "rb");
+	if (f == NULL)
+		return psprintf("could not open pg_kms.master_key_file \"%s\": %m", path);
+	n = fread(buf, 1, sizeof(buf), f);
+	fclose(f);
+	err = KmsParseMasterKey(buf, n, out);
+	kms_cleanse(buf, sizeof(buf));
+	if (err)
+		return psprintf("pg_kms.master_key_file \"%s\" is not a valid master key: %s (it has %zu bytes)", path, err, n);
+	return NULL;
+}
+
+static char *
+KmsRunMasterKeyCommand(const char *cmd, uint8 *out)
+{
+	FILE	   *p;
+	uint8		buf[200];
+	size_t		n;
+	int			rc;
+	const char *err;
+
+	fflush(NULL);
+	p = popen(cmd, "r");
+	if (p == NULL)
+		return psprintf("could not run pg_kms.master_key_command: %m");
+	n = fread(buf, 1, sizeof(buf), p);
+	rc = pclose(p);
+	if (rc != 0)
+	{
+		kms_cleanse(buf, sizeof(buf));
+		return psprintf("pg_kms.master_key_command failed with exit status %d", rc);
+	}
+	err = KmsParseMasterKey(buf, n, out);
+	kms_cleanse(buf, sizeof(buf));
+	if (err)
+		return psprintf("pg_kms.master_key_command did not print a valid master key: %s", err);
+	return NULL;
+}
+
+static char *
+KmsLoadKeyFromSettings(uint8 *out)
+{
+	if (kms_master_key_file && kms_master_key_file[0])
+		return KmsReadMasterKeyFile(kms_master_key_file, out);
+	if (kms_master_key_command && kms_master_key_command[0])
+		return KmsRunMasterKeyCommand(kms_master_key_command, out);
+	return pstrdup("no master key is configured: set pg_kms.master_key_file or pg_kms.master_key_command");
+}
+
+/*
+ * Called once in the postmaster while shared memory is set up (and again
+ * after a crash restart).  The caller holds AddinShmemInitLock.
+ */
+void
+KmsLocalLoadMasterKey(void)
+{
+	KmsMasterSlot *m = KmsSharedMaster();
+	char	   *err;
+
+	m->loaded = false;
+	if (strcmp(kms_provider_name, "local") != 0)
+	{
+		snprintf(m->error, sizeof(m->error),
+				 "pg_kms.provider \"%s\" is not available; only \"local\" is", kms_provider_name);
+		ereport(WARNING, (errmsg("pg_kms: %s", m->error)));
+		return;
+	}
+	err = KmsLoadKeyFromSettings(m->key);
+	if (err)
+	{
+		kms_cleanse(m->key, sizeof(m->key));
+		strlcpy(m->error, err, sizeof(m->error));
+		ereport(WARNING,
+				(errmsg("pg_kms: %s", err),
+				 errdetail("The server runs, but every pg_kms call that needs key material fails until this is fixed and the server restarted.")));
+		return;
+	}
+	if (kms_master_kcv(m->key, m->kcv) != 0)
+	{
+		kms_cleanse(m->key, sizeof(m->key));
+		strlcpy(m->error, "could not compute the master key check value", sizeof(m->error));
+		return;
+	}
+	m->error[0] = '\0';
+	m->loaded = true;
+}
+
+static void
+KmsMasterUnavailable(const char *why)
+{
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
+			 errhidestmt(true),
+			 errmsg("KeyUnavailableException: the master key is not available: %s", why),
+			 errhint("Fix pg_kms.master_key_file or pg_kms.master_key_command and restart the server.")));
+}
+
+/* Copy the shared master key and its KCV out, or error. */
+static void
+KmsCopyMaster(uint8 *key, uint8 *kcv)
+{
+	KmsMasterSlot *m = KmsSharedMaster();
+	char		err[sizeof(m->error)];
+	bool		ok;
+
+	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	ok = m->loaded;
+	if (ok)
+	{
+		memcpy(key, m->key, KMS_AES_KEY_LEN);
+		memcpy(kcv, m->kcv, KMS_KCV_LEN);
+	}
+	else
+		strlcpy(err, m->error, sizeof(err));
+	LWLockRelease(KmsCacheLock());
+	if (!ok)
+		KmsMasterUnavailable(err);
+	KmsProtectProcessMemory();
+}
+
+/*
+ * Check the loaded master key against kms.master.  With for_write, record
+ * the KCV if this is the first key ever, and hold the row FOR SHARE until
+ * commit (see the locking note above).
+ */
+void
+KmsLocalCheckMasterKey(bool for_write)
+{
+	uint8		key[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	KmsCatalogState st;
+	Datum		arg;
+	Oid			argtype = BYTEAOID;
+	bytea	   *kcvb;
+	int			rc;
+
+	KmsCopyMaster(key, kcv);
+	kms_cleanse(key, sizeof(key));
+
+	kcvb = palloc(VARHDRSZ + KMS_KCV_LEN);
+	SET_VARSIZE(kcvb, VARHDRSZ + KMS_KCV_LEN);
+	memcpy(VARDATA(kcvb), kcv, KMS_KCV_LEN);
+	arg = PointerGetDatum(kcvb);
+
+	KmsCatalogEnter(&st);
+	if (for_write)
+	{
+		rc = SPI_execute_with_args("INSERT INTO kms.master (id, provider, kcv) VALUES (1, 'local', $1) ON CONFLICT (id) DO NOTHING",
+								   1, &argtype, &arg, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "SPI_execute failed: %d", rc);
+		rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1 FOR SHARE", false, 1);
+	}
+	else
+		rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1", true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %d", rc);
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (isnull || VARSIZE_ANY_EXHDR(stored) != KMS_KCV_LEN ||
+			!kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN))
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
+					 errhidestmt(true),
+					 errmsg("KeyUnavailableException: the master key does not match the one that wrapped the stored key material"),
+					 errdetail("The key check value of the master key read from %s differs from the one recorded in kms.master.",
+							   (kms_master_key_file && kms_master_key_file[0]) ?
+							   "pg_kms.master_key_file" : "pg_kms.master_key_command"),
+					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server.")));
+	}
+	KmsCatalogExit(&st);
+}
+
+static bytea *
+KmsLocalGenerate(const uint8 *key_id, uint32 version, uint8 *out, size_t len)
+{
+	uint8		master[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	bytea	   *wrapped;
+
+	KmsLocalCheckMasterKey(true);
+	if (kms_random_bytes(out, len) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not generate random bytes");
+	KmsCopyMaster(master, kcv);
+	wrapped = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+	SET_VARSIZE(wrapped, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+	if (kms_wrap(master, key_id, version, out, len, (uint8 *) VARDATA(wrapped)) != 0)
+	{
+		kms_cleanse(master, sizeof(master));
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not wrap key material");
+	}
+	kms_cleanse(master, sizeof(master));
+	return wrapped;
+}
+
+static void
+KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
+			   uint8 *out, size_t outcap, size_t *outlen)
+{
+	uint8		master[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	int			rc;
+
+	KmsCopyMaster(master, kcv);
+	rc = kms_unwrap(master, key_id, version,
+					(const uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped),
+					out, outcap, outlen);
+	kms_cleanse(master, sizeof(master));
+	if (rc != 0)
+	{
+		char		kid[37];
+
+		/* Say which: the wrong master key, or a damaged row. */
+		KmsLocalCheckMasterKey(false);
+		KmsUuidToString(key_id, kid);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
+				 errhidestmt(true),
+				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %u could not be unwrapped", kid, version),
+				 errdetail("The wrapped material in kms.key_version failed authentication.")));
+	}
+}
+
+static const KmsProvider KmsLocalProvider = {
+	"local",
+	KmsLocalGenerate,
+	KmsLocalUnwrap
+};
+
+const KmsProvider *
+KmsGetProvider(void)
+{
+	return &KmsLocalProvider;
+}
+
+/*
+ * kms_rotate_master_key(new_master_key_file): rewrap every key version
+ * under a new master key in this transaction; the new key takes effect for
+ * all backends when it commits.
+ */
+int
+KmsLocalRotateMasterKey(const char *path)
+{
+	uint8		oldkey[KMS_AES_KEY_LEN];
+	uint8		oldkcv[KMS_KCV_LEN];
+	uint8		newkey[KMS_AES_KEY_LEN];
+	uint8		newkcv[KMS_KCV_LEN];
+	char	   *err;
+	KmsCatalogState st;
+	int			rc;
+	int			count = 0;
+	uint64		n;
+	SPITupleTable *tt;
+
+	err = KmsReadMasterKeyFile(path, newkey);
+	if (err)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION),
+				 errmsg("ValidationException: %s", err)));
+	if (kms_master_kcv(newkey, newkcv) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not compute a key check value");
+
+	KmsLocalCheckMasterKey(true);
+	KmsCopyMaster(oldkey, oldkcv);
+
+	KmsCatalogEnter(&st);
+	rc = SPI_execute("SELECT 1 FROM kms.master WHERE id = 1 FOR UPDATE", false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %d", rc);
+	rc = SPI_execute("SELECT key_id, version, material FROM kms.key_version WHERE material IS NOT NULL FOR UPDATE", false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %d", rc);
+	tt = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		kid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
+		int32		version = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
+		bytea	   *w = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
+		uint8	   *uuid = (uint8 *) DatumGetPointer(kid);
+		uint8		material[KMS_MAX_MATERIAL_LEN];
+		size_t		len;
+		bytea	   *neww;
+		Datum		args[3];
+		Oid			types[3] = {BYTEAOID, UUIDOID, INT4OID};
+
+		if (kms_unwrap(oldkey, uuid, (uint32) version,
+					   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+					   material, sizeof(material), &len) != 0)
+		{
+			char		kids[37];
+
+			kms_cleanse(oldkey, sizeof(oldkey));
+			kms_cleanse(newkey, sizeof(newkey));
+			KmsUuidToString(uuid, kids);
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
+					 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped; nothing was rotated", kids, version)));
+		}
+		neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+		SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+		rc = kms_wrap(newkey, uuid, (uint32) version, material, len, (uint8 *) VARDATA(neww));
+		kms_cleanse(material, sizeof(material));
+		if (rc != 0)
+			elog(ERROR, "could not wrap key material");
+		args[0] = PointerGetDatum(neww);
+		args[1] = kid;
+		args[2] = Int32GetDatum(version);
+		rc = SPI_execute_with_args("UPDATE kms.key_version SET material = $1 WHERE key_id = $2 AND version = $3",
+								   3, types, args, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute failed: %d", rc);
+		count++;
+	}
+	{
+		Datum		arg;
+		Oid			t = BYTEAOID;
+		bytea	   *kcvb = palloc(VARHDRSZ + KMS_KCV_LEN);
+
+		SET_VARSIZE(kcvb, VARHDRSZ + KMS_KCV_LEN);
+		memcpy(VARDATA(kcvb), newkcv, KMS_KCV_LEN);
+		arg = PointerGetDatum(kcvb);
+		rc = SPI_execute_with_args("UPDATE kms.master SET kcv = $1, rotated = pg_catalog.now() WHERE id = 1",
+								   1, &t, &arg, NULL, false, 0);
+		if (rc != SPI_OK_UPDATE)
+			elog(ERROR, "SPI_execute failed: %d", rc);
+	}
+	KmsCatalogExit(&st);
+	kms_cleanse(oldkey, sizeof(oldkey));
+
+	memcpy(pending_master, newkey, KMS_AES_KEY_LEN);
+	pending_master_set = true;
+	kms_cleanse(newkey, sizeof(newkey));
+	/* cached material is unchanged; contexts need not go */
+	KmsInvalidateAtCommit();
+	return count;
+}
+
+void
+KmsLocalAtCommit(void)
+{
+	if (pending_master_set)
+	{
+		KmsMasterSlot *m = KmsSharedMaster();
+
+		LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
+		memcpy(m->key, pending_master, KMS_AES_KEY_LEN);
+		(void) kms_master_kcv(m->key, m->kcv);
+		m->loaded = true;
+		m->error[0] = '\0';
+		LWLockRelease(KmsCacheLock());
+		ereport(LOG,
+				(errmsg("pg_kms: master key rotated"),
+				 errhint("Point pg_kms.master_key_file at the new master key before the next server restart.")));
+	}
+	KmsLocalAtAbort();
+}
+
+void
+KmsLocalAtAbort(void)
+{
+	kms_cleanse(pending_master, sizeof(pending_master));
+	pending_master_set = false;
+}
