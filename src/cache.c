@@ -472,44 +472,21 @@ KmsEvictEntry(KmsCacheEntry *e)
 	e->material_len = 0;
 }
 
-/*
- * Look up (key, version), loading it through the provider on a miss, and
- * return with the lock held in shared mode and the entry valid.
- */
-static KmsCacheEntry *
-KmsAcquireEntry(const uint8 *key_id, uint32 version)
+/* Unwrap through the provider, counting the call and its latency. */
+static void
+KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
+				  size_t cap, size_t *material_len)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	KmsCacheEntry *e;
-	bytea	   *wrapped;
-	uint8		material[KMS_MAX_MATERIAL_LEN];
-	size_t		material_len = 0;
-	const KmsProvider *prov;
+	bytea	   *wrapped = KmsFetchWrappedMaterial(key_id, (int32) version);
+	const KmsProvider *prov = KmsGetProvider();
 	instr_time	start,
 				duration;
 	double		ms;
-	KmsCacheEntry *victim = NULL;
 
-	LWLockAcquire(kmsShared->lock, LW_SHARED);
-	e = KmsFindEntry(key_id, version, now);
-	if (e != NULL)
-	{
-		e->last_used = pg_atomic_fetch_add_u64(&kmsShared->clock, 1);
-		KmsStatAdd(KMS_STAT_HITS, 1);
-		return e;
-	}
-	LWLockRelease(kmsShared->lock);
-
-	KmsStatAdd(KMS_STAT_MISSES, 1);
-
-	/* Miss: the catalog has the wrapped material, the provider unwraps it. */
-	wrapped = KmsFetchWrappedMaterial(key_id, (int32) version);
-	prov = KmsGetProvider();
 	INSTR_TIME_SET_CURRENT(start);
 	PG_TRY();
 	{
-		prov->unwrap(key_id, version, wrapped, material, sizeof(material),
-					 &material_len);
+		prov->unwrap(key_id, version, wrapped, material, cap, material_len);
 	}
 	PG_CATCH();
 	{
@@ -530,6 +507,35 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 	if (ms > kmsShared->provider_max_ms)
 		kmsShared->provider_max_ms = ms;
 	SpinLockRelease(&kmsShared->mutex);
+}
+
+/*
+ * Look up (key, version), loading it through the provider on a miss, and
+ * return with the lock held in shared mode and the entry valid.
+ */
+static KmsCacheEntry *
+KmsAcquireEntry(const uint8 *key_id, uint32 version)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	KmsCacheEntry *e;
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	size_t		material_len = 0;
+	KmsCacheEntry *victim = NULL;
+
+	LWLockAcquire(kmsShared->lock, LW_SHARED);
+	e = KmsFindEntry(key_id, version, now);
+	if (e != NULL)
+	{
+		e->last_used = pg_atomic_fetch_add_u64(&kmsShared->clock, 1);
+		KmsStatAdd(KMS_STAT_HITS, 1);
+		return e;
+	}
+	LWLockRelease(kmsShared->lock);
+
+	KmsStatAdd(KMS_STAT_MISSES, 1);
+
+	/* Miss: the catalog has the wrapped material, the provider unwraps it. */
+	KmsProviderUnwrap(key_id, version, material, sizeof(material), &material_len);
 
 	LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
 	e = KmsFindEntry(key_id, version, now);

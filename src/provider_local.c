@@ -25,6 +25,7 @@
  */
 #include "postgres.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,8 +96,8 @@ KmsReadMasterKeyFile(const char *path, uint8 *out)
 	uint8		buf[200];
 	size_t		n;
 	const char *err;
-	char		real[MAXPGPATH];
-	char		realdata[MAXPGPATH];
+	char	   *real;
+	char	   *realdata;
 
 	if (stat(path, &st) != 0)
 		return psprintf("could not access pg_kms.master_key_file \"%s\": %m", path);
@@ -104,12 +105,22 @@ KmsReadMasterKeyFile(const char *path, uint8 *out)
 		return psprintf("pg_kms.master_key_file \"%s\" is not a regular file", path);
 	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
 		return psprintf("pg_kms.master_key_file \"%s\" has group or world access permissions; it must be mode 0600 or stricter", path);
-	if (DataDir && realpath(path, real) != NULL && realpath(DataDir, realdata) != NULL)
+	real = realpath(path, NULL);
+	realdata = DataDir ? realpath(DataDir, NULL) : NULL;
+	if (real && realdata)
 	{
 		size_t		dl = strlen(realdata);
+		bool		inside = strncmp(real, realdata, dl) == 0 && real[dl] == '/';
 
-		if (strncmp(real, realdata, dl) == 0 && real[dl] == '/')
+		free(real);
+		free(realdata);
+		if (inside)
 			return psprintf("pg_kms.master_key_file \"%s\" is inside the data directory; keep it outside, where backups and replicas do not copy it", path);
+	}
+	else
+	{
+		free(real);
+		free(realdata);
 	}
 	f = fopen(path, "rb");
 	if (f == NULL)

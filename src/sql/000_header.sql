@@ -1,2 +1,2 @@
-/* pg_kms install script, assembled from src/sql/*.sql by the Makefile. */
+/* pg_kms install script, assembled by the Makefile from the files in src/sql. */
 \echo Use "CREATE EXTENSION pg_kms" to load this file. \quit
