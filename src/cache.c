@@ -394,6 +394,17 @@ KmsCheckGeneration(void)
 	local_generation = gen;
 }
 
+/*
+ * The shared generation, for parts that keep caches of their own (the
+ * secrets store): a cache filled at generation g is stale once this moves.
+ */
+uint64
+KmsCurrentGeneration(void)
+{
+	KmsCheckLoaded();
+	return pg_atomic_read_u64(&kmsShared->generation);
+}
+
 KmsKeyInfo *
 KmsLocalKeyInfo(const uint8 *key_id, bool *found)
 {

@@ -45,6 +45,9 @@ extern void KmsCacheAtAbort(void);
 extern void KmsCheckGeneration(void);
 extern void KmsLocalDirty(void);
 
+/* The shared generation itself, for parts with caches of their own. */
+extern uint64 KmsCurrentGeneration(void);
+
 /* Material of (key, version) into out: cache, else provider.  Errors out. */
 extern void KmsGetMaterial(const uint8 *key_id, uint32 version,
 						   uint8 *out, size_t outcap, size_t *outlen);
