@@ -399,6 +399,17 @@ KmsMay(KmsKeyInfo *key, KmsOp op)
 	return (key->allowed_ops & KMS_OPBIT(op)) != 0;
 }
 
+/* Name of the management operation in progress, for messages. */
+static const char *kms_manage_opname = NULL;
+
+static const char *
+KmsOpName(KmsOp op)
+{
+	if (op == KMS_OP_MANAGE && kms_manage_opname)
+		return kms_manage_opname;
+	return KmsOpNames[op];
+}
+
 static void KmsDenied(KmsOp op, const char *keyref) pg_attribute_noreturn();
 
 static void
@@ -408,14 +419,32 @@ KmsDenied(KmsOp op, const char *keyref)
 			(errcode(KMS_SQLSTATE_ACCESS_DENIED),
 			 errhidestmt(true),
 			 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform %s on key \"%s\"",
-					GetUserNameFromId(GetUserId(), false), KmsOpNames[op], keyref)));
+					GetUserNameFromId(GetUserId(), false), KmsOpName(op), keyref)));
+}
+
+void
+KmsSetOperationName(const char *opname)
+{
+	kms_manage_opname = opname;
+}
+
+/* Resolve a key for a management operation named opname (e.g. DisableKey). */
+KmsKeyInfo *
+KmsResolveKeyForManagement(const char *keyref, const char *opname)
+{
+	KmsKeyInfo *key;
+
+	kms_manage_opname = opname;
+	key = KmsResolveKey(keyref, KMS_OP_MANAGE);
+	kms_manage_opname = NULL;
+	return key;
 }
 
 /* A key that does not exist: only roles that could know are told so. */
 void
 KmsKeyNotFound(const char *keyref, KmsOp op)
 {
-	KmsAudit(KmsOpNames[op], keyref, 0, "NotFoundException");
+	KmsAudit(KmsOpName(op), keyref, 0, "NotFoundException");
 	if (KmsIsAdmin())
 		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
 				  "key \"%s\" does not exist", keyref);
@@ -434,7 +463,7 @@ KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref)
 		if (KmsMay(key, op))
 			return;
 	}
-	KmsAudit(KmsOpNames[op], key->key_id_str, 0, "AccessDeniedException");
+	KmsAudit(KmsOpName(op), key->key_id_str, 0, "AccessDeniedException");
 	KmsDenied(op, keyref ? keyref : key->key_id_str);
 }
 

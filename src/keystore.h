@@ -25,5 +25,7 @@ extern int	KmsMaterialLength(const char *key_spec);
 extern char *KmsNewToken(int nbytes);
 extern int32 KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type);
 extern void KmsValidateAliasName(const char *name);
+extern void KmsSetOperationName(const char *opname);
+extern KmsKeyInfo *KmsResolveKeyForManagement(const char *keyref, const char *opname);
 
 #endif							/* PG_KMS_KEYSTORE_H */

@@ -90,7 +90,8 @@ KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnul
 
 	*isnull = true;
 	KmsCatalogEnter(&st);
-	if (KmsExec(sql, nargs, types, values, NULL, true, SPI_OK_SELECT) == 1)
+	/* not read-only: see this transaction's own changes */
+	if (KmsExec(sql, nargs, types, values, NULL, false, SPI_OK_SELECT) == 1)
 	{
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
 		if (!*isnull)
@@ -121,7 +122,7 @@ KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 static KmsKeyInfo *
 KmsManagedKey(const char *keyref, const char *operation)
 {
-	KmsKeyInfo *key = KmsResolveKey(keyref, KMS_OP_MANAGE);
+	KmsKeyInfo *key = KmsResolveKeyForManagement(keyref, operation);
 
 	KmsCheckWritable(operation);
 	return key;
@@ -378,6 +379,7 @@ KmsAllKeyIds(void)
 	KmsCatalogState st;
 	List	   *ids = NIL;
 	uint64		n;
+	MemoryContext caller = CurrentMemoryContext;
 
 	KmsCatalogEnter(&st);
 	n = KmsExec("SELECT key_id FROM kms.key WHERE key_state <> 'Deleted' ORDER BY creation_date, key_id",
@@ -387,10 +389,12 @@ KmsAllKeyIds(void)
 		bool		isnull;
 		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i],
 												   SPI_tuptable->tupdesc, 1, &isnull));
-		uint8	   *copy = SPI_palloc(KMS_KEY_ID_LEN);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		uint8	   *copy = palloc(KMS_KEY_ID_LEN);
 
 		memcpy(copy, u->data, KMS_KEY_ID_LEN);
 		ids = lappend(ids, copy);
+		MemoryContextSwitchTo(old);
 	}
 	KmsCatalogExit(&st);
 	return ids;
@@ -768,12 +772,13 @@ KmsAliasTarget(const char *alias_name, uint8 *key_id)
 
 /* The key an existing alias names, checked for management. */
 static KmsKeyInfo *
-KmsManagedAlias(const char *alias_name)
+KmsManagedAlias(const char *alias_name, const char *opname)
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
 	KmsKeyInfo *key;
 
 	KmsCheckGeneration();
+	KmsSetOperationName(opname);
 	KmsValidateAliasName(alias_name);
 	if (!KmsAliasTarget(alias_name, key_id) ||
 		(key = KmsLookupKeyById(key_id)) == NULL)
@@ -784,6 +789,7 @@ KmsManagedAlias(const char *alias_name)
 		KmsKeyNotFound(alias_name, KMS_OP_MANAGE);
 	}
 	KmsCheckAccess(key, KMS_OP_MANAGE, alias_name);
+	KmsSetOperationName(NULL);
 	return key;
 }
 
@@ -820,7 +826,7 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
-	oldkey = KmsManagedAlias(alias_name);
+	oldkey = KmsManagedAlias(alias_name, "UpdateAlias");
 	oldusage = oldkey->usage;
 	newkey = KmsManagedKey(target, "UpdateAlias");
 	KmsNotPendingDeletion(newkey);
@@ -847,7 +853,7 @@ kms_delete_alias(PG_FUNCTION_ARGS)
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
-	(void) KmsManagedAlias(alias_name);
+	(void) KmsManagedAlias(alias_name, "DeleteAlias");
 	KmsCheckWritable("DeleteAlias");
 	v = CStringGetTextDatum(alias_name);
 	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
@@ -869,6 +875,7 @@ kms_list_aliases(PG_FUNCTION_ARGS)
 	uint64		n;
 	List	   *rows = NIL;
 	ListCell   *lc;
+	MemoryContext caller = CurrentMemoryContext;
 
 	typedef struct AliasRow
 	{
@@ -897,16 +904,14 @@ kms_list_aliases(PG_FUNCTION_ARGS)
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	td = SPI_tuptable->tupdesc;
 		bool		isnull;
-		MemoryContext old = MemoryContextSwitchTo(st.spi_connected ? CurTransactionContext : CurrentMemoryContext);
+		char	   *name = SPI_getvalue(tup, td, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
 		AliasRow   *r = palloc(sizeof(AliasRow));
 
-		MemoryContextSwitchTo(old);
-		r->name = SPI_getvalue(tup, td, 1);
-		r->name = MemoryContextStrdup(CurTransactionContext, r->name);
+		r->name = pstrdup(name);
 		memcpy(r->key_id, DatumGetUUIDP(SPI_getbinval(tup, td, 2, &isnull))->data, KMS_KEY_ID_LEN);
-		r->created = SPI_getbinval(tup, td, 3, &isnull);
+		r->created = SPI_getbinval(tup, td, 3, &isnull);	/* timestamps are by value */
 		r->updated = SPI_getbinval(tup, td, 4, &isnull);
-		old = MemoryContextSwitchTo(CurTransactionContext);
 		rows = lappend(rows, r);
 		MemoryContextSwitchTo(old);
 	}
@@ -1213,7 +1218,7 @@ kms_list_grants(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
-	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_MANAGE);
+	KmsKeyInfo *key = KmsResolveKeyForManagement(ArgKeyRef(fcinfo, 0), "ListGrants");
 	KmsCatalogState st;
 	Oid			t[2] = {UUIDOID, TEXTOID};
 	Datum		v[2];
