@@ -24,6 +24,10 @@ typedef struct KmsMasterSlot
 	char		error[512];		/* why not loaded (no key material in it) */
 	uint8		key[KMS_AES_KEY_LEN];
 	uint8		kcv[KMS_KCV_LEN];
+	/* the master key being rotated away from, while rewrapping is pending */
+	bool		prev_loaded;
+	uint8		prev_key[KMS_AES_KEY_LEN];
+	uint8		prev_kcv[KMS_KCV_LEN];
 } KmsMasterSlot;
 
 extern void KmsShmemRequest(void);

@@ -1259,7 +1259,7 @@ kms_rotate_master_key(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
 				 errmsg("AccessDeniedException: only a superuser may rotate the master key")));
-	if (path == NULL || path[0] == '\0')
+	if (path != NULL && path[0] == '\0')
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "new_master_key_file must not be empty");
 	KmsCheckWritable("RotateMasterKey");

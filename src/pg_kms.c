@@ -32,6 +32,7 @@ PG_MODULE_MAGIC;
 
 char	   *kms_master_key_file = NULL;
 char	   *kms_master_key_command = NULL;
+char	   *kms_previous_master_key_file = NULL;
 char	   *kms_provider_name = NULL;
 char	   *kms_region = NULL;
 char	   *kms_account_id = NULL;
@@ -143,6 +144,15 @@ _PG_init(void)
 							   "Shell command that prints the local provider's master key.",
 							   "Used when pg_kms.master_key_file is not set. Run once at server start.",
 							   &kms_master_key_command,
+							   NULL,
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_kms.previous_master_key_file",
+							   "Path of the master key being rotated away from.",
+							   "Set it to the old master key while some database still has key material wrapped under it; kms_rotate_master_key() then rewraps that material under the current master key.",
+							   &kms_previous_master_key_file,
 							   NULL,
 							   PGC_POSTMASTER,
 							   GUC_SUPERUSER_ONLY,

@@ -131,6 +131,7 @@ typedef enum KmsKeyUsage
  */
 extern char *kms_master_key_file;
 extern char *kms_master_key_command;
+extern char *kms_previous_master_key_file;
 extern char *kms_provider_name;
 extern char *kms_region;
 extern char *kms_account_id;

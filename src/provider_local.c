@@ -207,6 +207,21 @@ KmsLocalLoadMasterKey(void)
 	}
 	m->error[0] = '\0';
 	m->loaded = true;
+
+	m->prev_loaded = false;
+	if (kms_previous_master_key_file && kms_previous_master_key_file[0])
+	{
+		err = KmsReadMasterKeyFile(kms_previous_master_key_file, m->prev_key);
+		if (err == NULL && kms_master_kcv(m->prev_key, m->prev_kcv) == 0)
+			m->prev_loaded = true;
+		else
+		{
+			kms_cleanse(m->prev_key, sizeof(m->prev_key));
+			ereport(WARNING,
+					(errmsg("pg_kms: pg_kms.previous_master_key_file is not usable: %s",
+							err ? err : "could not compute its key check value")));
+		}
+	}
 }
 
 static void
@@ -242,6 +257,46 @@ KmsCopyMaster(uint8 *key, uint8 *kcv)
 	KmsProtectProcessMemory();
 }
 
+/* Copy the previous master key out; false if none is loaded. */
+static bool
+KmsCopyPreviousMaster(uint8 *key, uint8 *kcv)
+{
+	KmsMasterSlot *m = KmsSharedMaster();
+	bool		ok;
+
+	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	ok = m->prev_loaded;
+	if (ok)
+	{
+		memcpy(key, m->prev_key, KMS_AES_KEY_LEN);
+		memcpy(kcv, m->prev_kcv, KMS_KCV_LEN);
+	}
+	LWLockRelease(KmsCacheLock());
+	return ok;
+}
+
+/* Unwrap with the current master key, else the previous one. */
+static int
+KmsUnwrapAny(const uint8 *key_id, uint32 version, const uint8 *wrapped,
+			 size_t wrappedlen, uint8 *out, size_t outcap, size_t *outlen,
+			 bool *used_previous)
+{
+	uint8		key[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	int			rc;
+
+	*used_previous = false;
+	KmsCopyMaster(key, kcv);
+	rc = kms_unwrap(key, key_id, version, wrapped, wrappedlen, out, outcap, outlen);
+	if (rc != 0 && KmsCopyPreviousMaster(key, kcv))
+	{
+		rc = kms_unwrap(key, key_id, version, wrapped, wrappedlen, out, outcap, outlen);
+		*used_previous = (rc == 0);
+	}
+	kms_cleanse(key, sizeof(key));
+	return rc;
+}
+
 /*
  * Check the loaded master key against kms.master.  With for_write, record
  * the KCV if this is the first key ever, and hold the row FOR SHARE until
@@ -258,7 +313,11 @@ KmsLocalCheckMasterKey(bool for_write)
 	bytea	   *kcvb;
 	int			rc;
 
+	uint8		prevkcv[KMS_KCV_LEN];
+	bool		has_prev;
+
 	KmsCopyMaster(key, kcv);
+	has_prev = KmsCopyPreviousMaster(key, prevkcv);
 	kms_cleanse(key, sizeof(key));
 
 	kcvb = palloc(VARHDRSZ + KMS_KCV_LEN);
@@ -286,7 +345,8 @@ KmsLocalCheckMasterKey(bool for_write)
 														   SPI_tuptable->tupdesc, 1, &isnull));
 
 		if (isnull || VARSIZE_ANY_EXHDR(stored) != KMS_KCV_LEN ||
-			!kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN))
+			(!kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN) &&
+			 !(has_prev && kms_const_time_eq((uint8 *) VARDATA_ANY(stored), prevkcv, KMS_KCV_LEN))))
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
 					 errhidestmt(true),
@@ -294,7 +354,7 @@ KmsLocalCheckMasterKey(bool for_write)
 					 errdetail("The key check value of the master key read from %s differs from the one recorded in kms.master.",
 							   (kms_master_key_file && kms_master_key_file[0]) ?
 							   "pg_kms.master_key_file" : "pg_kms.master_key_command"),
-					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server.")));
+					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server; after a master key rotation, set pg_kms.previous_master_key_file to the old key and run kms_rotate_master_key() in this database.")));
 	}
 	KmsCatalogExit(&st);
 }
@@ -327,15 +387,12 @@ static void
 KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
 			   uint8 *out, size_t outcap, size_t *outlen)
 {
-	uint8		master[KMS_AES_KEY_LEN];
-	uint8		kcv[KMS_KCV_LEN];
+	bool		used_previous;
 	int			rc;
 
-	KmsCopyMaster(master, kcv);
-	rc = kms_unwrap(master, key_id, version,
-					(const uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped),
-					out, outcap, outlen);
-	kms_cleanse(master, sizeof(master));
+	rc = KmsUnwrapAny(key_id, version,
+					  (const uint8 *) VARDATA_ANY(wrapped), VARSIZE_ANY_EXHDR(wrapped),
+					  out, outcap, outlen, &used_previous);
 	if (rc != 0)
 	{
 		char		kid[37];
@@ -364,35 +421,58 @@ KmsGetProvider(void)
 }
 
 /*
- * kms_rotate_master_key(new_master_key_file): rewrap every key version
- * under a new master key in this transaction; the new key takes effect for
- * all backends when it commits.
+ * kms_rotate_master_key([new_master_key_file]): rewrap, in this transaction,
+ * every key version of this database that is not yet under the target
+ * master key.  With a file, the target is the key in it, and it becomes the
+ * cluster's current master key at commit (the old one stays loaded as the
+ * previous key, so other databases keep working until they are rotated
+ * too).  Without, the target is the current master key, and what is
+ * rewrapped is material still under pg_kms.previous_master_key_file.
  */
 int
 KmsLocalRotateMasterKey(const char *path)
 {
-	uint8		oldkey[KMS_AES_KEY_LEN];
-	uint8		oldkcv[KMS_KCV_LEN];
-	uint8		newkey[KMS_AES_KEY_LEN];
-	uint8		newkcv[KMS_KCV_LEN];
-	char	   *err;
+	uint8		target[KMS_AES_KEY_LEN];
+	uint8		targetkcv[KMS_KCV_LEN];
+	uint8		scratch[KMS_KCV_LEN];
 	KmsCatalogState st;
 	int			rc;
 	int			count = 0;
 	uint64		n;
 	SPITupleTable *tt;
 
-	err = KmsReadMasterKeyFile(path, newkey);
-	if (err)
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_VALIDATION),
-				 errmsg("ValidationException: %s", err)));
-	if (kms_master_kcv(newkey, newkcv) != 0)
-		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
-				  "could not compute a key check value");
-
 	KmsLocalCheckMasterKey(true);
-	KmsCopyMaster(oldkey, oldkcv);
+	if (path != NULL)
+	{
+		char	   *err = KmsReadMasterKeyFile(path, target);
+		uint8		curkey[KMS_AES_KEY_LEN];
+		uint8		curkcv[KMS_KCV_LEN];
+		uint8		prevkey[KMS_AES_KEY_LEN];
+		bool		has_prev;
+
+		if (err)
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_VALIDATION),
+					 errmsg("ValidationException: %s", err)));
+		if (kms_master_kcv(target, targetkcv) != 0)
+			kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+					  "could not compute a key check value");
+		KmsCopyMaster(curkey, curkcv);
+		has_prev = KmsCopyPreviousMaster(prevkey, scratch);
+		kms_cleanse(curkey, sizeof(curkey));
+		kms_cleanse(prevkey, sizeof(prevkey));
+		/* only one rotation in flight: the previous slot must be free */
+		if (has_prev && !kms_const_time_eq(scratch, targetkcv, KMS_KCV_LEN) &&
+			!kms_const_time_eq(curkcv, targetkcv, KMS_KCV_LEN))
+		{
+			kms_cleanse(target, sizeof(target));
+			kms_error_detail(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
+							 "Finish the pending rotation first: run kms_rotate_master_key() in every database that uses pg_kms, then restart without pg_kms.previous_master_key_file.",
+							 "a previous master key is still in use");
+		}
+	}
+	else
+		KmsCopyMaster(target, targetkcv);
 
 	KmsCatalogEnter(&st);
 	rc = SPI_execute("SELECT 1 FROM kms.master WHERE id = 1 FOR UPDATE", false, 0);
@@ -415,23 +495,32 @@ KmsLocalRotateMasterKey(const char *path)
 		bytea	   *neww;
 		Datum		args[3];
 		Oid			types[3] = {BYTEAOID, UUIDOID, INT4OID};
+		bool		used_previous;
 
-		if (kms_unwrap(oldkey, uuid, (uint32) version,
+		/* already under the target? */
+		if (kms_unwrap(target, uuid, (uint32) version,
 					   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
-					   material, sizeof(material), &len) != 0)
+					   material, sizeof(material), &len) == 0)
+		{
+			kms_cleanse(material, sizeof(material));
+			continue;
+		}
+		if (KmsUnwrapAny(uuid, (uint32) version,
+						 (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+						 material, sizeof(material), &len, &used_previous) != 0)
 		{
 			char		kids[37];
 
-			kms_cleanse(oldkey, sizeof(oldkey));
-			kms_cleanse(newkey, sizeof(newkey));
+			kms_cleanse(target, sizeof(target));
 			KmsUuidToString(uuid, kids);
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
-					 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped; nothing was rotated", kids, version)));
+					 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, version),
+					 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
 		}
 		neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
 		SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
-		rc = kms_wrap(newkey, uuid, (uint32) version, material, len, (uint8 *) VARDATA(neww));
+		rc = kms_wrap(target, uuid, (uint32) version, material, len, (uint8 *) VARDATA(neww));
 		kms_cleanse(material, sizeof(material));
 		if (rc != 0)
 			elog(ERROR, "could not wrap key material");
@@ -450,7 +539,7 @@ KmsLocalRotateMasterKey(const char *path)
 		bytea	   *kcvb = palloc(VARHDRSZ + KMS_KCV_LEN);
 
 		SET_VARSIZE(kcvb, VARHDRSZ + KMS_KCV_LEN);
-		memcpy(VARDATA(kcvb), newkcv, KMS_KCV_LEN);
+		memcpy(VARDATA(kcvb), targetkcv, KMS_KCV_LEN);
 		arg = PointerGetDatum(kcvb);
 		rc = SPI_execute_with_args("UPDATE kms.master SET kcv = $1, rotated = pg_catalog.now() WHERE id = 1",
 								   1, &t, &arg, NULL, false, 0);
@@ -458,12 +547,14 @@ KmsLocalRotateMasterKey(const char *path)
 			elog(ERROR, "SPI_execute failed: %d", rc);
 	}
 	KmsCatalogExit(&st);
-	kms_cleanse(oldkey, sizeof(oldkey));
 
-	memcpy(pending_master, newkey, KMS_AES_KEY_LEN);
-	pending_master_set = true;
-	kms_cleanse(newkey, sizeof(newkey));
-	/* cached material is unchanged; contexts need not go */
+	if (path != NULL)
+	{
+		memcpy(pending_master, target, KMS_AES_KEY_LEN);
+		pending_master_set = true;
+	}
+	kms_cleanse(target, sizeof(target));
+	/* cached material is unchanged; only the wrapping changed */
 	KmsInvalidateAtCommit();
 	return count;
 }
@@ -475,15 +566,25 @@ KmsLocalAtCommit(void)
 	{
 		KmsMasterSlot *m = KmsSharedMaster();
 
+		uint8		newkcv[KMS_KCV_LEN];
+
+		(void) kms_master_kcv(pending_master, newkcv);
 		LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
+		if (m->loaded && !kms_const_time_eq(m->kcv, newkcv, KMS_KCV_LEN))
+		{
+			/* the old key stays usable for databases not yet rotated */
+			memcpy(m->prev_key, m->key, KMS_AES_KEY_LEN);
+			memcpy(m->prev_kcv, m->kcv, KMS_KCV_LEN);
+			m->prev_loaded = true;
+		}
 		memcpy(m->key, pending_master, KMS_AES_KEY_LEN);
-		(void) kms_master_kcv(m->key, m->kcv);
+		memcpy(m->kcv, newkcv, KMS_KCV_LEN);
 		m->loaded = true;
 		m->error[0] = '\0';
 		LWLockRelease(KmsCacheLock());
 		ereport(LOG,
 				(errmsg("pg_kms: master key rotated"),
-				 errhint("Point pg_kms.master_key_file at the new master key before the next server restart.")));
+				 errhint("Before the next restart, point pg_kms.master_key_file at the new master key and pg_kms.previous_master_key_file at the old one until every database using pg_kms has run kms_rotate_master_key().")));
 	}
 	KmsLocalAtAbort();
 }

@@ -165,9 +165,9 @@ COMMENT ON FUNCTION kms_verify_mac(text, bytea, bytea, text) IS 'VerifyMac: true
 
 -- Master key and cache --------------------------------------------------
 
-CREATE FUNCTION kms_rotate_master_key(new_master_key_file text)
+CREATE FUNCTION kms_rotate_master_key(new_master_key_file text DEFAULT NULL)
 RETURNS int AS 'MODULE_PATHNAME', 'kms_rotate_master_key' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION kms_rotate_master_key(text) IS 'Rewrap every key version under a new master key, in one transaction (superuser)';
+COMMENT ON FUNCTION kms_rotate_master_key(text) IS 'Rewrap every key version of this database under a new master key (from the file), or under the current one (without), in one transaction; superuser only';
 REVOKE ALL ON FUNCTION kms_rotate_master_key(text) FROM PUBLIC;
 
 CREATE FUNCTION kms_cache_stats(OUT capacity int, OUT entries int,
