@@ -128,16 +128,27 @@ SELECT kms_create_key(description => 'MyKMSKey quick start') AS key_id \gset
 \echo :key_id
 \set ECHO none
 SELECT EXISTS (SELECT 1 FROM kms_list_aliases() WHERE alias_name = 'alias/MyKMSKey') AS alias_exists \gset
-\set ECHO queries
 \if :alias_exists
-SELECT kms_update_alias('alias/MyKMSKey', :'key_id');
+\echo 'alias/MyKMSKey exists: pointing it at the new key'
+\set ECHO queries
+SELECT kms_update_alias('alias/MyKMSKey', :'key_id') \gset
 \else
-SELECT kms_create_alias('alias/MyKMSKey', :'key_id');
+\set ECHO queries
+SELECT kms_create_alias('alias/MyKMSKey', :'key_id') \gset
 \endif
+SELECT alias_name, target_key_id FROM kms_list_aliases() WHERE alias_name = 'alias/MyKMSKey';
 SELECT encode(kms_encrypt('alias/MyKMSKey', 'hello, pg_kms'), 'base64') AS ciphertext \gset
 \echo :ciphertext
+\set ECHO none
+\echo 'SELECT kms_decrypt_text(decode(:''ciphertext'', ''base64'')) AS plaintext;'
 SELECT kms_decrypt_text(decode(:'ciphertext', 'base64')) AS plaintext;
+\pset format unaligned
+\pset tuples_only on
+\set ECHO queries
 SELECT jsonb_pretty(kms_describe_key('alias/MyKMSKey')) AS key_metadata;
+\set ECHO none
+\pset format aligned
+\pset tuples_only off
 \set ECHO none
 SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'create_secret') AS has_secrets \gset
 \if :has_secrets
