@@ -430,8 +430,12 @@ if want tap; then
 		rc=$?
 		total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$WORK/tap.log" | tail -n 1)
 		total=${total:-0}
-		nf=$(sed -nE 's/.*\(Wstat: .*Tests: [0-9]+ Failed: ([0-9]+)\).*/\1/p' "$WORK/tap.log" | awk '{s+=$1} END {print s+0}')
-		np=$(( total - nf ))
+		# Failed subtests count one each; a file in the summary report with
+		# none failed died or had a wrong plan: it counts as one failure.
+		read -r nfsub ndied < <(sed -nE 's/.*\(Wstat: .*Tests: [0-9]+ Failed: ([0-9]+)\).*/\1/p' "$WORK/tap.log" |
+			awk '{ if ($1 > 0) f += $1; else d += 1 } END { print f + 0, d + 0 }')
+		np=$(( total - nfsub ))
+		nf=$(( nfsub + ndied ))
 		[ $np -lt 0 ] && np=0
 		if [ $rc -ne 0 ]; then
 			[ "$nf" -eq 0 ] && nf=1
