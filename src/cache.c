@@ -48,6 +48,7 @@
 #include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -315,6 +316,7 @@ static HTAB *local_enc = NULL;
 static HTAB *local_keys = NULL;
 static HTAB *local_refs = NULL;
 static uint64 local_generation = 0;
+static uint64 local_epoch = 0;	/* moves on invalidations received here */
 static KmsLocalCtx *last_ctx = NULL;
 static KmsKeyInfo *last_key = NULL;
 
@@ -386,7 +388,7 @@ KmsCheckGeneration(void)
 	uint64		gen;
 
 	KmsCheckLoaded();
-	gen = pg_atomic_read_u64(&kmsShared->generation);
+	gen = pg_atomic_read_u64(&kmsShared->generation) + local_epoch;
 	if (likely(gen == local_generation && local_ctx != NULL))
 		return;
 	KmsLocalReset();
@@ -402,7 +404,7 @@ uint64
 KmsCurrentGeneration(void)
 {
 	KmsCheckLoaded();
-	return pg_atomic_read_u64(&kmsShared->generation);
+	return pg_atomic_read_u64(&kmsShared->generation) + local_epoch;
 }
 
 KmsKeyInfo *
@@ -821,15 +823,25 @@ void
 KmsInvalidateAtCommit(void)
 {
 	pending_invalidate = true;
+	/*
+	 * The shared counter tells this server's backends; a relcache
+	 * invalidation of kms.key travels in the commit record and tells a hot
+	 * standby's backends, which never run our commit callback.
+	 */
+	CacheInvalidateRelcacheByRelid(KmsKeyRelationId());
 	/* and this backend sees its own change at once */
-	local_generation = 0;
+	KmsLocalDirty();
 }
 
-/* A subtransaction rolled back: what we cached inside it may be gone. */
+/*
+ * What this backend cached may be stale: a subtransaction rolled back, or an
+ * invalidation of kms.key arrived (on a standby, replayed from the primary).
+ */
 void
 KmsLocalDirty(void)
 {
 	local_generation = 0;
+	local_epoch++;
 }
 
 void
@@ -880,7 +892,7 @@ KmsCacheAtAbort(void)
 	list_free_deep(pending_forget);
 	pending_forget = NIL;
 	/* our own local caches may hold state from the aborted transaction */
-	local_generation = 0;
+	KmsLocalDirty();
 }
 
 /* ----------------------------------------------------------------

@@ -52,6 +52,8 @@
  * Catalog access
  * ----------------------------------------------------------------
  */
+static Oid	kms_key_relid = InvalidOid;
+
 static Oid
 KmsCatalogOwner(void)
 {
@@ -67,9 +69,33 @@ KmsCatalogOwner(void)
 	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	/* the extension may have been dropped and created again */
+	if (OidIsValid(kms_key_relid) && get_rel_namespace(kms_key_relid) != nsp)
+		kms_key_relid = InvalidOid;
+	(void) KmsKeyRelationId();
 	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
 	ReleaseSysCache(tup);
 	return owner;
+}
+
+/* OID of kms.key, whose relcache invalidations stand for any pg_kms change. */
+Oid
+KmsKeyRelationId(void)
+{
+	if (!OidIsValid(kms_key_relid))
+	{
+		Oid			nsp = get_namespace_oid("kms", false);
+
+		kms_key_relid = get_relname_relid("key", nsp);
+	}
+	return kms_key_relid;
+}
+
+/* For the relcache callback: no catalog access allowed there. */
+Oid
+KmsKeyRelationIdIfKnown(void)
+{
+	return kms_key_relid;
 }
 
 void

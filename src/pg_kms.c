@@ -22,6 +22,7 @@
 #include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 
 #include "cache.h"
@@ -115,6 +116,16 @@ kms_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+}
+
+/* kms.key invalidated (on a standby: replayed): drop what we cached. */
+static void
+kms_relcache_callback(Datum arg, Oid relid)
+{
+	Oid			keyrel = KmsKeyRelationIdIfKnown();
+
+	if (relid == InvalidOid || (OidIsValid(keyrel) && relid == keyrel))
+		KmsLocalDirty();
 }
 
 static void
@@ -227,6 +238,7 @@ _PG_init(void)
 
 	RegisterXactCallback(kms_xact_callback, NULL);
 	RegisterSubXactCallback(kms_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(kms_relcache_callback, (Datum) 0);
 }
 
 /* ----------------------------------------------------------------

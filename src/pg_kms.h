@@ -30,6 +30,11 @@
 #define MarkGUCPrefixReserved(x) EmitWarningsOnPlaceholders(x)
 #endif
 
+/* PostgreSQL 18 replaced pg_attribute_noreturn() with pg_noreturn */
+#ifndef pg_attribute_noreturn
+#define pg_attribute_noreturn()
+#endif
+
 /* ----------------------------------------------------------------
  * Error names.  Every error carries the AWS exception name a user would
  * look up, as the first word of the message, and a stable SQLSTATE
@@ -201,6 +206,10 @@ typedef struct KmsCatalogState
 
 extern void KmsCatalogEnter(KmsCatalogState *st);
 extern void KmsCatalogExit(KmsCatalogState *st);
+
+/* OID of kms.key (its relcache invalidations announce pg_kms changes) */
+extern Oid	KmsKeyRelationId(void);
+extern Oid	KmsKeyRelationIdIfKnown(void);
 
 /* Refuse writes on a standby / in a read-only transaction. */
 extern void KmsCheckWritable(const char *operation);
