@@ -65,6 +65,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
@@ -907,7 +908,12 @@ DefaultKey(KmsKeyInfo *out)
 				elog(ERROR, "invalid key id \"%s\"", kid);
 		}
 	}
+	/* the key store reads with the active snapshot: let it see a new key */
+	CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
 	key = KmsLookupKeyById(key_id);
+	PopActiveSnapshot();
 	if (key == NULL)
 		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
 				  "the default key %s does not exist", SECRET_DEFAULT_ALIAS);
@@ -984,8 +990,16 @@ SecretEncrypt(KmsKeyInfo *key, const char *arn, const char *version_id,
 	KmsContext	ctx;
 	KmsContextPair pairs[2];
 
+	bytea	   *blob;
+
 	SecretContext(&ctx, pairs, arn, version_id);
-	return KmsEncryptData(key, data, len, &ctx);
+	/* the key store reads with the active snapshot: let it see a new key */
+	CommandCounterIncrement();
+	PushCopiedSnapshot(GetActiveSnapshot());
+	UpdateActiveSnapshotCommandId();
+	blob = KmsEncryptData(key, data, len, &ctx);
+	PopActiveSnapshot();
+	return blob;
 }
 
 /*
