@@ -30,7 +30,12 @@ GRANT EXECUTE ON FUNCTION regress_try(text) TO PUBLIC;
 SELECT count(*) > 30 AS many_functions
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE p.proname LIKE 'kms\_%';
-SELECT c.relname, has_table_privilege('regress_app', c.oid, 'SELECT') AS app_can_read
+SELECT count(*) >= 5 AS has_tables,
+       count(*) FILTER (WHERE has_table_privilege('regress_app', c.oid, 'SELECT,INSERT,UPDATE,DELETE')) AS app_can_touch
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'kms' AND c.relkind = 'r' ORDER BY 1;
+ WHERE n.nspname = 'kms' AND c.relkind = 'r';
+SELECT c.relname AS kms_table_open_to_public
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'kms' AND c.relkind = 'r'
+   AND (has_table_privilege('public', c.oid, 'SELECT') OR has_table_privilege('public', c.oid, 'INSERT'));
 SELECT has_schema_privilege('regress_app', 'kms', 'CREATE') AS app_can_create_in_kms;
