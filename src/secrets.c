@@ -783,7 +783,7 @@ SecretNotDeleted(SecretMeta *m)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INVALID_REQUEST),
 				 errhidestmt(true),
-				 errmsg("InvalidRequestException: secret \"%s\" is marked for deletion", m->arn),
+				 errmsg("InvalidRequestException: secret \"%s\" is marked for deletion", m->name),
 				 errhint("Restore it with restore_secret() first.")));
 }
 
@@ -957,7 +957,7 @@ SecretKeyForWrite(SecretMeta *m, KmsKeyInfo *out)
 	key = KmsLookupKeyById(m->key_id);
 	if (key == NULL)
 		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "the KMS key of secret \"%s\" does not exist", m->arn);
+				  "the KMS key of secret \"%s\" does not exist", m->name);
 	KmsCheckAccess(key, KMS_OP_ENCRYPT, NULL);
 	*out = *key;
 	KeyUsableFor(out, true);
@@ -1644,7 +1644,7 @@ get_secret(PG_FUNCTION_ARGS)
 		WipeBytea(plain);
 		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
 				  "the SecretString of secret \"%s\" is not valid in the database encoding",
-				  e->meta.arn);
+				  e->meta.name);
 	}
 	PG_RETURN_TEXT_P((text *) plain);
 }
@@ -1705,7 +1705,7 @@ ParseFilters(Jsonb *jb)
 		{
 			case WJB_BEGIN_ARRAY:
 				depth++;
-				if (depth == 3)
+				if (depth > 3 || (depth == 3 && strcmp(member, "Values") != 0) || depth == 2)
 					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 							  "filters must be a JSON array of {\"Key\", \"Values\"} objects");
 				break;
@@ -1746,8 +1746,7 @@ ParseFilters(Jsonb *jb)
 							  cur->key);
 				break;
 			case WJB_ELEM:
-				if (depth != 2 || member == NULL || strcmp(member, "Values") != 0 ||
-					v.type != jbvString)
+				if (depth != 3 || v.type != jbvString)
 					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 							  "a filter's Key must be a string and its Values a list of strings");
 				if (v.val.string.len < 1 || v.val.string.len > 512)
@@ -2388,7 +2387,7 @@ update_secret_version_stage(PG_FUNCTION_ARGS)
 	{
 		if (!VersionExists(sid, move_to))
 			kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-					  "Secrets Manager can't find version \"%s\" of secret \"%s\"", move_to, m.arn);
+					  "Secrets Manager can't find version \"%s\" of secret \"%s\"", move_to, m.name);
 		if (holder && strcmp(holder, move_to) != 0 &&
 			(remove_from == NULL || strcmp(remove_from, holder) != 0))
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -2593,7 +2592,7 @@ delete_secret(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_INVALID_REQUEST),
 					 errhidestmt(true),
-					 errmsg("InvalidRequestException: secret \"%s\" is already scheduled for deletion", m.arn),
+					 errmsg("InvalidRequestException: secret \"%s\" is already scheduled for deletion", m.name),
 					 errhint("Restore it with restore_secret(), or delete it at once with force_delete_without_recovery.")));
 		v[0] = UuidDatum(m.id);
 		v[1] = Int32GetDatum(days);
@@ -2904,7 +2903,7 @@ secret_revoke_grant(PG_FUNCTION_ARGS)
 	KmsCatalogExit(&st);
 	if (n != 1)
 		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "grant \"%s\" does not exist on secret \"%s\"", grant_id, m.arn);
+				  "grant \"%s\" does not exist on secret \"%s\"", grant_id, m.name);
 	SecretChanged();
 	KmsAudit("RevokeGrant", m.arn, 0, "success");
 	PG_RETURN_VOID();
