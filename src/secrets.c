@@ -908,10 +908,12 @@ DefaultKey(KmsKeyInfo *out)
 				elog(ERROR, "invalid key id \"%s\"", kid);
 		}
 	}
-	/* the key store reads with the active snapshot: let it see a new key */
+	/*
+	 * The key store reads with the active snapshot: let it see a key made
+	 * by this command, or committed by a session we waited for.
+	 */
 	CommandCounterIncrement();
-	PushCopiedSnapshot(GetActiveSnapshot());
-	UpdateActiveSnapshotCommandId();
+	PushActiveSnapshot(GetLatestSnapshot());
 	key = KmsLookupKeyById(key_id);
 	PopActiveSnapshot();
 	if (key == NULL)
@@ -993,10 +995,12 @@ SecretEncrypt(KmsKeyInfo *key, const char *arn, const char *version_id,
 	bytea	   *blob;
 
 	SecretContext(&ctx, pairs, arn, version_id);
-	/* the key store reads with the active snapshot: let it see a new key */
+	/*
+	 * The key store reads with the active snapshot: let it see a key made
+	 * by this command, or committed by a session we waited for.
+	 */
 	CommandCounterIncrement();
-	PushCopiedSnapshot(GetActiveSnapshot());
-	UpdateActiveSnapshotCommandId();
+	PushActiveSnapshot(GetLatestSnapshot());
 	blob = KmsEncryptData(key, data, len, &ctx);
 	PopActiveSnapshot();
 	return blob;
