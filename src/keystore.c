@@ -197,7 +197,7 @@ KmsUuidDatum(const uint8 *key_id)
  * Key references
  * ----------------------------------------------------------------
  */
-static bool
+bool
 KmsLookupAlias(const char *alias_name, uint8 *key_id)
 {
 	KmsCatalogState st;

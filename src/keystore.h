@@ -25,6 +25,9 @@ extern int	KmsMaterialLength(const char *key_spec);
 extern char *KmsNewToken(int nbytes);
 extern int32 KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type);
 extern void KmsValidateAliasName(const char *name);
+
+/* The key an alias names (no privilege check); false if no such alias. */
+extern bool KmsLookupAlias(const char *alias_name, uint8 *key_id);
 extern void KmsSetOperationName(const char *opname);
 extern KmsKeyInfo *KmsResolveKeyForManagement(const char *keyref, const char *opname);
 

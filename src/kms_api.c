@@ -747,29 +747,6 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
  * Aliases
  * ----------------------------------------------------------------
  */
-static bool
-KmsAliasTarget(const char *alias_name, uint8 *key_id)
-{
-	KmsCatalogState st;
-	Oid			t = TEXTOID;
-	Datum		v = CStringGetTextDatum(alias_name);
-	bool		found = false;
-
-	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT key_id FROM kms.alias WHERE alias_name = $1", 1, &t, &v,
-				NULL, true, SPI_OK_SELECT) == 1)
-	{
-		bool		isnull;
-		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
-												   SPI_tuptable->tupdesc, 1, &isnull));
-
-		memcpy(key_id, u->data, KMS_KEY_ID_LEN);
-		found = true;
-	}
-	KmsCatalogExit(&st);
-	return found;
-}
-
 /* The key an existing alias names, checked for management. */
 static KmsKeyInfo *
 KmsManagedAlias(const char *alias_name, const char *opname)
@@ -780,7 +757,7 @@ KmsManagedAlias(const char *alias_name, const char *opname)
 	KmsCheckGeneration();
 	KmsSetOperationName(opname);
 	KmsValidateAliasName(alias_name);
-	if (!KmsAliasTarget(alias_name, key_id) ||
+	if (!KmsLookupAlias(alias_name, key_id) ||
 		(key = KmsLookupKeyById(key_id)) == NULL)
 	{
 		if (KmsIsAdmin())
