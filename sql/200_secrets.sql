@@ -4,7 +4,9 @@
 -- Nothing printed here varies between runs: ids, ARNs and dates are
 -- checked by pattern.
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_kms;
+RESET client_min_messages;
 \set VERBOSITY terse
 
 -- errors whose message names something random: SQLSTATE and AWS name only

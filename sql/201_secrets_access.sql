@@ -4,7 +4,9 @@
 -- role without access learns nothing (AccessDeniedException for existing
 -- and missing secrets alike).  A customer key also needs Encrypt / Decrypt.
 --
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS pg_kms;
+RESET client_min_messages;
 \set VERBOSITY terse
 
 CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
