@@ -1329,8 +1329,9 @@ create_secret(PG_FUNCTION_ARGS)
 
 	/* A name is free again once its deletion window has passed. */
 	KmsCatalogEnter(&st);
-	KmsExec("DELETE FROM kms.secret WHERE deletion_date <= pg_catalog.now()",
-			0, NULL, NULL, NULL, false, SPI_OK_DELETE);
+	if (KmsExec("DELETE FROM kms.secret WHERE deletion_date <= pg_catalog.now()",
+				0, NULL, NULL, NULL, false, SPI_OK_DELETE) > 0)
+		SecretChanged();
 	KmsCatalogExit(&st);
 
 	/* An existing name: an idempotent retry, or ResourceExistsException. */
