@@ -629,22 +629,25 @@ static const char *const secret_columns =
 "SELECT secret_id, arn, name, owner::oid, deleted_date IS NOT NULL, kms_key_id, "
 "kms_key_ref IS NULL FROM kms.secret ";
 
-/* Fill m from row 0 of the last SPI result, and load the grants. */
+/*
+ * Fill m from a row whose first columns are secret_columns', and load the
+ * grants (this runs a query: SPI_tuptable changes).
+ */
 static void
-SecretFromSpi(SecretMeta *m, MemoryContext cxt)
+SecretFromTuple(HeapTuple tup, TupleDesc td, SecretMeta *m, MemoryContext cxt)
 {
 	bool		isnull;
 	uint64		n;
 	Oid			t = UUIDOID;
 	Datum		v;
 
-	memcpy(m->id, DatumGetUUIDP(SpiDatum(0, 1, &isnull))->data, 16);
-	m->arn = SpiStr(0, 2, cxt);
-	m->name = SpiStr(0, 3, cxt);
-	m->owner = DatumGetObjectId(SpiDatum(0, 4, &isnull));
-	m->deleted = DatumGetBool(SpiDatum(0, 5, &isnull));
-	memcpy(m->key_id, DatumGetUUIDP(SpiDatum(0, 6, &isnull))->data, KMS_KEY_ID_LEN);
-	m->default_key = DatumGetBool(SpiDatum(0, 7, &isnull));
+	memcpy(m->id, DatumGetUUIDP(heap_getattr(tup, 1, td, &isnull))->data, 16);
+	m->arn = MemoryContextStrdup(cxt, SPI_getvalue(tup, td, 2));
+	m->name = MemoryContextStrdup(cxt, SPI_getvalue(tup, td, 3));
+	m->owner = DatumGetObjectId(heap_getattr(tup, 4, td, &isnull));
+	m->deleted = DatumGetBool(heap_getattr(tup, 5, td, &isnull));
+	memcpy(m->key_id, DatumGetUUIDP(heap_getattr(tup, 6, td, &isnull))->data, KMS_KEY_ID_LEN);
+	m->default_key = DatumGetBool(heap_getattr(tup, 7, td, &isnull));
 
 	v = UuidDatum(m->id);
 	n = KmsExec("SELECT grantee::oid, operations FROM kms.secret_grant WHERE secret_id = $1",
@@ -690,7 +693,7 @@ SecretLoad(const char *ref, SecretMeta *m, MemoryContext cxt)
 	KmsCatalogEnter(&st);
 	if (KmsExec(sql, 1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
 	{
-		SecretFromSpi(m, cxt);
+		SecretFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, m, cxt);
 		found = true;
 	}
 	KmsCatalogExit(&st);
@@ -711,7 +714,7 @@ SecretLoadById(const uint8 *id, SecretMeta *m, bool for_update)
 	KmsCatalogEnter(&st);
 	if (KmsExec(sql, 1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
 	{
-		SecretFromSpi(m, cxt);
+		SecretFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, m, cxt);
 		found = true;
 	}
 	KmsCatalogExit(&st);
@@ -1219,7 +1222,7 @@ PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 	if (old != NULL)
 	{
 		/* idempotent retry, or an attempt to change a version */
-		bytea	   *plain = SecretDecrypt(old, m->arn, version_id, false);
+		bytea	   *plain = SecretDecrypt(old, m->arn, version_id, !m->default_key);
 		bool		same = old_binary == val->binary &&
 			VARSIZE(plain) - VARHDRSZ == val->len &&
 			kms_const_time_eq((const uint8 *) VARDATA(plain),
@@ -1280,9 +1283,10 @@ WriteResult(SecretMeta *m, const char *version_id, bool with_stages)
 		KmsCatalogState st;
 		char	  **stages;
 		int			n;
+		MemoryContext cxt = CurrentMemoryContext;
 
 		KmsCatalogEnter(&st);
-		n = VersionStages(UuidDatum(m->id), version_id, &stages, CurrentMemoryContext);
+		n = VersionStages(UuidDatum(m->id), version_id, &stages, cxt);
 		KmsCatalogExit(&st);
 		JsonStrArray(&buf, &first, "VersionStages", stages, n);
 	}
@@ -1874,6 +1878,7 @@ ListVisible(List *filters, bool include_deleted, bool desc)
 	uint64		n;
 	List	   *rows = NIL;
 	MemoryContext cxt = CurrentMemoryContext;
+	SPITupleTable *rowtable;
 	char	   *sql;
 
 	sql = psprintf("SELECT secret_id, arn, name, owner::oid, deleted_date IS NOT NULL, kms_key_id, "
@@ -1890,47 +1895,29 @@ ListVisible(List *filters, bool include_deleted, bool desc)
 				   desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
 	KmsCatalogEnter(&st);
 	n = KmsExec(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	rowtable = SPI_tuptable;	/* stays valid until KmsCatalogExit */
 	for (uint64 i = 0; i < n; i++)
 	{
-		ListRow    *r = MemoryContextAllocZero(cxt, sizeof(ListRow));
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
+		HeapTuple	tup = rowtable->vals[i];
+		TupleDesc	td = rowtable->tupdesc;
+		MemoryContext spicxt = MemoryContextSwitchTo(cxt);
+		ListRow    *r = palloc0(sizeof(ListRow));
 		bool		isnull;
-		Datum		d;
 
-		MemoryContext spicxt;
-
-		/* the grants query below replaces SPI_tuptable: copy the row first */
-		spicxt = MemoryContextSwitchTo(cxt);
-		tup = heap_copytuple(tup);
-		td = CreateTupleDescCopy(td);
 		for (int j = 0; j < 12; j++)
 		{
 			Form_pg_attribute att = TupleDescAttr(td, j + 9);
+			Datum		d = heap_getattr(tup, j + 10, td, &r->nulls[j]);
 
-			d = heap_getattr(tup, j + 10, td, &r->nulls[j]);
 			r->values[j] = r->nulls[j] ? (Datum) 0 :
 				datumCopy(d, att->attbyval, att->attlen);
 		}
 		r->description = SPI_getvalue(tup, td, 8);
-		d = heap_getattr(tup, 9, td, &isnull);
-		r->tags = DatumGetJsonbPCopy(d);
-		MemoryContextSwitchTo(spicxt);
-		{
-			/* fill meta from the copied row, then the grants */
-			SPITupleTable *save = SPI_tuptable;
-			SPITupleTable fake;
-			HeapTuple	vals[1];
-
-			memcpy(&fake, save, sizeof(fake));
-			vals[0] = tup;
-			fake.vals = vals;
-			fake.tupdesc = td;
-			SPI_tuptable = &fake;
-			SecretFromSpi(&r->meta, cxt);
-			SPI_tuptable = save;
-		}
+		r->tags = DatumGetJsonbPCopy(heap_getattr(tup, 9, td, &isnull));
 		rows = lappend(rows, r);
+		MemoryContextSwitchTo(spicxt);
+		/* runs the grants query, which replaces SPI_tuptable */
+		SecretFromTuple(tup, td, &r->meta, cxt);
 	}
 	KmsCatalogExit(&st);
 
@@ -2228,6 +2215,7 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 	uint64		n;
 	List	   *ids = NIL;
 	ListCell   *lc;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	v[0] = UuidDatum(m->id);
 	KmsCatalogEnter(&st);
@@ -2235,7 +2223,12 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 				"AND stage IN ('AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS') ORDER BY 1",
 				1, t, v, NULL, false, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
-		ids = lappend(ids, SpiStr(i, 1, CurTransactionContext));
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		ids = lappend(ids, SpiStr(i, 1, cxt));
+		MemoryContextSwitchTo(old);
+	}
 	KmsCatalogExit(&st);
 
 	foreach(lc, ids)
