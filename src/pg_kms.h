@@ -264,6 +264,30 @@ extern bytea *KmsDecryptData(bytea *blob, KmsContext *ctx,
 extern void KmsAudit(const char *operation, const char *resource,
 					 int32 version, const char *outcome);
 
+/* ----------------------------------------------------------------
+ * Tags (tags.c), shared by keys and secrets
+ * ----------------------------------------------------------------
+ */
+typedef struct KmsTagStyle
+{
+	const char *key_member;		/* "TagKey" (KMS) or "Key" (Secrets Manager) */
+	const char *value_member;
+	const char *format_error;	/* exception name for a malformed list */
+	int			format_code;
+	const char *tag_error;		/* ... for a bad key or value */
+	int			tag_code;
+	const char *limit_error;	/* ... for too many tags */
+	int			limit_code;
+	const char *resource;		/* "key" or "secret", for messages */
+	int			max_tags;
+} KmsTagStyle;
+
+extern const KmsTagStyle KmsKeyTagStyle;
+extern const KmsTagStyle KmsSecretTagStyle;
+
+/* Validate tags (list or object form) and return them as a jsonb object. */
+extern Jsonb *KmsParseTags(Jsonb *jb, const KmsTagStyle *style);
+
 /* Helpers */
 extern void KmsUuidToString(const uint8 *uuid, char *out37);
 extern bool KmsUuidFromString(const char *s, uint8 *out16);

@@ -373,111 +373,11 @@ ArgStages(FunctionCallInfo fcinfo, int n)
 	return stages;
 }
 
-/*
- * Tags: AWS's list [{"Key":..,"Value":..}] or a plain object; validated as
- * TagResource does; returned as a jsonb object.
- */
+/* Tags: AWS's list [{"Key":..,"Value":..}] or a plain object (tags.c). */
 static Jsonb *
 NormalizeTags(Jsonb *jb)
 {
-	StringInfoData buf;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	int			count = 0;
-	bool		is_array;
-	char	   *pending_key = NULL;
-	char	   *tk = NULL;
-	char	   *tv = NULL;
-	int			depth = 0;
-	Jsonb	   *result;
-
-	if (jb == NULL)
-		return NULL;
-	if (JB_ROOT_IS_SCALAR(jb))
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "tags must be a JSON array of {\"Key\", \"Value\"} objects or a JSON object");
-	is_array = JB_ROOT_IS_ARRAY(jb);
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-
-#define EMIT_TAG(k, val) \
-	do { \
-		if (strlen(k) < 1 || strlen(k) > 128) \
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, \
-					  "tag key must be 1 to 128 characters"); \
-		if (strlen(val) > 256) \
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, \
-					  "tag value must be at most 256 characters"); \
-		if (pg_strncasecmp(k, "aws:", 4) == 0) \
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, \
-					  "tag keys beginning with \"aws:\" are reserved"); \
-		if (count++ > 0) \
-			appendStringInfoChar(&buf, ','); \
-		escape_json(&buf, k); \
-		appendStringInfoChar(&buf, ':'); \
-		escape_json(&buf, val); \
-	} while (0)
-
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		if (tok == WJB_BEGIN_OBJECT || tok == WJB_BEGIN_ARRAY)
-		{
-			depth++;
-			if (is_array && tok == WJB_BEGIN_OBJECT)
-				tk = tv = NULL;
-			if ((is_array && depth > 2) || (!is_array && depth > 1))
-				kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-						  "tags must be a JSON array of {\"Key\", \"Value\"} objects or a JSON object");
-			continue;
-		}
-		if (tok == WJB_END_OBJECT || tok == WJB_END_ARRAY)
-		{
-			if (is_array && tok == WJB_END_OBJECT)
-			{
-				if (tk == NULL || tv == NULL)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "each tag needs a Key and a Value");
-				EMIT_TAG(tk, tv);
-			}
-			depth--;
-			continue;
-		}
-		if (tok == WJB_KEY)
-		{
-			pending_key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok == WJB_ELEM)
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "tags must be a JSON array of {\"Key\", \"Value\"} objects or a JSON object");
-		if (tok == WJB_VALUE)
-		{
-			char	   *s;
-
-			if (v.type != jbvString)
-				kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-						  "tag keys and values must be strings");
-			s = pnstrdup(v.val.string.val, v.val.string.len);
-			if (!is_array)
-				EMIT_TAG(pending_key, s);
-			else if (strcmp(pending_key, "Key") == 0)
-				tk = s;
-			else if (strcmp(pending_key, "Value") == 0)
-				tv = s;
-			else
-				kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-						  "unknown tag member \"%s\"; use Key and Value", pending_key);
-		}
-	}
-#undef EMIT_TAG
-	appendStringInfoChar(&buf, '}');
-	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
-	if (JB_ROOT_COUNT(result) > SECRET_MAX_TAGS)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "a secret can have at most %d tags", SECRET_MAX_TAGS);
-	return result;
+	return KmsParseTags(jb, &KmsSecretTagStyle);
 }
 
 /* ----------------------------------------------------------------
