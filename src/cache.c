@@ -466,13 +466,10 @@ KmsFindEntry(const uint8 *key_id, uint32 version, TimestampTz now)
 	{
 		KmsCacheEntry *e = &kmsShared->entries[i];
 
-		if (e->valid && e->version == version &&
+		/* an expired entry is as good as absent; a fresh copy may follow */
+		if (e->valid && e->version == version && e->expires_at > now &&
 			memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0)
-		{
-			if (e->expires_at <= now)
-				return NULL;
 			return e;
-		}
 	}
 	return NULL;
 }
@@ -554,6 +551,21 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 	e = KmsFindEntry(key_id, version, now);
 	if (e == NULL)
 	{
+		/* drop expired copies of this version first: never two entries */
+		for (int i = 0; i < kmsShared->nentries; i++)
+		{
+			KmsCacheEntry *c = &kmsShared->entries[i];
+
+			if (c->valid && c->version == version &&
+				memcmp(c->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+			{
+				KmsEvictEntry(c);
+				SpinLockAcquire(&kmsShared->mutex);
+				kmsShared->evictions++;
+				SpinLockRelease(&kmsShared->mutex);
+			}
+		}
+
 		/* a free slot, else an expired one, else the least recently used */
 		for (int i = 0; i < kmsShared->nentries; i++)
 		{
