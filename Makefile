@@ -25,7 +25,9 @@ PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 PROVE_FLAGS = -I ./test/perl
 
 PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
-SHLIB_LINK = -lcrypto -lcurl
+# libpq: the rotation worker's testSecret logs in for real (as dblink does)
+PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
+SHLIB_LINK = -lcrypto -lcurl -lpq
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/output_iso results regression.diffs regression.out \
 	test/fuzz/fuzz_ciphertext test/kat/kat_gcm tmp_check
 

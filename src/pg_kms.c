@@ -28,6 +28,7 @@
 #include "cache.h"
 #include "pg_kms.h"
 #include "provider.h"
+#include "rotation.h"
 
 PG_MODULE_MAGIC;
 
@@ -222,6 +223,9 @@ _PG_init(void)
 							 PGC_POSTMASTER,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* rotation: its (test-only) setting */
+	KmsRotationInit();
 
 	MarkGUCPrefixReserved("pg_kms");
 

@@ -72,6 +72,7 @@
 
 #include "cache.h"
 #include "keystore.h"
+#include "secrets.h"
 
 #define SECRET_DEFAULT_ALIAS	"alias/pg_kms/secrets"
 #define SECRET_MAX_VALUE		65536
@@ -2339,7 +2340,9 @@ describe_secret(PG_FUNCTION_ARGS)
 				"'KmsKeyId', s.kms_key_ref, 'RotationEnabled', s.rotation_enabled, "
 				"'RotationLambdaARN', s.rotation_lambda_arn, 'RotationRules', s.rotation_rules, "
 				"'LastRotatedDate', s.last_rotated_date, 'LastChangedDate', s.last_changed_date, "
-				"'DeletedDate', s.deleted_date, 'NextRotationDate', s.next_rotation_date, "
+				"'DeletedDate', s.deleted_date, "
+				"'NextRotationDate', CASE WHEN s.rotation_enabled THEN s.next_rotation_date END, "
+				"'LastRotationError', s.rotation_last_error, "
 				"'Tags', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
 				"         FROM pg_catalog.jsonb_each_text(s.tags) t), "
 				"'VersionIdsToStages', (SELECT pg_catalog.jsonb_object_agg(x.version_id, x.stages) FROM "
@@ -2852,4 +2855,185 @@ kms_secret_visible(PG_FUNCTION_ARGS)
 	if (!SecretLoadById(u->data, &m, false))
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(SecretVisible(&m));
+}
+
+/* ----------------------------------------------------------------
+ * The interface for rotation (secrets.h): thin wrappers over the helpers
+ * above.
+ * ----------------------------------------------------------------
+ */
+static void
+InfoFromMeta(SecretMeta *m, KmsSecretInfo *info)
+{
+	memcpy(info->id, m->id, 16);
+	info->arn = m->arn;
+	info->name = m->name;
+	info->owner = m->owner;
+	info->deleted = m->deleted;
+}
+
+void
+KmsSecretForRotation(const char *ref, KmsSecretInfo *info)
+{
+	SecretMeta	m;
+
+	SecretCacheCheck();
+	SecretForWrite(ref, SEC_OP_ROTATE_SECRET, "RotateSecret", false, &m);
+	InfoFromMeta(&m, info);
+}
+
+bool
+KmsSecretLoadInfo(const uint8 *id, KmsSecretInfo *info, bool for_update)
+{
+	SecretMeta	m;
+
+	if (!SecretLoadById(id, &m, for_update))
+		return false;
+	InfoFromMeta(&m, info);
+	return true;
+}
+
+char *
+KmsSecretGetString(const uint8 *id, const char *version_id, const char *stage,
+				   char **version_out)
+{
+	SecretMeta	m;
+	SecretCacheEntry e;
+	bytea	   *plain;
+	char	   *s;
+
+	if (!SecretLoadById(id, &m, false))
+		return NULL;
+	memset(&e, 0, sizeof(e));
+	if (!LoadVersion(&m, version_id, version_id ? NULL : stage, &e, CurrentMemoryContext))
+		return NULL;
+	if (version_id && stage)
+	{
+		bool		has = false;
+
+		for (int i = 0; i < e.nstages; i++)
+			if (strcmp(e.stages[i], stage) == 0)
+				has = true;
+		if (!has)
+			return NULL;
+	}
+	if (e.binary)
+		return NULL;
+	plain = SecretDecrypt(e.ciphertext, m.arn, e.version_id, !m.default_key);
+	s = text_to_cstring((text *) plain);
+	WipeBytea(plain);
+	if (version_out)
+		*version_out = pstrdup(e.version_id);
+	return s;
+}
+
+bool
+KmsSecretPutString(const uint8 *id, const char *version_id, const char *value,
+				   List *stages)
+{
+	SecretMeta	m;
+	KmsKeyInfo	key;
+	SecretValue val;
+	bool		created;
+
+	if (!SecretLoadById(id, &m, true))
+		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "Secrets Manager can't find the secret being rotated");
+	SecretKeyForWrite(&m, &key);
+	val.present = true;
+	val.binary = false;
+	val.data = value;
+	val.len = strlen(value);
+	created = PutVersion(&m, &key, &val, version_id, stages);
+	if (created)
+	{
+		SecretTouch(&m);
+		SecretChanged();
+	}
+	return created;
+}
+
+char *
+KmsSecretStageHolder(const uint8 *id, const char *stage)
+{
+	KmsCatalogState st;
+	char	   *holder;
+
+	KmsCatalogEnter(&st);
+	holder = StageHolder(UuidDatum(id), stage);
+	KmsCatalogExit(&st);
+	return holder ? pstrdup(holder) : NULL;
+}
+
+bool
+KmsSecretVersionExists(const uint8 *id, const char *version_id)
+{
+	KmsCatalogState st;
+	bool		found;
+
+	KmsCatalogEnter(&st);
+	found = VersionExists(UuidDatum(id), version_id);
+	KmsCatalogExit(&st);
+	return found;
+}
+
+bool
+KmsSecretVersionHasStage(const uint8 *id, const char *version_id, const char *stage)
+{
+	char	   *holder = KmsSecretStageHolder(id, stage);
+
+	return holder != NULL && strcmp(holder, version_id) == 0;
+}
+
+void
+KmsSecretMoveStage(const uint8 *id, const char *stage, const char *move_to)
+{
+	KmsCatalogState st;
+	Datum		sid = UuidDatum(id);
+
+	KmsCatalogEnter(&st);
+	if (move_to)
+	{
+		if (!VersionExists(sid, move_to))
+			kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+					  "Secrets Manager can't find version \"%s\"", move_to);
+		StageAttach(sid, stage, move_to);
+	}
+	else
+	{
+		if (strcmp(stage, "AWSCURRENT") == 0)
+			elog(ERROR, "AWSCURRENT cannot be removed, only moved");
+		StageRemove(sid, stage);
+	}
+	KmsCatalogExit(&st);
+	SecretChanged();
+}
+
+void
+KmsSecretChanged(const uint8 *id)
+{
+	SecretMeta	m;
+
+	memcpy(m.id, id, 16);
+	SecretTouch(&m);
+	SecretChanged();
+}
+
+int
+KmsSecretsPurgeExpired(int limit)
+{
+	KmsCatalogState st;
+	Oid			t = INT4OID;
+	Datum		v = Int32GetDatum(limit);
+	uint64		n;
+
+	KmsCatalogEnter(&st);
+	n = KmsExec("DELETE FROM kms.secret WHERE secret_id IN "
+				"(SELECT secret_id FROM kms.secret WHERE deletion_date <= pg_catalog.now() "
+				" ORDER BY deletion_date LIMIT $1 FOR UPDATE SKIP LOCKED)",
+				1, &t, &v, NULL, false, SPI_OK_DELETE);
+	KmsCatalogExit(&st);
+	if (n > 0)
+		SecretChanged();
+	return (int) n;
 }

@@ -1,0 +1,1953 @@
+/*-------------------------------------------------------------------------
+ *
+ * rotation.c
+ *	  RotateSecret and CancelRotateSecret; the four-step rotation of a
+ *	  secret (createSecret, setSecret, testSecret, finishSecret) as AWS's
+ *	  rotation Lambdas run it; the built-in strategies for PostgreSQL role
+ *	  credentials (postgres_single_user, postgres_alternating_users) and
+ *	  custom SQL strategies; schedules (AutomaticallyAfterDays, rate(),
+ *	  cron()); automatic key rotation; the end of deletion windows.
+ *
+ *	  Crash safety.  The state of a rotation is a handful of columns of
+ *	  kms.secret: rotation_token (the client request token, which is the
+ *	  AWSPENDING version id), rotation_step (the next step to run),
+ *	  attempts, next attempt, last error.  The worker runs one step per
+ *	  transaction: the step's effect (a new version, an ALTER ROLE, a label
+ *	  move) and the advance of rotation_step commit together, so after a
+ *	  crash the step that did not commit runs again.  Every step is
+ *	  idempotent: createSecret does nothing if the version exists,
+ *	  setSecret nothing if the pending credentials log in already,
+ *	  finishSecret nothing if AWSCURRENT is on the token already.
+ *
+ *	  Passwords.  setSecret sends ALTER ROLE ... PASSWORD with a
+ *	  SCRAM-SHA-256 verifier computed here (scram.c), never the plaintext;
+ *	  testSecret logs in over TCP with libpq.  Secret JSON is parsed in C
+ *	  and errors about it never quote it.
+ *
+ *	  Who runs what.  The worker is a superuser.  Built-in strategies only
+ *	  change a role whose current (or previous) credentials in the secret
+ *	  log in (AWS's guard against a confused deputy), and never a
+ *	  superuser.  A custom strategy function runs with the privileges of
+ *	  the role that configured rotation (rotation_role), as if that role
+ *	  had called it.
+ *
+ *	  Locking: a step locks its secret's row (FOR UPDATE SKIP LOCKED when
+ *	  choosing work), so the worker and rotate_secret() serialize per
+ *	  secret; keys are chosen the same way.
+ *
+ * IDENTIFICATION
+ *	  src/rotation.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "parser/parse_func.h"
+#include "utils/json.h"
+#include "utils/regproc.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "cache.h"
+#include "keystore.h"
+#include "rotation.h"
+#include "scram.h"
+#include "secrets.h"
+
+extern PGDLLEXPORT Datum get_random_password(PG_FUNCTION_ARGS);
+
+#define STRATEGY_SINGLE		"postgres_single_user"
+#define STRATEGY_ALTERNATE	"postgres_alternating_users"
+#define CLONE_SUFFIX		"_clone"
+/* the RDS rotation Lambdas' EXCLUDE_CHARACTERS default */
+#define ROTATION_EXCLUDE	":/@\"'\\"
+#define ROTATION_PW_LEN		32
+#define LOGIN_TIMEOUT		"5"
+#define MAX_BACKOFF_SECS	3600
+
+char	   *kms_rotation_test_crash_at = NULL;
+
+static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
+
+/* ----------------------------------------------------------------
+ * Settings
+ * ----------------------------------------------------------------
+ */
+static bool
+check_crash_at(char **newval, void **extra, GucSource source)
+{
+	char	   *v = *newval;
+	const char *colon;
+	size_t		len;
+
+	if (v == NULL || v[0] == '\0' || strcmp(v, "none") == 0)
+		return true;
+	colon = strchr(v, ':');
+	len = colon ? (size_t) (colon - v) : strlen(v);
+	if (colon && strcmp(colon, ":before") != 0 && strcmp(colon, ":after") != 0)
+	{
+		GUC_check_errdetail("The suffix must be \":before\" or \":after\".");
+		return false;
+	}
+	for (int i = 0; i < lengthof(steps); i++)
+		if (strlen(steps[i]) == len && strncmp(v, steps[i], len) == 0)
+			return true;
+	GUC_check_errdetail("Valid values are none, createSecret, setSecret, testSecret, finishSecret, optionally followed by :before or :after.");
+	return false;
+}
+
+void
+KmsRotationInit(void)
+{
+	DefineCustomStringVariable("pg_kms.rotation_test_crash_at",
+							   "TEST ONLY: makes the pg_kms worker kill itself with SIGKILL at a rotation step.",
+							   "none, or createSecret, setSecret, testSecret or finishSecret, optionally with "
+							   ":before (before that step's transaction commits) or :after (just after; the default). "
+							   "Fires once per rotation and step (a marker file in the data directory remembers it). "
+							   "Never set it on a server that matters.",
+							   &kms_rotation_test_crash_at,
+							   "none",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
+							   check_crash_at, NULL, NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Schedules: rotation_rules
+ * ----------------------------------------------------------------
+ */
+typedef enum RuleKind
+{
+	RULE_NONE = 0,
+	RULE_DAYS,					/* AutomaticallyAfterDays */
+	RULE_RATE_HOURS,
+	RULE_RATE_DAYS,
+	RULE_CRON
+} RuleKind;
+
+typedef struct CronSpec
+{
+	bool		minute[60];
+	bool		hour[24];
+	bool		dom[32];		/* 1..31 */
+	bool		month[13];		/* 1..12 */
+	bool		dow[8];			/* 1..7, SUN = 1 */
+	bool		dom_any;		/* '?' in day-of-month: match day-of-week */
+	bool		year[2200 - 1970];
+	bool		year_any;
+} CronSpec;
+
+typedef struct Rules
+{
+	RuleKind	kind;
+	int			n;				/* days or hours */
+	int			duration;		/* hours; 0 = default */
+	CronSpec	cron;
+	char	   *expression;		/* as given */
+} Rules;
+
+static void RulesError(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
+
+static void
+RulesError(const char *fmt,...)
+{
+	char		buf[512];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+			 errmsg("InvalidParameterException: %s", buf)));
+}
+
+static const char *const month_names[] = {"", "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"};
+static const char *const dow_names[] = {"", "SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"};
+
+static int
+CronNumber(const char **p, const char *field, int lo, int hi, const char *const *names)
+{
+	const char *s = *p;
+	long		v;
+	char	   *end;
+
+	if (names && isalpha((unsigned char) s[0]))
+	{
+		for (int i = lo; i <= hi; i++)
+			if (pg_strncasecmp(s, names[i], 3) == 0 && !isalpha((unsigned char) s[3]))
+			{
+				*p = s + 3;
+				return i;
+			}
+		RulesError("cron %s field: unknown name", field);
+	}
+	if (!isdigit((unsigned char) s[0]))
+		RulesError("cron %s field: expected a number, \"*\" or a list", field);
+	v = strtol(s, &end, 10);
+	if (v < lo || v > hi)
+		RulesError("cron %s field: %ld is outside %d..%d", field, v, lo, hi);
+	*p = end;
+	return (int) v;
+}
+
+/* One cron field into set[lo..hi]; returns true if it was '?'. */
+static bool
+CronField(const char *text, const char *field, bool *set, int lo, int hi,
+		  const char *const *names, bool allow_q)
+{
+	const char *p = text;
+
+	if (strcmp(text, "?") == 0)
+	{
+		if (!allow_q)
+			RulesError("cron %s field: \"?\" is allowed only in day-of-month or day-of-week", field);
+		for (int i = lo; i <= hi; i++)
+			set[i] = true;
+		return true;
+	}
+	if (strpbrk(text, "LW#"))
+		RulesError("cron %s field: L, W and # are not supported by pg_kms", field);
+	for (;;)
+	{
+		int			a,
+					b,
+					step = 1;
+
+		if (*p == '*')
+		{
+			a = lo;
+			b = hi;
+			p++;
+		}
+		else
+		{
+			a = b = CronNumber(&p, field, lo, hi, names);
+			if (*p == '-')
+			{
+				p++;
+				b = CronNumber(&p, field, lo, hi, names);
+				if (b < a)
+					RulesError("cron %s field: range %d-%d is backwards", field, a, b);
+			}
+		}
+		if (*p == '/')
+		{
+			const char *q = ++p;
+
+			step = CronNumber(&p, field, 1, hi - lo + 1 > 1 ? hi - lo + 1 : 1, NULL);
+			(void) q;
+			if (a == b)
+				b = hi;
+		}
+		for (int i = a; i <= b; i += step)
+			set[i] = true;
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			RulesError("cron %s field: unexpected \"%c\"", field, *p);
+		p++;
+	}
+	return false;
+}
+
+static void
+ParseCron(const char *expr, CronSpec *c)
+{
+	char	   *copy = pstrdup(expr);
+	char	   *fields[7];
+	int			n = 0;
+	char	   *tok;
+	char	   *save = NULL;
+	int			hours[24],
+				nh = 0,
+				nm = 0;
+	bool		dow_q;
+
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
+	{
+		if (n == 7)
+			break;
+		fields[n++] = tok;
+	}
+	if (n != 6)
+		RulesError("a cron expression has 6 fields: minutes hours day-of-month month day-of-week year");
+	memset(c, 0, sizeof(*c));
+	CronField(fields[0], "minutes", c->minute, 0, 59, NULL, false);
+	CronField(fields[1], "hours", c->hour, 0, 23, NULL, false);
+	c->dom_any = CronField(fields[2], "day-of-month", c->dom, 1, 31, NULL, true);
+	CronField(fields[3], "month", c->month, 1, 12, month_names, false);
+	dow_q = CronField(fields[4], "day-of-week", c->dow, 1, 7, dow_names, true);
+	if (c->dom_any == dow_q)
+		RulesError("a cron expression needs \"?\" in exactly one of day-of-month and day-of-week");
+	if (strcmp(fields[5], "*") == 0)
+		c->year_any = true;
+	else
+	{
+		bool		years[2200];
+
+		memset(years, 0, sizeof(years));
+		CronField(fields[5], "year", years, 1970, 2199, NULL, false);
+		for (int y = 1970; y < 2200; y++)
+			c->year[y - 1970] = years[y];
+	}
+	/* Secrets Manager: at most every four hours, windows on the hour */
+	for (int i = 0; i < 60; i++)
+		nm += c->minute[i];
+	if (nm != 1)
+		RulesError("a rotation schedule can run at most every 4 hours: give one value for minutes");
+	for (int i = 0; i < 24; i++)
+		if (c->hour[i])
+			hours[nh++] = i;
+	for (int i = 1; i < nh; i++)
+		if (hours[i] - hours[i - 1] < 4)
+			RulesError("a rotation schedule can run at most every 4 hours: hours %d and %d are too close",
+					   hours[i - 1], hours[i]);
+	if (nh > 1 && hours[0] + 24 - hours[nh - 1] < 4)
+		RulesError("a rotation schedule can run at most every 4 hours: hours %d and %d are too close",
+				   hours[nh - 1], hours[0]);
+}
+
+/* Hours between consecutive windows of a cron schedule (min), for Duration. */
+static int
+CronMinGap(CronSpec *c)
+{
+	int			prev = -1,
+				first = -1,
+				gap = 24;
+
+	for (int i = 0; i < 24; i++)
+		if (c->hour[i])
+		{
+			if (prev >= 0 && i - prev < gap)
+				gap = i - prev;
+			if (first < 0)
+				first = i;
+			prev = i;
+		}
+	if (first >= 0 && prev != first && first + 24 - prev < gap)
+		gap = first + 24 - prev;
+	return gap;
+}
+
+/* The next time after t at which the cron schedule fires (0 if never). */
+static TimestampTz
+CronNext(CronSpec *c, TimestampTz t)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	TimestampTz day;
+	int			minute = -1;
+
+	for (int i = 0; i < 60; i++)
+		if (c->minute[i] && minute < 0)
+			minute = i;
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+		return 0;
+	tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+	if (tm2timestamp(&tm, 0, NULL, &day) != 0)
+		return 0;
+	for (int d = 0; d < 366 * 230; d++, day += USECS_PER_DAY)
+	{
+		int			wday;
+
+		if (timestamp2tm(day, NULL, &tm, &fsec, NULL, NULL) != 0)
+			return 0;
+		if (tm.tm_year >= 2200)
+			return 0;
+		if (!c->year_any && (tm.tm_year < 1970 || !c->year[tm.tm_year - 1970]))
+			continue;
+		if (!c->month[tm.tm_mon])
+			continue;
+		wday = j2day(date2j(tm.tm_year, tm.tm_mon, tm.tm_mday)) + 1;	/* SUN = 1 */
+		if (c->dom_any ? !c->dow[wday] : !c->dom[tm.tm_mday])
+			continue;
+		for (int h = 0; h < 24; h++)
+		{
+			TimestampTz cand;
+
+			if (!c->hour[h])
+				continue;
+			cand = day + h * USECS_PER_HOUR + minute * USECS_PER_MINUTE;
+			if (cand > t)
+				return cand;
+		}
+	}
+	return 0;
+}
+
+static int
+JsonbIntField(JsonbValue *v, const char *name)
+{
+	if (v->type == jbvNumeric)
+		return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvString)
+	{
+		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
+		char	   *end;
+		long		n = strtol(s, &end, 10);
+
+		if (*s && *end == '\0' && n >= INT_MIN && n <= INT_MAX)
+			return (int) n;
+	}
+	RulesError("%s must be an integer", name);
+}
+
+static JsonbValue *
+RuleMember(Jsonb *jb, const char *aws, const char *snake)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, aws, strlen(aws), NULL);
+
+	if (v == NULL)
+		v = getKeyJsonValueFromContainer(&jb->root, snake, strlen(snake), NULL);
+	if (v && v->type == jbvNull)
+		return NULL;
+	return v;
+}
+
+/*
+ * Validate rotation_rules as AWS does and parse them into r.  Returns the
+ * normalized rules (AWS member names) as a jsonb.
+ */
+static Jsonb *
+ParseRules(Jsonb *jb, Rules *r)
+{
+	JsonbValue *days,
+			   *expr,
+			   *dur;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	StringInfoData out;
+
+	memset(r, 0, sizeof(*r));
+	if (jb == NULL)
+		return NULL;
+	if (!JB_ROOT_IS_OBJECT(jb))
+		RulesError("rotation_rules must be a JSON object such as {\"AutomaticallyAfterDays\": 30} or {\"ScheduleExpression\": \"rate(10 days)\"}");
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			char	   *k = pnstrdup(v.val.string.val, v.val.string.len);
+
+			if (strcmp(k, "AutomaticallyAfterDays") != 0 && strcmp(k, "ScheduleExpression") != 0 &&
+				strcmp(k, "Duration") != 0 && strcmp(k, "automatically_after_days") != 0 &&
+				strcmp(k, "schedule_expression") != 0 && strcmp(k, "duration") != 0)
+				RulesError("unknown member \"%s\" in rotation_rules (AutomaticallyAfterDays, ScheduleExpression, Duration)", k);
+		}
+	}
+	days = RuleMember(jb, "AutomaticallyAfterDays", "automatically_after_days");
+	expr = RuleMember(jb, "ScheduleExpression", "schedule_expression");
+	dur = RuleMember(jb, "Duration", "duration");
+
+	if (days && expr)
+		RulesError("give either AutomaticallyAfterDays or ScheduleExpression, not both");
+	if (!days && !expr)
+		RulesError("rotation_rules needs AutomaticallyAfterDays or ScheduleExpression");
+	if (days)
+	{
+		r->kind = RULE_DAYS;
+		r->n = JsonbIntField(days, "AutomaticallyAfterDays");
+		if (r->n < 1 || r->n > 1000)
+			RulesError("AutomaticallyAfterDays must be 1 to 1000");
+	}
+	else
+	{
+		char	   *e;
+		char		unit[16];
+		int			n,
+					consumed = 0;
+
+		if (expr->type != jbvString)
+			RulesError("ScheduleExpression must be a string");
+		e = pnstrdup(expr->val.string.val, expr->val.string.len);
+		r->expression = e;
+		if (strncmp(e, "rate(", 5) == 0)
+		{
+			if (sscanf(e, "rate(%d %15[a-z])%n", &n, unit, &consumed) != 2 || consumed == 0 ||
+				e[consumed] != '\0')
+				RulesError("ScheduleExpression \"%s\" is not valid: use rate(N hours) or rate(N days)", e);
+			if (strcmp(unit, "hours") == 0 || strcmp(unit, "hour") == 0)
+			{
+				if (n < 4)
+					RulesError("ScheduleExpression \"%s\": rotation can run at most every 4 hours", e);
+				if (n > 999 * 24)
+					RulesError("ScheduleExpression \"%s\": the longest interval is 999 days", e);
+				r->kind = RULE_RATE_HOURS;
+			}
+			else if (strcmp(unit, "days") == 0 || strcmp(unit, "day") == 0)
+			{
+				if (n < 1 || n > 999)
+					RulesError("ScheduleExpression \"%s\": the number of days must be 1 to 999", e);
+				r->kind = RULE_RATE_DAYS;
+			}
+			else
+				RulesError("ScheduleExpression \"%s\": the unit must be hours or days", e);
+			r->n = n;
+		}
+		else if (strncmp(e, "cron(", 5) == 0 && e[strlen(e) - 1] == ')')
+		{
+			char	   *inner = pnstrdup(e + 5, strlen(e) - 6);
+
+			ParseCron(inner, &r->cron);
+			r->kind = RULE_CRON;
+			if (CronNext(&r->cron, GetCurrentTimestamp()) == 0)
+				RulesError("ScheduleExpression \"%s\" never fires", e);
+		}
+		else
+			RulesError("ScheduleExpression \"%s\" is not valid: use rate(...) or cron(...)", e);
+	}
+	if (dur)
+	{
+		char	   *d;
+		char	   *end;
+		long		h;
+		int			limit;
+
+		if (dur->type != jbvString)
+			RulesError("Duration must be a string such as \"3h\"");
+		d = pnstrdup(dur->val.string.val, dur->val.string.len);
+		h = strtol(d, &end, 10);
+		if (!isdigit((unsigned char) d[0]) || strcmp(end, "h") != 0 || strlen(d) > 3)
+			RulesError("Duration \"%s\" is not valid: use \"<hours>h\", such as \"3h\"", d);
+		if (h < 1 || h > 24)
+			RulesError("Duration must be 1h to 24h");
+		if (r->kind == RULE_DAYS)
+			RulesError("Duration goes with ScheduleExpression, not with AutomaticallyAfterDays");
+		limit = r->kind == RULE_RATE_HOURS ? Min(r->n, 24) :
+			r->kind == RULE_CRON ? CronMinGap(&r->cron) : 24;
+		if (h > limit)
+			RulesError("Duration %ldh is longer than the interval between rotation windows", h);
+		if (r->kind == RULE_CRON)
+			for (int i = 0; i < 24; i++)
+				if (r->cron.hour[i] && i + h > 24)
+					RulesError("a rotation window must not cross into the next UTC day: %02d:00 + %ldh", i, h);
+		r->duration = (int) h;
+	}
+
+	initStringInfo(&out);
+	if (r->kind == RULE_DAYS)
+		appendStringInfo(&out, "{\"AutomaticallyAfterDays\": %d}", r->n);
+	else
+	{
+		appendStringInfoString(&out, "{\"ScheduleExpression\": ");
+		escape_json(&out, r->expression);
+		if (r->duration)
+			appendStringInfo(&out, ", \"Duration\": \"%dh\"", r->duration);
+		appendStringInfoChar(&out, '}');
+	}
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
+
+/* NextRotationDate: the next window start after base (UTC). */
+static TimestampTz
+NextRotation(Rules *r, TimestampTz base)
+{
+	switch (r->kind)
+	{
+		case RULE_DAYS:
+			return base + (int64) r->n * USECS_PER_DAY;
+		case RULE_RATE_HOURS:
+			return base - base % USECS_PER_HOUR + (int64) r->n * USECS_PER_HOUR;
+		case RULE_RATE_DAYS:
+			return base - base % USECS_PER_DAY + (int64) r->n * USECS_PER_DAY;
+		case RULE_CRON:
+			return CronNext(&r->cron, base);
+		default:
+			return 0;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Catalog helpers
+ * ----------------------------------------------------------------
+ */
+static Datum
+IdDatum(const uint8 *id)
+{
+	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+	memcpy(u->data, id, 16);
+	return UUIDPGetDatum(u);
+}
+
+/* The rotation columns of one secret. */
+typedef struct RotationRow
+{
+	uint8		id[16];
+	char	   *arn;
+	char	   *name;
+	char	   *strategy;
+	Jsonb	   *rules;
+	Oid			role;
+	char	   *token;
+	char	   *step;
+	int			attempts;
+	bool		enabled;
+} RotationRow;
+
+static const char *const rotation_columns =
+"SELECT secret_id, arn, name, rotation_strategy, rotation_rules, rotation_role::oid, "
+"rotation_token, rotation_step, rotation_attempts, rotation_enabled FROM kms.secret ";
+
+static void
+RowFromSpi(RotationRow *r)
+{
+	HeapTuple	tup = SPI_tuptable->vals[0];
+	TupleDesc	td = SPI_tuptable->tupdesc;
+	bool		isnull;
+	Datum		d;
+
+	memset(r, 0, sizeof(*r));
+	memcpy(r->id, DatumGetUUIDP(SPI_getbinval(tup, td, 1, &isnull))->data, 16);
+	r->arn = SPI_getvalue(tup, td, 2);
+	r->name = SPI_getvalue(tup, td, 3);
+	r->strategy = SPI_getvalue(tup, td, 4);
+	d = SPI_getbinval(tup, td, 5, &isnull);
+	r->rules = isnull ? NULL : DatumGetJsonbPCopy(d);
+	d = SPI_getbinval(tup, td, 6, &isnull);
+	r->role = isnull ? InvalidOid : DatumGetObjectId(d);
+	r->token = SPI_getvalue(tup, td, 7);
+	r->step = SPI_getvalue(tup, td, 8);
+	r->attempts = DatumGetInt32(SPI_getbinval(tup, td, 9, &isnull));
+	r->enabled = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+}
+
+/* Strings from SPI_getvalue live in the SPI context: copy them out. */
+static void
+RowCopyOut(RotationRow *r, MemoryContext cxt)
+{
+#define CP(f) do { if (r->f) r->f = MemoryContextStrdup(cxt, r->f); } while (0)
+	CP(arn);
+	CP(name);
+	CP(strategy);
+	CP(token);
+	CP(step);
+#undef CP
+	if (r->rules)
+	{
+		Jsonb	   *j = MemoryContextAlloc(cxt, VARSIZE(r->rules));
+
+		memcpy(j, r->rules, VARSIZE(r->rules));
+		r->rules = j;
+	}
+}
+
+static bool
+LoadRow(const uint8 *id, RotationRow *r)
+{
+	KmsCatalogState st;
+	Oid			t = UUIDOID;
+	Datum		v = IdDatum(id);
+	MemoryContext cxt = CurrentMemoryContext;
+	bool		found;
+
+	KmsCatalogEnter(&st);
+	found = KmsExec(psprintf("%s WHERE secret_id = $1 FOR UPDATE", rotation_columns),
+					1, &t, &v, NULL, false, SPI_OK_SELECT) == 1;
+	if (found)
+	{
+		RowFromSpi(r);
+		RowCopyOut(r, cxt);
+	}
+	KmsCatalogExit(&st);
+	return found;
+}
+
+/* Run an UPDATE of kms.secret for one secret: "SET <set> WHERE id = $1". */
+static void
+UpdateSecretRow(const uint8 *id, const char *set, int nargs, Oid *types, Datum *values,
+				const char *nulls)
+{
+	KmsCatalogState st;
+	Oid			t[8];
+	Datum		v[8];
+	char		n[9];
+
+	t[0] = UUIDOID;
+	v[0] = IdDatum(id);
+	n[0] = ' ';
+	for (int i = 0; i < nargs; i++)
+	{
+		t[i + 1] = types[i];
+		v[i + 1] = values[i];
+		n[i + 1] = nulls ? nulls[i] : ' ';
+	}
+	n[nargs + 1] = '\0';
+	KmsCatalogEnter(&st);
+	KmsExec(psprintf("UPDATE kms.secret SET %s WHERE secret_id = $1", set),
+			nargs + 1, t, v, n, false, SPI_OK_UPDATE);
+	KmsCatalogExit(&st);
+}
+
+/* ----------------------------------------------------------------
+ * Strategies
+ * ----------------------------------------------------------------
+ */
+static bool
+IsBuiltin(const char *strategy)
+{
+	return strategy && (strcmp(strategy, STRATEGY_SINGLE) == 0 ||
+						strcmp(strategy, STRATEGY_ALTERNATE) == 0);
+}
+
+/*
+ * A custom strategy: a function (text, text, text) the current role may
+ * execute.  Returns its OID, or InvalidOid if the name resolves to none.
+ */
+static Oid
+LookupStrategyFunction(const char *name)
+{
+	Oid			fn = InvalidOid;
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, TEXTOID};
+
+	{
+		List	   *names = NIL;
+
+		PG_TRY();
+		{
+			names = stringToQualifiedNameList(name);
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+			names = NIL;
+		}
+		PG_END_TRY();
+		if (names != NIL)
+			fn = LookupFuncName(names, 3, argtypes, true);
+	}
+	return fn;
+}
+
+/* to_regprocedure() returns NULL for unknown names: call it by hand. */
+static Oid
+ToRegprocedure(const char *name)
+{
+	LOCAL_FCINFO(fcinfo, 1);
+	Datum		d;
+
+	InitFunctionCallInfoData(*fcinfo, NULL, 1, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(name);
+	fcinfo->args[0].isnull = false;
+	d = to_regprocedure(fcinfo);
+	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(d);
+}
+
+static char *
+ValidateStrategy(const char *strategy)
+{
+	Oid			fn;
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	bool		ok;
+
+	if (IsBuiltin(strategy))
+		return pstrdup(strategy);
+	if (strchr(strategy, '('))
+		fn = ToRegprocedure(strategy);
+	else
+		fn = LookupStrategyFunction(strategy);
+	if (!OidIsValid(fn))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("InvalidParameterException: rotation_strategy \"%s\" is neither %s, %s nor a function (secret_id text, client_request_token text, step text)",
+						strategy, STRATEGY_SINGLE, STRATEGY_ALTERNATE)));
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	ok = proc->pronargs == 3 && proc->proargtypes.values[0] == TEXTOID &&
+		proc->proargtypes.values[1] == TEXTOID && proc->proargtypes.values[2] == TEXTOID &&
+		proc->prokind == PROKIND_FUNCTION && !proc->proretset;
+	ReleaseSysCache(tup);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("InvalidParameterException: rotation function %s must be a function (secret_id text, client_request_token text, step text)",
+						format_procedure(fn))));
+	if (pg_proc_aclcheck(fn, GetUserId(), ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" may not execute rotation function %s",
+						GetUserNameFromId(GetUserId(), false), format_procedure(fn))));
+	return format_procedure_qualified(fn);
+}
+
+/* ----------------------------------------------------------------
+ * Role credentials in a secret (AWS RDS-style JSON)
+ * ----------------------------------------------------------------
+ */
+typedef struct Creds
+{
+	Jsonb	   *json;
+	char	   *engine;
+	char	   *host;
+	char	   *port;
+	char	   *username;
+	char	   *password;
+	char	   *dbname;
+	char	   *ssl;
+} Creds;
+
+static char *
+JsonField(Jsonb *jb, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvBool)
+		return pstrdup(v->val.boolean ? "true" : "false");
+	return NULL;
+}
+
+/* Parse a version's JSON without ever quoting it in an error. */
+static void
+ParseCreds(const char *value, const char *what, Creds *c)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *volatile jb = NULL;
+
+	memset(c, 0, sizeof(*c));
+	PG_TRY();
+	{
+		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(value)));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		jb = NULL;
+	}
+	PG_END_TRY();
+	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the %s version of the secret is not a JSON object with engine, host, username and password", what);
+	c->json = jb;
+	c->engine = JsonField(jb, "engine");
+	c->host = JsonField(jb, "host");
+	c->port = JsonField(jb, "port");
+	c->username = JsonField(jb, "username");
+	c->password = JsonField(jb, "password");
+	c->dbname = JsonField(jb, "dbname");
+	c->ssl = JsonField(jb, "ssl");
+	if (c->engine == NULL || (strcmp(c->engine, "postgres") != 0 &&
+							  strcmp(c->engine, "aurora-postgresql") != 0))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the %s version of the secret needs \"engine\": \"postgres\"", what);
+	if (c->host == NULL || c->username == NULL || c->password == NULL)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the %s version of the secret needs host, username and password", what);
+	if (c->port == NULL)
+		c->port = "5432";
+	if (c->dbname == NULL)
+		c->dbname = "postgres";
+}
+
+static void
+WipeCreds(Creds *c)
+{
+	if (c->password)
+		kms_cleanse(c->password, strlen(c->password));
+}
+
+/* Load a version's credentials, or false if there is no such version. */
+static bool
+LoadCreds(const uint8 *id, const char *version_id, const char *stage, Creds *c)
+{
+	char	   *value = KmsSecretGetString(id, version_id, stage, NULL);
+
+	if (value == NULL)
+		return false;
+	ParseCreds(value, stage ? stage : "pending", c);
+	kms_cleanse(value, strlen(value));
+	return true;
+}
+
+/*
+ * Log in over the network as the credentials say, and run SELECT 1.  On
+ * failure, *err gets libpq's message (it never holds the password).
+ */
+static bool
+TryLogin(Creds *c, char **err)
+{
+	const char *keys[10];
+	const char *vals[10];
+	int			n = 0;
+	PGconn	   *conn;
+	bool		ok = false;
+
+	keys[n] = "host", vals[n++] = c->host;
+	keys[n] = "port", vals[n++] = c->port;
+	keys[n] = "dbname", vals[n++] = c->dbname;
+	keys[n] = "user", vals[n++] = c->username;
+	keys[n] = "password", vals[n++] = c->password;
+	keys[n] = "connect_timeout", vals[n++] = LOGIN_TIMEOUT;
+	keys[n] = "application_name", vals[n++] = "pg_kms rotation test";
+	keys[n] = "sslmode";
+	if (c->ssl && strcmp(c->ssl, "true") == 0)
+		vals[n++] = "require";
+	else if (c->ssl && strcmp(c->ssl, "false") == 0)
+		vals[n++] = "disable";
+	else
+		vals[n++] = "prefer";
+	keys[n] = NULL, vals[n] = NULL;
+
+	conn = PQconnectdbParams(keys, vals, 0);
+	if (conn && PQstatus(conn) == CONNECTION_OK)
+	{
+		PGresult   *res = PQexec(conn, "SELECT 1");
+
+		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+		if (!ok && err)
+			*err = pstrdup(PQerrorMessage(conn));
+		PQclear(res);
+	}
+	else if (err)
+		*err = pstrdup(conn ? PQerrorMessage(conn) : "out of memory");
+	if (err && *err)
+	{
+		/* one line */
+		char	   *nl;
+
+		while ((nl = strrchr(*err, '\n')) != NULL && nl[1] == '\0')
+			*nl = '\0';
+		for (nl = *err; *nl; nl++)
+			if (*nl == '\n')
+				*nl = ' ';
+	}
+	PQfinish(conn);
+	return ok;
+}
+
+/* The other user of alternating rotation: app <-> app_clone (AWS's rule). */
+static char *
+AltUsername(const char *user)
+{
+	size_t		len = strlen(user);
+	size_t		slen = strlen(CLONE_SUFFIX);
+
+	if (len > slen && strcmp(user + len - slen, CLONE_SUFFIX) == 0)
+		return pnstrdup(user, len - slen);
+	if (len + slen > NAMEDATALEN - 1)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "unable to clone user \"%s\": the name with %s appended would exceed %d characters",
+				  user, CLONE_SUFFIX, NAMEDATALEN - 1);
+	return psprintf("%s%s", user, CLONE_SUFFIX);
+}
+
+/* Refuse roles we will not change: superusers (use a dedicated role). */
+static bool
+RoleCheck(const char *name, bool must_exist)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHNAME, CStringGetDatum(name));
+	bool		super;
+
+	if (!HeapTupleIsValid(tup))
+	{
+		if (must_exist)
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "role \"%s\" named by the secret does not exist", name);
+		return false;
+	}
+	super = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
+	ReleaseSysCache(tup);
+	if (super)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "role \"%s\" is a superuser: pg_kms does not rotate superuser passwords; rotate a dedicated role",
+				  name);
+	return true;
+}
+
+/* Run a utility statement as the current user (the worker: a superuser). */
+static void
+RunDDL(const char *sql)
+{
+	int			rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute(sql, false, 0);
+	if (rc < 0)
+		elog(ERROR, "pg_kms rotation statement failed (%d)", rc);
+	SPI_finish();
+}
+
+static void
+SetRolePassword(const char *user, const char *password)
+{
+	char	   *verifier = KmsScramVerifier(password);
+
+	RunDDL(psprintf("ALTER ROLE %s WITH LOGIN PASSWORD %s",
+					quote_identifier(user), quote_literal_cstr(verifier)));
+}
+
+/*
+ * Create or update base_clone: LOGIN, the attributes of base that matter
+ * (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT), membership in base
+ * (as AWS's multi-user Lambda grants it), and the roles base is a member
+ * of; then set its password.
+ */
+static void
+EnsureClone(const char *base, const char *clone, const char *password)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHNAME, CStringGetDatum(base));
+	Form_pg_authid b;
+	StringInfoData sql;
+	bool		exists;
+	char	   *verifier;
+	uint64		n;
+	char	  **roles;
+
+	if (!HeapTupleIsValid(tup))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "role \"%s\" named by the secret does not exist", base);
+	b = (Form_pg_authid) GETSTRUCT(tup);
+	exists = RoleCheck(clone, false);
+	verifier = KmsScramVerifier(password);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "%s ROLE %s WITH LOGIN %s %s %s CONNECTION LIMIT %d PASSWORD %s",
+					 exists ? "ALTER" : "CREATE", quote_identifier(clone),
+					 b->rolinherit ? "INHERIT" : "NOINHERIT",
+					 b->rolcreatedb ? "CREATEDB" : "NOCREATEDB",
+					 b->rolcreaterole ? "CREATEROLE" : "NOCREATEROLE",
+					 b->rolconnlimit, quote_literal_cstr(verifier));
+	ReleaseSysCache(tup);
+	RunDDL(sql.data);
+
+	/* memberships: base itself, and what base belongs to */
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	{
+		Oid			t[2] = {TEXTOID, TEXTOID};
+		Datum		v[2];
+
+		v[0] = CStringGetTextDatum(base);
+		v[1] = CStringGetTextDatum(clone);
+		if (SPI_execute_with_args("SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_roles r "
+								  "WHERE (r.rolname = $1 OR r.oid IN (SELECT m.roleid FROM pg_catalog.pg_auth_members m "
+								  "       JOIN pg_catalog.pg_roles b ON b.oid = m.member WHERE b.rolname = $1)) "
+								  "AND r.rolname <> $2 "
+								  "AND r.oid NOT IN (SELECT m.roleid FROM pg_catalog.pg_auth_members m "
+								  "       JOIN pg_catalog.pg_roles c ON c.oid = m.member WHERE c.rolname = $2) "
+								  "ORDER BY r.rolname",
+								  2, t, v, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not list the memberships of role \"%s\"", base);
+		n = SPI_processed;
+		roles = palloc(sizeof(char *) * (n + 1));
+		for (uint64 i = 0; i < n; i++)
+			roles[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		for (uint64 i = 0; i < n; i++)
+		{
+			if (SPI_execute(psprintf("GRANT %s TO %s", roles[i], quote_identifier(clone)), false, 0) < 0)
+				elog(ERROR, "could not grant %s to %s", roles[i], clone);
+		}
+	}
+	SPI_finish();
+}
+
+/* ----------------------------------------------------------------
+ * The four steps
+ * ----------------------------------------------------------------
+ */
+static char *
+NewPassword(void)
+{
+	text	   *t = DatumGetTextPP(DirectFunctionCall8Coll(get_random_password, InvalidOid,
+														   Int64GetDatum(ROTATION_PW_LEN),
+														   CStringGetTextDatum(ROTATION_EXCLUDE),
+														   BoolGetDatum(false), BoolGetDatum(false),
+														   BoolGetDatum(false), BoolGetDatum(false),
+														   BoolGetDatum(false), BoolGetDatum(true)));
+	char	   *s = text_to_cstring(t);
+
+	kms_cleanse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	return s;
+}
+
+/* json with key set to a string value; the result is a C string. */
+static Jsonb *
+JsonbSetString(Jsonb *jb, const char *key, const char *value)
+{
+	JsonbValue	scalar;
+	Datum		path;
+	Datum		elem = CStringGetTextDatum(key);
+
+	scalar.type = jbvString;
+	scalar.val.string.val = (char *) value;
+	scalar.val.string.len = strlen(value);
+	path = PointerGetDatum(construct_array(&elem, 1, TEXTOID, -1, false, TYPALIGN_INT));
+	return DatumGetJsonbP(DirectFunctionCall4(jsonb_set, JsonbPGetDatum(jb), path,
+											  JsonbPGetDatum(JsonbValueToJsonb(&scalar)),
+											  BoolGetDatum(true)));
+}
+
+static void
+StepCreate(RotationRow *r)
+{
+	Creds		cur;
+	Jsonb	   *jb;
+	char	   *pw;
+	char	   *json;
+
+	if (KmsSecretVersionExists(r->id, r->token))
+		return;					/* idempotent: done before */
+	if (!LoadCreds(r->id, NULL, "AWSCURRENT", &cur))
+		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "createSecret: secret \"%s\" has no AWSCURRENT SecretString", r->name);
+	pw = NewPassword();
+	jb = JsonbSetString(cur.json, "password", pw);
+	if (strcmp(r->strategy, STRATEGY_ALTERNATE) == 0)
+		jb = JsonbSetString(jb, "username", AltUsername(cur.username));
+	json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	KmsSecretPutString(r->id, r->token, json, list_make1("AWSPENDING"));
+	kms_cleanse(json, strlen(json));
+	kms_cleanse(pw, strlen(pw));
+	WipeCreds(&cur);
+}
+
+static void
+StepSet(RotationRow *r)
+{
+	Creds		pending,
+				cur,
+				prev;
+	char	   *err = NULL;
+	bool		alternate = strcmp(r->strategy, STRATEGY_ALTERNATE) == 0;
+
+	if (!LoadCreds(r->id, r->token, "AWSPENDING", &pending))
+		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "setSecret: version \"%s\" of secret \"%s\" is not AWSPENDING", r->token, r->name);
+	if (TryLogin(&pending, NULL))
+		return;					/* set before (a retry after commit) */
+	if (!LoadCreds(r->id, NULL, "AWSCURRENT", &cur))
+		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "setSecret: secret \"%s\" has no AWSCURRENT version", r->name);
+	if (strcmp(cur.host, pending.host) != 0)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "setSecret: the AWSCURRENT and AWSPENDING versions name different hosts");
+
+	if (alternate)
+	{
+		if (strcmp(AltUsername(cur.username), pending.username) != 0)
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "setSecret: the AWSPENDING username must be the alternate of the AWSCURRENT one (\"%s\")",
+					  AltUsername(cur.username));
+		/* the credentials being rotated must be valid: no confused deputy */
+		if (!TryLogin(&cur, &err))
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "setSecret: unable to log into the database with the AWSCURRENT version: %s", err);
+		RoleCheck(cur.username, true);
+		if (strlen(pending.username) > strlen(cur.username))
+			EnsureClone(cur.username, pending.username, pending.password);	/* app -> app_clone */
+		else
+		{
+			RoleCheck(pending.username, true);
+			SetRolePassword(pending.username, pending.password);
+		}
+	}
+	else
+	{
+		bool		ok;
+
+		if (strcmp(cur.username, pending.username) != 0)
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "setSecret: the AWSCURRENT and AWSPENDING versions name different users");
+		ok = TryLogin(&cur, &err);
+		if (!ok && LoadCreds(r->id, NULL, "AWSPREVIOUS", &prev) &&
+			strcmp(prev.username, pending.username) == 0 && strcmp(prev.host, pending.host) == 0)
+		{
+			prev.ssl = cur.ssl;
+			ok = TryLogin(&prev, NULL);
+			WipeCreds(&prev);
+		}
+		if (!ok)
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "setSecret: unable to log into the database with the previous, current, or pending secret: %s",
+					  err ? err : "");
+		RoleCheck(pending.username, true);
+		SetRolePassword(pending.username, pending.password);
+	}
+	WipeCreds(&pending);
+	WipeCreds(&cur);
+}
+
+static void
+StepTest(RotationRow *r)
+{
+	Creds		pending;
+	char	   *err = NULL;
+
+	if (!LoadCreds(r->id, r->token, "AWSPENDING", &pending))
+		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "testSecret: version \"%s\" of secret \"%s\" is not AWSPENDING", r->token, r->name);
+	if (!TryLogin(&pending, &err))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "testSecret: unable to log into the database with the AWSPENDING version: %s", err);
+	WipeCreds(&pending);
+}
+
+static void
+StepFinish(RotationRow *r)
+{
+	if (KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+		return;
+	KmsSecretMoveStage(r->id, "AWSCURRENT", r->token);
+	if (KmsSecretStageHolder(r->id, "AWSPENDING") != NULL)
+		KmsSecretMoveStage(r->id, "AWSPENDING", NULL);
+	KmsSecretChanged(r->id);
+}
+
+/* A custom strategy: fn(secret_id, token, step) as the configuring role. */
+static void
+StepCustom(RotationRow *r, const char *step)
+{
+	Oid			fn = ToRegprocedure(r->strategy);
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nestlevel;
+	HeapTuple	tup;
+	char	   *call;
+
+	if (!OidIsValid(fn))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "rotation function %s does not exist", r->strategy);
+	if (!OidIsValid(r->role) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(r->role)))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the role that configured rotation of secret \"%s\" no longer exists", r->name);
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	call = psprintf("SELECT %s($1, $2, $3)",
+					quote_qualified_identifier(get_namespace_name(((Form_pg_proc) GETSTRUCT(tup))->pronamespace),
+											   NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname)));
+	ReleaseSysCache(tup);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(r->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	PG_TRY();
+	{
+		Oid			t[3] = {TEXTOID, TEXTOID, TEXTOID};
+		Datum		v[3];
+
+		if (pg_proc_aclcheck(fn, r->role, ACL_EXECUTE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+					 errmsg("AccessDeniedException: role \"%s\" may not execute rotation function %s",
+							GetUserNameFromId(r->role, false), r->strategy)));
+		v[0] = CStringGetTextDatum(r->arn);
+		v[1] = CStringGetTextDatum(r->token);
+		v[2] = CStringGetTextDatum(step);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args(call, 3, t, v, NULL, false, 0) < 0)
+			elog(ERROR, "rotation function %s failed", r->strategy);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		AtEOXact_GUC(true, save_nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	CommandCounterIncrement();
+
+	if (strcmp(step, "createSecret") == 0 && !KmsSecretVersionExists(r->id, r->token))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "createSecret: rotation function %s did not create version \"%s\"",
+				  r->strategy, r->token);
+	if (strcmp(step, "finishSecret") == 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "finishSecret: rotation function %s did not move AWSCURRENT to version \"%s\"",
+				  r->strategy, r->token);
+}
+
+static int
+StepIndex(const char *step)
+{
+	for (int i = 0; i < lengthof(steps); i++)
+		if (step && strcmp(step, steps[i]) == 0)
+			return i;
+	return 0;
+}
+
+/* The rotation of r is complete: clear its state, schedule the next one. */
+static void
+RotationDone(RotationRow *r)
+{
+	Rules		rules;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz next = 0;
+	Oid			t = TIMESTAMPTZOID;
+	Datum		v;
+	char		n = ' ';
+
+	if (r->rules)
+	{
+		ParseRules(r->rules, &rules);
+		next = NextRotation(&rules, now);
+	}
+	v = TimestampTzGetDatum(next);
+	if (next == 0)
+		n = 'n';
+	UpdateSecretRow(r->id, "rotation_token = NULL, rotation_step = NULL, rotation_attempts = 0, "
+					"rotation_next_attempt = NULL, rotation_last_error = NULL, "
+					"rotation_last_error_date = NULL, last_rotated_date = pg_catalog.now(), "
+					"next_rotation_date = $2",
+					1, &t, &v, &n);
+	KmsAudit("RotationSucceeded", r->arn, 0, "success");
+}
+
+/*
+ * Run the next step of r's rotation (r locked).  Returns the step run, or
+ * "done".  Errors propagate.
+ */
+static const char *
+RunStep(RotationRow *r)
+{
+	int			i = StepIndex(r->step);
+	const char *step = steps[i];
+	bool		custom = !IsBuiltin(r->strategy);
+
+	/* AWS's prologue: a token already AWSCURRENT means the work is done */
+	if (KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+	{
+		RotationDone(r);
+		return "done";
+	}
+	if (i > 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSPENDING"))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "%s: version \"%s\" of secret \"%s\" is not AWSPENDING", step, r->token, r->name);
+
+	if (custom)
+		StepCustom(r, step);
+	else if (i == 0)
+		StepCreate(r);
+	else if (i == 1)
+		StepSet(r);
+	else if (i == 2)
+		StepTest(r);
+	else
+		StepFinish(r);
+
+	if (i == lengthof(steps) - 1)
+		RotationDone(r);
+	else
+	{
+		Oid			t = TEXTOID;
+		Datum		v = CStringGetTextDatum(steps[i + 1]);
+
+		UpdateSecretRow(r->id, "rotation_step = $2, rotation_attempts = 0, rotation_next_attempt = NULL",
+						1, &t, &v, NULL);
+	}
+	return step;
+}
+
+/* Record a failed step: attempts, back-off, the error for describe_secret. */
+static void
+RecordFailure(RotationRow *r, const char *message)
+{
+	Oid			t[2] = {TEXTOID, INT4OID};
+	Datum		v[2];
+	char	   *msg = psprintf("%s: %s", steps[StepIndex(r->step)], message);
+	int			backoff = r->attempts >= 12 ? MAX_BACKOFF_SECS : Min(1 << r->attempts, MAX_BACKOFF_SECS);
+
+	v[0] = CStringGetTextDatum(msg);
+	v[1] = Int32GetDatum(backoff);
+	UpdateSecretRow(r->id, "rotation_attempts = rotation_attempts + 1, rotation_last_error = $2, "
+					"rotation_last_error_date = pg_catalog.now(), "
+					"rotation_next_attempt = pg_catalog.now() + pg_catalog.make_interval(secs => $3)",
+					2, t, v, NULL);
+	ereport(LOG,
+			(errmsg("pg_kms: rotation of secret \"%s\" failed (attempt %d), retrying in %d s",
+					r->name, r->attempts + 1, backoff),
+			 errdetail("%s", msg)));
+	KmsAudit("RotationFailed", r->arn, 0, "RotationFailed");
+}
+
+/* ----------------------------------------------------------------
+ * Test-only crash injection
+ * ----------------------------------------------------------------
+ */
+static char crash_after_token[65];
+
+static bool
+CrashWanted(const char *step, bool before)
+{
+	const char *v = kms_rotation_test_crash_at;
+	size_t		len;
+
+	if (v == NULL || v[0] == '\0' || strcmp(v, "none") == 0)
+		return false;
+	len = strlen(step);
+	if (strncmp(v, step, len) != 0)
+		return false;
+	if (before)
+		return strcmp(v + len, ":before") == 0;
+	return v[len] == '\0' || strcmp(v + len, ":after") == 0;
+}
+
+/* Die with SIGKILL once per (token, step, side): a marker file remembers. */
+static void
+CrashNow(const char *token, const char *step, bool before)
+{
+	char	   *line = psprintf("%s %s %s\n", token, step, before ? "before" : "after");
+	char	   *path = psprintf("%s/pg_kms_rotation_crash.done", DataDir);
+	FILE	   *f = AllocateFile(path, "r");
+	char		buf[256];
+	int			fd;
+
+	if (f)
+	{
+		while (fgets(buf, sizeof(buf), f))
+			if (strcmp(buf, line) == 0)
+			{
+				FreeFile(f);
+				return;
+			}
+		FreeFile(f);
+	}
+	fd = OpenTransientFile(path, O_WRONLY | O_CREAT | O_APPEND | PG_BINARY);
+	if (fd < 0 || write(fd, line, strlen(line)) != (ssize_t) strlen(line) || pg_fsync(fd) != 0)
+		elog(ERROR, "could not write \"%s\": %m", path);
+	CloseTransientFile(fd);
+	ereport(LOG,
+			(errmsg("pg_kms: rotation_test_crash_at: killing the worker with SIGKILL %s %s commits",
+					before ? "before" : "after", step)));
+	kill(MyProcPid, SIGKILL);
+	for (;;)
+		pg_usleep(1000000L);
+}
+
+/* ----------------------------------------------------------------
+ * Jobs
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * One unit of secret rotation: the next step of one rotation in progress
+ * whose retry time has come, or the start of one scheduled rotation.
+ * Errors of the step roll back a subtransaction and are recorded; the job
+ * itself fails only if the catalog does.
+ */
+bool
+KmsRotationSecretsJob(void)
+{
+	KmsCatalogState st;
+	RotationRow r;
+	bool		found;
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	const char *volatile done = NULL;
+	char	   *volatile error = NULL;
+
+	crash_after_token[0] = '\0';
+	KmsCatalogEnter(&st);
+	found = KmsExec(psprintf("%s WHERE rotation_token IS NOT NULL AND deleted_date IS NULL "
+							 "AND (rotation_next_attempt IS NULL OR rotation_next_attempt <= pg_catalog.now()) "
+							 "ORDER BY rotation_next_attempt NULLS FIRST, secret_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+							 rotation_columns),
+					0, NULL, NULL, NULL, false, SPI_OK_SELECT) == 1;
+	if (found)
+	{
+		RowFromSpi(&r);
+		RowCopyOut(&r, cxt);
+	}
+	else if (KmsExec(psprintf("%s WHERE rotation_enabled AND rotation_token IS NULL AND deleted_date IS NULL "
+							  "AND next_rotation_date <= pg_catalog.now() "
+							  "ORDER BY next_rotation_date, secret_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+							  rotation_columns),
+					 0, NULL, NULL, NULL, false, SPI_OK_SELECT) == 1)
+	{
+		/* a scheduled rotation: start it, run it from the next call */
+		Oid			t[2] = {UUIDOID, TEXTOID};
+		Datum		v[2];
+		uint8		u[16];
+		char		tok[37];
+
+		RowFromSpi(&r);
+		RowCopyOut(&r, cxt);
+		if (kms_random_bytes(u, sizeof(u)) != 0)
+			elog(ERROR, "could not generate random bytes");
+		u[6] = (u[6] & 0x0f) | 0x40;
+		u[8] = (u[8] & 0x3f) | 0x80;
+		KmsUuidToString(u, tok);
+		v[0] = IdDatum(r.id);
+		v[1] = CStringGetTextDatum(tok);
+		KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
+				"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "
+				"WHERE secret_id = $1",
+				2, t, v, NULL, false, SPI_OK_UPDATE);
+		KmsCatalogExit(&st);
+		KmsAudit("RotationStarted", r.arn, 0, "success");
+		return true;
+	}
+	KmsCatalogExit(&st);
+	if (!found)
+		return false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		done = RunStep(&r);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		error = edata->message ? edata->message : "unknown error";
+	}
+	PG_END_TRY();
+
+	if (error)
+	{
+		RecordFailure(&r, error);
+		return true;			/* other secrets may be due */
+	}
+	if (IsBackgroundWorker && strcmp(done, "done") != 0)
+	{
+		if (CrashWanted(done, true))
+			CrashNow(r.token, done, true);
+		if (CrashWanted(done, false))
+		{
+			snprintf(crash_after_token, sizeof(crash_after_token), "%s", r.token);
+			strlcpy(crash_after_token + strlen(crash_after_token) + 1, done,
+					sizeof(crash_after_token) - strlen(crash_after_token) - 1);
+		}
+	}
+	return true;
+}
+
+/* After the worker committed a step: the test-only ":after" crash. */
+void
+KmsRotationSecretsCommitted(void)
+{
+	if (crash_after_token[0] != '\0')
+	{
+		char		token[65];
+		char		step[32];
+
+		strlcpy(token, crash_after_token, sizeof(token));
+		strlcpy(step, crash_after_token + strlen(crash_after_token) + 1, sizeof(step));
+		crash_after_token[0] = '\0';
+		CrashNow(token, step, false);
+	}
+}
+
+/* Automatic key rotation: one key whose NextRotationDate has come. */
+bool
+KmsRotationKeysJob(void)
+{
+	KmsCatalogState st;
+	uint8		key_id[KMS_KEY_ID_LEN];
+	KmsKeyInfo	key;
+	KmsKeyInfo *k;
+	Oid			t = UUIDOID;
+	Datum		v;
+	bool		isnull;
+	int32		version;
+	char		kid[37];
+
+	KmsCatalogEnter(&st);
+	if (KmsExec("SELECT key_id FROM kms.key WHERE rotation_enabled AND key_state = 'Enabled' "
+				"AND next_rotation_date <= pg_catalog.now() "
+				"ORDER BY next_rotation_date, key_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+				0, NULL, NULL, NULL, false, SPI_OK_SELECT) != 1)
+	{
+		KmsCatalogExit(&st);
+		return false;
+	}
+	memcpy(key_id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))->data,
+		   KMS_KEY_ID_LEN);
+	KmsCatalogExit(&st);
+
+	k = KmsLookupKeyById(key_id);
+	if (k == NULL)
+		elog(ERROR, "key vanished during automatic rotation");
+	key = *k;
+	version = KmsRotateKeyMaterial(&key, "AUTOMATIC");
+
+	v = KmsUuidDatum(key_id);
+	KmsCatalogEnter(&st);
+	/* the schedule keeps its anchor; a key that was disabled past it restarts from now */
+	KmsExec("UPDATE kms.key SET next_rotation_date = CASE "
+			"WHEN next_rotation_date + pg_catalog.make_interval(days => COALESCE(rotation_period_days, 365)) > pg_catalog.now() "
+			"THEN next_rotation_date + pg_catalog.make_interval(days => COALESCE(rotation_period_days, 365)) "
+			"ELSE pg_catalog.now() + pg_catalog.make_interval(days => COALESCE(rotation_period_days, 365)) END "
+			"WHERE key_id = $1",
+			1, &t, &v, NULL, false, SPI_OK_UPDATE);
+	KmsCatalogExit(&st);
+	KmsInvalidateAtCommit();
+	KmsUuidToString(key_id, kid);
+	KmsAudit("RotateKey", kid, version, "success");
+	return true;
+}
+
+/*
+ * Deletion windows: one key whose PendingDeletion window has passed
+ * becomes Deleted and its material is destroyed (every version's wrapped
+ * material is set NULL; aliases and grants go); then secrets whose
+ * recovery window has passed are purged, a batch at a time.
+ */
+bool
+KmsRotationDeletionJob(void)
+{
+	KmsCatalogState st;
+	uint8		key_id[KMS_KEY_ID_LEN];
+	Oid			t = UUIDOID;
+	Datum		v;
+	bool		isnull;
+	char		kid[37];
+
+	KmsCatalogEnter(&st);
+	if (KmsExec("SELECT key_id FROM kms.key WHERE key_state = 'PendingDeletion' "
+				"AND deletion_date <= pg_catalog.now() "
+				"ORDER BY deletion_date, key_id LIMIT 1 FOR UPDATE SKIP LOCKED",
+				0, NULL, NULL, NULL, false, SPI_OK_SELECT) == 1)
+	{
+		memcpy(key_id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))->data,
+			   KMS_KEY_ID_LEN);
+		v = KmsUuidDatum(key_id);
+		KmsExec("UPDATE kms.key SET key_state = 'Deleted', rotation_enabled = false, "
+				"next_rotation_date = NULL WHERE key_id = $1",
+				1, &t, &v, NULL, false, SPI_OK_UPDATE);
+		KmsExec("UPDATE kms.key_version SET material = NULL WHERE key_id = $1",
+				1, &t, &v, NULL, false, SPI_OK_UPDATE);
+		KmsExec("DELETE FROM kms.alias WHERE key_id = $1", 1, &t, &v, NULL, false, SPI_OK_DELETE);
+		KmsExec("DELETE FROM kms.grants WHERE key_id = $1", 1, &t, &v, NULL, false, SPI_OK_DELETE);
+		KmsCatalogExit(&st);
+		KmsForgetKeyAtCommit(key_id);
+		KmsInvalidateAtCommit();
+		KmsUuidToString(key_id, kid);
+		KmsAudit("DeleteKey", kid, 0, "success");
+		return true;
+	}
+	KmsCatalogExit(&st);
+	return KmsSecretsPurgeExpired(100) > 0;
+}
+
+TimestampTz
+KmsRotationNextDue(void)
+{
+	KmsCatalogState st;
+	TimestampTz due = 0;
+	bool		isnull;
+	Datum		d;
+
+	KmsCatalogEnter(&st);
+	KmsExec("SELECT LEAST("
+			" (SELECT min(COALESCE(rotation_next_attempt, '-infinity'::timestamptz)) FROM kms.secret "
+			"   WHERE rotation_token IS NOT NULL AND deleted_date IS NULL),"
+			" (SELECT min(next_rotation_date) FROM kms.secret WHERE rotation_enabled AND deleted_date IS NULL),"
+			" (SELECT min(deletion_date) FROM kms.secret),"
+			" (SELECT min(next_rotation_date) FROM kms.key WHERE rotation_enabled AND key_state = 'Enabled'),"
+			" (SELECT min(deletion_date) FROM kms.key WHERE key_state = 'PendingDeletion'))",
+			0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		due = DatumGetTimestampTz(d);
+	KmsCatalogExit(&st);
+	return due;
+}
+
+/*
+ * Wake the worker once this transaction commits, so a requested rotation
+ * starts at once rather than after pg_kms.worker_naptime.
+ */
+static void
+KmsRotationWakeWorker(void)
+{
+	/* until the worker exposes a wake-up, it finds the work at its next round */
+}
+
+static bool wake_registered = false;
+static bool wake_pending = false;
+
+static void
+RotationXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_pending)
+		KmsRotationWakeWorker();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
+		wake_pending = false;
+}
+
+static void
+KmsRotationWakeAtCommit(void)
+{
+	if (!wake_registered)
+	{
+		RegisterXactCallback(RotationXactCallback, NULL);
+		wake_registered = true;
+	}
+	wake_pending = true;
+}
+
+/* ----------------------------------------------------------------
+ * SQL: rotate_secret, cancel_rotate_secret
+ * ----------------------------------------------------------------
+ */
+static char *
+ArgStr(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static void
+ResultJson(StringInfo buf, KmsSecretInfo *info, const char *version_id)
+{
+	appendStringInfoString(buf, "{\"ARN\": ");
+	escape_json(buf, info->arn);
+	appendStringInfoString(buf, ", \"Name\": ");
+	escape_json(buf, info->name);
+	if (version_id)
+	{
+		appendStringInfoString(buf, ", \"VersionId\": ");
+		escape_json(buf, version_id);
+	}
+	appendStringInfoChar(buf, '}');
+}
+
+static void
+InvalidRequest(const char *msg, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+			 errmsg("InvalidRequestException: %s", msg),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+PG_FUNCTION_INFO_V1(rotate_secret);
+Datum
+rotate_secret(PG_FUNCTION_ARGS)
+{
+	char	   *ref = ArgStr(fcinfo, 0);
+	char	   *strategy = ArgStr(fcinfo, 1);
+	Jsonb	   *rules_arg = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
+	bool		immediately = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
+	char	   *token = ArgStr(fcinfo, 4);
+	KmsSecretInfo info;
+	RotationRow r;
+	Rules		rules;
+	Jsonb	   *norm = NULL;
+	char	   *pending;
+	char	   *current;
+	StringInfoData buf;
+	char		tok[37];
+
+	if (ref == NULL)
+		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, "secret_id is required");
+	if (token && (strlen(token) < 32 || strlen(token) > 64))
+		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+				  "client_request_token must be 32 to 64 characters");
+	/* arguments first: AWS validates them before looking at the secret */
+	if (rules_arg)
+		norm = ParseRules(rules_arg, &rules);
+	if (strategy)
+		strategy = ValidateStrategy(strategy);
+
+	KmsSecretForRotation(ref, &info);
+	if (info.deleted)
+		InvalidRequest(psprintf("secret \"%s\" is marked for deletion", info.name),
+					   "Restore it with restore_secret() first.");
+	if (!LoadRow(info.id, &r))
+		elog(ERROR, "secret vanished");
+
+	/* an in-flight rotation: the same token is an idempotent retry */
+	if (r.token)
+	{
+		if (token && strcmp(token, r.token) == 0)
+		{
+			initStringInfo(&buf);
+			ResultJson(&buf, &info, r.token);
+			PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+		}
+		InvalidRequest(psprintf("a previous rotation of secret \"%s\" isn't complete (version \"%s\" is at %s)",
+								info.name, r.token, r.step),
+					   "Wait for it, or cancel it with cancel_rotate_secret().");
+	}
+	pending = KmsSecretStageHolder(info.id, "AWSPENDING");
+	current = KmsSecretStageHolder(info.id, "AWSCURRENT");
+	if (pending && (current == NULL || strcmp(pending, current) != 0))
+		InvalidRequest(psprintf("secret \"%s\" has an AWSPENDING version (\"%s\") other than AWSCURRENT: a previous rotation isn't complete",
+								info.name, pending),
+					   "Remove the label with update_secret_version_stage(secret, 'AWSPENDING', remove_from_version_id => ...).");
+	if (strategy == NULL && r.strategy == NULL)
+		InvalidRequest(psprintf("secret \"%s\" has no rotation strategy", info.name),
+					   "Give rotation_strategy: postgres_single_user, postgres_alternating_users, or a function (secret_id text, client_request_token text, step text).");
+	if (norm == NULL && r.rules != NULL)
+	{
+		norm = r.rules;
+		ParseRules(norm, &rules);
+	}
+	if (token && KmsSecretVersionExists(info.id, token))
+		InvalidRequest(psprintf("a version with client request token \"%s\" already exists", token), NULL);
+	if (token == NULL)
+	{
+		uint8		u[16];
+
+		if (kms_random_bytes(u, sizeof(u)) != 0)
+			elog(ERROR, "could not generate random bytes");
+		u[6] = (u[6] & 0x0f) | 0x40;
+		u[8] = (u[8] & 0x3f) | 0x80;
+		KmsUuidToString(u, tok);
+		token = tok;
+	}
+
+	{
+		Oid			t[6] = {TEXTOID, JSONBOID, OIDOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
+		Datum		v[6];
+		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		TimestampTz next = 0;
+
+		v[0] = CStringGetTextDatum(strategy ? strategy : r.strategy);
+		if (norm)
+			v[1] = JsonbPGetDatum(norm);
+		else
+			n[1] = 'n';
+		/* who configures a custom function runs it; keep the first configurer otherwise */
+		v[2] = ObjectIdGetDatum(strategy || !OidIsValid(r.role) ? GetUserId() : r.role);
+		v[3] = CStringGetTextDatum(token);
+		if (norm && !immediately)
+			next = NextRotation(&rules, GetCurrentTransactionStartTimestamp());
+		v[4] = TimestampTzGetDatum(next);
+		if (next == 0)
+			n[4] = 'n';
+		v[5] = BoolGetDatum(immediately);
+		UpdateSecretRow(info.id,
+						"rotation_enabled = true, rotation_strategy = $2, rotation_lambda_arn = $2, "
+						"rotation_rules = $3, rotation_role = $4::regrole, "
+						"rotation_token = CASE WHEN $7 THEN $5 END, "
+						"rotation_step = CASE WHEN $7 THEN 'createSecret' END, "
+						"rotation_started = CASE WHEN $7 THEN pg_catalog.now() END, "
+						"rotation_attempts = 0, rotation_next_attempt = NULL, "
+						"rotation_last_error = NULL, rotation_last_error_date = NULL, "
+						"next_rotation_date = CASE WHEN $7 THEN next_rotation_date ELSE $6 END",
+						6, t, v, n);
+	}
+	KmsSecretChanged(info.id);
+	KmsRotationWakeAtCommit();
+	KmsAudit("RotateSecret", info.arn, 0, "success");
+
+	initStringInfo(&buf);
+	ResultJson(&buf, &info, immediately ? token : NULL);
+	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+}
+
+PG_FUNCTION_INFO_V1(cancel_rotate_secret);
+Datum
+cancel_rotate_secret(PG_FUNCTION_ARGS)
+{
+	char	   *ref = ArgStr(fcinfo, 0);
+	KmsSecretInfo info;
+	RotationRow r;
+	char	   *pending;
+	StringInfoData buf;
+
+	if (ref == NULL)
+		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, "secret_id is required");
+	KmsSecretForRotation(ref, &info);
+	if (info.deleted)
+		InvalidRequest(psprintf("secret \"%s\" is marked for deletion", info.name), NULL);
+	if (!LoadRow(info.id, &r))
+		elog(ERROR, "secret vanished");
+	if (!r.enabled && r.token == NULL)
+		InvalidRequest(psprintf("rotation is not enabled for secret \"%s\"", info.name), NULL);
+	pending = KmsSecretStageHolder(info.id, "AWSPENDING");
+	UpdateSecretRow(info.id, "rotation_enabled = false, next_rotation_date = NULL, "
+					"rotation_token = NULL, rotation_step = NULL, rotation_attempts = 0, "
+					"rotation_next_attempt = NULL",
+					0, NULL, NULL, NULL);
+	KmsSecretChanged(info.id);
+	KmsAudit("CancelRotateSecret", info.arn, 0, "success");
+	initStringInfo(&buf);
+	ResultJson(&buf, &info, pending ? pending : r.token);
+	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+}
+
+/*
+ * kms_rotation_run_job(job): run one unit of a worker job in this
+ * transaction (superuser only): 'secret rotation', 'key rotation' or
+ * 'deletion'.  For tests and for servers without the worker.
+ */
+PG_FUNCTION_INFO_V1(kms_rotation_run_job);
+Datum
+kms_rotation_run_job(PG_FUNCTION_ARGS)
+{
+	char	   *job = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: only a superuser may run worker jobs by hand")));
+	KmsCheckWritable("kms_rotation_run_job");
+	if (strcmp(job, "secret rotation") == 0)
+		PG_RETURN_BOOL(KmsRotationSecretsJob());
+	if (strcmp(job, "key rotation") == 0)
+		PG_RETURN_BOOL(KmsRotationKeysJob());
+	if (strcmp(job, "deletion") == 0)
+		PG_RETURN_BOOL(KmsRotationDeletionJob());
+	kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+			  "unknown job \"%s\": secret rotation, key rotation or deletion", job);
+}
+
+/* kms_rotation_next_due(): when the worker has rotation work next. */
+PG_FUNCTION_INFO_V1(kms_rotation_next_due);
+Datum
+kms_rotation_next_due(PG_FUNCTION_ARGS)
+{
+	TimestampTz due;
+
+	if (!KmsIsAdmin())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: only kms_admin members may read the rotation schedule")));
+	due = KmsRotationNextDue();
+	if (due == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(due);
+}

@@ -1,0 +1,41 @@
+/*-------------------------------------------------------------------------
+ *
+ * rotation.h
+ *	  Rotation: RotateSecret / CancelRotateSecret, the four-step rotation
+ *	  of secrets (createSecret, setSecret, testSecret, finishSecret) with
+ *	  built-in strategies for PostgreSQL role credentials and custom SQL
+ *	  strategies, automatic key rotation, and the expiry of deletion
+ *	  windows (keys: crypto-shredding; secrets: purge).
+ *
+ *	  The jobs below are run by the background worker (worker.c), each
+ *	  call one unit of work in the transaction the worker opened; a job
+ *	  returns true if more work is due right away.  State lives in the
+ *	  catalog (kms.secret.rotation_*), so a crash at any point resumes at
+ *	  the step that was last committed.  docs/rotation.md.
+ *
+ * IDENTIFICATION
+ *	  src/rotation.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_ROTATION_H
+#define PG_KMS_ROTATION_H
+
+#include "pg_kms.h"
+
+/* pg_kms.rotation_test_crash_at (test-only; superuser) */
+extern char *kms_rotation_test_crash_at;
+
+/* Module setup, from _PG_init: the settings of this part. */
+extern void KmsRotationInit(void);
+
+/* Worker jobs */
+extern bool KmsRotationSecretsJob(void);	/* one step of one secret's rotation */
+extern void KmsRotationSecretsCommitted(void);	/* test-only crash injection */
+extern bool KmsRotationKeysJob(void);	/* one key whose rotation is due */
+extern bool KmsRotationDeletionJob(void);	/* one expired key, or a batch of secrets */
+
+/* Earliest time some rotation or deletion is due (0: none), for status. */
+extern TimestampTz KmsRotationNextDue(void);
+
+#endif							/* PG_KMS_ROTATION_H */
