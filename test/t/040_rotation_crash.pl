@@ -34,7 +34,10 @@ listen_addresses = '127.0.0.1'
 password_encryption = 'scram-sha-256'
 restart_after_crash = on
 });
-$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 scram-sha-256\n");
+# TCP logins must really authenticate: replace initdb's trust lines
+open(my $hba_node, '>', $node->data_dir . '/pg_hba.conf') or die;
+print $hba_node "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+close($hba_node);
 $node->start;
 my $port = $node->port;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_kms');

@@ -40,7 +40,10 @@ log_statement = 'all'
 log_min_messages = info
 });
 # TCP logins use SCRAM; the local socket stays trusted for the test harness
-$node->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 scram-sha-256\n");
+# TCP logins must really authenticate: replace initdb's trust lines
+open(my $hba_node, '>', $node->data_dir . '/pg_hba.conf') or die;
+print $hba_node "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+close($hba_node);
 $node->start;
 my $port = $node->port;
 

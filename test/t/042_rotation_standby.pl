@@ -30,7 +30,10 @@ password_encryption = 'scram-sha-256'
 my $primary = PostgreSQL::Test::Cluster->new('rot_primary');
 $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', $conf);
-$primary->append_conf('pg_hba.conf', "host all all 127.0.0.1/32 scram-sha-256\n");
+# TCP logins must really authenticate: replace initdb's trust lines
+open(my $hba_primary, '>', $primary->data_dir . '/pg_hba.conf') or die;
+print $hba_primary "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+close($hba_primary);
 $primary->start;
 $primary->safe_psql('postgres', q{
 	CREATE EXTENSION pg_kms;
