@@ -662,7 +662,16 @@ KmsCreateKeyInternal(const char *description, KmsKeyUsage usage,
 	KmsCatalogExit(&st);
 
 	KmsInsertVersion(key_id, 1, key_spec, NULL);
-	KmsAudit("CreateKey", kid, 1, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		KmsAuditParamStr(&p, "description", description ? description : "");
+		KmsAuditParamStr(&p, "keyUsage", usage == KMS_USAGE_GENERATE_VERIFY_MAC ?
+						 "GENERATE_VERIFY_MAC" : "ENCRYPT_DECRYPT");
+		KmsAuditParamStr(&p, "keySpec", key_spec);
+		KmsAuditEx("CreateKey", kid, "1", "success", KmsAuditParams(&p));
+	}
 	return pstrdup(kid);
 }
 
@@ -752,7 +761,13 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 				  "alias \"%s\" already exists", KmsAliasArn(alias_name));
 	KmsCatalogExit(&st);
 	KmsInvalidateAtCommit();
-	KmsAudit("CreateAlias", alias_name, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		KmsAuditParamStr(&p, "targetKeyId", key_id_str);
+		KmsAuditEx("CreateAlias", alias_name, NULL, "success", KmsAuditParams(&p));
+	}
 }
 
 /* ----------------------------------------------------------------

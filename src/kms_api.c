@@ -391,7 +391,13 @@ kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 					  "'KeyState', key_state, 'PendingWindowInDays', pending_window_days) "
 					  "FROM kms.key WHERE key_id = $1 AND $2 IS NOT NULL",
 					  3, t, v, &isnull);
-	KmsAudit("ScheduleKeyDeletion", key->key_id_str, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		KmsAuditParamInt(&p, "pendingWindowInDays", days);
+		KmsAuditEx("ScheduleKeyDeletion", key->key_id_str, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_DATUM(d);
 }
 
@@ -716,7 +722,13 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
 			  2, t, v, SPI_OK_UPDATE);
 	KmsInvalidateAtCommit();
-	KmsAudit("UpdateAlias", alias_name, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		KmsAuditParamStr(&p, "targetKeyId", newkey->key_id_str);
+		KmsAuditEx("UpdateAlias", alias_name, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_VOID();
 }
 
@@ -955,7 +967,24 @@ kms_create_grant(PG_FUNCTION_ARGS)
 	}
 	KmsCatalogExit(&st);
 	KmsInvalidateAtCommit();
-	KmsAudit("CreateGrant", key->key_id_str, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		KmsAuditParamStr(&p, "granteePrincipal", grantee_name);
+		KmsAuditParamStr(&p, "retiringPrincipal", retiring_name);
+		KmsAuditParamStr(&p, "name", name);
+		{
+			StringInfoData opsbuf;
+
+			initStringInfo(&opsbuf);
+			for (int o = 0; o < KMS_NUM_GRANT_OPS; o++)
+				if (opbits & KMS_OPBIT(o))
+					appendStringInfo(&opsbuf, "%s%s", opsbuf.len ? "," : "", KmsOpNames[o]);
+			KmsAuditParamStr(&p, "operations", opsbuf.data);
+		}
+		KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
+	}
 
 	values[0] = CStringGetTextDatum(token);
 	values[1] = CStringGetTextDatum(grant_id);

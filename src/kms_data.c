@@ -26,6 +26,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "audit.h"
 #include "cache.h"
 #include "keystore.h"
 
@@ -237,6 +238,7 @@ kms_encrypt(PG_FUNCTION_ARGS)
 	bytea	   *pt;
 	KmsKeyInfo *key;
 	KmsContext	ctx;
+	bytea	   *blob;
 
 	keyref = KmsArgKeyRef(fcinfo, 0);
 	if (PG_ARGISNULL(1))
@@ -249,7 +251,9 @@ kms_encrypt(PG_FUNCTION_ARGS)
 
 	key = KmsResolveKey(keyref, KMS_OP_ENCRYPT);
 	KmsCheckUsable(key);
-	PG_RETURN_BYTEA_P(KmsEncryptData(key, VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt), &ctx));
+	blob = KmsEncryptData(key, VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt), &ctx);
+	KmsAuditData(KMS_OP_ENCRYPT, key, key->current_version);
+	PG_RETURN_BYTEA_P(blob);
 }
 
 static bytea *
@@ -257,13 +261,17 @@ KmsDecryptArgs(FunctionCallInfo fcinfo)
 {
 	KmsContext	ctx;
 	char	   *keyref = NULL;
+	KmsKeyInfo *key = NULL;
+	bytea	   *pt;
 
 	KmsCheckGeneration();
 	KmsArgContext(fcinfo, 1, &ctx);
 	if (!PG_ARGISNULL(2))
 		keyref = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	return KmsDecryptData(PG_GETARG_BYTEA_PP(0), &ctx, keyref,
-						  KMS_OP_DECRYPT, true, NULL);
+	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &ctx, keyref,
+						KMS_OP_DECRYPT, true, &key);
+	KmsAuditData(KMS_OP_DECRYPT, key, 0);
+	return pt;
 }
 
 PG_FUNCTION_INFO_V1(kms_decrypt);
@@ -298,6 +306,7 @@ kms_re_encrypt(PG_FUNCTION_ARGS)
 	char	   *dst_ref;
 	char	   *src_ref = NULL;
 	KmsKeyInfo *dst;
+	KmsKeyInfo *src = NULL;
 	bytea	   *pt;
 	bytea	   *volatile result = NULL;
 
@@ -312,12 +321,14 @@ kms_re_encrypt(PG_FUNCTION_ARGS)
 
 	KmsCheckGeneration();
 	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &src_ctx, src_ref,
-						KMS_OP_REENCRYPT_FROM, true, NULL);
+						KMS_OP_REENCRYPT_FROM, true, &src);
+	KmsAuditData(KMS_OP_REENCRYPT_FROM, src, 0);
 	PG_TRY();
 	{
 		dst = KmsResolveKey(dst_ref, KMS_OP_REENCRYPT_TO);
 		KmsCheckUsable(dst);
 		result = KmsEncryptData(dst, VARDATA(pt), VARSIZE(pt) - VARHDRSZ, &dst_ctx);
+		KmsAuditData(KMS_OP_REENCRYPT_TO, dst, dst->current_version);
 	}
 	PG_FINALLY();
 	{
@@ -386,6 +397,8 @@ KmsGenerateDataKey(FunctionCallInfo fcinfo, bool with_plaintext)
 		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
 				  "could not generate random bytes");
 	blob = KmsEncryptData(key, VARDATA(pt), n, &ctx);
+	KmsAuditData(with_plaintext ? KMS_OP_GENERATE_DATA_KEY :
+				 KMS_OP_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT, key, key->current_version);
 	if (with_plaintext)
 		values[i++] = PointerGetDatum(pt);
 	else
@@ -435,7 +448,7 @@ kms_generate_random(PG_FUNCTION_ARGS)
  * GenerateMac, VerifyMac
  * ----------------------------------------------------------------
  */
-static void
+static KmsKeyInfo *
 KmsComputeMac(FunctionCallInfo fcinfo, KmsOp op, uint8 *mac, size_t *maclen)
 {
 	char	   *keyref = KmsArgKeyRef(fcinfo, 0);
@@ -490,6 +503,7 @@ KmsComputeMac(FunctionCallInfo fcinfo, KmsOp op, uint8 *mac, size_t *maclen)
 	kms_cleanse(material, sizeof(material));
 	if (rc != 0)
 		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL, "HMAC failed");
+	return key;
 }
 
 PG_FUNCTION_INFO_V1(kms_generate_mac);
@@ -500,7 +514,10 @@ kms_generate_mac(PG_FUNCTION_ARGS)
 	size_t		len;
 	bytea	   *out;
 
-	KmsComputeMac(fcinfo, KMS_OP_GENERATE_MAC, mac, &len);
+	KmsKeyInfo *key;
+
+	key = KmsComputeMac(fcinfo, KMS_OP_GENERATE_MAC, mac, &len);
+	KmsAuditData(KMS_OP_GENERATE_MAC, key, key->current_version);
 	out = palloc(VARHDRSZ + len);
 	SET_VARSIZE(out, VARHDRSZ + len);
 	memcpy(VARDATA(out), mac, len);
@@ -514,6 +531,7 @@ kms_verify_mac(PG_FUNCTION_ARGS)
 	uint8		mac[64];
 	size_t		len;
 	bytea	   *given;
+	KmsKeyInfo *key;
 
 	if (PG_ARGISNULL(2))
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
@@ -522,10 +540,16 @@ kms_verify_mac(PG_FUNCTION_ARGS)
 	if (VARSIZE_ANY_EXHDR(given) < 1 || VARSIZE_ANY_EXHDR(given) > 6144)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "mac must be 1 to 6144 bytes");
-	KmsComputeMac(fcinfo, KMS_OP_VERIFY_MAC, mac, &len);
+	key = KmsComputeMac(fcinfo, KMS_OP_VERIFY_MAC, mac, &len);
 	if (VARSIZE_ANY_EXHDR(given) != len ||
 		!kms_const_time_eq(mac, (const uint8 *) VARDATA_ANY(given), len))
+	{
+		/* a failed verification is an event of its own, like a denial */
+		KmsAudit("VerifyMac", key->key_id_str, key->current_version,
+				 "KMSInvalidMacException");
 		kms_error(KMSInvalidMacException, KMS_SQLSTATE_INVALID_MAC,
 				  "the MAC does not verify for this message and key");
+	}
+	KmsAuditData(KMS_OP_VERIFY_MAC, key, key->current_version);
 	PG_RETURN_BOOL(true);
 }

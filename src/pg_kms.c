@@ -25,10 +25,12 @@
 #include "utils/inval.h"
 #include "utils/jsonb.h"
 
+#include "audit.h"
 #include "cache.h"
 #include "pg_kms.h"
 #include "provider.h"
 #include "rotation.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -224,6 +226,10 @@ _PG_init(void)
 							 0,
 							 NULL, NULL, NULL);
 
+	/* the audit trail and the worker: their settings, memory and hooks */
+	KmsAuditInit();
+	KmsWorkerInit();
+
 	/* rotation: its (test-only) setting */
 	KmsRotationInit();
 
@@ -332,14 +338,4 @@ KmsJsonbGetText(Jsonb *jb, const char *key)
 	if (v == NULL || v->type != jbvString)
 		return NULL;
 	return cstring_to_text_with_len(v->val.string.val, v->val.string.len);
-}
-
-/*
- * Audit hook point.  The audit part (a later issue) replaces this with a
- * shared-memory queue; until then calls are recorded nowhere.
- */
-void
-KmsAudit(const char *operation, const char *resource, int32 version,
-		 const char *outcome)
-{
 }

@@ -18,6 +18,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 #include "crypto.h"
@@ -258,11 +259,24 @@ extern bytea *KmsDecryptData(bytea *blob, KmsContext *ctx,
 							 bool check_access, KmsKeyInfo **key_out);
 
 /* ----------------------------------------------------------------
- * Audit hook point (audit.c will implement it; now a no-op).
+ * Audit (audit.c, docs/audit.md).  One event per call: operation is the
+ * AWS operation name, resource a key id, alias name or secret ARN/name,
+ * version a key version (0: none) or a secret version id, outcome
+ * "success" or the AWS exception name.  params, if not NULL, is a JSON
+ * object of request parameters that are safe to show (built with
+ * KmsAuditParamStr/Int, then KmsAuditParams): never a plaintext, a
+ * password or key material.  The event is queued for kms.audit and
+ * logged before the function returns; a rollback does not undo it.
  * ----------------------------------------------------------------
  */
 extern void KmsAudit(const char *operation, const char *resource,
 					 int32 version, const char *outcome);
+extern void KmsAuditEx(const char *operation, const char *resource,
+					   const char *version, const char *outcome,
+					   const char *params);
+extern void KmsAuditParamStr(StringInfo params, const char *name, const char *value);
+extern void KmsAuditParamInt(StringInfo params, const char *name, int64 value);
+extern char *KmsAuditParams(StringInfo params);
 
 /* ----------------------------------------------------------------
  * Tags (tags.c), shared by keys and secrets

@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  The audit trail: events, the backend-local aggregate of data-plane
+ *	  calls, the shared-memory queue, and the drain the worker runs.
+ *
+ *	  KmsAudit() (pg_kms.h) records one event: a management call, a secret
+ *	  read, or a denied call.  KmsAuditData() counts one successful
+ *	  data-plane call in a backend-local aggregate that is flushed at the
+ *	  end of the top-level statement and at transaction end.  Either way
+ *	  the event is put on the shared queue and written to the server log at
+ *	  once (docs/audit.md), so neither a rollback nor a crashed backend can
+ *	  erase it; the worker (worker.c) drains the queue into kms.audit_log.
+ *
+ * IDENTIFICATION
+ *	  src/audit.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_AUDIT_H
+#define PG_KMS_AUDIT_H
+
+#include "pg_kms.h"
+#include "storage/latch.h"
+
+/* Settings */
+extern bool kms_audit_enabled;		/* pg_kms.audit */
+extern int	kms_audit_queue_size;	/* pg_kms.audit_queue_size, events */
+extern int	kms_audit_queue_wait;	/* pg_kms.audit_queue_wait, ms */
+extern int	kms_audit_retention;	/* pg_kms.audit_retention, minutes; 0 = keep */
+
+/* Module setup, from _PG_init (GUCs, shared memory, hooks, callbacks). */
+extern void KmsAuditInit(void);
+
+/*
+ * One successful data-plane call (Encrypt, Decrypt, GenerateDataKey*,
+ * ReEncrypt*, GenerateMac, VerifyMac) on key at version (0 if unknown).
+ * Costs a few nanoseconds when the previous call had the same key,
+ * operation, version and role.
+ */
+extern void KmsAuditData(KmsOp op, const KmsKeyInfo *key, int32 version);
+
+/* For the worker (worker.c) */
+extern void KmsAuditSetConsumer(Latch *latch, bool draining);
+extern bool KmsAuditDrain(void);		/* one batch; true if more is queued */
+extern void KmsAuditDrainCommitted(void);	/* release what was just committed */
+extern void KmsAuditDrainAborted(void);
+extern bool KmsAuditPurge(void);		/* retention; false = nothing more */
+extern uint32 KmsAuditQueueLength(void);
+extern uint64 KmsAuditWritten(void);
+extern uint64 KmsAuditOnlyLogged(void);
+
+#endif							/* PG_KMS_AUDIT_H */

@@ -1,0 +1,43 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.h
+ *	  The pg_kms background worker: one per cluster, connected to the
+ *	  database named by pg_kms.database, running a fixed list of jobs
+ *	  (audit drain, audit retention; later: key rotation, deletion windows,
+ *	  secret rotation) once per wake-up, each in its own transaction.
+ *
+ * IDENTIFICATION
+ *	  src/worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_WORKER_H
+#define PG_KMS_WORKER_H
+
+#include "pg_kms.h"
+
+extern char *kms_worker_database;	/* pg_kms.database */
+extern int	kms_worker_naptime;		/* pg_kms.worker_naptime, seconds */
+
+/*
+ * A job: run() does one unit of work inside a transaction the worker has
+ * started (SPI connected, snapshot pushed) and returns true if more work is
+ * due right away.  committed(), if set, runs after that transaction
+ * committed; aborted(), if set, when it failed.  Jobs with primary_only
+ * are skipped on a standby.
+ */
+typedef struct KmsWorkerJob
+{
+	const char *name;
+	bool		(*run) (void);
+	void		(*committed) (void);
+	void		(*aborted) (void);
+	bool		primary_only;
+} KmsWorkerJob;
+
+/* Module setup, from _PG_init: GUCs, shared memory, registration. */
+extern void KmsWorkerInit(void);
+
+extern PGDLLEXPORT void KmsWorkerMain(Datum main_arg);
+
+#endif							/* PG_KMS_WORKER_H */
