@@ -663,8 +663,7 @@ typedef struct KmsAuditAgg
 	int32		version;
 	int32		op;
 	int64		count;
-	TimestampTz first;
-	TimestampTz last;
+	TimestampTz first;			/* first call */
 	uint64		query_id;
 	char		key_id_str[37];
 	char		db_user[NAMEDATALEN];
@@ -675,10 +674,17 @@ static int	kms_nagg = 0;
 static KmsAuditAgg *kms_agg_last = NULL;
 static int	kms_nesting = 0;
 
+/*
+ * Emit the aggregate as events.  The hot path does not read the clock, so
+ * an aggregate's last_time is the time of the flush: the end of the
+ * top-level statement (or transaction) that made the calls, which is at or
+ * just after the last call.
+ */
 static void
 KmsAuditFlush(bool may_wait)
 {
 	int			n = kms_nagg;
+	TimestampTz now = GetCurrentTimestamp();
 
 	/* reset first: a failure below must not flush the same entries twice */
 	kms_nagg = 0;
@@ -701,7 +707,7 @@ KmsAuditFlush(bool may_wait)
 		}
 		ev.str[S_OUTCOME] = "success";
 		ev.time = a->first;
-		ev.last_time = a->last;
+		ev.last_time = now;
 		ev.count = a->count;
 		ev.query_id = a->query_id;
 		/* the ARN is derived at flush time: no catalog access needed */
@@ -772,7 +778,6 @@ KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
 		kms_nagg++;
 	}
 	a->count++;
-	a->last = now;
 	kms_agg_last = a;
 }
 
@@ -789,8 +794,7 @@ KmsAuditData(KmsOp op, const KmsKeyInfo *key, int32 version)
 			   a->userid == userid &&
 			   memcmp(a->key_id, key->key_id, KMS_KEY_ID_LEN) == 0))
 	{
-		a->count++;
-		a->last = GetCurrentTimestamp();
+		a->count++;				/* no clock read here: see KmsAuditFlush */
 		return;
 	}
 	KmsAuditDataSlow(op, key, version, userid);
