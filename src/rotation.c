@@ -75,6 +75,7 @@
 #include "cache.h"
 #include "keystore.h"
 #include "rotation.h"
+#include "worker.h"
 #include "scram.h"
 #include "secrets.h"
 
@@ -1701,7 +1702,7 @@ KmsRotationNextDue(void)
 static void
 KmsRotationWakeWorker(void)
 {
-	/* until the worker exposes a wake-up, it finds the work at its next round */
+	KmsWorkerWake();
 }
 
 static bool wake_registered = false;

@@ -52,14 +52,41 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "rotation.h"
 #include "worker.h"
 
 char	   *kms_worker_database = NULL;
 int			kms_worker_naptime = 10;
+bool		kms_rotation_jobs = true;
+
+/*
+ * The rotation jobs can be paused (pg_kms.rotation_jobs = off) without
+ * stopping the audit drain; kms_rotation_run_job() still runs them by hand.
+ */
+static bool
+KmsWorkerSecretRotation(void)
+{
+	return kms_rotation_jobs && KmsRotationSecretsJob();
+}
+
+static bool
+KmsWorkerKeyRotation(void)
+{
+	return kms_rotation_jobs && KmsRotationKeysJob();
+}
+
+static bool
+KmsWorkerDeletion(void)
+{
+	return kms_rotation_jobs && KmsRotationDeletionJob();
+}
 
 static const KmsWorkerJob kms_worker_jobs[] = {
 	{"audit drain", KmsAuditDrain, KmsAuditDrainCommitted, KmsAuditDrainAborted, true},
 	{"audit retention", KmsAuditPurge, NULL, NULL, true},
+	{"secret rotation", KmsWorkerSecretRotation, KmsRotationSecretsCommitted, NULL, true},
+	{"key rotation", KmsWorkerKeyRotation, NULL, NULL, true},
+	{"deletion", KmsWorkerDeletion, NULL, NULL, true},
 };
 
 typedef struct KmsWorkerStatus
@@ -73,9 +100,13 @@ typedef struct KmsWorkerStatus
 	TimestampTz last_error_time;
 	char		last_error[256];
 	uint64		restarts;
+	Latch	   *latch;			/* the worker's latch, to wake it */
+	TimestampTz next_due;		/* earliest rotation or deletion due */
 } KmsWorkerStatus;
 
 static KmsWorkerStatus *kmsWorker = NULL;
+
+static void KmsWorkerNoteNextDue(void);
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
@@ -143,6 +174,15 @@ KmsWorkerInit(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("pg_kms.rotation_jobs",
+							 "Runs due secret rotations, key rotations and deletions in the pg_kms worker.",
+							 "Off pauses them cluster-wide (the audit drain goes on); kms_rotation_run_job() still runs them by hand.",
+							 &kms_rotation_jobs,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomIntVariable("pg_kms.worker_naptime",
 							"Sets how long the pg_kms worker sleeps between rounds.",
 							"The worker also wakes up when the audit queue is half full.",
@@ -197,6 +237,7 @@ KmsWorkerAtExit(int code, Datum arg)
 	KmsAuditSetConsumer(NULL, false);
 	SpinLockAcquire(&kmsWorker->mutex);
 	kmsWorker->pid = 0;
+	kmsWorker->latch = NULL;
 	if (code == 0)
 		strlcpy(kmsWorker->state, "stopped", sizeof(kmsWorker->state));
 	else
@@ -312,6 +353,42 @@ KmsWorkerRound(void)
 				more = true;
 		}
 	} while (more);
+	KmsWorkerNoteNextDue();
+}
+
+/* Record when the next rotation or deletion is due (for the sleep and status). */
+static void
+KmsWorkerNoteNextDue(void)
+{
+	TimestampTz due;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	due = KmsRotationNextDue();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	SpinLockAcquire(&kmsWorker->mutex);
+	kmsWorker->next_due = due;
+	SpinLockRelease(&kmsWorker->mutex);
+}
+
+/*
+ * Wake the worker now (a rotation was requested).  Safe from any backend;
+ * a no-op when the worker is not running.
+ */
+void
+KmsWorkerWake(void)
+{
+	Latch	   *latch;
+
+	if (kmsWorker == NULL)
+		return;
+	SpinLockAcquire(&kmsWorker->mutex);
+	latch = kmsWorker->latch;
+	SpinLockRelease(&kmsWorker->mutex);
+	if (latch)
+		SetLatch(latch);
 }
 
 void
@@ -327,6 +404,8 @@ KmsWorkerMain(Datum main_arg)
 	kmsWorker->last_wake = 0;
 	kmsWorker->next_wake = 0;
 	kmsWorker->restarts++;
+	kmsWorker->latch = MyLatch;
+	kmsWorker->next_due = 0;
 	strlcpy(kmsWorker->state, "starting", sizeof(kmsWorker->state));
 	SpinLockRelease(&kmsWorker->mutex);
 	before_shmem_exit(KmsWorkerAtExit, (Datum) 0);
@@ -362,12 +441,22 @@ KmsWorkerMain(Datum main_arg)
 			break;
 
 		now = GetCurrentTimestamp();
-		SpinLockAcquire(&kmsWorker->mutex);
-		kmsWorker->next_wake = TimestampTzPlusMilliseconds(now, kms_worker_naptime * 1000L);
-		SpinLockRelease(&kmsWorker->mutex);
+		{
+			long		sleep_ms = kms_worker_naptime * 1000L;
+			TimestampTz due;
 
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 kms_worker_naptime * 1000L, PG_WAIT_EXTENSION);
+			SpinLockAcquire(&kmsWorker->mutex);
+			due = kmsWorker->next_due;
+			/* wake for what is due before the naptime ends (but not in a loop) */
+			if (due != 0 && kms_rotation_jobs && due > now &&
+				due < TimestampTzPlusMilliseconds(now, sleep_ms))
+				sleep_ms = Max(TimestampDifferenceMilliseconds(now, due), 100);
+			kmsWorker->next_wake = TimestampTzPlusMilliseconds(now, sleep_ms);
+			SpinLockRelease(&kmsWorker->mutex);
+
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+		}
 		ResetLatch(MyLatch);
 	}
 
@@ -384,8 +473,8 @@ Datum
 kms_worker_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[9];
-	bool		nulls[9] = {0};
+	Datum		values[10];
+	bool		nulls[10] = {0};
 	KmsWorkerStatus st;
 
 	if (kmsWorker == NULL)
@@ -420,5 +509,6 @@ kms_worker_status(PG_FUNCTION_ARGS)
 	values[6] = Int32GetDatum((int32) KmsAuditQueueLength());
 	values[7] = Int64GetDatum((int64) KmsAuditWritten());
 	values[8] = Int64GetDatum((int64) KmsAuditOnlyLogged());
+	TS_OR_NULL(9, st.next_due);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

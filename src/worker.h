@@ -18,6 +18,10 @@
 
 extern char *kms_worker_database;	/* pg_kms.database */
 extern int	kms_worker_naptime;		/* pg_kms.worker_naptime, seconds */
+extern bool kms_rotation_jobs;		/* pg_kms.rotation_jobs */
+
+/* Wake the worker now; a no-op if it is not running. */
+extern void KmsWorkerWake(void);
 
 /*
  * A job: run() does one unit of work inside a transaction the worker has

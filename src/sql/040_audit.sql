@@ -138,7 +138,8 @@ GRANT EXECUTE ON FUNCTION kms_audit_stats() TO kms_admin;
 CREATE FUNCTION kms_worker_status(OUT state text, OUT pid int, OUT started timestamptz,
 								  OUT last_wake timestamptz, OUT next_wake timestamptz,
 								  OUT last_error text, OUT queue_length int,
-								  OUT events_written bigint, OUT events_only_logged bigint)
+								  OUT events_written bigint, OUT events_only_logged bigint,
+								  OUT next_due timestamptz)
 RETURNS record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background worker';
 REVOKE ALL ON FUNCTION kms_worker_status() FROM PUBLIC;

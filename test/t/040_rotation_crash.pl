@@ -6,9 +6,6 @@
 # (pg_kms.rotation_test_crash_at, a test-only setting).  After the restart
 # every secret has exactly one AWSCURRENT, no committed version is lost,
 # the rotation completes on its own, and its credentials log in.
-#
-# Needs the background worker running the rotation jobs (worker.c's job
-# table); skipped until that is in place.
 
 use strict;
 use warnings;
@@ -42,15 +39,6 @@ $node->start;
 my $port = $node->port;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_kms');
 
-# TODO: drop this guard once worker.c runs the rotation jobs (rotation.h:
-# KmsRotationSecretsJob with KmsRotationSecretsCommitted, KmsRotationKeysJob,
-# KmsRotationDeletionJob) in its job table.
-if (!$ENV{PG_KMS_TEST_WORKER_ROTATION})
-{
-	$node->stop;
-	plan skip_all => 'TODO: the background worker does not run the rotation jobs yet (set PG_KMS_TEST_WORKER_ROTATION=1 once it does)';
-}
-
 my $n = 0;
 for my $strategy ('postgres_single_user', 'postgres_alternating_users')
 {
@@ -74,7 +62,7 @@ for my $strategy ('postgres_single_user', 'postgres_alternating_users')
 			# the worker kills itself; the postmaster restarts everything
 			ok($node->wait_for_log(qr/was terminated by signal 9/, $log_offset),
 				"$strategy $step:$side: the worker was killed");
-			$node->poll_query_until('postgres', 'SELECT 1') or die;
+			$node->poll_query_until('postgres', 'SELECT true') or die;
 			$node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_kms.rotation_test_crash_at; SELECT pg_reload_conf();});
 
 			ok($node->poll_query_until('postgres',

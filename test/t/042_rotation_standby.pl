@@ -64,18 +64,15 @@ like($err, qr/cannot run on a standby/, 'standby: rotate_secret is refused');
 ($ret, $out, $err) = $standby->psql('postgres', q{SELECT kms_rotation_run_job('secret rotation')});
 like($err, qr/cannot run on a standby/, 'standby: no rotation step runs there');
 
+ok($standby->poll_query_until('postgres', q{SELECT state = 'standby' FROM kms_worker_status()}),
+	'standby: the worker is up and idle');
+
 $standby->promote;
 $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die;
 $standby->safe_psql('postgres', q{SELECT rotate_secret('sb/rot')});
-# TODO: the worker runs rotation on its own once worker.c has the rotation jobs
-my $has_worker = $ENV{PG_KMS_TEST_WORKER_ROTATION} ? 1 : 0;
-if (!$has_worker)
-{
-	$standby->safe_psql('postgres', q{SELECT kms_rotation_run_job('secret rotation')}) for 1 .. 4;
-}
 ok($standby->poll_query_until('postgres',
 		q{SELECT rotation_token IS NULL AND last_rotated_date IS NOT NULL FROM kms.secret WHERE name = 'sb/rot'}),
-	'promoted: the rotation ran' . ($has_worker ? ' (worker)' : ' (by hand: no worker yet)'));
+	'promoted: the worker ran the rotation');
 like($standby->safe_psql('postgres', q{SELECT get_secret('sb/rot')}), qr/"username":\s*"sb_app_clone"/,
 	'promoted: AWSCURRENT is the clone');
 is($standby->safe_psql('postgres', q{SELECT describe_secret('sb/rot') ? 'LastRotationError'}), 'f',
