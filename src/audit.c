@@ -52,6 +52,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -64,6 +65,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
 #include "utils/builtins.h"
@@ -80,6 +82,7 @@
 bool		kms_audit_enabled = true;
 int			kms_audit_queue_size = 8192;
 int			kms_audit_queue_wait = 100;
+int			kms_audit_aggregate_interval = 1000;	/* ms; 0: every statement */
 int			kms_audit_retention = 90 * 24 * 60;
 
 /* ----------------------------------------------------------------
@@ -665,6 +668,7 @@ typedef struct KmsAuditAgg
 	int64		count;
 	TimestampTz first;			/* first call */
 	uint64		query_id;
+	uint32		stmt_hash;		/* the top-level statement's text */
 	char		key_id_str[37];
 	char		db_user[NAMEDATALEN];
 } KmsAuditAgg;
@@ -673,6 +677,27 @@ static KmsAuditAgg kms_agg[KMS_AUDIT_AGG_MAX];
 static int	kms_nagg = 0;
 static KmsAuditAgg *kms_agg_last = NULL;
 static int	kms_nesting = 0;
+static TimestampTz kms_agg_oldest = 0;	/* first call of the oldest aggregate */
+
+/*
+ * The statement an aggregate belongs to: its query id when one is computed,
+ * else a hash of its source text, so repeated executions of one statement
+ * by one role on one key add up to one event per interval (as
+ * pg_stat_statements groups them).  Computed once per statement, on the
+ * first call (the slow path).
+ */
+static uint32
+KmsAuditStatementHash(void)
+{
+	uint64		qid = pgstat_get_my_query_id();
+
+	if (qid != 0)
+		return (uint32) (qid ^ (qid >> 32));
+	if (debug_query_string)
+		return hash_bytes((const unsigned char *) debug_query_string,
+						  (int) strlen(debug_query_string));
+	return 0;
+}
 
 /*
  * Emit the aggregate as events.  The hot path does not read the clock, so
@@ -689,6 +714,7 @@ KmsAuditFlush(bool may_wait)
 	/* reset first: a failure below must not flush the same entries twice */
 	kms_nagg = 0;
 	kms_agg_last = NULL;
+	kms_agg_oldest = 0;
 	for (int i = 0; i < n; i++)
 	{
 		KmsAuditAgg *a = &kms_agg[i];
@@ -744,12 +770,14 @@ KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
 {
 	KmsAuditAgg *a = NULL;
 	TimestampTz now = GetCurrentTimestamp();
+	uint32		stmt = KmsAuditStatementHash();
 
 	for (int i = 0; i < kms_nagg; i++)
 	{
 		KmsAuditAgg *e = &kms_agg[i];
 
 		if (e->op == (int32) op && e->version == version && e->userid == userid &&
+			e->stmt_hash == stmt &&
 			memcmp(e->key_id, key->key_id, KMS_KEY_ID_LEN) == 0)
 		{
 			a = e;
@@ -772,7 +800,10 @@ KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
 		a->op = (int32) op;
 		a->count = 0;
 		a->first = now;
+		if (kms_agg_oldest == 0)
+			kms_agg_oldest = now;
 		a->query_id = pgstat_get_my_query_id();
+		a->stmt_hash = stmt;
 		name = GetUserNameFromId(userid, true);
 		strlcpy(a->db_user, name ? name : "", sizeof(a->db_user));
 		kms_nagg++;
@@ -841,6 +872,24 @@ kms_ExecutorFinish(QueryDesc *queryDesc)
 	PG_END_TRY();
 }
 
+/*
+ * At the end of a top-level statement: flush if the oldest aggregate is
+ * older than pg_kms.audit_aggregate_interval (0: always).  The next
+ * statement starts a fresh match (its first call takes the slow path and
+ * finds or makes the aggregate of that statement).
+ */
+static void
+KmsAuditStatementEnd(void)
+{
+	kms_agg_last = NULL;
+	if (kms_nagg == 0)
+		return;
+	if (kms_audit_aggregate_interval == 0 ||
+		TimestampDifferenceExceeds(kms_agg_oldest, GetCurrentTimestamp(),
+								   kms_audit_aggregate_interval))
+		KmsAuditFlush(true);
+}
+
 static void
 kms_ExecutorEnd(QueryDesc *queryDesc)
 {
@@ -848,8 +897,8 @@ kms_ExecutorEnd(QueryDesc *queryDesc)
 		prev_ExecutorEnd(queryDesc);
 	else
 		standard_ExecutorEnd(queryDesc);
-	if (kms_nesting == 0 && kms_nagg > 0)
-		KmsAuditFlush(true);
+	if (kms_nesting == 0)
+		KmsAuditStatementEnd();
 }
 
 static void
@@ -873,8 +922,8 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		kms_nesting--;
 	}
 	PG_END_TRY();
-	if (kms_nesting == 0 && kms_nagg > 0)
-		KmsAuditFlush(true);
+	if (kms_nesting == 0)
+		KmsAuditStatementEnd();
 }
 
 static void
@@ -885,15 +934,20 @@ kms_audit_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			if (kms_nagg > 0)
+			kms_agg_last = NULL;
+			if (kms_nagg > 0 &&
+				(kms_audit_aggregate_interval == 0 ||
+				 TimestampDifferenceExceeds(kms_agg_oldest, GetCurrentTimestamp(),
+											kms_audit_aggregate_interval)))
 				KmsAuditFlush(true);
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			kms_nesting = 0;
-			/* no waiting while aborting */
-			if (kms_nagg > 0)
-				KmsAuditFlush(false);
+			kms_agg_last = NULL;
+			/* the calls happened: a rollback does not erase their counts */
+			if (kms_nagg > 0 && kms_audit_aggregate_interval == 0)
+				KmsAuditFlush(false);	/* no waiting while aborting */
 			break;
 		default:
 			break;
@@ -937,6 +991,15 @@ KmsAuditInit(void)
 							"After that the event goes to the server log only, and kms_audit_stats() counts it.",
 							&kms_audit_queue_wait,
 							100, 0, 60000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_kms.audit_aggregate_interval",
+							"Sets how long data-plane calls are added up before their event is written.",
+							"Calls by one role on one key with one operation in one statement (by query id, else text) are one event per interval; 0 writes one event per statement execution. Pending counts are also written at backend exit.",
+							&kms_audit_aggregate_interval,
+							1000, 0, 3600000,
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
