@@ -117,6 +117,26 @@ if ! as_pg pg_ctl -D "$PGDATA_DEMO" -l "$LOGFILE" -w -t 120 "$action" >/dev/null
 fi
 echo "server ${action}ed (log: $LOGFILE)"
 
+# A demo database made by an older build of the same version keeps that
+# build's objects (CREATE EXTENSION IF NOT EXISTS adds nothing): recreate it
+# when an object of this build is missing.  Demo keys and secrets go with it.
+script="$(pg_config --sharedir)/extension/pg_kms--1.0.sql"
+installed=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
+	"SELECT count(*) FROM pg_extension WHERE extname = 'pg_kms'")
+if [ "$installed" = "1" ] && [ -f "$script" ]; then
+	missing=""
+	for fn in $(grep -o '^CREATE FUNCTION [a-z_]*(' "$script" | awk '{print $3}' | tr -d '(' | sort -u); do
+		has=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
+			"SELECT count(*) FROM pg_proc WHERE proname = '$fn'")
+		[ "$has" = "0" ] && missing="$missing $fn"
+	done
+	if [ -n "$missing" ]; then
+		echo "the demo database has an older build of pg_kms (missing:$missing): recreating the extension"
+		as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+			-c "SET client_min_messages = warning" -c "DROP EXTENSION pg_kms CASCADE"
+	fi
+fi
+
 say "example"
 as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
 \pset footer off
