@@ -16,6 +16,7 @@
 
 #include "postgres.h"
 
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -303,6 +304,8 @@ extern const KmsTagStyle KmsSecretTagStyle;
 extern Jsonb *KmsParseTags(Jsonb *jb, const KmsTagStyle *style);
 
 /* Helpers */
+struct Tuplestorestate;
+extern struct Tuplestorestate *KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern void KmsUuidToString(const uint8 *uuid, char *out37);
 extern bool KmsUuidFromString(const char *s, uint8 *out16);
 extern text *KmsJsonbGetText(Jsonb *jb, const char *key);

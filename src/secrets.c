@@ -2363,31 +2363,6 @@ describe_secret(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(d);
 }
 
-/* Start a materialized set-returning function (kms_api.c's pattern). */
-static Tuplestorestate *
-StartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext old;
-	Tuplestorestate *ts;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	*tupdesc = CreateTupleDescCopy(*tupdesc);
-	ts = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = ts;
-	rsinfo->setDesc = *tupdesc;
-	MemoryContextSwitchTo(old);
-	return ts;
-}
-
 PG_FUNCTION_INFO_V1(list_secret_version_ids);
 Datum
 list_secret_version_ids(PG_FUNCTION_ARGS)
@@ -2404,7 +2379,7 @@ list_secret_version_ids(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
-	ts = StartSRF(fcinfo, &tupdesc);
+	ts = KmsStartSRF(fcinfo, &tupdesc);
 	v = UuidDatum(m.id);
 	KmsCatalogEnter(&st);
 	n = KmsExec(psprintf("SELECT v.version_id, "
@@ -2825,7 +2800,7 @@ secret_list_grants(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_MANAGE_GRANTS, &m);
-	ts = StartSRF(fcinfo, &tupdesc);
+	ts = KmsStartSRF(fcinfo, &tupdesc);
 	v = UuidDatum(m.id);
 	KmsCatalogEnter(&st);
 	n = KmsExec("SELECT grant_id, grantee::text, operations, issuing_role::text, creation_date "
