@@ -264,7 +264,6 @@ KmsDecryptArgs(FunctionCallInfo fcinfo)
 	KmsKeyInfo *key = NULL;
 	bytea	   *pt;
 
-	KmsCheckGeneration();
 	KmsArgContext(fcinfo, 1, &ctx);
 	if (!PG_ARGISNULL(2))
 		keyref = text_to_cstring(PG_GETARG_TEXT_PP(2));
@@ -319,7 +318,7 @@ kms_re_encrypt(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(4))
 		src_ref = text_to_cstring(PG_GETARG_TEXT_PP(4));
 
-	KmsCheckGeneration();
+	/* KmsDecryptData checks the shared generation when it looks the key up */
 	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &src_ctx, src_ref,
 						KMS_OP_REENCRYPT_FROM, true, &src);
 	KmsAuditData(KMS_OP_REENCRYPT_FROM, src, 0);
