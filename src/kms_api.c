@@ -40,15 +40,9 @@
  * ----------------------------------------------------------------
  */
 static char *
-ArgText(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-static char *
 ArgKeyRef(FunctionCallInfo fcinfo, int n)
 {
-	char	   *s = ArgText(fcinfo, n);
+	char	   *s = KmsArgText(fcinfo, n);
 
 	if (s == NULL || s[0] == '\0')
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
@@ -153,9 +147,9 @@ PG_FUNCTION_INFO_V1(kms_create_key);
 Datum
 kms_create_key(PG_FUNCTION_ARGS)
 {
-	char	   *description = ArgText(fcinfo, 0);
-	char	   *usage = ArgText(fcinfo, 1);
-	char	   *spec = ArgText(fcinfo, 2);
+	char	   *description = KmsArgText(fcinfo, 0);
+	char	   *usage = KmsArgText(fcinfo, 1);
+	char	   *spec = KmsArgText(fcinfo, 2);
 	Jsonb	   *tags = PG_ARGISNULL(3) ? NULL : PG_GETARG_JSONB_P(3);
 	KmsKeyUsage ku;
 
@@ -396,7 +390,7 @@ Datum
 kms_update_key_description(PG_FUNCTION_ARGS)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "UpdateKeyDescription");
-	char	   *desc = ArgText(fcinfo, 1);
+	char	   *desc = KmsArgText(fcinfo, 1);
 	Oid			t = TEXTOID;
 	Datum		v;
 
@@ -586,7 +580,7 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
 	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
-	char	   *include = ArgText(fcinfo, 1);
+	char	   *include = KmsArgText(fcinfo, 1);
 	bool		all;
 	KmsCatalogState st;
 	Oid			t[2] = {UUIDOID, TEXTOID};
@@ -656,7 +650,7 @@ PG_FUNCTION_INFO_V1(kms_create_alias);
 Datum
 kms_create_alias(PG_FUNCTION_ARGS)
 {
-	char	   *alias_name = ArgText(fcinfo, 0);
+	char	   *alias_name = KmsArgText(fcinfo, 0);
 	char	   *target = ArgKeyRef(fcinfo, 1);
 	KmsKeyInfo *key;
 
@@ -674,7 +668,7 @@ PG_FUNCTION_INFO_V1(kms_update_alias);
 Datum
 kms_update_alias(PG_FUNCTION_ARGS)
 {
-	char	   *alias_name = ArgText(fcinfo, 0);
+	char	   *alias_name = KmsArgText(fcinfo, 0);
 	char	   *target = ArgKeyRef(fcinfo, 1);
 	KmsKeyInfo *oldkey;
 	KmsKeyInfo *newkey;
@@ -711,7 +705,7 @@ PG_FUNCTION_INFO_V1(kms_delete_alias);
 Datum
 kms_delete_alias(PG_FUNCTION_ARGS)
 {
-	char	   *alias_name = ArgText(fcinfo, 0);
+	char	   *alias_name = KmsArgText(fcinfo, 0);
 	Oid			t = TEXTOID;
 	Datum		v;
 
@@ -825,9 +819,9 @@ Datum
 kms_create_grant(PG_FUNCTION_ARGS)
 {
 	char	   *keyref = ArgKeyRef(fcinfo, 0);
-	char	   *grantee_name = ArgText(fcinfo, 1);
-	char	   *name = ArgText(fcinfo, 3);
-	char	   *retiring_name = ArgText(fcinfo, 4);
+	char	   *grantee_name = KmsArgText(fcinfo, 1);
+	char	   *name = KmsArgText(fcinfo, 3);
+	char	   *retiring_name = KmsArgText(fcinfo, 4);
 	ArrayType  *ops;
 	Datum	   *elems;
 	bool	   *elemnulls;
@@ -994,7 +988,7 @@ Datum
 kms_revoke_grant(PG_FUNCTION_ARGS)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RevokeGrant");
-	char	   *grant_id = ArgText(fcinfo, 1);
+	char	   *grant_id = KmsArgText(fcinfo, 1);
 
 	KmsCheckGrantId(grant_id);
 	KmsDeleteGrant(key, grant_id);
@@ -1006,9 +1000,9 @@ PG_FUNCTION_INFO_V1(kms_retire_grant);
 Datum
 kms_retire_grant(PG_FUNCTION_ARGS)
 {
-	char	   *token = ArgText(fcinfo, 0);
-	char	   *keyref = ArgText(fcinfo, 1);
-	char	   *grant_id = ArgText(fcinfo, 2);
+	char	   *token = KmsArgText(fcinfo, 0);
+	char	   *keyref = KmsArgText(fcinfo, 1);
+	char	   *grant_id = KmsArgText(fcinfo, 2);
 	KmsCatalogState st;
 	uint8		key_id[KMS_KEY_ID_LEN];
 	Oid			grantee = InvalidOid;
@@ -1133,7 +1127,7 @@ PG_FUNCTION_INFO_V1(kms_rotate_master_key);
 Datum
 kms_rotate_master_key(PG_FUNCTION_ARGS)
 {
-	char	   *path = ArgText(fcinfo, 0);
+	char	   *path = KmsArgText(fcinfo, 0);
 	int			n;
 
 	KmsCheckGeneration();

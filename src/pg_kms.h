@@ -20,6 +20,7 @@
 #include "datatype/timestamp.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
+#include "utils/builtins.h"
 #include "utils/jsonb.h"
 
 #include "crypto.h"
@@ -304,6 +305,14 @@ extern const KmsTagStyle KmsSecretTagStyle;
 extern Jsonb *KmsParseTags(Jsonb *jb, const KmsTagStyle *style);
 
 /* Helpers */
+
+/* A text argument as a C string, NULL for SQL NULL. */
+static inline char *
+KmsArgText(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
 struct Tuplestorestate;
 extern struct Tuplestorestate *KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern void KmsUuidToString(const uint8 *uuid, char *out37);

@@ -1732,12 +1732,6 @@ KmsRotationWakeAtCommit(void)
  * SQL: rotate_secret, cancel_rotate_secret
  * ----------------------------------------------------------------
  */
-static char *
-ArgStr(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
 static void
 ResultJson(StringInfo buf, KmsSecretInfo *info, const char *version_id)
 {
@@ -1766,11 +1760,11 @@ PG_FUNCTION_INFO_V1(rotate_secret);
 Datum
 rotate_secret(PG_FUNCTION_ARGS)
 {
-	char	   *ref = ArgStr(fcinfo, 0);
-	char	   *strategy = ArgStr(fcinfo, 1);
+	char	   *ref = KmsArgText(fcinfo, 0);
+	char	   *strategy = KmsArgText(fcinfo, 1);
 	Jsonb	   *rules_arg = PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2);
 	bool		immediately = PG_ARGISNULL(3) ? true : PG_GETARG_BOOL(3);
-	char	   *token = ArgStr(fcinfo, 4);
+	char	   *token = KmsArgText(fcinfo, 4);
 	KmsSecretInfo info;
 	RotationRow r;
 	Rules		rules;
@@ -1883,7 +1877,7 @@ PG_FUNCTION_INFO_V1(cancel_rotate_secret);
 Datum
 cancel_rotate_secret(PG_FUNCTION_ARGS)
 {
-	char	   *ref = ArgStr(fcinfo, 0);
+	char	   *ref = KmsArgText(fcinfo, 0);
 	KmsSecretInfo info;
 	RotationRow r;
 	char	   *pending;

@@ -229,15 +229,9 @@ SecretChanged(void)
  * ----------------------------------------------------------------
  */
 static char *
-ArgText(FunctionCallInfo fcinfo, int n)
-{
-	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
-}
-
-static char *
 ArgSecretId(FunctionCallInfo fcinfo, int n)
 {
-	char	   *s = ArgText(fcinfo, n);
+	char	   *s = KmsArgText(fcinfo, n);
 
 	if (s == NULL || s[0] == '\0')
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -1203,11 +1197,11 @@ PG_FUNCTION_INFO_V1(create_secret);
 Datum
 create_secret(PG_FUNCTION_ARGS)
 {
-	char	   *name = ArgText(fcinfo, 0);
-	char	   *description = ArgText(fcinfo, 3);
-	char	   *key_ref = ArgText(fcinfo, 4);
+	char	   *name = KmsArgText(fcinfo, 0);
+	char	   *description = KmsArgText(fcinfo, 3);
+	char	   *key_ref = KmsArgText(fcinfo, 4);
 	Jsonb	   *tags = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
-	char	   *token = ArgText(fcinfo, 6);
+	char	   *token = KmsArgText(fcinfo, 6);
 	SecretValue val;
 	KmsKeyInfo	key;
 	SecretMeta	m;
@@ -1540,7 +1534,7 @@ get_secret(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	ref = ArgSecretId(fcinfo, 0);
-	e = FetchForRead(ref, ArgText(fcinfo, 1), ArgText(fcinfo, 2));
+	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
 	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
 	if (e->binary)
@@ -1571,7 +1565,7 @@ get_secret_value(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	ref = ArgSecretId(fcinfo, 0);
-	e = FetchForRead(ref, ArgText(fcinfo, 1), ArgText(fcinfo, 2));
+	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
 	initStringInfo(&buf);
 	AppendValueJson(&buf, e, plain);
@@ -1847,7 +1841,7 @@ list_secrets(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Jsonb	   *fj = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	bool		include_deleted = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
-	char	   *order = ArgText(fcinfo, 2);
+	char	   *order = KmsArgText(fcinfo, 2);
 	List	   *filters;
 	List	   *rows;
 	ListCell   *lc;
@@ -1972,7 +1966,7 @@ Datum
 batch_get_secret_value(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *fj = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
-	char	   *next_token = ArgText(fcinfo, 3);
+	char	   *next_token = KmsArgText(fcinfo, 3);
 	StringInfoData values;
 	StringInfoData errors;
 	StringInfoData out;
@@ -2079,7 +2073,7 @@ Datum
 put_secret_value(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
-	char	   *token = ArgText(fcinfo, 4);
+	char	   *token = KmsArgText(fcinfo, 4);
 	List	   *stages;
 	SecretValue val;
 	SecretMeta	m;
@@ -2166,9 +2160,9 @@ Datum
 update_secret(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
-	char	   *description = ArgText(fcinfo, 3);
-	char	   *key_ref = ArgText(fcinfo, 4);
-	char	   *token = ArgText(fcinfo, 5);
+	char	   *description = KmsArgText(fcinfo, 3);
+	char	   *key_ref = KmsArgText(fcinfo, 4);
+	char	   *token = KmsArgText(fcinfo, 5);
 	SecretValue val;
 	SecretMeta	m;
 	KmsKeyInfo	key;
@@ -2262,9 +2256,9 @@ Datum
 update_secret_version_stage(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
-	char	   *stage = ArgText(fcinfo, 1);
-	char	   *remove_from = ArgText(fcinfo, 2);
-	char	   *move_to = ArgText(fcinfo, 3);
+	char	   *stage = KmsArgText(fcinfo, 1);
+	char	   *remove_from = KmsArgText(fcinfo, 2);
+	char	   *move_to = KmsArgText(fcinfo, 3);
 	SecretMeta	m;
 	KmsCatalogState st;
 	Datum		sid;
@@ -2599,7 +2593,7 @@ get_random_password(PG_FUNCTION_ARGS)
 		"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 	};
 	int64		length = PG_ARGISNULL(0) ? 32 : PG_GETARG_INT64(0);
-	char	   *exclude = ArgText(fcinfo, 1);
+	char	   *exclude = KmsArgText(fcinfo, 1);
 	bool		excl[4];
 	bool		include_space = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
 	bool		require_each = PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7);
@@ -2681,7 +2675,7 @@ Datum
 secret_create_grant(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
-	char	   *grantee_name = ArgText(fcinfo, 1);
+	char	   *grantee_name = KmsArgText(fcinfo, 1);
 	ArrayType  *ops;
 	Datum	   *elems;
 	bool	   *elemnulls;
@@ -2759,7 +2753,7 @@ Datum
 secret_revoke_grant(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
-	char	   *grant_id = ArgText(fcinfo, 1);
+	char	   *grant_id = KmsArgText(fcinfo, 1);
 	SecretMeta	m;
 	KmsCatalogState st;
 	Oid			t[2] = {UUIDOID, TEXTOID};
