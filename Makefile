@@ -22,7 +22,6 @@ ISOLATION = $(basename $(notdir $(sort $(wildcard test/specs/*.spec))))
 ISOLATION_OPTS = --inputdir=test --outputdir=test/output_iso
 TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
-PROVE_FLAGS = -I ./test/perl
 
 PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
 # libpq: the rotation worker's testSecret logs in for real (as dblink does)

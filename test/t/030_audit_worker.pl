@@ -11,14 +11,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgKmsTest;
 use Time::HiRes qw(time);
 
 my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $key = "$keydir/master.key";
-open(my $fh, '>', $key) or die;
-print $fh join('', map { sprintf('%02x', ($_ * 11 + 1) % 256) } 0 .. 31), "\n";
-close($fh);
-chmod(0600, $key);
+my $key = master_key_file($keydir, 11, 1);
 
 my $node = PostgreSQL::Test::Cluster->new('worker');
 $node->init;

@@ -13,13 +13,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgKmsTest;
 
 my $keydir = PostgreSQL::Test::Utils::tempdir;
-my $key = "$keydir/master.key";
-open(my $fh, '>', $key) or die;
-print $fh join('', map { sprintf('%02x', ($_ * 17 + 9) % 256) } 0 .. 31), "\n";
-close($fh);
-chmod(0600, $key);
+my $key = master_key_file($keydir, 17, 9);
 
 my $node = PostgreSQL::Test::Cluster->new('agg');
 $node->init;

@@ -13,13 +13,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgKmsTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $key = "$tmp/master.key";
-open(my $fh, '>', $key) or die;
-print $fh join('', map { sprintf('%02x', ($_ * 41 + 7) % 256) } 0 .. 31), "\n";
-close($fh);
-chmod(0600, $key);
+my $key = master_key_file($tmp, 41, 7);
 
 my $node = PostgreSQL::Test::Cluster->new('rot_crash');
 $node->init;
@@ -31,10 +30,7 @@ listen_addresses = '127.0.0.1'
 password_encryption = 'scram-sha-256'
 restart_after_crash = on
 });
-# TCP logins must really authenticate: replace initdb's trust lines
-open(my $hba_node, '>', $node->data_dir . '/pg_hba.conf') or die;
-print $hba_node "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close($hba_node);
+scram_only_hba($node);
 $node->start;
 my $port = $node->port;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_kms');

@@ -18,16 +18,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgKmsTest;
 
 system('python3 -c "import psycopg2" 2>/dev/null') == 0
   or plan skip_all => 'python3 with psycopg2 is needed for the client loop';
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $key = "$tmp/master.key";
-open(my $fh, '>', $key) or die;
-print $fh join('', map { sprintf('%02x', ($_ * 37 + 11) % 256) } 0 .. 31), "\n";
-close($fh);
-chmod(0600, $key);
+my $key = master_key_file($tmp, 37, 11);
 
 my $node = PostgreSQL::Test::Cluster->new('rot_zd');
 $node->init;
@@ -41,10 +40,7 @@ log_min_messages = info
 pg_kms.worker_naptime = 1
 });
 # TCP logins use SCRAM; the local socket stays trusted for the test harness
-# TCP logins must really authenticate: replace initdb's trust lines
-open(my $hba_node, '>', $node->data_dir . '/pg_hba.conf') or die;
-print $hba_node "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close($hba_node);
+scram_only_hba($node);
 $node->start;
 my $port = $node->port;
 
@@ -65,7 +61,7 @@ $node->safe_psql('postgres', qq{
 my $log_offset = -s $node->logfile;
 
 my $client = "$tmp/client.py";
-open($fh, '>', $client) or die;
+open(my $fh, '>', $client) or die;
 print $fh <<'PY';
 import json, sys, os, time, psycopg2
 sock, port, secret, stopfile, pwfile = sys.argv[1:6]

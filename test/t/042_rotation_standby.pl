@@ -13,13 +13,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use PgKmsTest;
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
-my $key = "$tmp/master.key";
-open(my $fh, '>', $key) or die;
-print $fh join('', map { sprintf('%02x', ($_ * 43 + 5) % 256) } 0 .. 31), "\n";
-close($fh);
-chmod(0600, $key);
+my $key = master_key_file($tmp, 43, 5);
 
 my $conf = qq{
 shared_preload_libraries = 'pg_kms'
@@ -30,10 +29,7 @@ password_encryption = 'scram-sha-256'
 my $primary = PostgreSQL::Test::Cluster->new('rot_primary');
 $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', $conf);
-# TCP logins must really authenticate: replace initdb's trust lines
-open(my $hba_primary, '>', $primary->data_dir . '/pg_hba.conf') or die;
-print $hba_primary "local all all trust\nlocal replication all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
-close($hba_primary);
+scram_only_hba($primary);
 $primary->start;
 $primary->safe_psql('postgres', q{
 	CREATE EXTENSION pg_kms;
