@@ -4,6 +4,10 @@
 #   sudo bash scripts/test.sh                  # everything (.ci/run calls this)
 #   sudo bash scripts/test.sh --only regress   # or tap | interop | standalone
 #                                              # (--only may be repeated or a,b)
+#   PG_KMS_ROOT=/tmp/mine sudo -E bash scripts/test.sh
+#                       # install into a private, relocated copy of
+#                       # PostgreSQL under that folder instead of /usr, so
+#                       # several checkouts can be tested at once
 #
 # Steps: install packages; build and install the extension; stand-alone
 # crypto checks (KAT, fuzz); a throwaway cluster under /tmp preloading pg_kms
@@ -21,7 +25,11 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 1
 
 export PG_CONFIG=/usr/bin/pg_config
-PGBIN=/usr/lib/postgresql/15/bin
+# PG_KMS_ROOT: a private copy of PostgreSQL 15 (bin, lib, share, relocated:
+# postgres finds its share and lib folders relative to its own binary), and
+# the extension installed there with DESTDIR.  Empty: the system's.
+ROOT=${PG_KMS_ROOT:-}
+PGBIN=$ROOT/usr/lib/postgresql/15/bin
 # Debian's python3 first (the PATH may carry a pyenv python without
 # python3-cryptography & co), PostgreSQL's binaries before that.
 SAFE_PATH="$PGBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -33,7 +41,7 @@ unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE
 TIMEOUT_BUILD=900 TIMEOUT_STANDALONE=900 TIMEOUT_REGRESS=1200 TIMEOUT_INTEROP=300 TIMEOUT_TAP=1800
 
 usage() {
-	sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -166,6 +174,16 @@ if ! bash "$REPO/scripts/install-deps.sh"; then
 	finish
 fi
 
+if [ -n "$ROOT" ]; then
+	mkdir -p "$ROOT/usr/lib/postgresql" "$ROOT/usr/share/postgresql"
+	[ -x "$PGBIN/postgres" ] || cp -a /usr/lib/postgresql/15 "$ROOT/usr/lib/postgresql/"
+	[ -d "$ROOT/usr/share/postgresql/15" ] || cp -a /usr/share/postgresql/15 "$ROOT/usr/share/postgresql/"
+	chmod 755 "$ROOT" "$ROOT/usr" 2>/dev/null
+	echo "private PostgreSQL in $ROOT (PG_KMS_ROOT)"
+fi
+INSTALL_ARGS=()
+[ -n "$ROOT" ] && INSTALL_ARGS=(DESTDIR="$ROOT")
+
 # -------------------------------------------------------- 2. standalone crypto
 if want standalone; then
 	banner "stand-alone crypto checks (make check-standalone)"
@@ -212,11 +230,12 @@ t=$(now)
 make --no-print-directory PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1
 BUILD_OK=0
 if run_logged "$WORK/build.log" "$TIMEOUT_BUILD" make --no-print-directory -j2 PG_CONFIG="$PG_CONFIG" &&
-	run_logged "$WORK/install.log" "$TIMEOUT_BUILD" make --no-print-directory PG_CONFIG="$PG_CONFIG" install; then
-	if [ -f "$($PG_CONFIG --pkglibdir)/pg_kms.so" ] && [ -f "$($PG_CONFIG --sharedir)/extension/pg_kms--1.0.sql" ]; then
+	run_logged "$WORK/install.log" "$TIMEOUT_BUILD" make --no-print-directory PG_CONFIG="$PG_CONFIG" "${INSTALL_ARGS[@]+"${INSTALL_ARGS[@]}"}" install; then
+	EXTVERSION=$(sed -nE "s/^default_version = '([^']+)'.*/\1/p" pg_kms.control)
+	if [ -f "$ROOT$($PG_CONFIG --pkglibdir)/pg_kms.so" ] && [ -f "$ROOT$($PG_CONFIG --sharedir)/extension/pg_kms--$EXTVERSION.sql" ]; then
 		BUILD_OK=1
 	else
-		echo "!! make install did not install pg_kms.so and pg_kms--1.0.sql"
+		echo "!! make install did not install pg_kms.so and pg_kms--$EXTVERSION.sql"
 	fi
 fi
 if [ $BUILD_OK = 1 ]; then
@@ -426,7 +445,7 @@ if want tap; then
 		tar -C "$REPO" --exclude=./.git --exclude=./tmp_check --exclude=./results -cf - . | tar -C "$TAPDIR" -xf -
 		chown -R postgres:postgres "$TAPDIR"
 		RUN_CWD=/ run_logged "$WORK/tap.log" "$TIMEOUT_TAP" runuser -u postgres -- env PATH="$SAFE_PATH" \
-			make --no-print-directory -C "$TAPDIR" PG_CONFIG="$PG_CONFIG" installcheck REGRESS= ISOLATION=
+			make --no-print-directory -C "$TAPDIR" PG_CONFIG="$PG_CONFIG" bindir="$PGBIN" installcheck REGRESS= ISOLATION=
 		rc=$?
 		total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$WORK/tap.log" | tail -n 1)
 		total=${total:-0}
