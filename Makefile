@@ -3,7 +3,7 @@
 # (scripts/test.sh does all of it on a throwaway cluster).
 
 EXTENSION = pg_kms
-EXTVERSION = 1.0
+EXTVERSION = 1.1
 MODULE_big = pg_kms
 
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
@@ -11,7 +11,9 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is assembled from one SQL file per part, in name order.
 SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-DATA = $(wildcard sql/$(EXTENSION)--*--*.sql)
+# Released install scripts are kept as they shipped (sql/pg_kms--1.0.sql),
+# with the upgrade scripts from each to the next (sql/pg_kms--1.0--1.1.sql).
+DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 PG_CONFIG ?= pg_config
 

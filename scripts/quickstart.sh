@@ -117,12 +117,19 @@ if ! as_pg pg_ctl -D "$PGDATA_DEMO" -l "$LOGFILE" -w -t 120 "$action" >/dev/null
 fi
 echo "server ${action}ed (log: $LOGFILE)"
 
-# A demo database made by an older build of the same version keeps that
-# build's objects (CREATE EXTENSION IF NOT EXISTS adds nothing): recreate it
-# when an object of this build is missing.  Demo keys and secrets go with it.
-script="$(pg_config --sharedir)/extension/pg_kms--1.0.sql"
+# A demo database made by an older version is upgraded in place (its keys
+# and secrets stay).  One made by an older development build of the same
+# version keeps that build's objects (CREATE EXTENSION IF NOT EXISTS adds
+# nothing): recreate it when an object of this build is missing.  Demo keys
+# and secrets go with it.
+version=$(sed -nE "s/^default_version = '([^']+)'.*/\1/p" "$(pg_config --sharedir)/extension/pg_kms.control")
+script="$(pg_config --sharedir)/extension/pg_kms--$version.sql"
 installed=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
 	"SELECT count(*) FROM pg_extension WHERE extname = 'pg_kms'")
+if [ "$installed" = "1" ]; then
+	as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
+		-c "ALTER EXTENSION pg_kms UPDATE"
+fi
 if [ "$installed" = "1" ] && [ -f "$script" ]; then
 	missing=""
 	for fn in $(grep -o '^CREATE FUNCTION [a-z_]*(' "$script" | awk '{print $3}' | tr -d '(' | sort -u); do
