@@ -8,6 +8,8 @@
 #                       # install into a private, relocated copy of
 #                       # PostgreSQL under that folder instead of /usr, so
 #                       # several checkouts can be tested at once
+#   PG_KMS_TAP_TESTS='test/t/050_upgrade.pl' sudo -E bash scripts/test.sh --only tap
+#                       # only these TAP files
 #
 # Steps: install packages; build and install the extension; stand-alone
 # crypto checks (KAT, fuzz); a throwaway cluster under /tmp preloading pg_kms
@@ -41,7 +43,7 @@ unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE
 TIMEOUT_BUILD=900 TIMEOUT_STANDALONE=900 TIMEOUT_REGRESS=1200 TIMEOUT_INTEROP=300 TIMEOUT_TAP=1800
 
 usage() {
-	sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -445,7 +447,8 @@ if want tap; then
 		tar -C "$REPO" --exclude=./.git --exclude=./tmp_check --exclude=./results -cf - . | tar -C "$TAPDIR" -xf -
 		chown -R postgres:postgres "$TAPDIR"
 		RUN_CWD=/ run_logged "$WORK/tap.log" "$TIMEOUT_TAP" runuser -u postgres -- env PATH="$SAFE_PATH" \
-			make --no-print-directory -C "$TAPDIR" PG_CONFIG="$PG_CONFIG" bindir="$PGBIN" installcheck REGRESS= ISOLATION=
+			make --no-print-directory -C "$TAPDIR" PG_CONFIG="$PG_CONFIG" bindir="$PGBIN" installcheck REGRESS= ISOLATION= \
+			${PG_KMS_TAP_TESTS:+PROVE_TESTS="$PG_KMS_TAP_TESTS"}
 		rc=$?
 		total=$(sed -nE 's/^Files=[0-9]+, Tests=([0-9]+),.*/\1/p' "$WORK/tap.log" | tail -n 1)
 		total=${total:-0}
