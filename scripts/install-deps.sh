@@ -14,6 +14,7 @@ PKGS=(
 	python3 python3-cryptography python3-botocore python3-psycopg2   # interop tests
 	libipc-run-perl perl          # TAP tests (PostgreSQL::Test::Cluster, prove)
 	ca-certificates procps
+	debhelper dpkg-dev lintian postgresql-server-dev-all   # the Debian package (scripts/build-deb.sh)
 )
 
 missing=()

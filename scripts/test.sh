@@ -2,7 +2,7 @@
 # scripts/test.sh: run all pg_kms tests on a fresh Debian 12 machine, as root.
 #
 #   sudo bash scripts/test.sh                  # everything (.ci/run calls this)
-#   sudo bash scripts/test.sh --only regress   # or tap | interop | standalone
+#   sudo bash scripts/test.sh --only regress   # or tap | interop | standalone | package
 #                                              # (--only may be repeated or a,b)
 #   PG_KMS_ROOT=/tmp/mine sudo -E bash scripts/test.sh
 #                       # install into a private, relocated copy of
@@ -15,7 +15,10 @@
 # crypto checks (KAT, fuzz); a throwaway cluster under /tmp preloading pg_kms
 # with a generated master key; pg_regress (sql/) and isolation specs
 # (test/specs) against it; the interop tests (test/interop/test_*.{sh,py});
-# the TAP tests (test/t/*.pl, which make their own clusters).  Everything it
+# the TAP tests (test/t/*.pl, which make their own clusters); the Debian
+# package (scripts/build-deb.sh, lintian, then test/package/test_deb.sh
+# installs it with dpkg, uses it, removes it, and make install puts the
+# build back).  Everything it
 # starts is stopped and every temp dir removed on exit, also on failure.
 # The last line is "N passed, M failed"; the exit status is non-zero if
 # anything failed.
@@ -57,7 +60,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 for s in "${ONLY[@]+"${ONLY[@]}"}"; do
-	case "$s" in regress|tap|interop|standalone) ;; *) echo "unknown --only value: $s" >&2; usage ;; esac
+	case "$s" in regress|tap|interop|standalone|package) ;; *) echo "unknown --only value: $s" >&2; usage ;; esac
 done
 want() {
 	[ ${#ONLY[@]} -eq 0 ] && return 0
@@ -222,7 +225,7 @@ if want standalone; then
 	fi
 fi
 
-if ! want regress && ! want tap && ! want interop; then
+if ! want regress && ! want tap && ! want interop && ! want package; then
 	finish
 fi
 
@@ -473,6 +476,36 @@ if want tap; then
 		else
 			record tap PASS $np 0 $(( $(now) - t ))
 		fi
+	fi
+fi
+
+# -------------------------------------------------------------- 8. package
+if want package; then
+	banner "Debian package (scripts/build-deb.sh, test/package/test_deb.sh)"
+	t=$(now)
+	if /usr/bin/python3 test/package/validate_meta.py; then
+		record meta PASS 1 0 0 "META.json (PGXN Meta Spec 1.0.0)"
+	else
+		record meta FAIL 0 1 0 "META.json (PGXN Meta Spec 1.0.0)"
+	fi
+	if [ -n "$ROOT" ]; then
+		echo "SKIP: the package test installs into the system; not with PG_KMS_ROOT"
+		record package SKIP 0 0 0 "PG_KMS_ROOT set"
+	elif run_logged "$WORK/deb.log" "$TIMEOUT_BUILD" bash "$REPO/scripts/build-deb.sh" "$WORK/deb"; then
+		run_logged "$WORK/package.log" "$TIMEOUT_INTEROP" bash "$REPO/test/package/test_deb.sh" "$WORK/deb"
+		rc=$?
+		read -r np nf < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$WORK/package.log" | tail -n 1)
+		np=${np:-0} nf=${nf:-0}
+		# the package is removed again: put this build back where it was
+		make --no-print-directory PG_CONFIG="$PG_CONFIG" install >/dev/null 2>&1
+		if [ $rc -eq 0 ]; then
+			record package PASS $((np + 1)) 0 $(( $(now) - t )) "build + lintian counted as one"
+		else
+			[ "$nf" -eq 0 ] && nf=1
+			record package FAIL $((np + 1)) "$nf" $(( $(now) - t ))
+		fi
+	else
+		record package FAIL 0 1 $(( $(now) - t )) "scripts/build-deb.sh failed"
 	fi
 fi
 
