@@ -4,12 +4,15 @@
 #   sudo bash scripts/quickstart.sh
 #
 # Installs the Debian 12 packages it needs, builds and installs the
-# extension, creates a master key (/etc/pg_kms/master.key, kept if it
-# exists), creates a demo cluster (/var/lib/postgresql/pg_kms_demo, port
-# 5433, socket in /var/run/postgresql) preloading pg_kms, starts it (restarts
-# it if it runs), creates the extension and runs the example: a key, an
-# alias, encrypt, decrypt, describe, and a secret when secrets exist.  The
-# server is left running.  Safe to run again.
+# extension (incrementally: a second run rebuilds only what changed),
+# creates a master key (/etc/pg_kms/master.key, kept if it exists), creates
+# a Debian cluster "15/pg_kms_demo" (pg_createcluster: port 5433, data in
+# /var/lib/postgresql/15/pg_kms_demo, settings in
+# /etc/postgresql/15/pg_kms_demo/conf.d/pg_kms.conf) preloading pg_kms,
+# starts it (restarts it when the build or the settings changed), creates or
+# updates the extension and runs the example.  The server is left running
+# and starts at boot with the other Debian clusters
+# (pg_ctlcluster 15 pg_kms_demo start|stop|status).  Safe to run again.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,10 +20,13 @@ PG_CONFIG=/usr/bin/pg_config
 PGBIN=/usr/lib/postgresql/15/bin
 KEYDIR=/etc/pg_kms
 KEYFILE=$KEYDIR/master.key
-PGDATA_DEMO=/var/lib/postgresql/pg_kms_demo
-LOGFILE=/var/lib/postgresql/pg_kms_demo.log
+CLUSTER=pg_kms_demo
+CONFDIR=/etc/postgresql/15/$CLUSTER
+LOGFILE=/var/log/postgresql/postgresql-15-$CLUSTER.log
 SOCKDIR=/var/run/postgresql
 PORT=5433
+# the demo cluster of earlier quick starts (a plain initdb directory)
+OLD_PGDATA=/var/lib/postgresql/pg_kms_demo
 export PATH="$PGBIN:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
 export LC_ALL=C.UTF-8 LANG=C.UTF-8
 
@@ -37,12 +43,29 @@ bash "$REPO/scripts/install-deps.sh"
 
 say "building and installing pg_kms"
 cd "$REPO"
-make --no-print-directory PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1 || true
+# Incremental: make rebuilds what changed.  A build made against another
+# PostgreSQL is cleaned first.
+stamp=.quickstart-build
+if [ "$(cat "$stamp" 2>/dev/null)" != "$($PG_CONFIG --version)" ]; then
+	make --no-print-directory PG_CONFIG="$PG_CONFIG" clean >/dev/null 2>&1 || true
+fi
 make --no-print-directory -j2 PG_CONFIG="$PG_CONFIG" </dev/null >/tmp/pg_kms_quickstart_build.log 2>&1 ||
 	{ tail -n 40 /tmp/pg_kms_quickstart_build.log; echo "build failed (full log: /tmp/pg_kms_quickstart_build.log)" >&2; exit 1; }
-make --no-print-directory PG_CONFIG="$PG_CONFIG" install </dev/null >>/tmp/pg_kms_quickstart_build.log 2>&1 ||
-	{ tail -n 40 /tmp/pg_kms_quickstart_build.log; echo "make install failed" >&2; exit 1; }
-echo "installed $($PG_CONFIG --pkglibdir)/pg_kms.so"
+$PG_CONFIG --version >"$stamp"
+# Install only what differs from the installed files.
+ext="$($PG_CONFIG --sharedir)/extension"
+changed=0
+cmp -s pg_kms.so "$($PG_CONFIG --pkglibdir)/pg_kms.so" || changed=1
+for f in pg_kms.control sql/pg_kms--*.sql; do
+	cmp -s "$f" "$ext/$(basename "$f")" || changed=1
+done
+if [ $changed = 1 ]; then
+	make --no-print-directory PG_CONFIG="$PG_CONFIG" install </dev/null >>/tmp/pg_kms_quickstart_build.log 2>&1 ||
+		{ tail -n 40 /tmp/pg_kms_quickstart_build.log; echo "make install failed" >&2; exit 1; }
+	echo "installed $($PG_CONFIG --pkglibdir)/pg_kms.so"
+else
+	echo "up to date: $($PG_CONFIG --pkglibdir)/pg_kms.so"
+fi
 
 say "master key $KEYFILE"
 install -d -m 0750 -o root -g postgres "$KEYDIR"
@@ -62,60 +85,70 @@ fi
 chown postgres:postgres "$KEYFILE"
 chmod 600 "$KEYFILE"
 
-say "demo cluster $PGDATA_DEMO (port $PORT)"
-install -d -m 2775 -o postgres -g postgres "$SOCKDIR"
-if [ ! -f "$PGDATA_DEMO/PG_VERSION" ]; then
-	install -d -m 0700 -o postgres -g postgres "$PGDATA_DEMO"
-	as_pg initdb -D "$PGDATA_DEMO" -U postgres -E UTF8 --locale=C.UTF-8 \
-		--auth-local=peer --auth-host=scram-sha-256 >/dev/null
+say "demo cluster 15/$CLUSTER (port $PORT)"
+# An earlier quick start's plain demo server holds the port: stop it (its
+# data stays where it is).
+if [ -f "$OLD_PGDATA/postmaster.pid" ]; then
+	as_pg pg_ctl -D "$OLD_PGDATA" -m fast -w stop >/dev/null 2>&1 || true
+	echo "stopped the demo server of an earlier quick start ($OLD_PGDATA, kept)"
+fi
+cluster_status() { pg_lsclusters -h 2>/dev/null | awk -v c="$CLUSTER" '$1 == "15" && $2 == c {print $4}'; }
+if [ -z "$(cluster_status)" ]; then
+	if [ -S "$SOCKDIR/.s.PGSQL.$PORT" ] || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+		echo "port $PORT is taken by another server: stop it, or free the port, and run again" >&2
+		exit 1
+	fi
+	pg_createcluster 15 "$CLUSTER" --port "$PORT" --locale C.UTF-8 --encoding UTF8 \
+		-- --auth-local=peer --auth-host=scram-sha-256 >/dev/null
 	# Local connections as the database user postgres: OS users postgres and
 	# root (and the sudo caller) through a peer map; everyone else by peer
 	# name or with a password over TCP.
-	cat >"$PGDATA_DEMO/pg_hba.conf" <<-'EOF'
+	cat >"$CONFDIR/pg_hba.conf" <<-'HBA'
 		# pg_kms demo cluster (scripts/quickstart.sh)
 		local   all   postgres                  peer map=pg_kms_demo
 		local   all   all                       peer
 		host    all   all       127.0.0.1/32    scram-sha-256
 		host    all   all       ::1/128         scram-sha-256
-	EOF
-	printf 'pg_kms_demo  postgres  postgres\npg_kms_demo  root      postgres\n' >>"$PGDATA_DEMO/pg_ident.conf"
+	HBA
+	printf 'pg_kms_demo  postgres  postgres\npg_kms_demo  root      postgres\n' >>"$CONFDIR/pg_ident.conf"
 	if [ -n "${SUDO_USER:-}" ] && [ "$SUDO_USER" != root ] && [ "$SUDO_USER" != postgres ]; then
-		printf 'pg_kms_demo  %s  postgres\n' "$SUDO_USER" >>"$PGDATA_DEMO/pg_ident.conf"
+		printf 'pg_kms_demo  %s  postgres\n' "$SUDO_USER" >>"$CONFDIR/pg_ident.conf"
 	fi
-	chown postgres:postgres "$PGDATA_DEMO/pg_hba.conf" "$PGDATA_DEMO/pg_ident.conf"
-	echo "created"
+	chown postgres:postgres "$CONFDIR/pg_hba.conf" "$CONFDIR/pg_ident.conf"
+	echo "created (pg_createcluster 15 $CLUSTER)"
 else
 	echo "exists"
 fi
-cat >"$PGDATA_DEMO/pg_kms_demo.conf" <<EOF
-# written by scripts/quickstart.sh (rewritten on every run)
-port = $PORT
-listen_addresses = 'localhost'
-unix_socket_directories = '$SOCKDIR'
+install -d -o postgres -g postgres "$CONFDIR/conf.d"
+conf="$CONFDIR/conf.d/pg_kms.conf"
+new_conf="# written by scripts/quickstart.sh (rewritten on every run)
 shared_preload_libraries = 'pg_kms'
 pg_kms.master_key_file = '$KEYFILE'
-EOF
-chown postgres:postgres "$PGDATA_DEMO/pg_kms_demo.conf"
-grep -q "^include = 'pg_kms_demo.conf'" "$PGDATA_DEMO/postgresql.conf" ||
-	echo "include = 'pg_kms_demo.conf'" >>"$PGDATA_DEMO/postgresql.conf"
+pg_kms.database = 'postgres'"
+conf_changed=0
+if [ "$(cat "$conf" 2>/dev/null)" != "$new_conf" ]; then
+	printf '%s\n' "$new_conf" >"$conf"
+	chown postgres:postgres "$conf"
+	conf_changed=1
+fi
 
-if as_pg pg_ctl -D "$PGDATA_DEMO" status >/dev/null 2>&1; then
-	action=restart
+if [ "$(cluster_status)" = online ]; then
+	# restart only when the build or the settings changed
+	action=""
+	if [ $changed = 1 ] || [ $conf_changed = 1 ]; then action=restart; fi
 else
 	action=start
-	if [ -S "$SOCKDIR/.s.PGSQL.$PORT" ] || (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-		echo "port $PORT is taken by another server: stop it, or free the port, and run again" >&2
+fi
+if [ -n "$action" ]; then
+	if ! pg_ctlcluster 15 "$CLUSTER" "$action"; then
+		tail -n 30 "$LOGFILE" >&2 || true
+		echo "could not $action the demo cluster (log: $LOGFILE)" >&2
 		exit 1
 	fi
+	echo "server ${action}ed (log: $LOGFILE)"
+else
+	echo "running; nothing changed"
 fi
-touch "$LOGFILE"
-chown postgres:postgres "$LOGFILE"
-if ! as_pg pg_ctl -D "$PGDATA_DEMO" -l "$LOGFILE" -w -t 120 "$action" >/dev/null; then
-	tail -n 30 "$LOGFILE" >&2
-	echo "could not $action the demo cluster (log: $LOGFILE)" >&2
-	exit 1
-fi
-echo "server ${action}ed (log: $LOGFILE)"
 
 # A demo database made by an older version is upgraded in place (its keys
 # and secrets stay).  One made by an older development build of the same
@@ -128,17 +161,15 @@ installed=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq 
 	"SELECT count(*) FROM pg_extension WHERE extname = 'pg_kms'")
 if [ "$installed" = "1" ]; then
 	as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
-		-c "ALTER EXTENSION pg_kms UPDATE"
+		-c "SET client_min_messages = warning" -c "ALTER EXTENSION pg_kms UPDATE"
 fi
 if [ "$installed" = "1" ] && [ -f "$script" ]; then
-	missing=""
-	for fn in $(grep -o '^CREATE FUNCTION [a-z_]*(' "$script" | awk '{print $3}' | tr -d '(' | sort -u); do
-		has=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
-			"SELECT count(*) FROM pg_proc WHERE proname = '$fn'")
-		[ "$has" = "0" ] && missing="$missing $fn"
-	done
+	# one query: the functions the install script creates that the database lacks
+	wanted=$(grep -o '^CREATE FUNCTION [a-z_]*(' "$script" | awk '{print $3}' | tr -d '(' | sort -u | paste -sd, -)
+	missing=$(echo "SELECT string_agg(f, ' ') FROM unnest(string_to_array(:'wanted', ',')) f WHERE NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = f)" |
+		as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -v wanted="$wanted")
 	if [ -n "$missing" ]; then
-		echo "the demo database has an older build of pg_kms (missing:$missing): recreating the extension"
+		echo "the demo database has an older build of pg_kms (missing: $missing): recreating the extension"
 		as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
 			-c "SET client_min_messages = warning" -c "DROP EXTENSION pg_kms CASCADE"
 	fi
@@ -206,6 +237,7 @@ say "done: the demo server keeps running"
 cat <<EOF
 connect:   sudo psql -h $SOCKDIR -p $PORT -U postgres
            (as root or the postgres OS user: psql -h $SOCKDIR -p $PORT -U postgres)
-stop:      sudo runuser -u postgres -- $PGBIN/pg_ctl -D $PGDATA_DEMO stop
+status:    pg_lsclusters        (15/$CLUSTER starts at boot with the other clusters)
+stop:      sudo pg_ctlcluster 15 $CLUSTER stop       (or start, restart, status)
 master key: $KEYFILE (keep a copy; without it nothing encrypted here can be read)
 EOF
