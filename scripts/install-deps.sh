@@ -11,11 +11,17 @@ PKGS=(
 	postgresql-contrib            # pgcrypto, for benchmarks and tests
 	libssl-dev libcurl4-openssl-dev build-essential pkg-config
 	libpq-dev                     # the rotation worker's testSecret logs in with libpq
-	python3 python3-cryptography python3-botocore python3-psycopg2   # interop tests
+	python3 python3-cryptography python3-botocore python3-psycopg2 python3-psycopg   # interop tests
 	libipc-run-perl perl          # TAP tests (PostgreSQL::Test::Cluster, prove)
 	ca-certificates procps
 	debhelper dpkg-dev lintian postgresql-server-dev-all   # the Debian package (scripts/build-deb.sh)
 )
+
+# node-postgres interop tests: Debian's Node.js and npm, unless a node is
+# installed already.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
