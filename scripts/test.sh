@@ -2,7 +2,7 @@
 # scripts/test.sh: run all pg_kms tests on a fresh Debian 12 machine, as root.
 #
 #   sudo bash scripts/test.sh                  # everything (.ci/run calls this)
-#   sudo bash scripts/test.sh --only regress   # or tap | interop | standalone | package
+#   sudo bash scripts/test.sh --only regress   # or tap | interop | docs | standalone | package
 #                                              # (--only may be repeated or a,b)
 #   PG_KMS_ROOT=/tmp/mine sudo -E bash scripts/test.sh
 #                       # install into a private, relocated copy of
@@ -60,7 +60,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 for s in "${ONLY[@]+"${ONLY[@]}"}"; do
-	case "$s" in regress|tap|interop|standalone|package) ;; *) echo "unknown --only value: $s" >&2; usage ;; esac
+	case "$s" in regress|tap|interop|docs|standalone|package) ;; *) echo "unknown --only value: $s" >&2; usage ;; esac
 done
 want() {
 	[ ${#ONLY[@]} -eq 0 ] && return 0
@@ -225,7 +225,7 @@ if want standalone; then
 	fi
 fi
 
-if ! want regress && ! want tap && ! want interop && ! want package; then
+if ! want regress && ! want tap && ! want interop && ! want docs && ! want package; then
 	finish
 fi
 
@@ -336,7 +336,7 @@ parse_pg_regress() {
 
 CLUSTER_OK=0
 WANT_SERVER_LOG=0
-if want regress || want interop; then
+if want regress || want interop || want docs; then
 	t=$(now)
 	if start_cluster; then
 		CLUSTER_OK=1
@@ -346,6 +346,7 @@ if want regress || want interop; then
 		record cluster FAIL 0 1 $(( $(now) - t )) "could not start the throwaway cluster"
 		want regress && record regress "NOT RUN" 0 1 0 "no cluster"
 		want interop && record interop "NOT RUN" 0 1 0 "no cluster"
+		want docs && record docs "NOT RUN" 0 1 0 "no cluster"
 	fi
 fi
 
@@ -432,6 +433,24 @@ if want interop && [ $CLUSTER_OK = 1 ]; then
 		record interop FAIL $IP $IF $(( $(now) - t )) "failed:$names"
 	else
 		record interop PASS $IP 0 $(( $(now) - t ))
+	fi
+fi
+
+# ---------------------------------------------------------------- 6b. docs
+if want docs && [ $CLUSTER_OK = 1 ]; then
+	banner "documentation examples (test/docs/run_doc_examples.py over README.md, docs/)"
+	t=$(now)
+	run_logged "$WORK/docs.log" "$TIMEOUT_INTEROP" env PATH="$SAFE_PATH" \
+		PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER="$PGUSER" /usr/bin/python3 test/docs/run_doc_examples.py
+	rc=$?
+	read -r np nf < <(sed -nE 's/^([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$WORK/docs.log" | tail -n 1)
+	np=${np:-0} nf=${nf:-0}
+	if [ $rc -eq 0 ]; then
+		record docs PASS "$np" 0 $(( $(now) - t ))
+	else
+		[ "$nf" -eq 0 ] && nf=1
+		WANT_SERVER_LOG=1
+		record docs FAIL "$np" "$nf" $(( $(now) - t ))
 	fi
 fi
 
