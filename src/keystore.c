@@ -759,6 +759,10 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 				2, types, values, NULL, false, SPI_OK_INSERT) != 1)
 		kms_error(AlreadyExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
 				  "alias \"%s\" already exists", KmsAliasArn(alias_name));
+	/* a key pg_kms names for itself is pg_kms's: only a superuser changes it */
+	if (strncmp(alias_name, "alias/pg_kms/", 13) == 0)
+		KmsExec("UPDATE kms.key SET key_manager = 'AWS' WHERE key_id = $1",
+				1, &types[1], &values[1], NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
 	KmsInvalidateAtCommit();
 	{

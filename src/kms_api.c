@@ -87,14 +87,107 @@ KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 	return n;
 }
 
-/* Resolve a key for a management operation; refuse on a standby. */
+/*
+ * A key managed by pg_kms itself (KeyManager AWS: the secrets store's
+ * default key, named by an alias under alias/pg_kms/) is changed by a
+ * superuser only, as AWS lets no customer change an AWS managed key; a
+ * superuser is told what the change does (warning, if not NULL).
+ */
+static void
+KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation,
+				   const char *warning)
+{
+	if (!aws_managed)
+		return;
+	if (!superuser())
+	{
+		KmsAudit(operation, key->key_id_str, 0, "AccessDeniedException");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform %s on key \"%s\": it is managed by pg_kms (KeyManager AWS)",
+						GetUserNameFromId(GetUserId(), false), operation,
+						KmsKeyArn(key->key_id_str)),
+				 errdetail("Only a superuser may change a key that pg_kms manages.")));
+	}
+	if (warning)
+		ereport(WARNING,
+				(errmsg("%s on a key that pg_kms manages (KeyManager AWS): %s",
+						operation, warning),
+				 errdetail("The key is \"%s\".", KmsKeyArn(key->key_id_str))));
+}
+
+/*
+ * Lock a key's row for a state change and read its state after the lock:
+ * a transition decides on that, never on the state cached or seen by the
+ * statement's snapshot, so that concurrent changes and the deletion job
+ * (which locks the row too) serialize.  Fills a copy of the key info with
+ * the locked state; a key deleted meanwhile is NotFoundException.
+ */
+static KmsKeyInfo *
+KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
+{
+	KmsKeyInfo *key = palloc(sizeof(KmsKeyInfo));
+	KmsCatalogState st;
+	Oid			t = UUIDOID;
+	Datum		v;
+	bool		isnull;
+	bool		found;
+	char	   *state = NULL;
+
+	*key = *cached;				/* the local cache may be reset meanwhile */
+	v = KmsUuidDatum(key->key_id);
+	KmsCatalogEnter(&st);
+	found = KmsExec("SELECT key_state, key_manager = 'AWS', on_demand_rotations "
+					"FROM kms.key WHERE key_id = $1 FOR UPDATE",
+					1, &t, &v, NULL, false, SPI_OK_SELECT) == 1;
+	if (found)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+
+		state = SPI_getvalue(tup, td, 1);
+		*aws_managed = DatumGetBool(SPI_getbinval(tup, td, 2, &isnull));
+		if (on_demand_rotations)
+			*on_demand_rotations = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+	}
+	KmsCatalogExit(&st);
+	if (found)
+	{
+		for (int i = 0; i <= KMS_STATE_DELETED; i++)
+			if (strcmp(state, KmsKeyStateNames[i]) == 0)
+				key->state = (KmsKeyState) i;
+	}
+	if (!found || key->state == KMS_STATE_DELETED)
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "key \"%s\" was deleted and its key material destroyed",
+				  KmsKeyArn(key->key_id_str));
+	return key;
+}
+
+/*
+ * Resolve a key for a management operation, refuse on a standby, lock its
+ * row (KmsLockKey) and apply the rule for keys pg_kms manages.  Returns a
+ * copy whose state is the locked row's.
+ */
+static KmsKeyInfo *
+KmsManagedKeyEx(const char *keyref, const char *operation, const char *warning,
+				int32 *on_demand_rotations)
+{
+	KmsKeyInfo *cached = KmsResolveKeyForManagement(keyref, operation);
+	KmsKeyInfo *key;
+	bool		aws_managed = false;
+
+	KmsCheckWritable(operation);
+	key = KmsLockKey(cached, &aws_managed, on_demand_rotations);
+	KmsCheckManagedKey(key, aws_managed, operation, warning);
+	return key;
+}
+
 static KmsKeyInfo *
 KmsManagedKey(const char *keyref, const char *operation)
 {
-	KmsKeyInfo *key = KmsResolveKeyForManagement(keyref, operation);
-
-	KmsCheckWritable(operation);
-	return key;
+	return KmsManagedKeyEx(keyref, operation, NULL, NULL);
 }
 
 static void
@@ -226,7 +319,7 @@ kms_describe_key(PG_FUNCTION_ARGS)
 					  "'CreationDate', k.creation_date, 'Enabled', k.key_state = 'Enabled', "
 					  "'Description', k.description, 'KeyUsage', k.key_usage, "
 					  "'KeyState', k.key_state, 'DeletionDate', k.deletion_date, "
-					  "'Origin', k.origin, 'KeyManager', 'CUSTOMER', "
+					  "'Origin', k.origin, 'KeyManager', k.key_manager, "
 					  "'CustomerMasterKeySpec', k.key_spec, 'KeySpec', k.key_spec, "
 					  "'EncryptionAlgorithms', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN jsonb_build_array('SYMMETRIC_DEFAULT') END, "
 					  "'MacAlgorithms', CASE WHEN k.key_usage = 'GENERATE_VERIFY_MAC' THEN jsonb_build_array('HMAC_SHA_' || substr(k.key_spec, 6)) END, "
@@ -325,7 +418,9 @@ PG_FUNCTION_INFO_V1(kms_disable_key);
 Datum
 kms_disable_key(PG_FUNCTION_ARGS)
 {
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "DisableKey");
+	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "DisableKey",
+									  "every secret and ciphertext encrypted under it cannot be read until the key is enabled again",
+									  NULL);
 
 	KmsNotPendingDeletion(key);
 	if (key->state == KMS_STATE_ENABLED)
@@ -338,7 +433,9 @@ PG_FUNCTION_INFO_V1(kms_schedule_key_deletion);
 Datum
 kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 {
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion");
+	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion",
+									  "when the window ends its key material is destroyed, and every secret and ciphertext encrypted under it with it, for good",
+									  NULL);
 	int32		days = PG_ARGISNULL(1) ? 30 : PG_GETARG_INT32(1);
 	Oid			t[3] = {UUIDOID, INT4OID, TEXTOID};
 	Datum		v[3];
@@ -551,18 +648,15 @@ PG_FUNCTION_INFO_V1(kms_rotate_key_on_demand);
 Datum
 kms_rotate_key_on_demand(PG_FUNCTION_ARGS)
 {
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RotateKeyOnDemand");
-	Oid			t = UUIDOID;
-	Datum		v = KmsUuidDatum(key->key_id);
-	bool		isnull;
-	Datum		count;
+	int32		count = 0;
+	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "RotateKeyOnDemand",
+									  NULL, &count);
 	int32		version;
 
 	KmsRequireSymmetric(key, "RotateKeyOnDemand");
 	KmsCheckUsable(key);
-	count = KmsQueryDatum("SELECT on_demand_rotations FROM kms.key WHERE key_id = $1",
-						  1, &t, &v, &isnull);
-	if (DatumGetInt32(count) >= KMS_MAX_ON_DEMAND_ROTATIONS)
+	/* counted under the row lock: concurrent rotations cannot pass 25 */
+	if (count >= KMS_MAX_ON_DEMAND_ROTATIONS)
 		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
 				  "key \"%s\" has reached the limit of %d on-demand rotations",
 				  KmsKeyArn(key->key_id_str), KMS_MAX_ON_DEMAND_ROTATIONS);
@@ -623,18 +717,53 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
  * Aliases
  * ----------------------------------------------------------------
  */
-/* The key an existing alias names, checked for management. */
+#define KMS_MANAGED_ALIAS_PREFIX "alias/pg_kms/"
+
+static bool
+KmsIsManagedAliasName(const char *alias_name)
+{
+	return strncmp(alias_name, KMS_MANAGED_ALIAS_PREFIX,
+				   strlen(KMS_MANAGED_ALIAS_PREFIX)) == 0;
+}
+
+/*
+ * The key an existing alias names, checked for management.  The alias row
+ * is locked, so that the key checked is the key the alias still names when
+ * it is changed.  Returns a copy of the key info; *aws_managed is true if
+ * the alias or its key is pg_kms's own.
+ */
 static KmsKeyInfo *
-KmsManagedAlias(const char *alias_name, const char *opname)
+KmsManagedAlias(const char *alias_name, const char *opname, bool *aws_managed)
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
-	KmsKeyInfo *key;
+	KmsKeyInfo *key = NULL;
+	KmsKeyInfo *copy;
+	KmsCatalogState st;
+	Oid			t = TEXTOID;
+	Datum		v = CStringGetTextDatum(alias_name);
+	bool		found = false;
 
 	KmsCheckGeneration();
 	KmsSetOperationName(opname);
 	KmsValidateAliasName(alias_name);
-	if (!KmsLookupAlias(alias_name, key_id) ||
-		(key = KmsLookupKeyById(key_id)) == NULL)
+	KmsCheckWritable(opname);
+	*aws_managed = KmsIsManagedAliasName(alias_name);
+	KmsCatalogEnter(&st);
+	if (KmsExec("SELECT a.key_id, k.key_manager = 'AWS' FROM kms.alias a JOIN kms.key k USING (key_id) "
+				"WHERE a.alias_name = $1 FOR UPDATE OF a",
+				1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[0];
+
+		memcpy(key_id, DatumGetUUIDP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull))->data,
+			   KMS_KEY_ID_LEN);
+		if (DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)))
+			*aws_managed = true;
+		found = true;
+	}
+	KmsCatalogExit(&st);
+	if (!found || (key = KmsLookupKeyById(key_id)) == NULL)
 	{
 		if (KmsIsAdmin())
 			kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
@@ -643,7 +772,35 @@ KmsManagedAlias(const char *alias_name, const char *opname)
 	}
 	KmsCheckAccess(key, KMS_OP_MANAGE, alias_name);
 	KmsSetOperationName(NULL);
-	return key;
+	copy = palloc(sizeof(KmsKeyInfo));
+	*copy = *key;				/* the local cache may be reset meanwhile */
+	return copy;
+}
+
+/*
+ * An alias routes its users' data to a key.  Pointing it at a key of
+ * another owner (deleting it, then creating it again, is the same move)
+ * would let a kms_admin member send an application's new data to a key it
+ * owns, so it needs a role that owns every key involved, or a superuser;
+ * managing keys (kms_admin) is not enough.
+ */
+static void
+KmsCheckAliasOwners(const char *alias_name, const char *opname, Oid from, Oid to)
+{
+	Oid			user = GetUserId();
+
+	if (superuser() ||
+		(has_privs_of_role(user, from) && (!OidIsValid(to) || has_privs_of_role(user, to))))
+		return;
+	KmsAudit(opname, alias_name, 0, "AccessDeniedException");
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+			 errhidestmt(true),
+			 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform %s on alias \"%s\"",
+					GetUserNameFromId(user, false), opname, alias_name),
+			 OidIsValid(to) ?
+			 errdetail("The alias would move to a key of another owner; only a role that owns both keys, or a superuser, may do that.") :
+			 errdetail("Only the owner of the key the alias names, or a superuser, may delete the alias.")));
 }
 
 PG_FUNCTION_INFO_V1(kms_create_alias);
@@ -658,6 +815,11 @@ kms_create_alias(PG_FUNCTION_ARGS)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
 	KmsValidateAliasName(alias_name);
+	/* as alias/aws/ in AWS: only pg_kms names its own keys there */
+	if (KmsIsManagedAliasName(alias_name))
+		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
+				  "alias name \"%s\" is reserved: names beginning with \"" KMS_MANAGED_ALIAS_PREFIX "\" belong to keys pg_kms manages",
+				  alias_name);
 	key = KmsManagedKey(target, "CreateAlias");
 	KmsNotPendingDeletion(key);
 	KmsCreateAliasInternal(alias_name, key->key_id_str);
@@ -672,20 +834,23 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	char	   *target = ArgKeyRef(fcinfo, 1);
 	KmsKeyInfo *oldkey;
 	KmsKeyInfo *newkey;
-	KmsKeyUsage oldusage;
+	bool		aws_managed;
 	Oid			t[2] = {TEXTOID, UUIDOID};
 	Datum		v[2];
 
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
-	oldkey = KmsManagedAlias(alias_name, "UpdateAlias");
-	oldusage = oldkey->usage;
+	oldkey = KmsManagedAlias(alias_name, "UpdateAlias", &aws_managed);
+	KmsCheckManagedKey(oldkey, aws_managed, "UpdateAlias",
+					   "what its users encrypt from now on (secrets too) is encrypted under the new key, and whoever may use that key can read it");
 	newkey = KmsManagedKey(target, "UpdateAlias");
 	KmsNotPendingDeletion(newkey);
-	if (newkey->usage != oldusage)
+	if (newkey->usage != oldkey->usage)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "alias \"%s\" can only point to a key with the same key usage", alias_name);
+	if (newkey->owner != oldkey->owner)
+		KmsCheckAliasOwners(alias_name, "UpdateAlias", oldkey->owner, newkey->owner);
 	v[0] = CStringGetTextDatum(alias_name);
 	v[1] = KmsUuidDatum(newkey->key_id);
 	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
@@ -706,14 +871,20 @@ Datum
 kms_delete_alias(PG_FUNCTION_ARGS)
 {
 	char	   *alias_name = KmsArgText(fcinfo, 0);
+	KmsKeyInfo *key;
+	bool		aws_managed;
 	Oid			t = TEXTOID;
 	Datum		v;
 
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
-	(void) KmsManagedAlias(alias_name, "DeleteAlias");
-	KmsCheckWritable("DeleteAlias");
+	key = KmsManagedAlias(alias_name, "DeleteAlias", &aws_managed);
+	KmsCheckManagedKey(key, aws_managed, "DeleteAlias",
+					   KmsIsManagedAliasName(alias_name) ?
+					   "secrets stored from now on without a kms_key_id get a new default key; those under this key stay readable" :
+					   "users of the alias can no longer name the key by it");
+	KmsCheckAliasOwners(alias_name, "DeleteAlias", key->owner, InvalidOid);
 	v = CStringGetTextDatum(alias_name);
 	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
 	KmsInvalidateAtCommit();
@@ -844,6 +1015,13 @@ kms_create_grant(PG_FUNCTION_ARGS)
 	KmsCheckGeneration();
 	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
 	KmsCheckWritable("CreateGrant");
+	{
+		bool		aws_managed = false;
+
+		/* the state after the row lock: not a key deleted meanwhile */
+		key = KmsLockKey(key, &aws_managed, NULL);
+		KmsCheckManagedKey(key, aws_managed, "CreateGrant", NULL);
+	}
 	KmsCheckUsable(key);
 	grantee = KmsRoleArg(grantee_name, "grantee principal");
 	if (retiring_name)
