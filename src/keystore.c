@@ -311,6 +311,8 @@ KmsMaterialLength(const char *key_spec)
 	return 32;					/* SYMMETRIC_DEFAULT, HMAC_256 */
 }
 
+static uint32 KmsGrantOpsOf(Oid user, Datum key_id);
+
 /* Load key info and the current role's privileges; false if no such key. */
 static bool
 KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
@@ -320,7 +322,6 @@ KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
 	Datum		v = KmsUuidDatum(key_id);
 	Oid			user = GetUserId();
 	bool		found = false;
-	uint64		n;
 
 	memcpy(info->key_id, key_id, KMS_KEY_ID_LEN);
 	KmsUuidToString(key_id, info->key_id_str);
@@ -369,34 +370,73 @@ KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
 							   st.save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 
 		if (info->allowed_ops != KMS_ALL_GRANT_OPS)
-		{
-			n = KmsExec("SELECT grantee::oid, operations FROM kms.grants WHERE key_id = $1",
-						1, &t, &v, NULL, true, SPI_OK_SELECT);
-			for (uint64 i = 0; i < n; i++)
-			{
-				HeapTuple	gt = SPI_tuptable->vals[i];
-				Oid			grantee = DatumGetObjectId(SPI_getbinval(gt, SPI_tuptable->tupdesc, 1, &isnull));
-				ArrayType  *ops = DatumGetArrayTypeP(SPI_getbinval(gt, SPI_tuptable->tupdesc, 2, &isnull));
-				Datum	   *elems;
-				int			nelems;
-
-				if (!has_privs_of_role(user, grantee))
-					continue;
-				deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT,
-								  &elems, NULL, &nelems);
-				for (int j = 0; j < nelems; j++)
-				{
-					int			op = KmsOpFromName(TextDatumGetCString(elems[j]));
-
-					if (op >= 0)
-						info->allowed_ops |= KMS_OPBIT(op);
-				}
-			}
-		}
+			info->allowed_ops |= KmsGrantOpsOf(user, v);
 	}
 	KmsCatalogExit(&st);
 	info->valid = found;
 	return found;
+}
+
+/*
+ * The operations user holds on a key through grants (to it or to roles it
+ * is a member of), inside KmsCatalogEnter.
+ */
+static uint32
+KmsGrantOpsOf(Oid user, Datum key_id)
+{
+	Oid			t = UUIDOID;
+	uint32		ops_held = 0;
+	uint64		n;
+	bool		isnull;
+
+	n = KmsExec("SELECT grantee::oid, operations FROM kms.grants WHERE key_id = $1",
+				1, &t, &key_id, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	gt = SPI_tuptable->vals[i];
+		Oid			grantee = DatumGetObjectId(SPI_getbinval(gt, SPI_tuptable->tupdesc, 1, &isnull));
+		ArrayType  *ops = DatumGetArrayTypeP(SPI_getbinval(gt, SPI_tuptable->tupdesc, 2, &isnull));
+		Datum	   *elems;
+		int			nelems;
+
+		if (!has_privs_of_role(user, grantee))
+			continue;
+		deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		for (int j = 0; j < nelems; j++)
+		{
+			int			op = KmsOpFromName(TextDatumGetCString(elems[j]));
+
+			if (op >= 0)
+				ops_held |= KMS_OPBIT(op);
+		}
+	}
+	return ops_held;
+}
+
+/* The operations the current user holds on a key through grants. */
+uint32
+KmsGrantedOps(const uint8 *key_id)
+{
+	KmsCatalogState st;
+	uint32		ops;
+
+	KmsCatalogEnter(&st);
+	ops = KmsGrantOpsOf(st.save_userid, KmsUuidDatum(key_id));
+	KmsCatalogExit(&st);
+	return ops;
+}
+
+/*
+ * Whether the current user sees a key in kms_list_keys(), kms_list_aliases()
+ * and the view kms.keys: exactly when it may DescribeKey it (superusers,
+ * owners, kms_admin members, grantees of DescribeKey).
+ */
+bool
+KmsKeyVisibleToUser(KmsKeyInfo *key)
+{
+	return key != NULL && key->state != KMS_STATE_DELETED &&
+		(key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) != 0;
 }
 
 KmsKeyInfo *
@@ -785,7 +825,5 @@ kms_key_visible(PG_FUNCTION_ARGS)
 	pg_uuid_t  *u = PG_GETARG_UUID_P(0);
 	KmsKeyInfo *key = KmsLookupKeyById(u->data);
 
-	PG_RETURN_BOOL(key != NULL && key->state != KMS_STATE_DELETED &&
-				   (key->may_manage ||
-					(key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) != 0));
+	PG_RETURN_BOOL(KmsKeyVisibleToUser(key));
 }

@@ -363,13 +363,8 @@ KmsAllKeyIds(void)
 	return ids;
 }
 
-static bool
-KmsVisible(KmsKeyInfo *key)
-{
-	return key != NULL && key->state != KMS_STATE_DELETED &&
-		(key->may_manage || (key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) ||
-		 key->allowed_ops != 0);
-}
+/* one rule for ListKeys, ListAliases and kms.keys (keystore.c) */
+#define KmsVisible(key) KmsKeyVisibleToUser(key)
 
 PG_FUNCTION_INFO_V1(kms_list_keys);
 Datum
@@ -1009,6 +1004,7 @@ kms_create_grant(PG_FUNCTION_ARGS)
 	KmsCatalogState st;
 	ArrayBuildState *astate = NULL;
 	Datum		oparray;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -1062,29 +1058,55 @@ kms_create_grant(PG_FUNCTION_ARGS)
 									  TEXTOID, CurrentMemoryContext);
 		opbits |= KMS_OPBIT(o);
 	}
-	/* a grantee who may create grants cannot hand out more than it holds */
-	if ((opbits & ~key->allowed_ops) != 0 && !key->may_manage)
+	/*
+	 * Only the owner (or a member of it) and superusers grant what they
+	 * like.  Anyone else holding CreateGrant passes on only operations it
+	 * holds through grants itself: managing keys (kms_admin) is not using
+	 * them, so it never lets a role grant itself, or anyone, data
+	 * operations on a key it does not own.
+	 */
+	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
+		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
+	{
+		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
-						GetUserNameFromId(GetUserId(), false), keyref)));
+						GetUserNameFromId(GetUserId(), false), keyref),
+				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
+	}
 	oparray = makeArrayResult(astate, CurrentMemoryContext);
 
 	KmsCatalogEnter(&st);
 	if (name)
 	{
-		/* a named grant retried with the same parameters is the same grant */
-		Oid			t[4] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID};
-		Datum		v[4];
+		/*
+		 * A named grant retried with the same parameters is the same grant,
+		 * and the retry's token must work for it: return the stored one.
+		 */
+		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
+		Datum		v[5];
+		char		n[5] = {' ', ' ', ' ', ' ', ' '};
 
 		v[0] = KmsUuidDatum(key->key_id);
 		v[1] = CStringGetTextDatum(name);
 		v[2] = ObjectIdGetDatum(grantee);
 		v[3] = oparray;
-		if (KmsExec("SELECT grant_id FROM kms.grants WHERE key_id = $1 AND name = $2 "
-					"AND grantee = $3::regrole AND operations = $4",
-					4, t, v, NULL, true, SPI_OK_SELECT) >= 1)
-			grant_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (OidIsValid(retiring))
+			v[4] = ObjectIdGetDatum(retiring);
+		else
+			n[4] = 'n';
+		if (KmsExec("SELECT grant_id, grant_token FROM kms.grants WHERE key_id = $1 AND name = $2 "
+					"AND grantee = $3::regrole AND operations = $4 "
+					"AND retiring_principal IS NOT DISTINCT FROM $5::regrole "
+					"ORDER BY creation_date, grant_id LIMIT 1",
+					5, t, v, n, true, SPI_OK_SELECT) >= 1)
+		{
+			/* copied out of SPI's memory, which KmsCatalogExit frees */
+			grant_id = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+			token = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		}
 	}
 	if (grant_id == NULL)
 	{
