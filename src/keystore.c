@@ -800,7 +800,8 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 		kms_error(AlreadyExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
 				  "alias \"%s\" already exists", KmsAliasArn(alias_name));
 	/* a key pg_kms names for itself is pg_kms's: only a superuser changes it */
-	if (strncmp(alias_name, "alias/pg_kms/", 13) == 0)
+	if (strncmp(alias_name, "alias/pg_kms/", 13) == 0 &&
+		get_attnum(KmsKeyRelationId(), "key_manager") != InvalidAttrNumber)
 		KmsExec("UPDATE kms.key SET key_manager = 'AWS' WHERE key_id = $1",
 				1, &types[1], &values[1], NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
@@ -812,6 +813,20 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 		KmsAuditParamStr(&p, "targetKeyId", key_id_str);
 		KmsAuditEx("CreateAlias", alias_name, NULL, "success", KmsAuditParams(&p));
 	}
+}
+
+/*
+ * SQL giving a key's KeyManager, 'AWS' or 'CUSTOMER', for the row of
+ * kms.key named k.  A 1.0 catalog (before ALTER EXTENSION ... UPDATE) has no
+ * key_manager column: there a key named under alias/pg_kms/ is AWS's.
+ */
+const char *
+KmsKeyManagerSql(void)
+{
+	if (get_attnum(KmsKeyRelationId(), "key_manager") != InvalidAttrNumber)
+		return "k.key_manager";
+	return "CASE WHEN EXISTS (SELECT 1 FROM kms.alias ma WHERE ma.key_id = k.key_id "
+		"AND ma.alias_name LIKE 'alias/pg\\_kms/%') THEN 'AWS' ELSE 'CUSTOMER' END";
 }
 
 /* ----------------------------------------------------------------

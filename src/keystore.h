@@ -34,6 +34,9 @@ extern KmsKeyInfo *KmsResolveKeyForManagement(const char *keyref, const char *op
 /* Operations the current user holds on a key through grants alone. */
 extern uint32 KmsGrantedOps(const uint8 *key_id);
 
+/* SQL for a key's KeyManager ('AWS' or 'CUSTOMER') from kms.key row k. */
+extern const char *KmsKeyManagerSql(void);
+
 /* The one visibility rule of ListKeys, ListAliases and kms.keys. */
 extern bool KmsKeyVisibleToUser(KmsKeyInfo *key);
 

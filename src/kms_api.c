@@ -138,8 +138,9 @@ KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
 	*key = *cached;				/* the local cache may be reset meanwhile */
 	v = KmsUuidDatum(key->key_id);
 	KmsCatalogEnter(&st);
-	found = KmsExec("SELECT key_state, key_manager = 'AWS', on_demand_rotations "
-					"FROM kms.key WHERE key_id = $1 FOR UPDATE",
+	found = KmsExec(psprintf("SELECT k.key_state, (%s) = 'AWS', k.on_demand_rotations "
+							 "FROM kms.key k WHERE k.key_id = $1 FOR UPDATE OF k",
+							 KmsKeyManagerSql()),
 					1, &t, &v, NULL, false, SPI_OK_SELECT) == 1;
 	if (found)
 	{
@@ -314,12 +315,12 @@ kms_describe_key(PG_FUNCTION_ARGS)
 	values[0] = KmsUuidDatum(key->key_id);
 	values[1] = CStringGetTextDatum(KmsAccountId());
 	values[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-	d = KmsQueryDatum("SELECT jsonb_strip_nulls(jsonb_build_object("
+	d = KmsQueryDatum(psprintf("SELECT jsonb_strip_nulls(jsonb_build_object("
 					  "'AWSAccountId', $2, 'KeyId', k.key_id::text, 'Arn', $3, "
 					  "'CreationDate', k.creation_date, 'Enabled', k.key_state = 'Enabled', "
 					  "'Description', k.description, 'KeyUsage', k.key_usage, "
 					  "'KeyState', k.key_state, 'DeletionDate', k.deletion_date, "
-					  "'Origin', k.origin, 'KeyManager', k.key_manager, "
+					  "'Origin', k.origin, 'KeyManager', %s, "
 					  "'CustomerMasterKeySpec', k.key_spec, 'KeySpec', k.key_spec, "
 					  "'EncryptionAlgorithms', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN jsonb_build_array('SYMMETRIC_DEFAULT') END, "
 					  "'MacAlgorithms', CASE WHEN k.key_usage = 'GENERATE_VERIFY_MAC' THEN jsonb_build_array('HMAC_SHA_' || substr(k.key_spec, 6)) END, "
@@ -327,7 +328,7 @@ kms_describe_key(PG_FUNCTION_ARGS)
 					  "'PendingDeletionWindowInDays', CASE WHEN k.key_state = 'PendingDeletion' THEN k.pending_window_days END, "
 					  "'CurrentKeyMaterialId', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN "
 					  "  (SELECT v.key_material_id FROM kms.key_version v WHERE v.key_id = k.key_id AND v.version = k.current_version) END)) "
-					  "FROM kms.key k WHERE k.key_id = $1",
+					  "FROM kms.key k WHERE k.key_id = $1", KmsKeyManagerSql()),
 					  3, types, values, &isnull);
 	KmsAudit("DescribeKey", key->key_id_str, 0, "success");
 	if (isnull)
@@ -744,8 +745,8 @@ KmsManagedAlias(const char *alias_name, const char *opname, bool *aws_managed)
 	KmsCheckWritable(opname);
 	*aws_managed = KmsIsManagedAliasName(alias_name);
 	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT a.key_id, k.key_manager = 'AWS' FROM kms.alias a JOIN kms.key k USING (key_id) "
-				"WHERE a.alias_name = $1 FOR UPDATE OF a",
+	if (KmsExec(psprintf("SELECT a.key_id, (%s) = 'AWS' FROM kms.alias a JOIN kms.key k USING (key_id) "
+						 "WHERE a.alias_name = $1 FOR UPDATE OF a", KmsKeyManagerSql()),
 				1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
 	{
 		bool		isnull;
