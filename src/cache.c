@@ -25,9 +25,11 @@
  * salt) and key info per key id for the current role.  They are dropped as
  * a whole whenever the shared generation moves (a key, alias or grant
  * changed and committed somewhere) and contexts expire with the material
- * they came from.  The hot path of kms_decrypt is: one atomic read, one
- * pointer comparison (the last context used) or a local hash probe, and the
- * AES-GCM call; no lock, no catalog access, no provider call.
+ * they came from.  Key info is also re-checked after a role change (a
+ * syscache invalidation of pg_authid or pg_auth_members moves a local
+ * counter).  The hot path of kms_decrypt is: one atomic read, one
+ * pointer comparison (the last context used) or a local hash probe, one
+ * local counter compare, and the AES-GCM call; no lock, no catalog access, no provider call.
  *
  * IDENTIFICATION
  *	  src/cache.c

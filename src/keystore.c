@@ -10,17 +10,23 @@
  *	  caller needs, or gets, privileges on the tables, and no object a
  *	  caller created can be picked up by name.
  *
- *	  Who may do what (docs/security.md):
+ *	  Who may do what (docs/security.md, docs/kms.md):
  *	  - superuser: everything;
  *	  - the key's owner (the role that created it, and its members):
- *		every operation on it;
- *	  - members of kms_admin: create keys, manage every key, DescribeKey;
- *	  - a grantee: the operations of its grants.
+ *		every operation on it, and grants of any of them;
+ *	  - members of kms_admin: create keys, manage every key, DescribeKey,
+ *		but neither use nor grant use of a key they do not own, nor change
+ *		a key pg_kms manages (KeyManager AWS, kms_api.c);
+ *	  - a grantee: the operations of its grants, and with CreateGrant,
+ *		grants of those operations only.
  *	  A role that may not use a key gets AccessDeniedException whether the
- *	  key exists or not; only roles that could see it learn NotFound.
+ *	  key exists or not; only roles that could see it learn NotFound.  A
+ *	  role sees a key (ListKeys, ListAliases, kms.keys) iff it may
+ *	  DescribeKey it.
  *
- * Locking: no shared state here; key info is cached per backend (cache.c)
- * and dropped when the shared generation moves.
+ * Locking: no shared state here; key info is cached per backend (cache.c),
+ * dropped when the shared generation moves and re-checked when a role
+ * changes.
  *
  * IDENTIFICATION
  *	  src/keystore.c

@@ -8,9 +8,14 @@
  *	  Each entry point checks the caller's privilege on the key (keystore.c)
  *	  before it touches anything, then the key state, then its arguments'
  *	  meaning; changes are made with catalog SQL and published to other
- *	  backends when the transaction commits (cache.c).
+ *	  backends when the transaction commits (cache.c).  Keys pg_kms manages
+ *	  (KeyManager AWS) are changed by superusers only; aliases move between
+ *	  keys of different owners only by a role owning both.
  *
- * Locking: key rows are updated with ordinary row locks; no shared state.
+ * Locking: every change locks the key's row (SELECT ... FOR UPDATE) and
+ * decides on the state found after the lock, as the deletion job does, so
+ * transitions serialize; alias changes lock the alias row first, then the
+ * target key's.  No shared state.
  *
  * IDENTIFICATION
  *	  src/kms_api.c
