@@ -138,7 +138,6 @@ KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
 	Datum		v;
 	bool		isnull;
 	bool		found;
-	char	   *state = NULL;
 
 	*key = *cached;				/* the local cache may be reset meanwhile */
 	v = KmsUuidDatum(key->key_id);
@@ -151,19 +150,16 @@ KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	td = SPI_tuptable->tupdesc;
+		char	   *state = SPI_getvalue(tup, td, 1);	/* SPI memory: use here */
 
-		state = SPI_getvalue(tup, td, 1);
+		for (int i = 0; i <= KMS_STATE_DELETED; i++)
+			if (strcmp(state, KmsKeyStateNames[i]) == 0)
+				key->state = (KmsKeyState) i;
 		*aws_managed = DatumGetBool(SPI_getbinval(tup, td, 2, &isnull));
 		if (on_demand_rotations)
 			*on_demand_rotations = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
 	}
 	KmsCatalogExit(&st);
-	if (found)
-	{
-		for (int i = 0; i <= KMS_STATE_DELETED; i++)
-			if (strcmp(state, KmsKeyStateNames[i]) == 0)
-				key->state = (KmsKeyState) i;
-	}
 	if (!found || key->state == KMS_STATE_DELETED)
 		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
 				  "key \"%s\" was deleted and its key material destroyed",
