@@ -95,12 +95,10 @@ KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 /*
  * A key managed by pg_kms itself (KeyManager AWS: the secrets store's
  * default key, named by an alias under alias/pg_kms/) is changed by a
- * superuser only, as AWS lets no customer change an AWS managed key; a
- * superuser is told what the change does (warning, if not NULL).
+ * superuser only, as AWS lets no customer change an AWS managed key.
  */
 static void
-KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation,
-				   const char *warning)
+KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation)
 {
 	if (!aws_managed)
 		return;
@@ -115,11 +113,27 @@ KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation,
 						KmsKeyArn(key->key_id_str)),
 				 errdetail("Only a superuser may change a key that pg_kms manages.")));
 	}
-	if (warning)
-		ereport(WARNING,
-				(errmsg("%s on a key that pg_kms manages (KeyManager AWS): %s",
-						operation, warning),
-				 errdetail("The key is \"%s\".", KmsKeyArn(key->key_id_str))));
+}
+
+/*
+ * A superuser changing a key pg_kms manages is told what the change does
+ * and how many secrets it concerns, just before the change is made.
+ */
+static void
+KmsWarnManagedKey(KmsKeyInfo *key, const char *operation, const char *object,
+				  const char *what)
+{
+	Oid			t = UUIDOID;
+	Datum		v = KmsUuidDatum(key->key_id);
+	bool		isnull;
+	Datum		n;
+
+	n = KmsQueryDatum("SELECT count(*) FROM kms.secret WHERE kms_key_id = $1",
+					  1, &t, &v, &isnull);
+	ereport(WARNING,
+			(errmsg("%s on %s that pg_kms manages (KeyManager AWS), with %lld secret(s) under the key: %s",
+					operation, object, isnull ? 0LL : (long long) DatumGetInt64(n), what),
+			 errdetail("The key is \"%s\".", KmsKeyArn(key->key_id_str))));
 }
 
 /*
@@ -173,23 +187,24 @@ KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
  * copy whose state is the locked row's.
  */
 static KmsKeyInfo *
-KmsManagedKeyEx(const char *keyref, const char *operation, const char *warning,
+KmsManagedKeyEx(const char *keyref, const char *operation, bool *aws_managed,
 				int32 *on_demand_rotations)
 {
 	KmsKeyInfo *cached = KmsResolveKeyForManagement(keyref, operation);
 	KmsKeyInfo *key;
-	bool		aws_managed = false;
 
 	KmsCheckWritable(operation);
-	key = KmsLockKey(cached, &aws_managed, on_demand_rotations);
-	KmsCheckManagedKey(key, aws_managed, operation, warning);
+	key = KmsLockKey(cached, aws_managed, on_demand_rotations);
+	KmsCheckManagedKey(key, *aws_managed, operation);
 	return key;
 }
 
 static KmsKeyInfo *
 KmsManagedKey(const char *keyref, const char *operation)
 {
-	return KmsManagedKeyEx(keyref, operation, NULL, NULL);
+	bool		aws_managed;
+
+	return KmsManagedKeyEx(keyref, operation, &aws_managed, NULL);
 }
 
 static void
@@ -415,11 +430,14 @@ PG_FUNCTION_INFO_V1(kms_disable_key);
 Datum
 kms_disable_key(PG_FUNCTION_ARGS)
 {
+	bool		aws_managed;
 	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "DisableKey",
-									  "every secret and ciphertext encrypted under it cannot be read until the key is enabled again",
-									  NULL);
+									  &aws_managed, NULL);
 
 	KmsNotPendingDeletion(key);
+	if (key->state == KMS_STATE_ENABLED && aws_managed)
+		KmsWarnManagedKey(key, "DisableKey", "a key",
+						  "no secret or ciphertext encrypted under it can be read until the key is enabled again");
 	if (key->state == KMS_STATE_ENABLED)
 		KmsUpdateKey(key, "key_state = 'Disabled'", 0, NULL, NULL);
 	KmsAudit("DisableKey", key->key_id_str, 0, "success");
@@ -430,9 +448,9 @@ PG_FUNCTION_INFO_V1(kms_schedule_key_deletion);
 Datum
 kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 {
+	bool		aws_managed;
 	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion",
-									  "when the window ends its key material is destroyed, and every secret and ciphertext encrypted under it with it, for good",
-									  NULL);
+									  &aws_managed, NULL);
 	int32		days = PG_ARGISNULL(1) ? 30 : PG_GETARG_INT32(1);
 	Oid			t[3] = {UUIDOID, INT4OID, TEXTOID};
 	Datum		v[3];
@@ -443,6 +461,9 @@ kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "pending_window_in_days must be between 7 and 30");
 	KmsNotPendingDeletion(key);
+	if (aws_managed)
+		KmsWarnManagedKey(key, "ScheduleKeyDeletion", "a key",
+						  "when the window ends its key material is destroyed, and with it, for good, every secret and ciphertext encrypted under it; kms_cancel_key_deletion() stops it until then");
 	v[0] = KmsUuidDatum(key->key_id);
 	v[1] = Int32GetDatum(days);
 	v[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
@@ -646,8 +667,9 @@ Datum
 kms_rotate_key_on_demand(PG_FUNCTION_ARGS)
 {
 	int32		count = 0;
+	bool		aws_managed;
 	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "RotateKeyOnDemand",
-									  NULL, &count);
+									  &aws_managed, &count);
 	int32		version;
 
 	KmsRequireSymmetric(key, "RotateKeyOnDemand");
@@ -839,8 +861,7 @@ kms_update_alias(PG_FUNCTION_ARGS)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
 	oldkey = KmsManagedAlias(alias_name, "UpdateAlias", &aws_managed);
-	KmsCheckManagedKey(oldkey, aws_managed, "UpdateAlias",
-					   "what its users encrypt from now on (secrets too) is encrypted under the new key, and whoever may use that key can read it");
+	KmsCheckManagedKey(oldkey, aws_managed, "UpdateAlias");
 	newkey = KmsManagedKey(target, "UpdateAlias");
 	KmsNotPendingDeletion(newkey);
 	if (newkey->usage != oldkey->usage)
@@ -848,6 +869,9 @@ kms_update_alias(PG_FUNCTION_ARGS)
 				  "alias \"%s\" can only point to a key with the same key usage", alias_name);
 	if (newkey->owner != oldkey->owner)
 		KmsCheckAliasOwners(alias_name, "UpdateAlias", oldkey->owner, newkey->owner);
+	if (aws_managed)
+		KmsWarnManagedKey(oldkey, "UpdateAlias", "an alias or key",
+						  "what its users encrypt from now on (new secrets too) is encrypted under the new key, and whoever may use that key can read it");
 	v[0] = CStringGetTextDatum(alias_name);
 	v[1] = KmsUuidDatum(newkey->key_id);
 	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
@@ -877,11 +901,13 @@ kms_delete_alias(PG_FUNCTION_ARGS)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
 	key = KmsManagedAlias(alias_name, "DeleteAlias", &aws_managed);
-	KmsCheckManagedKey(key, aws_managed, "DeleteAlias",
-					   KmsIsManagedAliasName(alias_name) ?
-					   "secrets stored from now on without a kms_key_id get a new default key; those under this key stay readable" :
-					   "users of the alias can no longer name the key by it");
+	KmsCheckManagedKey(key, aws_managed, "DeleteAlias");
 	KmsCheckAliasOwners(alias_name, "DeleteAlias", key->owner, InvalidOid);
+	if (aws_managed)
+		KmsWarnManagedKey(key, "DeleteAlias", "an alias or key",
+						  KmsIsManagedAliasName(alias_name) ?
+						  "secrets stored from now on without a kms_key_id get a new default key; those under this key stay readable" :
+						  "users of the alias can no longer name the key by it");
 	v = CStringGetTextDatum(alias_name);
 	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
 	KmsInvalidateAtCommit();
@@ -1018,7 +1044,7 @@ kms_create_grant(PG_FUNCTION_ARGS)
 
 		/* the state after the row lock: not a key deleted meanwhile */
 		key = KmsLockKey(key, &aws_managed, NULL);
-		KmsCheckManagedKey(key, aws_managed, "CreateGrant", NULL);
+		KmsCheckManagedKey(key, aws_managed, "CreateGrant");
 	}
 	KmsCheckUsable(key);
 	grantee = KmsRoleArg(grantee_name, "grantee principal");
