@@ -6,6 +6,14 @@
  */
 \echo Use "ALTER EXTENSION pg_kms UPDATE TO '1.1'" to load this file. \quit
 
+-- keys: KeyManager.  The keys pg_kms manages itself (the secrets store's
+-- default key, named by an alias under alias/pg_kms/) are changed by a
+-- superuser only; existing ones are marked.
+ALTER TABLE kms.key ADD COLUMN key_manager text NOT NULL DEFAULT 'CUSTOMER'
+	CHECK (key_manager IN ('CUSTOMER', 'AWS'));
+UPDATE kms.key SET key_manager = 'AWS'
+ WHERE key_id IN (SELECT key_id FROM kms.alias WHERE alias_name LIKE 'alias/pg\_kms/%');
+
 -- install checks: warn when PUBLIC may create objects in the API schema
 -- (src/sql/060_install_checks.sql).
 DO $pg_kms_check$

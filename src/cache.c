@@ -25,9 +25,11 @@
  * salt) and key info per key id for the current role.  They are dropped as
  * a whole whenever the shared generation moves (a key, alias or grant
  * changed and committed somewhere) and contexts expire with the material
- * they came from.  The hot path of kms_decrypt is: one atomic read, one
- * pointer comparison (the last context used) or a local hash probe, and the
- * AES-GCM call; no lock, no catalog access, no provider call.
+ * they came from.  Key info is also re-checked after a role change (a
+ * syscache invalidation of pg_authid or pg_auth_members moves a local
+ * counter).  The hot path of kms_decrypt is: one atomic read, one
+ * pointer comparison (the last context used) or a local hash probe, one
+ * local counter compare, and the AES-GCM call; no lock, no catalog access, no provider call.
  *
  * IDENTIFICATION
  *	  src/cache.c
@@ -50,6 +52,7 @@
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "cache.h"
@@ -320,6 +323,17 @@ static uint64 local_epoch = 0;	/* moves on invalidations received here */
 static KmsLocalCtx *last_ctx = NULL;
 static KmsKeyInfo *last_key = NULL;
 
+/*
+ * Role changes (membership granted or revoked, SUPERUSER or INHERIT
+ * altered, a role dropped) move role_epoch from a syscache callback; the
+ * next entry point sees it differ from roles_seen and makes every cached
+ * key info re-check the role's rights.  Nothing is freed there, so key
+ * info pointers held by a running function stay valid.
+ */
+static uint64 role_epoch = 0;
+static uint64 roles_seen = 0;
+static bool role_callbacks_registered = false;
+
 static void
 KmsLocalReset(void)
 {
@@ -378,9 +392,31 @@ KmsLocalInit(void)
 							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 }
 
+static void
+KmsRoleCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	role_epoch++;
+}
+
+/* Cached rights are stale: every key info is checked again at next use. */
+static void
+KmsLocalRolesChanged(void)
+{
+	HASH_SEQ_STATUS seq;
+	KmsKeyInfo *info;
+
+	roles_seen = role_epoch;
+	if (local_keys == NULL)
+		return;
+	hash_seq_init(&seq, local_keys);
+	while ((info = hash_seq_search(&seq)) != NULL)
+		info->checked_user = InvalidOid;
+}
+
 /*
- * Drop every local cache if anything changed since we filled them.  Called
- * at the start of every SQL entry point: one atomic read when nothing did.
+ * Drop every local cache if anything changed since we filled them, and
+ * forget cached rights if a role changed.  Called at the start of every SQL
+ * entry point: one atomic read and one local compare when nothing did.
  */
 void
 KmsCheckGeneration(void)
@@ -388,12 +424,25 @@ KmsCheckGeneration(void)
 	uint64		gen;
 
 	KmsCheckLoaded();
+	if (unlikely(!role_callbacks_registered))
+	{
+		/* what has_privs_of_role() and superuser_arg() depend on */
+		CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, KmsRoleCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, KmsRoleCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, KmsRoleCallback, (Datum) 0);
+		role_callbacks_registered = true;
+	}
 	gen = pg_atomic_read_u64(&kmsShared->generation) + local_epoch;
 	if (likely(gen == local_generation && local_ctx != NULL))
+	{
+		if (unlikely(role_epoch != roles_seen))
+			KmsLocalRolesChanged();
 		return;
+	}
 	KmsLocalReset();
 	KmsLocalInit();
 	local_generation = gen;
+	roles_seen = role_epoch;
 }
 
 /*

@@ -10,17 +10,23 @@
  *	  caller needs, or gets, privileges on the tables, and no object a
  *	  caller created can be picked up by name.
  *
- *	  Who may do what (docs/security.md):
+ *	  Who may do what (docs/security.md, docs/kms.md):
  *	  - superuser: everything;
  *	  - the key's owner (the role that created it, and its members):
- *		every operation on it;
- *	  - members of kms_admin: create keys, manage every key, DescribeKey;
- *	  - a grantee: the operations of its grants.
+ *		every operation on it, and grants of any of them;
+ *	  - members of kms_admin: create keys, manage every key, DescribeKey,
+ *		but neither use nor grant use of a key they do not own, nor change
+ *		a key pg_kms manages (KeyManager AWS, kms_api.c);
+ *	  - a grantee: the operations of its grants, and with CreateGrant,
+ *		grants of those operations only.
  *	  A role that may not use a key gets AccessDeniedException whether the
- *	  key exists or not; only roles that could see it learn NotFound.
+ *	  key exists or not; only roles that could see it learn NotFound.  A
+ *	  role sees a key (ListKeys, ListAliases, kms.keys) iff it may
+ *	  DescribeKey it.
  *
- * Locking: no shared state here; key info is cached per backend (cache.c)
- * and dropped when the shared generation moves.
+ * Locking: no shared state here; key info is cached per backend (cache.c),
+ * dropped when the shared generation moves and re-checked when a role
+ * changes.
  *
  * IDENTIFICATION
  *	  src/keystore.c
@@ -311,6 +317,8 @@ KmsMaterialLength(const char *key_spec)
 	return 32;					/* SYMMETRIC_DEFAULT, HMAC_256 */
 }
 
+static uint32 KmsGrantOpsOf(Oid user, Datum key_id);
+
 /* Load key info and the current role's privileges; false if no such key. */
 static bool
 KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
@@ -320,7 +328,6 @@ KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
 	Datum		v = KmsUuidDatum(key_id);
 	Oid			user = GetUserId();
 	bool		found = false;
-	uint64		n;
 
 	memcpy(info->key_id, key_id, KMS_KEY_ID_LEN);
 	KmsUuidToString(key_id, info->key_id_str);
@@ -369,34 +376,73 @@ KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
 							   st.save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
 
 		if (info->allowed_ops != KMS_ALL_GRANT_OPS)
-		{
-			n = KmsExec("SELECT grantee::oid, operations FROM kms.grants WHERE key_id = $1",
-						1, &t, &v, NULL, true, SPI_OK_SELECT);
-			for (uint64 i = 0; i < n; i++)
-			{
-				HeapTuple	gt = SPI_tuptable->vals[i];
-				Oid			grantee = DatumGetObjectId(SPI_getbinval(gt, SPI_tuptable->tupdesc, 1, &isnull));
-				ArrayType  *ops = DatumGetArrayTypeP(SPI_getbinval(gt, SPI_tuptable->tupdesc, 2, &isnull));
-				Datum	   *elems;
-				int			nelems;
-
-				if (!has_privs_of_role(user, grantee))
-					continue;
-				deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT,
-								  &elems, NULL, &nelems);
-				for (int j = 0; j < nelems; j++)
-				{
-					int			op = KmsOpFromName(TextDatumGetCString(elems[j]));
-
-					if (op >= 0)
-						info->allowed_ops |= KMS_OPBIT(op);
-				}
-			}
-		}
+			info->allowed_ops |= KmsGrantOpsOf(user, v);
 	}
 	KmsCatalogExit(&st);
 	info->valid = found;
 	return found;
+}
+
+/*
+ * The operations user holds on a key through grants (to it or to roles it
+ * is a member of), inside KmsCatalogEnter.
+ */
+static uint32
+KmsGrantOpsOf(Oid user, Datum key_id)
+{
+	Oid			t = UUIDOID;
+	uint32		ops_held = 0;
+	uint64		n;
+	bool		isnull;
+
+	n = KmsExec("SELECT grantee::oid, operations FROM kms.grants WHERE key_id = $1",
+				1, &t, &key_id, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	gt = SPI_tuptable->vals[i];
+		Oid			grantee = DatumGetObjectId(SPI_getbinval(gt, SPI_tuptable->tupdesc, 1, &isnull));
+		ArrayType  *ops = DatumGetArrayTypeP(SPI_getbinval(gt, SPI_tuptable->tupdesc, 2, &isnull));
+		Datum	   *elems;
+		int			nelems;
+
+		if (!has_privs_of_role(user, grantee))
+			continue;
+		deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		for (int j = 0; j < nelems; j++)
+		{
+			int			op = KmsOpFromName(TextDatumGetCString(elems[j]));
+
+			if (op >= 0)
+				ops_held |= KMS_OPBIT(op);
+		}
+	}
+	return ops_held;
+}
+
+/* The operations the current user holds on a key through grants. */
+uint32
+KmsGrantedOps(const uint8 *key_id)
+{
+	KmsCatalogState st;
+	uint32		ops;
+
+	KmsCatalogEnter(&st);
+	ops = KmsGrantOpsOf(st.save_userid, KmsUuidDatum(key_id));
+	KmsCatalogExit(&st);
+	return ops;
+}
+
+/*
+ * Whether the current user sees a key in kms_list_keys(), kms_list_aliases()
+ * and the view kms.keys: exactly when it may DescribeKey it (superusers,
+ * owners, kms_admin members, grantees of DescribeKey).
+ */
+bool
+KmsKeyVisibleToUser(KmsKeyInfo *key)
+{
+	return key != NULL && key->state != KMS_STATE_DELETED &&
+		(key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) != 0;
 }
 
 KmsKeyInfo *
@@ -759,6 +805,11 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 				2, types, values, NULL, false, SPI_OK_INSERT) != 1)
 		kms_error(AlreadyExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
 				  "alias \"%s\" already exists", KmsAliasArn(alias_name));
+	/* a key pg_kms names for itself is pg_kms's: only a superuser changes it */
+	if (strncmp(alias_name, "alias/pg_kms/", 13) == 0 &&
+		get_attnum(KmsKeyRelationId(), "key_manager") != InvalidAttrNumber)
+		KmsExec("UPDATE kms.key SET key_manager = 'AWS' WHERE key_id = $1",
+				1, &types[1], &values[1], NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
 	KmsInvalidateAtCommit();
 	{
@@ -768,6 +819,20 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 		KmsAuditParamStr(&p, "targetKeyId", key_id_str);
 		KmsAuditEx("CreateAlias", alias_name, NULL, "success", KmsAuditParams(&p));
 	}
+}
+
+/*
+ * SQL giving a key's KeyManager, 'AWS' or 'CUSTOMER', for the row of
+ * kms.key named k.  A 1.0 catalog (before ALTER EXTENSION ... UPDATE) has no
+ * key_manager column: there a key named under alias/pg_kms/ is AWS's.
+ */
+const char *
+KmsKeyManagerSql(void)
+{
+	if (get_attnum(KmsKeyRelationId(), "key_manager") != InvalidAttrNumber)
+		return "k.key_manager";
+	return "CASE WHEN EXISTS (SELECT 1 FROM kms.alias ma WHERE ma.key_id = k.key_id "
+		"AND ma.alias_name LIKE 'alias/pg\\_kms/%') THEN 'AWS' ELSE 'CUSTOMER' END";
 }
 
 /* ----------------------------------------------------------------
@@ -781,7 +846,5 @@ kms_key_visible(PG_FUNCTION_ARGS)
 	pg_uuid_t  *u = PG_GETARG_UUID_P(0);
 	KmsKeyInfo *key = KmsLookupKeyById(u->data);
 
-	PG_RETURN_BOOL(key != NULL && key->state != KMS_STATE_DELETED &&
-				   (key->may_manage ||
-					(key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) != 0));
+	PG_RETURN_BOOL(KmsKeyVisibleToUser(key));
 }

@@ -31,4 +31,13 @@ extern bool KmsLookupAlias(const char *alias_name, uint8 *key_id);
 extern void KmsSetOperationName(const char *opname);
 extern KmsKeyInfo *KmsResolveKeyForManagement(const char *keyref, const char *opname);
 
+/* Operations the current user holds on a key through grants alone. */
+extern uint32 KmsGrantedOps(const uint8 *key_id);
+
+/* SQL for a key's KeyManager ('AWS' or 'CUSTOMER') from kms.key row k. */
+extern const char *KmsKeyManagerSql(void);
+
+/* The one visibility rule of ListKeys, ListAliases and kms.keys. */
+extern bool KmsKeyVisibleToUser(KmsKeyInfo *key);
+
 #endif							/* PG_KMS_KEYSTORE_H */

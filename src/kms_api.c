@@ -8,9 +8,14 @@
  *	  Each entry point checks the caller's privilege on the key (keystore.c)
  *	  before it touches anything, then the key state, then its arguments'
  *	  meaning; changes are made with catalog SQL and published to other
- *	  backends when the transaction commits (cache.c).
+ *	  backends when the transaction commits (cache.c).  Keys pg_kms manages
+ *	  (KeyManager AWS) are changed by superusers only; aliases move between
+ *	  keys of different owners only by a role owning both.
  *
- * Locking: key rows are updated with ordinary row locks; no shared state.
+ * Locking: every change locks the key's row (SELECT ... FOR UPDATE) and
+ * decides on the state found after the lock, as the deletion job does, so
+ * transitions serialize; alias changes lock the alias row first, then the
+ * target key's.  No shared state.
  *
  * IDENTIFICATION
  *	  src/kms_api.c
@@ -87,14 +92,119 @@ KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 	return n;
 }
 
-/* Resolve a key for a management operation; refuse on a standby. */
+/*
+ * A key managed by pg_kms itself (KeyManager AWS: the secrets store's
+ * default key, named by an alias under alias/pg_kms/) is changed by a
+ * superuser only, as AWS lets no customer change an AWS managed key.
+ */
+static void
+KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation)
+{
+	if (!aws_managed)
+		return;
+	if (!superuser())
+	{
+		KmsAudit(operation, key->key_id_str, 0, "AccessDeniedException");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform %s on key \"%s\": it is managed by pg_kms (KeyManager AWS)",
+						GetUserNameFromId(GetUserId(), false), operation,
+						KmsKeyArn(key->key_id_str)),
+				 errdetail("Only a superuser may change a key that pg_kms manages.")));
+	}
+}
+
+/*
+ * A superuser changing a key pg_kms manages is told what the change does
+ * and how many secrets it concerns, just before the change is made.
+ */
+static void
+KmsWarnManagedKey(KmsKeyInfo *key, const char *operation, const char *object,
+				  const char *what)
+{
+	Oid			t = UUIDOID;
+	Datum		v = KmsUuidDatum(key->key_id);
+	bool		isnull;
+	Datum		n;
+
+	n = KmsQueryDatum("SELECT count(*) FROM kms.secret WHERE kms_key_id = $1",
+					  1, &t, &v, &isnull);
+	ereport(WARNING,
+			(errmsg("%s on %s that pg_kms manages (KeyManager AWS), with %lld secret(s) under the key: %s",
+					operation, object, isnull ? 0LL : (long long) DatumGetInt64(n), what),
+			 errdetail("The key is \"%s\".", KmsKeyArn(key->key_id_str))));
+}
+
+/*
+ * Lock a key's row for a state change and read its state after the lock:
+ * a transition decides on that, never on the state cached or seen by the
+ * statement's snapshot, so that concurrent changes and the deletion job
+ * (which locks the row too) serialize.  Fills a copy of the key info with
+ * the locked state; a key deleted meanwhile is NotFoundException.
+ */
+static KmsKeyInfo *
+KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
+{
+	KmsKeyInfo *key = palloc(sizeof(KmsKeyInfo));
+	KmsCatalogState st;
+	Oid			t = UUIDOID;
+	Datum		v;
+	bool		isnull;
+	bool		found;
+
+	*key = *cached;				/* the local cache may be reset meanwhile */
+	v = KmsUuidDatum(key->key_id);
+	KmsCatalogEnter(&st);
+	found = KmsExec(psprintf("SELECT k.key_state, (%s) = 'AWS', k.on_demand_rotations "
+							 "FROM kms.key k WHERE k.key_id = $1 FOR UPDATE OF k",
+							 KmsKeyManagerSql()),
+					1, &t, &v, NULL, false, SPI_OK_SELECT) == 1;
+	if (found)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		char	   *state = SPI_getvalue(tup, td, 1);	/* SPI memory: use here */
+
+		for (int i = 0; i <= KMS_STATE_DELETED; i++)
+			if (strcmp(state, KmsKeyStateNames[i]) == 0)
+				key->state = (KmsKeyState) i;
+		*aws_managed = DatumGetBool(SPI_getbinval(tup, td, 2, &isnull));
+		if (on_demand_rotations)
+			*on_demand_rotations = DatumGetInt32(SPI_getbinval(tup, td, 3, &isnull));
+	}
+	KmsCatalogExit(&st);
+	if (!found || key->state == KMS_STATE_DELETED)
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "key \"%s\" was deleted and its key material destroyed",
+				  KmsKeyArn(key->key_id_str));
+	return key;
+}
+
+/*
+ * Resolve a key for a management operation, refuse on a standby, lock its
+ * row (KmsLockKey) and apply the rule for keys pg_kms manages.  Returns a
+ * copy whose state is the locked row's.
+ */
+static KmsKeyInfo *
+KmsManagedKeyEx(const char *keyref, const char *operation, bool *aws_managed,
+				int32 *on_demand_rotations)
+{
+	KmsKeyInfo *cached = KmsResolveKeyForManagement(keyref, operation);
+	KmsKeyInfo *key;
+
+	KmsCheckWritable(operation);
+	key = KmsLockKey(cached, aws_managed, on_demand_rotations);
+	KmsCheckManagedKey(key, *aws_managed, operation);
+	return key;
+}
+
 static KmsKeyInfo *
 KmsManagedKey(const char *keyref, const char *operation)
 {
-	KmsKeyInfo *key = KmsResolveKeyForManagement(keyref, operation);
+	bool		aws_managed;
 
-	KmsCheckWritable(operation);
-	return key;
+	return KmsManagedKeyEx(keyref, operation, &aws_managed, NULL);
 }
 
 static void
@@ -221,12 +331,12 @@ kms_describe_key(PG_FUNCTION_ARGS)
 	values[0] = KmsUuidDatum(key->key_id);
 	values[1] = CStringGetTextDatum(KmsAccountId());
 	values[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-	d = KmsQueryDatum("SELECT jsonb_strip_nulls(jsonb_build_object("
+	d = KmsQueryDatum(psprintf("SELECT jsonb_strip_nulls(jsonb_build_object("
 					  "'AWSAccountId', $2, 'KeyId', k.key_id::text, 'Arn', $3, "
 					  "'CreationDate', k.creation_date, 'Enabled', k.key_state = 'Enabled', "
 					  "'Description', k.description, 'KeyUsage', k.key_usage, "
 					  "'KeyState', k.key_state, 'DeletionDate', k.deletion_date, "
-					  "'Origin', k.origin, 'KeyManager', 'CUSTOMER', "
+					  "'Origin', k.origin, 'KeyManager', %s, "
 					  "'CustomerMasterKeySpec', k.key_spec, 'KeySpec', k.key_spec, "
 					  "'EncryptionAlgorithms', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN jsonb_build_array('SYMMETRIC_DEFAULT') END, "
 					  "'MacAlgorithms', CASE WHEN k.key_usage = 'GENERATE_VERIFY_MAC' THEN jsonb_build_array('HMAC_SHA_' || substr(k.key_spec, 6)) END, "
@@ -234,7 +344,7 @@ kms_describe_key(PG_FUNCTION_ARGS)
 					  "'PendingDeletionWindowInDays', CASE WHEN k.key_state = 'PendingDeletion' THEN k.pending_window_days END, "
 					  "'CurrentKeyMaterialId', CASE WHEN k.key_usage = 'ENCRYPT_DECRYPT' THEN "
 					  "  (SELECT v.key_material_id FROM kms.key_version v WHERE v.key_id = k.key_id AND v.version = k.current_version) END)) "
-					  "FROM kms.key k WHERE k.key_id = $1",
+					  "FROM kms.key k WHERE k.key_id = $1", KmsKeyManagerSql()),
 					  3, types, values, &isnull);
 	KmsAudit("DescribeKey", key->key_id_str, 0, "success");
 	if (isnull)
@@ -270,13 +380,8 @@ KmsAllKeyIds(void)
 	return ids;
 }
 
-static bool
-KmsVisible(KmsKeyInfo *key)
-{
-	return key != NULL && key->state != KMS_STATE_DELETED &&
-		(key->may_manage || (key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) ||
-		 key->allowed_ops != 0);
-}
+/* one rule for ListKeys, ListAliases and kms.keys (keystore.c) */
+#define KmsVisible(key) KmsKeyVisibleToUser(key)
 
 PG_FUNCTION_INFO_V1(kms_list_keys);
 Datum
@@ -325,9 +430,14 @@ PG_FUNCTION_INFO_V1(kms_disable_key);
 Datum
 kms_disable_key(PG_FUNCTION_ARGS)
 {
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "DisableKey");
+	bool		aws_managed;
+	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "DisableKey",
+									  &aws_managed, NULL);
 
 	KmsNotPendingDeletion(key);
+	if (key->state == KMS_STATE_ENABLED && aws_managed)
+		KmsWarnManagedKey(key, "DisableKey", "a key",
+						  "no secret or ciphertext encrypted under it can be read until the key is enabled again");
 	if (key->state == KMS_STATE_ENABLED)
 		KmsUpdateKey(key, "key_state = 'Disabled'", 0, NULL, NULL);
 	KmsAudit("DisableKey", key->key_id_str, 0, "success");
@@ -338,7 +448,9 @@ PG_FUNCTION_INFO_V1(kms_schedule_key_deletion);
 Datum
 kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 {
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion");
+	bool		aws_managed;
+	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion",
+									  &aws_managed, NULL);
 	int32		days = PG_ARGISNULL(1) ? 30 : PG_GETARG_INT32(1);
 	Oid			t[3] = {UUIDOID, INT4OID, TEXTOID};
 	Datum		v[3];
@@ -349,6 +461,9 @@ kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "pending_window_in_days must be between 7 and 30");
 	KmsNotPendingDeletion(key);
+	if (aws_managed)
+		KmsWarnManagedKey(key, "ScheduleKeyDeletion", "a key",
+						  "when the window ends its key material is destroyed, and with it, for good, every secret and ciphertext encrypted under it; kms_cancel_key_deletion() stops it until then");
 	v[0] = KmsUuidDatum(key->key_id);
 	v[1] = Int32GetDatum(days);
 	v[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
@@ -551,18 +666,16 @@ PG_FUNCTION_INFO_V1(kms_rotate_key_on_demand);
 Datum
 kms_rotate_key_on_demand(PG_FUNCTION_ARGS)
 {
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RotateKeyOnDemand");
-	Oid			t = UUIDOID;
-	Datum		v = KmsUuidDatum(key->key_id);
-	bool		isnull;
-	Datum		count;
+	int32		count = 0;
+	bool		aws_managed;
+	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "RotateKeyOnDemand",
+									  &aws_managed, &count);
 	int32		version;
 
 	KmsRequireSymmetric(key, "RotateKeyOnDemand");
 	KmsCheckUsable(key);
-	count = KmsQueryDatum("SELECT on_demand_rotations FROM kms.key WHERE key_id = $1",
-						  1, &t, &v, &isnull);
-	if (DatumGetInt32(count) >= KMS_MAX_ON_DEMAND_ROTATIONS)
+	/* counted under the row lock: concurrent rotations cannot pass 25 */
+	if (count >= KMS_MAX_ON_DEMAND_ROTATIONS)
 		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
 				  "key \"%s\" has reached the limit of %d on-demand rotations",
 				  KmsKeyArn(key->key_id_str), KMS_MAX_ON_DEMAND_ROTATIONS);
@@ -623,18 +736,53 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
  * Aliases
  * ----------------------------------------------------------------
  */
-/* The key an existing alias names, checked for management. */
+#define KMS_MANAGED_ALIAS_PREFIX "alias/pg_kms/"
+
+static bool
+KmsIsManagedAliasName(const char *alias_name)
+{
+	return strncmp(alias_name, KMS_MANAGED_ALIAS_PREFIX,
+				   strlen(KMS_MANAGED_ALIAS_PREFIX)) == 0;
+}
+
+/*
+ * The key an existing alias names, checked for management.  The alias row
+ * is locked, so that the key checked is the key the alias still names when
+ * it is changed.  Returns a copy of the key info; *aws_managed is true if
+ * the alias or its key is pg_kms's own.
+ */
 static KmsKeyInfo *
-KmsManagedAlias(const char *alias_name, const char *opname)
+KmsManagedAlias(const char *alias_name, const char *opname, bool *aws_managed)
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
-	KmsKeyInfo *key;
+	KmsKeyInfo *key = NULL;
+	KmsKeyInfo *copy;
+	KmsCatalogState st;
+	Oid			t = TEXTOID;
+	Datum		v = CStringGetTextDatum(alias_name);
+	bool		found = false;
 
 	KmsCheckGeneration();
 	KmsSetOperationName(opname);
 	KmsValidateAliasName(alias_name);
-	if (!KmsLookupAlias(alias_name, key_id) ||
-		(key = KmsLookupKeyById(key_id)) == NULL)
+	KmsCheckWritable(opname);
+	*aws_managed = KmsIsManagedAliasName(alias_name);
+	KmsCatalogEnter(&st);
+	if (KmsExec(psprintf("SELECT a.key_id, (%s) = 'AWS' FROM kms.alias a JOIN kms.key k USING (key_id) "
+						 "WHERE a.alias_name = $1 FOR UPDATE OF a", KmsKeyManagerSql()),
+				1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
+	{
+		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[0];
+
+		memcpy(key_id, DatumGetUUIDP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull))->data,
+			   KMS_KEY_ID_LEN);
+		if (DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)))
+			*aws_managed = true;
+		found = true;
+	}
+	KmsCatalogExit(&st);
+	if (!found || (key = KmsLookupKeyById(key_id)) == NULL)
 	{
 		if (KmsIsAdmin())
 			kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
@@ -643,7 +791,35 @@ KmsManagedAlias(const char *alias_name, const char *opname)
 	}
 	KmsCheckAccess(key, KMS_OP_MANAGE, alias_name);
 	KmsSetOperationName(NULL);
-	return key;
+	copy = palloc(sizeof(KmsKeyInfo));
+	*copy = *key;				/* the local cache may be reset meanwhile */
+	return copy;
+}
+
+/*
+ * An alias routes its users' data to a key.  Pointing it at a key of
+ * another owner (deleting it, then creating it again, is the same move)
+ * would let a kms_admin member send an application's new data to a key it
+ * owns, so it needs a role that owns every key involved, or a superuser;
+ * managing keys (kms_admin) is not enough.
+ */
+static void
+KmsCheckAliasOwners(const char *alias_name, const char *opname, Oid from, Oid to)
+{
+	Oid			user = GetUserId();
+
+	if (superuser() ||
+		(has_privs_of_role(user, from) && (!OidIsValid(to) || has_privs_of_role(user, to))))
+		return;
+	KmsAudit(opname, alias_name, 0, "AccessDeniedException");
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+			 errhidestmt(true),
+			 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform %s on alias \"%s\"",
+					GetUserNameFromId(user, false), opname, alias_name),
+			 OidIsValid(to) ?
+			 errdetail("The alias would move to a key of another owner; only a role that owns both keys, or a superuser, may do that.") :
+			 errdetail("Only the owner of the key the alias names, or a superuser, may delete the alias.")));
 }
 
 PG_FUNCTION_INFO_V1(kms_create_alias);
@@ -658,6 +834,11 @@ kms_create_alias(PG_FUNCTION_ARGS)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
 	KmsValidateAliasName(alias_name);
+	/* as alias/aws/ in AWS: only pg_kms names its own keys there */
+	if (KmsIsManagedAliasName(alias_name))
+		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
+				  "alias name \"%s\" is reserved: names beginning with \"" KMS_MANAGED_ALIAS_PREFIX "\" belong to keys pg_kms manages",
+				  alias_name);
 	key = KmsManagedKey(target, "CreateAlias");
 	KmsNotPendingDeletion(key);
 	KmsCreateAliasInternal(alias_name, key->key_id_str);
@@ -672,20 +853,25 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	char	   *target = ArgKeyRef(fcinfo, 1);
 	KmsKeyInfo *oldkey;
 	KmsKeyInfo *newkey;
-	KmsKeyUsage oldusage;
+	bool		aws_managed;
 	Oid			t[2] = {TEXTOID, UUIDOID};
 	Datum		v[2];
 
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
-	oldkey = KmsManagedAlias(alias_name, "UpdateAlias");
-	oldusage = oldkey->usage;
+	oldkey = KmsManagedAlias(alias_name, "UpdateAlias", &aws_managed);
+	KmsCheckManagedKey(oldkey, aws_managed, "UpdateAlias");
 	newkey = KmsManagedKey(target, "UpdateAlias");
 	KmsNotPendingDeletion(newkey);
-	if (newkey->usage != oldusage)
+	if (newkey->usage != oldkey->usage)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "alias \"%s\" can only point to a key with the same key usage", alias_name);
+	if (newkey->owner != oldkey->owner)
+		KmsCheckAliasOwners(alias_name, "UpdateAlias", oldkey->owner, newkey->owner);
+	if (aws_managed)
+		KmsWarnManagedKey(oldkey, "UpdateAlias", "an alias or key",
+						  "what its users encrypt from now on (new secrets too) is encrypted under the new key, and whoever may use that key can read it");
 	v[0] = CStringGetTextDatum(alias_name);
 	v[1] = KmsUuidDatum(newkey->key_id);
 	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
@@ -706,14 +892,22 @@ Datum
 kms_delete_alias(PG_FUNCTION_ARGS)
 {
 	char	   *alias_name = KmsArgText(fcinfo, 0);
+	KmsKeyInfo *key;
+	bool		aws_managed;
 	Oid			t = TEXTOID;
 	Datum		v;
 
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name must not be null");
-	(void) KmsManagedAlias(alias_name, "DeleteAlias");
-	KmsCheckWritable("DeleteAlias");
+	key = KmsManagedAlias(alias_name, "DeleteAlias", &aws_managed);
+	KmsCheckManagedKey(key, aws_managed, "DeleteAlias");
+	KmsCheckAliasOwners(alias_name, "DeleteAlias", key->owner, InvalidOid);
+	if (aws_managed)
+		KmsWarnManagedKey(key, "DeleteAlias", "an alias or key",
+						  KmsIsManagedAliasName(alias_name) ?
+						  "secrets stored from now on without a kms_key_id get a new default key; those under this key stay readable" :
+						  "users of the alias can no longer name the key by it");
 	v = CStringGetTextDatum(alias_name);
 	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
 	KmsInvalidateAtCommit();
@@ -838,12 +1032,20 @@ kms_create_grant(PG_FUNCTION_ARGS)
 	KmsCatalogState st;
 	ArrayBuildState *astate = NULL;
 	Datum		oparray;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	KmsCheckGeneration();
 	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
 	KmsCheckWritable("CreateGrant");
+	{
+		bool		aws_managed = false;
+
+		/* the state after the row lock: not a key deleted meanwhile */
+		key = KmsLockKey(key, &aws_managed, NULL);
+		KmsCheckManagedKey(key, aws_managed, "CreateGrant");
+	}
 	KmsCheckUsable(key);
 	grantee = KmsRoleArg(grantee_name, "grantee principal");
 	if (retiring_name)
@@ -884,29 +1086,55 @@ kms_create_grant(PG_FUNCTION_ARGS)
 									  TEXTOID, CurrentMemoryContext);
 		opbits |= KMS_OPBIT(o);
 	}
-	/* a grantee who may create grants cannot hand out more than it holds */
-	if ((opbits & ~key->allowed_ops) != 0 && !key->may_manage)
+	/*
+	 * Only the owner (or a member of it) and superusers grant what they
+	 * like.  Anyone else holding CreateGrant passes on only operations it
+	 * holds through grants itself: managing keys (kms_admin) is not using
+	 * them, so it never lets a role grant itself, or anyone, data
+	 * operations on a key it does not own.
+	 */
+	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
+		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
+	{
+		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
-						GetUserNameFromId(GetUserId(), false), keyref)));
+						GetUserNameFromId(GetUserId(), false), keyref),
+				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
+	}
 	oparray = makeArrayResult(astate, CurrentMemoryContext);
 
 	KmsCatalogEnter(&st);
 	if (name)
 	{
-		/* a named grant retried with the same parameters is the same grant */
-		Oid			t[4] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID};
-		Datum		v[4];
+		/*
+		 * A named grant retried with the same parameters is the same grant,
+		 * and the retry's token must work for it: return the stored one.
+		 */
+		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
+		Datum		v[5];
+		char		n[5] = {' ', ' ', ' ', ' ', ' '};
 
 		v[0] = KmsUuidDatum(key->key_id);
 		v[1] = CStringGetTextDatum(name);
 		v[2] = ObjectIdGetDatum(grantee);
 		v[3] = oparray;
-		if (KmsExec("SELECT grant_id FROM kms.grants WHERE key_id = $1 AND name = $2 "
-					"AND grantee = $3::regrole AND operations = $4",
-					4, t, v, NULL, true, SPI_OK_SELECT) >= 1)
-			grant_id = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (OidIsValid(retiring))
+			v[4] = ObjectIdGetDatum(retiring);
+		else
+			n[4] = 'n';
+		if (KmsExec("SELECT grant_id, grant_token FROM kms.grants WHERE key_id = $1 AND name = $2 "
+					"AND grantee = $3::regrole AND operations = $4 "
+					"AND retiring_principal IS NOT DISTINCT FROM $5::regrole "
+					"ORDER BY creation_date, grant_id LIMIT 1",
+					5, t, v, n, true, SPI_OK_SELECT) >= 1)
+		{
+			/* copied out of SPI's memory, which KmsCatalogExit frees */
+			grant_id = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+			token = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		}
 	}
 	if (grant_id == NULL)
 	{

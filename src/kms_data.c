@@ -291,8 +291,18 @@ kms_decrypt_text(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	pt = KmsDecryptArgs(fcinfo);
-	(void) pg_verify_mbstr(GetDatabaseEncoding(), VARDATA(pt),
-						   VARSIZE(pt) - VARHDRSZ, false);
+	/* PostgreSQL's own error would quote the offending plaintext bytes */
+	if (!pg_verify_mbstr(GetDatabaseEncoding(), VARDATA(pt),
+						 VARSIZE(pt) - VARHDRSZ, true))
+	{
+		kms_cleanse(VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errhidestmt(true),
+				 errmsg("ValidationException: the plaintext is not valid text in the database encoding %s",
+						GetDatabaseEncodingName()),
+				 errhint("Use kms_decrypt() for binary plaintext.")));
+	}
 	PG_RETURN_TEXT_P((text *) pt);
 }
 

@@ -42,7 +42,11 @@ CREATE TABLE kms.key (
 	on_demand_rotations int NOT NULL DEFAULT 0,
 	on_demand_rotation_start timestamptz,
 	current_version int NOT NULL DEFAULT 1,
-	tags			jsonb NOT NULL DEFAULT '{}'
+	tags			jsonb NOT NULL DEFAULT '{}',
+	-- AWS: a key pg_kms manages (named under alias/pg_kms/), which only a
+	-- superuser may change; CUSTOMER: every other key
+	key_manager		text NOT NULL DEFAULT 'CUSTOMER'
+		CHECK (key_manager IN ('CUSTOMER', 'AWS'))
 );
 
 -- Key material versions; material is wrapped by the provider, never plain.
