@@ -1010,8 +1010,8 @@ LoadCreds(const uint8 *id, const char *version_id, const char *stage, Creds *c)
  * a secret cannot make the worker vouch for a role of this cluster with a
  * password some other server accepts, nor send anything elsewhere.
  */
-static void
-LocalTarget(Creds *c, KmsLoginTarget *t)
+static bool
+LocalTargetExt(Creds *c, KmsLoginTarget *t, bool raise)
 {
 	char	   *end;
 	long		port;
@@ -1042,17 +1042,28 @@ LocalTarget(Creds *c, KmsLoginTarget *t)
 					t->address = strcmp(c->host, "::1") == 0 ? "::1" : "127.0.0.1";
 			}
 	}
+	if (t->socket_dir == NULL && t->address == NULL && !raise)
+		return false;
 	if (t->socket_dir == NULL && t->address == NULL)
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 				  "the secret's host \"%s\" is not this server (pg_kms.rotation_local_hosts, unix_socket_directories): pg_kms rotates roles of this cluster only",
 				  c->host);
 	errno = 0;
 	port = strtol(c->port, &end, 10);
+	if ((*end != '\0' || errno != 0 || port != PostPortNumber) && !raise)
+		return false;
 	if (*end != '\0' || errno != 0 || port != PostPortNumber)
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 				  "the secret's port %s is not this server's (%d): pg_kms rotates roles of this cluster only",
 				  c->port, PostPortNumber);
 	t->port = PostPortNumber;
+	return true;
+}
+
+static void
+LocalTarget(Creds *c, KmsLoginTarget *t)
+{
+	(void) LocalTargetExt(c, t, true);
 }
 
 /*
@@ -1670,11 +1681,11 @@ StepSet(RotationRow *r)
 		bool		ok;
 
 		ok = TryLogin(&cur, &err);
-		if (!ok && LoadCreds(r->id, NULL, "AWSPREVIOUS", &prev) &&
-			strcmp(prev.username, pending.username) == 0)
+		/* AWSPREVIOUS of this user on this server, if it is (else skip it) */
+		if (!ok && LoadCreds(r->id, NULL, "AWSPREVIOUS", &prev))
 		{
-			LocalTarget(&prev, &t);
-			ok = TryLogin(&prev, NULL);
+			if (strcmp(prev.username, pending.username) == 0 && LocalTargetExt(&prev, &t, false))
+				ok = TryLogin(&prev, NULL);
 			WipeCreds(&prev);
 		}
 		if (!ok)
