@@ -20,16 +20,25 @@
  *	  finishSecret nothing if AWSCURRENT is on the token already.
  *
  *	  Passwords.  setSecret sends ALTER ROLE ... PASSWORD with a
- *	  SCRAM-SHA-256 verifier computed here (scram.c), never the plaintext;
- *	  testSecret logs in over TCP with libpq.  Secret JSON is parsed in C
- *	  and errors about it never quote it.
+ *	  SCRAM-SHA-256 verifier computed here (scram.c), never the plaintext.
+ *	  Logins (setSecret's guard, testSecret) go to this server only: the
+ *	  secret's host must be a local name (pg_kms.rotation_local_hosts, a
+ *	  socket directory) and its port this server's, and the worker then
+ *	  connects to itself with the SCRAM-SHA-256-only client of scram.c,
+ *	  which never sends a password in clear text or as MD5.  Secret JSON
+ *	  is parsed in C and errors about it never quote it.
  *
- *	  Who runs what.  The worker is a superuser.  Built-in strategies only
- *	  change a role whose current (or previous) credentials in the secret
- *	  log in (AWS's guard against a confused deputy), and never a
- *	  superuser.  A custom strategy function runs with the privileges of
- *	  the role that configured rotation (rotation_role), as if that role
- *	  had called it.
+ *	  Who runs what.  The worker is a superuser, but acts for the role that
+ *	  configured rotation (rotation_role).  Built-in strategies change only
+ *	  plain login roles (no SUPERUSER, CREATEROLE, REPLICATION, BYPASSRLS,
+ *	  nor a member of such a role) that the configurer may change by
+ *	  PostgreSQL's own rules, checked by rotate_secret and before every
+ *	  step, with the DDL run as the configurer; and only when the current
+ *	  (or previous) credentials in the secret log in to this server (AWS's
+ *	  guard against a confused deputy).  A custom strategy function is
+ *	  pinned by OID, must be owned by the configurer or a superuser, and
+ *	  runs with the configurer's privileges, as if it had called it.
+ *	  Every step runs under pg_kms.rotation_step_timeout.
  *
  *	  Locking: a step locks its secret's row (FOR UPDATE SKIP LOCKED when
  *	  choosing work), so the worker and rotate_secret() serialize per
