@@ -152,6 +152,46 @@ $newpw =~ s/\\(.)/$1/g;
 ok($newpw ne 'app-initial-Pw1' && logs_in('app', "'" . ($newpw =~ s/(['\\])/\\$1/gr) . "'"),
 	'the new password logs in');
 
+# 3b. configurers that are not superusers: the statements run as them
+#  - a plain role rotates its own password (PostgreSQL lets it);
+#  - a CREATEROLE role runs alternating users for another role: the clone
+#    is created and granted by it, remembered, and used again.
+$node->safe_psql('postgres', qq{
+	CREATE ROLE selfie LOGIN PASSWORD 'selfie-initial-Pw1';
+	CREATE ROLE maker LOGIN CREATEROLE;
+	CREATE ROLE app2_grp;
+	CREATE ROLE app2 LOGIN PASSWORD 'app2-initial-Pw1' IN ROLE app2_grp;
+	SELECT create_secret('deputy/selfie', '@{[cred('selfie', 'selfie-initial-Pw1')]}');
+	SELECT secret_create_grant('deputy/selfie', 'selfie', '{GetSecretValue,RotateSecret}');
+	SELECT create_secret('deputy/app2', '@{[cred('app2', 'app2-initial-Pw1')]}');
+	SELECT secret_create_grant('deputy/app2', 'maker', '{GetSecretValue,RotateSecret}');
+});
+$node->safe_psql('postgres', q{SET ROLE selfie; SELECT rotate_secret('deputy/selfie', 'postgres_single_user')});
+($step, $err) = run_steps('deputy/selfie');
+is($step, 'done', "a plain role rotates its own password ($err)");
+$j = $node->safe_psql('postgres', q{SELECT get_secret('deputy/selfie')});
+($newpw) = $j =~ /"password":\s*"((?:[^"\\]|\\.)*)"/;
+$newpw =~ s/\\(.)/$1/g;
+ok(logs_in('selfie', "'" . ($newpw =~ s/(['\\])/\\$1/gr) . "'"), '... and the new password logs in');
+for my $round (1 .. 3)
+{
+	$node->safe_psql('postgres', $round == 1
+		? q{SET ROLE maker; SELECT rotate_secret('deputy/app2', 'postgres_alternating_users')}
+		: q{SET ROLE maker; SELECT rotate_secret('deputy/app2')});
+	($step, $err) = run_steps('deputy/app2');
+	is($step, 'done', "CREATEROLE configurer, alternating users, round $round ($err)");
+}
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(b.rolname, ',' ORDER BY b.rolname) FROM pg_auth_members m
+	  JOIN pg_roles b ON b.oid = m.roleid JOIN pg_roles c ON c.oid = m.member WHERE c.rolname = 'app2_clone'}),
+	'app2,app2_grp', 'the clone has the original and its memberships');
+is($node->safe_psql('postgres', q{
+	SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = 'app2_clone'}), 'f', 'the clone has no privileged attribute');
+is($node->safe_psql('postgres', q{
+	SELECT rotation_clone::text FROM kms.secret WHERE name = 'deputy/app2'}), 'app2_clone', 'pg_kms remembers the clone it made');
+like($node->safe_psql('postgres', q{SELECT get_secret('deputy/app2')}), qr/"username":\s*"app2_clone"/,
+	'after three rounds AWSCURRENT is the clone');
+
 # 4. pg_hba methods other than scram-sha-256: the password is never sent
 $node->safe_psql('postgres', q{
 	CREATE ROLE pw_user LOGIN PASSWORD 'pw-user-Pw1';
