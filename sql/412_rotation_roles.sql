@@ -92,10 +92,26 @@ SELECT rotation_step, replace(describe_secret('regress/roles/regress_rot_base') 
   FROM kms.secret WHERE name = 'regress/roles/regress_rot_base';
 SELECT regress_roles($$SELECT cancel_rotate_secret('regress/roles/regress_rot_base')$$);
 
+-- A secret under a key the configurer may not Decrypt: rotate_secret cannot
+-- read the role, so it cannot refuse early; the worker checks before the
+-- first step all the same
+SELECT kms_create_key(description => 'regress rotation roles') AS rkid \gset
+SELECT (create_secret('regress/roles/keyed', regress_cred('regress_rot_victim'), kms_key_id => :'rkid') ->> 'Name') AS created;
+SELECT count(secret_create_grant('regress/roles/keyed', 'regress_app', '{RotateSecret}')) AS granted;
+SET ROLE regress_app;
+SELECT regress_roles($$SELECT rotate_secret('regress/roles/keyed', 'postgres_single_user')$$);
+RESET ROLE;
+SELECT kms_rotation_run_job('secret rotation') AS ran;
+SELECT rotation_step, describe_secret('regress/roles/keyed') ->> 'LastRotationError' AS last_error,
+       (SELECT count(*) FROM list_secret_version_ids('regress/roles/keyed', true)) AS versions
+  FROM kms.secret WHERE name = 'regress/roles/keyed';
+SELECT regress_roles($$SELECT cancel_rotate_secret('regress/roles/keyed')$$);
+
 -- Clean up
 SELECT count(delete_secret(name, force_delete_without_recovery => true)) AS dropped
   FROM kms.secret WHERE name LIKE 'regress/roles/%';
 DROP ROLE regress_rot_victim, regress_rot_base, regress_rot_cr, regress_rot_via, regress_rot_su,
 	regress_rot_repl, regress_rot_brls, regress_rot_nologin, regress_rot_victim_clone;
+SELECT kms_schedule_key_deletion(:'rkid', 7) ->> 'KeyState' AS key_state;
 DROP FUNCTION regress_cred(text, text, text);
 DROP FUNCTION regress_roles(text);

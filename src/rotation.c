@@ -2315,6 +2315,51 @@ InvalidRequest(const char *msg, const char *hint)
 			 hint ? errhint("%s", hint) : 0));
 }
 
+/*
+ * The username of the secret's AWSCURRENT, if the caller can read it (a
+ * customer key may deny it Decrypt) and it is RDS-style JSON; else NULL,
+ * and the worker finds out.  Read in a subtransaction, so that any error
+ * is dropped cleanly; only the username leaves it.
+ */
+static char *
+CurrentUsername(const uint8 *id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile user = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		char	   *value = KmsSecretGetString(id, NULL, "AWSCURRENT", NULL);
+
+		if (value)
+		{
+			Creds		cur;
+
+			ParseCreds(value, "AWSCURRENT", &cur);
+			kms_cleanse(value, strlen(value));
+			user = MemoryContextStrdup(cxt, cur.username);
+			WipeCreds(&cur);
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		user = NULL;
+	}
+	PG_END_TRY();
+	return user;
+}
+
 PG_FUNCTION_INFO_V1(rotate_secret);
 Datum
 rotate_secret(PG_FUNCTION_ARGS)
@@ -2401,35 +2446,13 @@ rotate_secret(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		Creds		cur;
 		bool		alternate = strcmp(eff_strategy, STRATEGY_ALTERNATE) == 0;
-		char	   *value = KmsSecretGetString(info.id, NULL, "AWSCURRENT", NULL);
-		volatile bool parsed = false;
+		char	   *user = CurrentUsername(info.id);
 
-		/* a value that is no RDS-style JSON fails in createSecret, recorded */
-		if (value)
-		{
-			MemoryContext cxt = CurrentMemoryContext;
-
-			PG_TRY();
-			{
-				ParseCreds(value, "AWSCURRENT", &cur);
-				parsed = true;
-			}
-			PG_CATCH();
-			{
-				MemoryContextSwitchTo(cxt);
-				FlushErrorState();
-			}
-			PG_END_TRY();
-			kms_cleanse(value, strlen(value));
-		}
 		/* roles that do not exist yet are checked when the worker gets to them */
-		if (parsed && OidIsValid(get_role_oid(cur.username, true)))
-			CheckRotationRoles(&r, configurer, alternate, cur.username,
-							   alternate ? AltUsername(cur.username) : cur.username);
-		if (parsed)
-			WipeCreds(&cur);
+		if (user && OidIsValid(get_role_oid(user, true)))
+			CheckRotationRoles(&r, configurer, alternate, user,
+							   alternate ? AltUsername(user) : user);
 	}
 
 	if (token && KmsSecretVersionExists(info.id, token))
