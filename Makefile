@@ -26,9 +26,8 @@ TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
-# libpq: the rotation worker's testSecret logs in for real (as dblink does)
-PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
-SHLIB_LINK = -lcrypto -lcurl -lpq
+# No libpq: the rotation worker logs in with its own SCRAM-only client (src/scram.c).
+SHLIB_LINK = -lcrypto -lcurl
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/output_iso results regression.diffs regression.out \
 	test/fuzz/fuzz_ciphertext test/kat/kat_gcm tmp_check
 

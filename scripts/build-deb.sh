@@ -18,7 +18,7 @@ mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 missing=()
-for p in debhelper dpkg-dev lintian postgresql-server-dev-all libssl-dev libcurl4-openssl-dev libpq-dev; do
+for p in debhelper dpkg-dev lintian postgresql-server-dev-all libssl-dev libcurl4-openssl-dev; do
 	[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" = "install ok installed" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

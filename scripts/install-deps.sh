@@ -10,7 +10,6 @@ PKGS=(
 	postgresql-15 postgresql-server-dev-15
 	postgresql-contrib            # pgcrypto, for benchmarks and tests
 	libssl-dev libcurl4-openssl-dev build-essential pkg-config
-	libpq-dev                     # the rotation worker's testSecret logs in with libpq
 	python3 python3-cryptography python3-botocore python3-psycopg2 python3-psycopg   # interop tests
 	libipc-run-perl perl          # TAP tests (PostgreSQL::Test::Cluster, prove)
 	ca-certificates procps

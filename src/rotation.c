@@ -20,16 +20,25 @@
  *	  finishSecret nothing if AWSCURRENT is on the token already.
  *
  *	  Passwords.  setSecret sends ALTER ROLE ... PASSWORD with a
- *	  SCRAM-SHA-256 verifier computed here (scram.c), never the plaintext;
- *	  testSecret logs in over TCP with libpq.  Secret JSON is parsed in C
- *	  and errors about it never quote it.
+ *	  SCRAM-SHA-256 verifier computed here (scram.c), never the plaintext.
+ *	  Logins (setSecret's guard, testSecret) go to this server only: the
+ *	  secret's host must be a local name (pg_kms.rotation_local_hosts, a
+ *	  socket directory) and its port this server's, and the worker then
+ *	  connects to itself with the SCRAM-SHA-256-only client of scram.c,
+ *	  which never sends a password in clear text or as MD5.  Secret JSON
+ *	  is parsed in C and errors about it never quote it.
  *
- *	  Who runs what.  The worker is a superuser.  Built-in strategies only
- *	  change a role whose current (or previous) credentials in the secret
- *	  log in (AWS's guard against a confused deputy), and never a
- *	  superuser.  A custom strategy function runs with the privileges of
- *	  the role that configured rotation (rotation_role), as if that role
- *	  had called it.
+ *	  Who runs what.  The worker is a superuser, but acts for the role that
+ *	  configured rotation (rotation_role).  Built-in strategies change only
+ *	  plain login roles (no SUPERUSER, CREATEROLE, REPLICATION, BYPASSRLS,
+ *	  nor a member of such a role) that the configurer may change by
+ *	  PostgreSQL's own rules, checked by rotate_secret and before every
+ *	  step, with the DDL run as the configurer; and only when the current
+ *	  (or previous) credentials in the secret log in to this server (AWS's
+ *	  guard against a confused deputy).  A custom strategy function is
+ *	  pinned by OID, must be owned by the configurer or a superuser, and
+ *	  runs with the configurer's privileges, as if it had called it.
+ *	  Every step runs under pg_kms.rotation_step_timeout.
  *
  *	  Locking: a step locks its secret's row (FOR UPDATE SKIP LOCKED when
  *	  choosing work), so the worker and rotate_secret() serialize per
@@ -46,16 +55,22 @@
 #include <unistd.h>
 #include <fcntl.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/pg_auth_members.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_shdepend.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
-#include "libpq-fe.h"
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "storage/fd.h"
+#include "storage/latch.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -68,9 +83,13 @@
 #include "utils/json.h"
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
+#include "utils/catcache.h"
+#include "utils/fmgroids.h"
 #include "utils/syscache.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
+#include "utils/varlena.h"
 
 #include "cache.h"
 #include "keystore.h"
@@ -87,10 +106,12 @@ extern PGDLLEXPORT Datum get_random_password(PG_FUNCTION_ARGS);
 /* the RDS rotation Lambdas' EXCLUDE_CHARACTERS default */
 #define ROTATION_EXCLUDE	":/@\"'\\"
 #define ROTATION_PW_LEN		32
-#define LOGIN_TIMEOUT		"5"
 #define MAX_BACKOFF_SECS	3600
 
 char	   *kms_rotation_test_crash_at = NULL;
+char	   *kms_rotation_local_hosts = NULL;
+int			kms_rotation_login_timeout = 5;	/* s */
+int			kms_rotation_step_timeout = 60; /* s */
 
 static const char *const steps[] = {"createSecret", "setSecret", "testSecret", "finishSecret"};
 
@@ -135,6 +156,33 @@ KmsRotationInit(void)
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NOT_IN_SAMPLE,
 							   check_crash_at, NULL, NULL);
+	DefineCustomStringVariable("pg_kms.rotation_local_hosts",
+							   "Host names that designate this server in a rotated secret (besides its unix_socket_directories).",
+							   "The built-in rotation strategies change roles of this cluster only, so a secret's host must "
+							   "be one of these (and its port this server's port); the worker then logs in to this server "
+							   "itself (over 127.0.0.1, ::1 for ::1, or the socket directory the secret names), never to "
+							   "an address the secret chooses.",
+							   &kms_rotation_local_hosts,
+							   "localhost,127.0.0.1,::1",
+							   PGC_SIGHUP,
+							   GUC_LIST_INPUT | GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_kms.rotation_login_timeout",
+							"How long a SCRAM login of the rotation worker may take.",
+							NULL,
+							&kms_rotation_login_timeout,
+							5, 1, 600,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("pg_kms.rotation_step_timeout",
+							"How long one step of a secret rotation may run before it is cancelled and recorded as failed.",
+							"Applies to built-in and custom strategies alike; a timed-out step is retried with back-off.",
+							&kms_rotation_step_timeout,
+							60, 1, 86400,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 }
 
 /* ----------------------------------------------------------------
@@ -209,9 +257,10 @@ CronNumber(const char **p, const char *field, int lo, int hi, const char *const 
 	}
 	if (!isdigit((unsigned char) s[0]))
 		RulesError("cron %s field: expected a number, \"*\" or a list", field);
+	errno = 0;
 	v = strtol(s, &end, 10);
-	if (v < lo || v > hi)
-		RulesError("cron %s field: %ld is outside %d..%d", field, v, lo, hi);
+	if (errno == ERANGE || v < lo || v > hi)
+		RulesError("cron %s field: %.*s is outside %d..%d", field, (int) Min(end - s, 20), s, lo, hi);
 	*p = end;
 	return (int) v;
 }
@@ -401,20 +450,35 @@ CronNext(CronSpec *c, TimestampTz t)
 	return 0;
 }
 
+/*
+ * A whole number in lo..hi from s (digits only, an optional sign), or
+ * RulesError: never a bare overflow, never a silent wrap.
+ */
 static int
-JsonbIntField(JsonbValue *v, const char *name)
+RulesNumber(const char *s, const char *name, long lo, long hi)
+{
+	char	   *end;
+	long		n;
+
+	errno = 0;
+	if (!(isdigit((unsigned char) s[0]) || ((s[0] == '-' || s[0] == '+') && isdigit((unsigned char) s[1]))))
+		RulesError("%s must be an integer", name);
+	n = strtol(s, &end, 10);
+	if (*end != '\0')
+		RulesError("%s must be an integer", name);
+	if (errno == ERANGE || n < lo || n > hi)
+		RulesError("%s must be %ld to %ld", name, lo, hi);
+	return (int) n;
+}
+
+static int
+JsonbIntField(JsonbValue *v, const char *name, long lo, long hi)
 {
 	if (v->type == jbvNumeric)
-		return DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(v->val.numeric)));
+		return RulesNumber(DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric))),
+						   name, lo, hi);
 	if (v->type == jbvString)
-	{
-		char	   *s = pnstrdup(v->val.string.val, v->val.string.len);
-		char	   *end;
-		long		n = strtol(s, &end, 10);
-
-		if (*s && *end == '\0' && n >= INT_MIN && n <= INT_MAX)
-			return (int) n;
-	}
+		return RulesNumber(pnstrdup(v->val.string.val, v->val.string.len), name, lo, hi);
 	RulesError("%s must be an integer", name);
 }
 
@@ -474,16 +538,14 @@ ParseRules(Jsonb *jb, Rules *r)
 	if (days)
 	{
 		r->kind = RULE_DAYS;
-		r->n = JsonbIntField(days, "AutomaticallyAfterDays");
-		if (r->n < 1 || r->n > 1000)
-			RulesError("AutomaticallyAfterDays must be 1 to 1000");
+		r->n = JsonbIntField(days, "AutomaticallyAfterDays", 1, 1000);
 	}
 	else
 	{
 		char	   *e;
-		char		unit[16];
-		int			n,
-					consumed = 0;
+		char	   *unit;
+		char	   *numtext;
+		long		n;
 
 		if (expr->type != jbvString)
 			RulesError("ScheduleExpression must be a string");
@@ -491,9 +553,21 @@ ParseRules(Jsonb *jb, Rules *r)
 		r->expression = e;
 		if (strncmp(e, "rate(", 5) == 0)
 		{
-			if (sscanf(e, "rate(%d %15[a-z])%n", &n, unit, &consumed) != 2 || consumed == 0 ||
-				e[consumed] != '\0')
+			/* rate(<digits> <unit>): no sscanf, whose %d wraps silently */
+			const char *p = e + 5;
+			const char *q;
+			char	   *end;
+
+			for (q = p; isdigit((unsigned char) *q); q++)
+				;
+			if (q == p || *q != ' ' || e[strlen(e) - 1] != ')')
 				RulesError("ScheduleExpression \"%s\" is not valid: use rate(N hours) or rate(N days)", e);
+			numtext = pnstrdup(p, q - p);
+			unit = pnstrdup(q + 1, strlen(q + 1) - 1);
+			errno = 0;
+			n = strtol(numtext, &end, 10);
+			if (errno == ERANGE || n > 999 * 24)
+				n = 999 * 24 + 1;	/* too large for any unit: the range checks below say so */
 			if (strcmp(unit, "hours") == 0 || strcmp(unit, "hour") == 0)
 			{
 				if (n < 4)
@@ -510,7 +584,7 @@ ParseRules(Jsonb *jb, Rules *r)
 			}
 			else
 				RulesError("ScheduleExpression \"%s\": the unit must be hours or days", e);
-			r->n = n;
+			r->n = (int) n;
 		}
 		else if (strncmp(e, "cron(", 5) == 0 && e[strlen(e) - 1] == ')')
 		{
@@ -606,16 +680,19 @@ typedef struct RotationRow
 	char	   *name;
 	char	   *strategy;
 	Jsonb	   *rules;
-	Oid			role;
+	Oid			role;			/* the configurer */
 	char	   *token;
 	char	   *step;
 	int			attempts;
 	bool		enabled;
+	Oid			function;		/* a custom strategy, pinned */
+	Oid			clone;			/* the clone pg_kms made for this secret */
 } RotationRow;
 
 static const char *const rotation_columns =
 "SELECT secret_id, arn, name, rotation_strategy, rotation_rules, rotation_role::oid, "
-"rotation_token, rotation_step, rotation_attempts, rotation_enabled FROM kms.secret ";
+"rotation_token, rotation_step, rotation_attempts, rotation_enabled, "
+"rotation_function::oid, rotation_clone::oid FROM kms.secret ";
 
 static void
 RowFromSpi(RotationRow *r)
@@ -638,6 +715,10 @@ RowFromSpi(RotationRow *r)
 	r->step = SPI_getvalue(tup, td, 8);
 	r->attempts = DatumGetInt32(SPI_getbinval(tup, td, 9, &isnull));
 	r->enabled = DatumGetBool(SPI_getbinval(tup, td, 10, &isnull));
+	d = SPI_getbinval(tup, td, 11, &isnull);
+	r->function = isnull ? InvalidOid : DatumGetObjectId(d);
+	d = SPI_getbinval(tup, td, 12, &isnull);
+	r->clone = isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
 /* Strings from SPI_getvalue live in the SPI context: copy them out. */
@@ -761,14 +842,47 @@ ToRegprocedure(const char *name)
 	return fcinfo->isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
+/*
+ * A custom strategy runs with the configurer's privileges, so it must be
+ * code only the configurer (or a superuser) can change: its owner may
+ * CREATE OR REPLACE it at any time.  The function is pinned by OID, so
+ * shadowing it by name does nothing; its owner and the configurer's
+ * EXECUTE are checked at configuration and before every step.
+ */
+static void
+CheckStrategyFunction(Oid fn, Oid configurer, const char *secret_name)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the rotation function of secret \"%s\" no longer exists", secret_name);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	if (owner != configurer && !superuser_arg(owner))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: rotation function %s is owned by role \"%s\", but it would run with the privileges of role \"%s\"",
+						format_procedure_qualified(fn), GetUserNameFromId(owner, true) ? GetUserNameFromId(owner, true) : "?",
+						GetUserNameFromId(configurer, false)),
+				 errhint("A rotation function must be owned by the role that configures rotation or by a superuser.")));
+	if (pg_proc_aclcheck(fn, configurer, ACL_EXECUTE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" may not execute rotation function %s",
+						GetUserNameFromId(configurer, false), format_procedure(fn))));
+}
+
 static char *
-ValidateStrategy(const char *strategy)
+ValidateStrategy(const char *strategy, Oid *fn_out)
 {
 	Oid			fn;
 	HeapTuple	tup;
 	Form_pg_proc proc;
 	bool		ok;
 
+	*fn_out = InvalidOid;
 	if (IsBuiltin(strategy))
 		return pstrdup(strategy);
 	if (strchr(strategy, '('))
@@ -798,6 +912,7 @@ ValidateStrategy(const char *strategy)
 				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" may not execute rotation function %s",
 						GetUserNameFromId(GetUserId(), false), format_procedure(fn))));
+	*fn_out = fn;
 	return format_procedure_qualified(fn);
 }
 
@@ -897,59 +1012,81 @@ LoadCreds(const uint8 *id, const char *version_id, const char *stage, Creds *c)
 }
 
 /*
- * Log in over the network as the credentials say, and run SELECT 1.  On
- * failure, *err gets libpq's message (it never holds the password).
+ * The secret's host and port must designate this server: a name listed in
+ * pg_kms.rotation_local_hosts or one of unix_socket_directories, and this
+ * server's port.  The login then goes to this server itself (loopback or
+ * the named socket directory), never to an address the secret chooses, so
+ * a secret cannot make the worker vouch for a role of this cluster with a
+ * password some other server accepts, nor send anything elsewhere.
+ */
+static bool
+LocalTargetExt(Creds *c, KmsLoginTarget *t, bool raise)
+{
+	char	   *end;
+	long		port;
+	char	   *list;
+	List	   *names = NIL;
+	ListCell   *lc;
+	char	   *host = pstrdup(c->host);
+
+	memset(t, 0, sizeof(*t));
+	canonicalize_path(host);
+	list = pstrdup(Unix_socket_directories ? Unix_socket_directories : "");
+	if (SplitDirectoriesString(list, ',', &names))
+		foreach(lc, names)
+		{
+			char	   *dir = (char *) lfirst(lc);
+
+			if (dir[0] == '/' && strcmp(dir, host) == 0)
+				t->socket_dir = pstrdup(dir);
+		}
+	if (t->socket_dir == NULL)
+	{
+		list = pstrdup(kms_rotation_local_hosts ? kms_rotation_local_hosts : "");
+		names = NIL;
+		if (SplitGUCList(list, ',', &names))
+			foreach(lc, names)
+			{
+				if (pg_strcasecmp((char *) lfirst(lc), c->host) == 0)
+					t->address = strcmp(c->host, "::1") == 0 ? "::1" : "127.0.0.1";
+			}
+	}
+	if (t->socket_dir == NULL && t->address == NULL && !raise)
+		return false;
+	if (t->socket_dir == NULL && t->address == NULL)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the secret's host \"%s\" is not this server (pg_kms.rotation_local_hosts, unix_socket_directories): pg_kms rotates roles of this cluster only",
+				  c->host);
+	errno = 0;
+	port = strtol(c->port, &end, 10);
+	if ((*end != '\0' || errno != 0 || port != PostPortNumber) && !raise)
+		return false;
+	if (*end != '\0' || errno != 0 || port != PostPortNumber)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the secret's port %s is not this server's (%d): pg_kms rotates roles of this cluster only",
+				  c->port, PostPortNumber);
+	t->port = PostPortNumber;
+	return true;
+}
+
+static void
+LocalTarget(Creds *c, KmsLoginTarget *t)
+{
+	(void) LocalTargetExt(c, t, true);
+}
+
+/*
+ * Log in to this server as the credentials say (SCRAM-SHA-256 only) and
+ * run SELECT 1.  On failure, *err says why (never with the password).
  */
 static bool
 TryLogin(Creds *c, char **err)
 {
-	const char *keys[10];
-	const char *vals[10];
-	int			n = 0;
-	PGconn	   *conn;
-	bool		ok = false;
+	KmsLoginTarget t;
 
-	keys[n] = "host", vals[n++] = c->host;
-	keys[n] = "port", vals[n++] = c->port;
-	keys[n] = "dbname", vals[n++] = c->dbname;
-	keys[n] = "user", vals[n++] = c->username;
-	keys[n] = "password", vals[n++] = c->password;
-	keys[n] = "connect_timeout", vals[n++] = LOGIN_TIMEOUT;
-	keys[n] = "application_name", vals[n++] = "pg_kms rotation test";
-	keys[n] = "sslmode";
-	if (c->ssl && strcmp(c->ssl, "true") == 0)
-		vals[n++] = "require";
-	else if (c->ssl && strcmp(c->ssl, "false") == 0)
-		vals[n++] = "disable";
-	else
-		vals[n++] = "prefer";
-	keys[n] = NULL, vals[n] = NULL;
-
-	conn = PQconnectdbParams(keys, vals, 0);
-	if (conn && PQstatus(conn) == CONNECTION_OK)
-	{
-		PGresult   *res = PQexec(conn, "SELECT 1");
-
-		ok = PQresultStatus(res) == PGRES_TUPLES_OK;
-		if (!ok && err)
-			*err = pstrdup(PQerrorMessage(conn));
-		PQclear(res);
-	}
-	else if (err)
-		*err = pstrdup(conn ? PQerrorMessage(conn) : "out of memory");
-	if (err && *err)
-	{
-		/* one line */
-		char	   *nl;
-
-		while ((nl = strrchr(*err, '\n')) != NULL && nl[1] == '\0')
-			*nl = '\0';
-		for (nl = *err; *nl; nl++)
-			if (*nl == '\n')
-				*nl = ' ';
-	}
-	PQfinish(conn);
-	return ok;
+	LocalTarget(c, &t);
+	return KmsScramLogin(&t, c->username, c->dbname, c->password,
+						 kms_rotation_login_timeout * 1000, err);
 }
 
 /* The other user of alternating rotation: app <-> app_clone (AWS's rule). */
@@ -968,114 +1105,473 @@ AltUsername(const char *user)
 	return psprintf("%s%s", user, CLONE_SUFFIX);
 }
 
-/* Refuse roles we will not change: superusers (use a dedicated role). */
+/* ----------------------------------------------------------------
+ * Which roles a rotation may change
+ *
+ * The worker is a superuser, but a built-in strategy changes a role only
+ * as far as the rotation's configurer (kms.secret.rotation_role) could
+ * itself, by PostgreSQL's rules, checked when rotation is configured and
+ * again before every step (privileges may have been revoked since), and
+ * the statements run as the configurer, so the server enforces the same.
+ * Only plain login roles are rotated: no SUPERUSER, CREATEROLE,
+ * REPLICATION or BYPASSRLS, nor a member of a role that has one.
+ * ----------------------------------------------------------------
+ */
 static bool
-RoleCheck(const char *name, bool must_exist)
+RoleAttr(Oid roleid, bool *super, bool *createrole, bool *createdb)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	Form_pg_authid f;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	f = (Form_pg_authid) GETSTRUCT(tup);
+	*super = f->rolsuper;
+	*createrole = f->rolcreaterole;
+	*createdb = f->rolcreatedb;
+	ReleaseSysCache(tup);
+	return true;
+}
+
+/*
+ * May configurer set target's password?  PostgreSQL's rule for ALTER ROLE
+ * ... PASSWORD (src/backend/commands/user.c, AlterRole):
+ *	 PG 15: a SUPERUSER or REPLICATION target needs a superuser; otherwise
+ *			CREATEROLE, or the role itself;
+ *	 PG 16+: a SUPERUSER target needs a superuser; otherwise CREATEROLE
+ *			together with ADMIN OPTION on the role, or the role itself.
+ */
+static bool
+MayAlterPassword(Oid configurer, Oid target)
+{
+	bool		c_super,
+				c_createrole,
+				c_createdb,
+				t_super,
+				t_createrole,
+				t_createdb;
+	HeapTuple	tup;
+	bool		t_replication;
+
+	if (!RoleAttr(configurer, &c_super, &c_createrole, &c_createdb) ||
+		!RoleAttr(target, &t_super, &t_createrole, &t_createdb))
+		return false;
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(target));
+	t_replication = ((Form_pg_authid) GETSTRUCT(tup))->rolreplication;
+	ReleaseSysCache(tup);
+	if (c_super)
+		return true;
+#if PG_VERSION_NUM >= 160000
+	if (t_super)
+		return false;
+	if (configurer == target)
+		return true;
+	return c_createrole && is_admin_of_role(configurer, target);
+#else
+	if (t_super || t_replication)
+		return false;
+	if (configurer == target)
+		return true;
+	return c_createrole;
+#endif
+}
+
+/*
+ * May configurer CREATE ROLE (the clone)?  user.c, CreateRole: CREATEROLE
+ * (PG 16+: and CREATEDB to give CREATEDB).
+ */
+static bool
+MayCreateRole(Oid configurer, bool give_createdb)
+{
+	bool		c_super,
+				c_createrole,
+				c_createdb;
+
+	if (!RoleAttr(configurer, &c_super, &c_createrole, &c_createdb))
+		return false;
+	if (c_super)
+		return true;
+#if PG_VERSION_NUM >= 160000
+	if (give_createdb && !c_createdb)
+		return false;
+#endif
+	return c_createrole;
+}
+
+/*
+ * May configurer GRANT role TO another?  user.c, AddRoleMems:
+ *	 PG 15: a SUPERUSER role needs a superuser; otherwise CREATEROLE or
+ *			ADMIN OPTION on the role;
+ *	 PG 16+: a SUPERUSER role needs a superuser; otherwise ADMIN OPTION.
+ */
+static bool
+MayGrantRole(Oid configurer, Oid role)
+{
+	bool		c_super,
+				c_createrole,
+				c_createdb,
+				r_super,
+				r_createrole,
+				r_createdb;
+
+	if (!RoleAttr(configurer, &c_super, &c_createrole, &c_createdb) ||
+		!RoleAttr(role, &r_super, &r_createrole, &r_createdb))
+		return false;
+	if (c_super)
+		return true;
+	if (r_super)
+		return false;
+#if PG_VERSION_NUM >= 160000
+	return is_admin_of_role(configurer, role);
+#else
+	return c_createrole || is_admin_of_role(configurer, role);
+#endif
+}
+
+static const char *
+PrivilegedAttr(Form_pg_authid f)
+{
+	if (f->rolsuper)
+		return "SUPERUSER";
+	if (f->rolcreaterole)
+		return "CREATEROLE";
+	if (f->rolreplication)
+		return "REPLICATION";
+	if (f->rolbypassrls)
+		return "BYPASSRLS";
+	return NULL;
+}
+
+/*
+ * Refuse a role we will not change: one that does not exist (if
+ * must_exist), NOLOGIN (if need_login), privileged, a member of a
+ * privileged role, or one the configurer may not set the password of.
+ * Returns its OID (InvalidOid if it does not exist and need not).
+ */
+static Oid
+CheckTarget(Oid configurer, const char *name, bool must_exist, bool need_login)
 {
 	HeapTuple	tup = SearchSysCache1(AUTHNAME, CStringGetDatum(name));
-	bool		super;
+	Form_pg_authid f;
+	Oid			roleid;
+	const char *attr;
+	bool		login;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	t;
+	char	   *via = NULL;
+	const char *via_attr = NULL;
 
 	if (!HeapTupleIsValid(tup))
 	{
 		if (must_exist)
 			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 					  "role \"%s\" named by the secret does not exist", name);
-		return false;
+		return InvalidOid;
 	}
-	super = ((Form_pg_authid) GETSTRUCT(tup))->rolsuper;
+	f = (Form_pg_authid) GETSTRUCT(tup);
+	roleid = f->oid;
+	attr = PrivilegedAttr(f);
+	login = f->rolcanlogin;
 	ReleaseSysCache(tup);
-	if (super)
+	if (attr && strcmp(attr, "SUPERUSER") == 0)
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 				  "role \"%s\" is a superuser: pg_kms does not rotate superuser passwords; rotate a dedicated role",
 				  name);
-	return true;
+	if (attr)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "role \"%s\" has the %s attribute: pg_kms rotates only plain login roles", name, attr);
+	if (need_login && !login)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "role \"%s\" is NOLOGIN: pg_kms rotates only login roles", name);
+
+	/* a member of a privileged role can SET ROLE to it */
+	rel = table_open(AuthIdRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (via == NULL && HeapTupleIsValid(t = systable_getnext(scan)))
+	{
+		Form_pg_authid p = (Form_pg_authid) GETSTRUCT(t);
+		const char *pa = PrivilegedAttr(p);
+
+		if (pa && p->oid != roleid && is_member_of_role(roleid, p->oid))
+		{
+			via = pstrdup(NameStr(p->rolname));
+			via_attr = pa;
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (via)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "role \"%s\" is a member of role \"%s\", which has the %s attribute: pg_kms rotates only plain login roles",
+				  name, via, via_attr);
+
+	if (!OidIsValid(configurer) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(configurer)))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the role that configured rotation no longer exists: configure it again with rotate_secret");
+	if (!MayAlterPassword(configurer, roleid))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\", which configures this rotation, may not change the password of role \"%s\"",
+						GetUserNameFromId(configurer, false), name),
+				 errhint("PostgreSQL's rule for ALTER ROLE ... PASSWORD applies: the role itself, or CREATEROLE%s.",
+#if PG_VERSION_NUM >= 160000
+						 " with ADMIN OPTION on the role"
+#else
+						 ""
+#endif
+						 )));
+	return roleid;
 }
 
-/* Run a utility statement as the current user (the worker: a superuser). */
-static void
-RunDDL(const char *sql)
+/* Is member a direct member of role? */
+static bool
+DirectMember(Oid member, Oid role)
 {
-	int			rc;
+	HeapTuple	tup;
+	bool		found = false;
+	CatCList   *list = SearchSysCacheList1(AUTHMEMMEMROLE, ObjectIdGetDatum(member));
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute(sql, false, 0);
-	if (rc < 0)
-		elog(ERROR, "pg_kms rotation statement failed (%d)", rc);
-	SPI_finish();
-}
-
-static void
-SetRolePassword(const char *user, const char *password)
-{
-	char	   *verifier = KmsScramVerifier(password);
-
-	RunDDL(psprintf("ALTER ROLE %s WITH LOGIN PASSWORD %s",
-					quote_identifier(user), quote_literal_cstr(verifier)));
+	for (int i = 0; i < list->n_members; i++)
+	{
+		tup = &list->members[i]->tuple;
+		if (((Form_pg_auth_members) GETSTRUCT(tup))->roleid == role)
+			found = true;
+	}
+	ReleaseSysCacheList(list);
+	return found;
 }
 
 /*
- * Create or update base_clone: LOGIN, the attributes of base that matter
- * (INHERIT, CREATEDB, CREATEROLE, CONNECTION LIMIT), membership in base
- * (as AWS's multi-user Lambda grants it), and the roles base is a member
- * of; then set its password.
+ * Is clone a role pg_kms made of base for this secret?  Either the one
+ * recorded in kms.secret.rotation_clone, or one that has nothing of its
+ * own: a direct member of base, no attribute base lacks, no membership
+ * beyond base and base's, and no object, privilege or policy in any
+ * database (pg_shdepend).  Anything else is somebody's role, and setting
+ * its password would hand it over ("victim_clone").
+ */
+static bool
+IsOurClone(Oid base, Oid clone, Oid recorded)
+{
+	bool		b_super,
+				b_createrole,
+				b_createdb,
+				c_super,
+				c_createrole,
+				c_createdb;
+	CatCList   *list;
+	bool		ok = true;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key[2];
+
+	if (OidIsValid(recorded) && recorded == clone)
+		return true;
+	if (!DirectMember(clone, base))
+		return false;
+	if (!RoleAttr(base, &b_super, &b_createrole, &b_createdb) ||
+		!RoleAttr(clone, &c_super, &c_createrole, &c_createdb))
+		return false;
+	if (c_createdb && !b_createdb)
+		return false;
+	list = SearchSysCacheList1(AUTHMEMMEMROLE, ObjectIdGetDatum(clone));
+	for (int i = 0; i < list->n_members && ok; i++)
+	{
+		Oid			r = ((Form_pg_auth_members) GETSTRUCT(&list->members[i]->tuple))->roleid;
+
+		if (r != base && !DirectMember(base, r))
+			ok = false;
+	}
+	ReleaseSysCacheList(list);
+	if (!ok)
+		return false;
+
+	rel = table_open(SharedDependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_shdepend_refclassid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(AuthIdRelationId));
+	ScanKeyInit(&key[1], Anum_pg_shdepend_refobjid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(clone));
+	scan = systable_beginscan(rel, SharedDependReferenceIndexId, true, NULL, 2, key);
+	if (HeapTupleIsValid(systable_getnext(scan)))
+		ok = false;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return ok;
+}
+
+/*
+ * Run a utility statement as role (the configurer), so PostgreSQL applies
+ * its own privilege rules to it as well as ours.
  */
 static void
-EnsureClone(const char *base, const char *clone, const char *password)
+RunDDLAs(Oid role, const char *sql)
 {
-	HeapTuple	tup = SearchSysCache1(AUTHNAME, CStringGetDatum(base));
-	Form_pg_authid b;
-	StringInfoData sql;
-	bool		exists;
-	char	   *verifier;
-	uint64		n;
-	char	  **roles;
+	Oid			save_userid;
+	int			save_sec;
+	int			rc;
 
-	if (!HeapTupleIsValid(tup))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "role \"%s\" named by the secret does not exist", base);
-	b = (Form_pg_authid) GETSTRUCT(tup);
-	exists = RoleCheck(clone, false);
-	verifier = KmsScramVerifier(password);
-	initStringInfo(&sql);
-	appendStringInfo(&sql, "%s ROLE %s WITH LOGIN %s %s %s CONNECTION LIMIT %d PASSWORD %s",
-					 exists ? "ALTER" : "CREATE", quote_identifier(clone),
-					 b->rolinherit ? "INHERIT" : "NOINHERIT",
-					 b->rolcreatedb ? "CREATEDB" : "NOCREATEDB",
-					 b->rolcreaterole ? "CREATEROLE" : "NOCREATEROLE",
-					 b->rolconnlimit, quote_literal_cstr(verifier));
-	ReleaseSysCache(tup);
-	RunDDL(sql.data);
-
-	/* memberships: base itself, and what base belongs to */
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
 	{
-		Oid			t[2] = {TEXTOID, TEXTOID};
-		Datum		v[2];
-
-		v[0] = CStringGetTextDatum(base);
-		v[1] = CStringGetTextDatum(clone);
-		if (SPI_execute_with_args("SELECT pg_catalog.quote_ident(r.rolname) FROM pg_catalog.pg_roles r "
-								  "WHERE (r.rolname = $1 OR r.oid IN (SELECT m.roleid FROM pg_catalog.pg_auth_members m "
-								  "       JOIN pg_catalog.pg_roles b ON b.oid = m.member WHERE b.rolname = $1)) "
-								  "AND r.rolname <> $2 "
-								  "AND r.oid NOT IN (SELECT m.roleid FROM pg_catalog.pg_auth_members m "
-								  "       JOIN pg_catalog.pg_roles c ON c.oid = m.member WHERE c.rolname = $2) "
-								  "ORDER BY r.rolname",
-								  2, t, v, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not list the memberships of role \"%s\"", base);
-		n = SPI_processed;
-		roles = palloc(sizeof(char *) * (n + 1));
-		for (uint64 i = 0; i < n; i++)
-			roles[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		for (uint64 i = 0; i < n; i++)
-		{
-			if (SPI_execute(psprintf("GRANT %s TO %s", roles[i], quote_identifier(clone)), false, 0) < 0)
-				elog(ERROR, "could not grant %s to %s", roles[i], clone);
-		}
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute(sql, false, 0);
+		if (rc < 0)
+			elog(ERROR, "pg_kms rotation statement failed (%d)", rc);
+		SPI_finish();
 	}
-	SPI_finish();
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+}
+
+/* Only PASSWORD: PostgreSQL lets a role without CREATEROLE change that alone. */
+static void
+SetRolePassword(Oid configurer, const char *user, const char *password)
+{
+	char	   *verifier = KmsScramVerifier(password);
+
+	RunDDLAs(configurer, psprintf("ALTER ROLE %s PASSWORD %s",
+								  quote_identifier(user), quote_literal_cstr(verifier)));
+}
+
+/*
+ * The roles base is a direct member of, and base itself, that clone does
+ * not belong to yet: what EnsureClone grants.  Each must be grantable by
+ * the configurer.
+ */
+static List *
+CloneGrants(Oid configurer, Oid base, Oid clone, const char *clone_name)
+{
+	List	   *grants = NIL;
+	CatCList   *list = SearchSysCacheList1(AUTHMEMMEMROLE, ObjectIdGetDatum(base));
+	List	   *want = list_make1_oid(base);
+	ListCell   *lc;
+
+	for (int i = 0; i < list->n_members; i++)
+		want = lappend_oid(want, ((Form_pg_auth_members) GETSTRUCT(&list->members[i]->tuple))->roleid);
+	ReleaseSysCacheList(list);
+	foreach(lc, want)
+	{
+		Oid			r = lfirst_oid(lc);
+
+		if (OidIsValid(clone) && DirectMember(clone, r))
+			continue;
+		if (!MayGrantRole(configurer, r))
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+					 errmsg("AccessDeniedException: role \"%s\", which configures this rotation, may not grant role \"%s\" to the clone \"%s\"",
+							GetUserNameFromId(configurer, false), GetUserNameFromId(r, false), clone_name),
+					 errhint("The clone gets the memberships of the original role; the configurer needs %s on each.",
+#if PG_VERSION_NUM >= 160000
+							 "ADMIN OPTION"
+#else
+							 "CREATEROLE or ADMIN OPTION"
+#endif
+							 )));
+		grants = lappend_oid(grants, r);
+	}
+	return grants;
+}
+
+/*
+ * Check (and, with password, do) the change of base -> clone: base a plain
+ * login role the configurer administers; clone either absent (the
+ * configurer may create it) or the clone pg_kms made for this secret; every
+ * membership the clone gets grantable by the configurer.  Returns the
+ * clone's OID after the change (InvalidOid when only checking an absent
+ * clone).
+ */
+static Oid
+EnsureClone(RotationRow *r, Oid configurer, const char *base, const char *clone,
+			const char *password)
+{
+	Oid			base_oid = CheckTarget(configurer, base, true, true);
+	Oid			clone_oid = CheckTarget(configurer, clone, false, true);
+	HeapTuple	tup;
+	Form_pg_authid b;
+	bool		b_inherit,
+				b_createdb;
+	int			b_connlimit;
+	List	   *grants;
+	ListCell   *lc;
+	StringInfoData sql;
+
+	if (OidIsValid(clone_oid) && !IsOurClone(base_oid, clone_oid, r->clone))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "role \"%s\" exists but is not a clone of role \"%s\" that pg_kms made for this secret: pg_kms will not take it over",
+				  clone, base);
+	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(base_oid));
+	b = (Form_pg_authid) GETSTRUCT(tup);
+	b_inherit = b->rolinherit;
+	b_createdb = b->rolcreatedb;
+	b_connlimit = b->rolconnlimit;
+	ReleaseSysCache(tup);
+	if (!OidIsValid(clone_oid) && !MayCreateRole(configurer, b_createdb))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\", which configures this rotation, may not create the clone \"%s\"",
+						GetUserNameFromId(configurer, false), clone),
+				 errhint("Alternating users needs a configurer with CREATEROLE.")));
+	grants = CloneGrants(configurer, base_oid, clone_oid, clone);
+	if (password == NULL)
+		return clone_oid;
+
+	/* never CREATEROLE, whatever base has (base has none: CheckTarget) */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "%s ROLE %s WITH LOGIN %s %s CONNECTION LIMIT %d PASSWORD %s",
+					 OidIsValid(clone_oid) ? "ALTER" : "CREATE", quote_identifier(clone),
+					 b_inherit ? "INHERIT" : "NOINHERIT",
+					 b_createdb ? "CREATEDB" : "NOCREATEDB",
+					 b_connlimit, quote_literal_cstr(KmsScramVerifier(password)));
+	RunDDLAs(configurer, sql.data);
+	CommandCounterIncrement();
+	foreach(lc, grants)
+		RunDDLAs(configurer, psprintf("GRANT %s TO %s",
+									  quote_identifier(GetUserNameFromId(lfirst_oid(lc), false)),
+									  quote_identifier(clone)));
+	clone_oid = get_role_oid(clone, false);
+	if (clone_oid != r->clone)
+	{
+		Oid			t = OIDOID;
+		Datum		v = ObjectIdGetDatum(clone_oid);
+
+		UpdateSecretRow(r->id, "rotation_clone = $2::pg_catalog.regrole", 1, &t, &v, NULL);
+		r->clone = clone_oid;
+	}
+	return clone_oid;
+}
+
+/*
+ * All the role checks of a rotation from the credentials cur (AWSCURRENT)
+ * to the user pending_user, for the configurer: what setSecret will
+ * change must be changeable.  Run by rotate_secret and before steps.
+ */
+static void
+CheckRotationRoles(RotationRow *r, Oid configurer, bool alternate, const char *cur_user,
+				   const char *pending_user)
+{
+	if (!alternate)
+	{
+		(void) CheckTarget(configurer, pending_user, true, true);
+		return;
+	}
+	if (strlen(pending_user) > strlen(cur_user))
+		(void) EnsureClone(r, configurer, cur_user, pending_user, NULL);	/* app -> app_clone */
+	else
+	{
+		/* app_clone -> app: app_clone must be app's clone */
+		Oid			base = CheckTarget(configurer, pending_user, true, true);
+		Oid			clone = get_role_oid(cur_user, true);
+
+		if (!OidIsValid(clone) || !(clone == r->clone || DirectMember(clone, base)))
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "role \"%s\" is not a clone of role \"%s\" (a member of it): pg_kms will not alternate between them",
+					  cur_user, pending_user);
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -1127,6 +1623,15 @@ StepCreate(RotationRow *r)
 	if (!LoadCreds(r->id, NULL, "AWSCURRENT", &cur))
 		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
 				  "createSecret: secret \"%s\" has no AWSCURRENT SecretString", r->name);
+	/* fail early, before a version exists, if setSecret would be refused */
+	{
+		KmsLoginTarget t;
+		bool		alternate = strcmp(r->strategy, STRATEGY_ALTERNATE) == 0;
+
+		LocalTarget(&cur, &t);
+		CheckRotationRoles(r, r->role, alternate, cur.username,
+						   alternate ? AltUsername(cur.username) : cur.username);
+	}
 	pw = NewPassword();
 	jb = JsonbSetString(cur.json, "password", pw);
 	if (strcmp(r->strategy, STRATEGY_ALTERNATE) == 0)
@@ -1146,59 +1651,57 @@ StepSet(RotationRow *r)
 				prev;
 	char	   *err = NULL;
 	bool		alternate = strcmp(r->strategy, STRATEGY_ALTERNATE) == 0;
+	KmsLoginTarget t;
 
 	if (!LoadCreds(r->id, r->token, "AWSPENDING", &pending))
 		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
 				  "setSecret: version \"%s\" of secret \"%s\" is not AWSPENDING", r->token, r->name);
-	if (TryLogin(&pending, NULL))
-		return;					/* set before (a retry after commit) */
 	if (!LoadCreds(r->id, NULL, "AWSCURRENT", &cur))
 		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
 				  "setSecret: secret \"%s\" has no AWSCURRENT version", r->name);
-	if (strcmp(cur.host, pending.host) != 0)
+	LocalTarget(&pending, &t);
+	LocalTarget(&cur, &t);
+	if (alternate && strcmp(AltUsername(cur.username), pending.username) != 0)
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "setSecret: the AWSCURRENT and AWSPENDING versions name different hosts");
+				  "setSecret: the AWSPENDING username must be the alternate of the AWSCURRENT one (\"%s\")",
+				  AltUsername(cur.username));
+	if (!alternate && strcmp(cur.username, pending.username) != 0)
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "setSecret: the AWSCURRENT and AWSPENDING versions name different users");
+	/* re-checked at every step: the configurer's privileges may be gone */
+	CheckRotationRoles(r, r->role, alternate, cur.username, pending.username);
+
+	if (TryLogin(&pending, NULL))
+		return;					/* set before (a retry after commit) */
 
 	if (alternate)
 	{
-		if (strcmp(AltUsername(cur.username), pending.username) != 0)
-			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-					  "setSecret: the AWSPENDING username must be the alternate of the AWSCURRENT one (\"%s\")",
-					  AltUsername(cur.username));
 		/* the credentials being rotated must be valid: no confused deputy */
 		if (!TryLogin(&cur, &err))
 			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 					  "setSecret: unable to log into the database with the AWSCURRENT version: %s", err);
-		RoleCheck(cur.username, true);
 		if (strlen(pending.username) > strlen(cur.username))
-			EnsureClone(cur.username, pending.username, pending.password);	/* app -> app_clone */
+			EnsureClone(r, r->role, cur.username, pending.username, pending.password);	/* app -> app_clone */
 		else
-		{
-			RoleCheck(pending.username, true);
-			SetRolePassword(pending.username, pending.password);
-		}
+			SetRolePassword(r->role, pending.username, pending.password);
 	}
 	else
 	{
 		bool		ok;
 
-		if (strcmp(cur.username, pending.username) != 0)
-			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-					  "setSecret: the AWSCURRENT and AWSPENDING versions name different users");
 		ok = TryLogin(&cur, &err);
-		if (!ok && LoadCreds(r->id, NULL, "AWSPREVIOUS", &prev) &&
-			strcmp(prev.username, pending.username) == 0 && strcmp(prev.host, pending.host) == 0)
+		/* AWSPREVIOUS of this user on this server, if it is (else skip it) */
+		if (!ok && LoadCreds(r->id, NULL, "AWSPREVIOUS", &prev))
 		{
-			prev.ssl = cur.ssl;
-			ok = TryLogin(&prev, NULL);
+			if (strcmp(prev.username, pending.username) == 0 && LocalTargetExt(&prev, &t, false))
+				ok = TryLogin(&prev, NULL);
 			WipeCreds(&prev);
 		}
 		if (!ok)
 			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 					  "setSecret: unable to log into the database with the previous, current, or pending secret: %s",
 					  err ? err : "");
-		RoleCheck(pending.username, true);
-		SetRolePassword(pending.username, pending.password);
+		SetRolePassword(r->role, pending.username, pending.password);
 	}
 	WipeCreds(&pending);
 	WipeCreds(&cur);
@@ -1230,30 +1733,28 @@ StepFinish(RotationRow *r)
 	KmsSecretChanged(r->id);
 }
 
-/* A custom strategy: fn(secret_id, token, step) as the configuring role. */
+/*
+ * A custom strategy: fn(secret_id, token, step) as the configuring role.
+ * The function is the one pinned at configuration (by OID: no name is
+ * resolved again), its owner and the configurer's EXECUTE re-checked.
+ */
 static void
 StepCustom(RotationRow *r, const char *step)
 {
-	Oid			fn = ToRegprocedure(r->strategy);
+	Oid			fn = r->function;
 	Oid			save_userid;
 	int			save_sec;
 	int			save_nestlevel;
-	HeapTuple	tup;
-	char	   *call;
+	volatile bool pushed = false;
 
 	if (!OidIsValid(fn))
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "rotation function %s does not exist", r->strategy);
+				  "the rotation function %s of secret \"%s\" is not pinned (configured before pg_kms 1.1): configure it again with rotate_secret",
+				  r->strategy, r->name);
 	if (!OidIsValid(r->role) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(r->role)))
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
 				  "the role that configured rotation of secret \"%s\" no longer exists", r->name);
-	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fn);
-	call = psprintf("SELECT %s($1, $2, $3)",
-					quote_qualified_identifier(get_namespace_name(((Form_pg_proc) GETSTRUCT(tup))->pronamespace),
-											   NameStr(((Form_pg_proc) GETSTRUCT(tup))->proname)));
-	ReleaseSysCache(tup);
+	CheckStrategyFunction(fn, r->role, r->name);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
 	SetUserIdAndSecContext(r->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
@@ -1262,22 +1763,25 @@ StepCustom(RotationRow *r, const char *step)
 							 GUC_ACTION_SAVE, true, 0, false);
 	PG_TRY();
 	{
-		Oid			t[3] = {TEXTOID, TEXTOID, TEXTOID};
-		Datum		v[3];
+		FmgrInfo	flinfo;
+		LOCAL_FCINFO(fcinfo, 3);
 
-		if (pg_proc_aclcheck(fn, r->role, ACL_EXECUTE) != ACLCHECK_OK)
-			ereport(ERROR,
-					(errcode(KMS_SQLSTATE_ACCESS_DENIED),
-					 errmsg("AccessDeniedException: role \"%s\" may not execute rotation function %s",
-							GetUserNameFromId(r->role, false), r->strategy)));
-		v[0] = CStringGetTextDatum(r->arn);
-		v[1] = CStringGetTextDatum(r->token);
-		v[2] = CStringGetTextDatum(step);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute_with_args(call, 3, t, v, NULL, false, 0) < 0)
-			elog(ERROR, "rotation function %s failed", r->strategy);
-		SPI_finish();
+		if (!ActiveSnapshotSet())
+		{
+			PushActiveSnapshot(GetTransactionSnapshot());
+			pushed = true;
+		}
+		fmgr_info(fn, &flinfo);
+		InitFunctionCallInfoData(*fcinfo, &flinfo, 3, DEFAULT_COLLATION_OID, NULL, NULL);
+		fcinfo->args[0].value = CStringGetTextDatum(r->arn);
+		fcinfo->args[0].isnull = false;
+		fcinfo->args[1].value = CStringGetTextDatum(r->token);
+		fcinfo->args[1].isnull = false;
+		fcinfo->args[2].value = CStringGetTextDatum(step);
+		fcinfo->args[2].isnull = false;
+		(void) FunctionCallInvoke(fcinfo);	/* any result, NULL included */
+		if (pushed)
+			PopActiveSnapshot();
 	}
 	PG_FINALLY();
 	{
@@ -1455,6 +1959,48 @@ CrashNow(const char *token, const char *step, bool before)
 }
 
 /* ----------------------------------------------------------------
+ * Step timeout (pg_kms.rotation_step_timeout)
+ *
+ * A timeout of our own rather than statement_timeout, which only
+ * postgres.c arms (a background worker's SPI never does): when it fires it
+ * cancels whatever the step is doing as a query cancel would (pg_sleep,
+ * a lock wait, the login client's wait), and the step fails like any other.
+ * ----------------------------------------------------------------
+ */
+static TimeoutId step_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t step_timed_out = false;
+
+static void
+StepTimeoutHandler(void)
+{
+	step_timed_out = true;
+	QueryCancelPending = true;
+	InterruptPending = true;
+	SetLatch(MyLatch);
+}
+
+static void
+StepTimeoutArm(void)
+{
+	if (step_timeout_id == MAX_TIMEOUTS)
+		step_timeout_id = RegisterTimeout(USER_TIMEOUT, StepTimeoutHandler);
+	step_timed_out = false;
+	enable_timeout_after(step_timeout_id, kms_rotation_step_timeout * 1000);
+}
+
+/* Returns true if the timeout fired. */
+static bool
+StepTimeoutDisarm(void)
+{
+	bool		fired;
+
+	disable_timeout(step_timeout_id, false);
+	fired = step_timed_out;
+	step_timed_out = false;
+	return fired;
+}
+
+/* ----------------------------------------------------------------
  * Jobs
  * ----------------------------------------------------------------
  */
@@ -1525,7 +2071,10 @@ KmsRotationSecretsJob(void)
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		StepTimeoutArm();
 		done = RunStep(&r);
+		if (StepTimeoutDisarm() && QueryCancelPending)
+			QueryCancelPending = false; /* fired after the step was done */
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -1533,14 +2082,24 @@ KmsRotationSecretsJob(void)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		bool		timed_out;
 
+		timed_out = StepTimeoutDisarm();
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		error = edata->message ? edata->message : "unknown error";
+		if (timed_out && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			error = psprintf("the step was cancelled after %d s (pg_kms.rotation_step_timeout)",
+							 kms_rotation_step_timeout);
+		else
+		{
+			if (timed_out && QueryCancelPending)
+				QueryCancelPending = false;
+			error = edata->message ? edata->message : "unknown error";
+		}
 	}
 	PG_END_TRY();
 
@@ -1756,6 +2315,51 @@ InvalidRequest(const char *msg, const char *hint)
 			 hint ? errhint("%s", hint) : 0));
 }
 
+/*
+ * The username of the secret's AWSCURRENT, if the caller can read it (a
+ * customer key may deny it Decrypt) and it is RDS-style JSON; else NULL,
+ * and the worker finds out.  Read in a subtransaction, so that any error
+ * is dropped cleanly; only the username leaves it.
+ */
+static char *
+CurrentUsername(const uint8 *id)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	char	   *volatile user = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		char	   *value = KmsSecretGetString(id, NULL, "AWSCURRENT", NULL);
+
+		if (value)
+		{
+			Creds		cur;
+
+			ParseCreds(value, "AWSCURRENT", &cur);
+			kms_cleanse(value, strlen(value));
+			user = MemoryContextStrdup(cxt, cur.username);
+			WipeCreds(&cur);
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		user = NULL;
+	}
+	PG_END_TRY();
+	return user;
+}
+
 PG_FUNCTION_INFO_V1(rotate_secret);
 Datum
 rotate_secret(PG_FUNCTION_ARGS)
@@ -1773,6 +2377,9 @@ rotate_secret(PG_FUNCTION_ARGS)
 	char	   *current;
 	StringInfoData buf;
 	char		tok[37];
+	Oid			fn = InvalidOid;
+	Oid			configurer;
+	const char *eff_strategy;
 
 	if (ref == NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, "secret_id is required");
@@ -1783,7 +2390,7 @@ rotate_secret(PG_FUNCTION_ARGS)
 	if (rules_arg)
 		norm = ParseRules(rules_arg, &rules);
 	if (strategy)
-		strategy = ValidateStrategy(strategy);
+		strategy = ValidateStrategy(strategy, &fn);
 
 	KmsSecretForRotation(ref, &info);
 	if (info.deleted)
@@ -1819,6 +2426,35 @@ rotate_secret(PG_FUNCTION_ARGS)
 		norm = r.rules;
 		ParseRules(norm, &rules);
 	}
+
+	/*
+	 * Who configures a strategy runs it; otherwise the first configurer
+	 * stays.  What the rotation will change must be the configurer's to
+	 * change: checked here for a clear error, and again at every step.
+	 */
+	configurer = strategy || !OidIsValid(r.role) ? GetUserId() : r.role;
+	eff_strategy = strategy ? strategy : r.strategy;
+	if (!strategy)
+		fn = r.function;
+	if (!IsBuiltin(eff_strategy))
+	{
+		if (!OidIsValid(fn))
+			InvalidRequest(psprintf("the rotation function %s of secret \"%s\" is not pinned (configured before pg_kms 1.1)",
+									eff_strategy, info.name),
+						   "Give rotation_strategy again.");
+		CheckStrategyFunction(fn, configurer, info.name);
+	}
+	else
+	{
+		bool		alternate = strcmp(eff_strategy, STRATEGY_ALTERNATE) == 0;
+		char	   *user = CurrentUsername(info.id);
+
+		/* roles that do not exist yet are checked when the worker gets to them */
+		if (user && OidIsValid(get_role_oid(user, true)))
+			CheckRotationRoles(&r, configurer, alternate, user,
+							   alternate ? AltUsername(user) : user);
+	}
+
 	if (token && KmsSecretVersionExists(info.id, token))
 		InvalidRequest(psprintf("a version with client request token \"%s\" already exists", token), NULL);
 	if (token == NULL)
@@ -1834,9 +2470,9 @@ rotate_secret(PG_FUNCTION_ARGS)
 	}
 
 	{
-		Oid			t[6] = {TEXTOID, JSONBOID, OIDOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
-		Datum		v[6];
-		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			t[7] = {TEXTOID, JSONBOID, OIDOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, OIDOID};
+		Datum		v[7];
+		char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 		TimestampTz next = 0;
 
 		v[0] = CStringGetTextDatum(strategy ? strategy : r.strategy);
@@ -1844,8 +2480,7 @@ rotate_secret(PG_FUNCTION_ARGS)
 			v[1] = JsonbPGetDatum(norm);
 		else
 			n[1] = 'n';
-		/* who configures a custom function runs it; keep the first configurer otherwise */
-		v[2] = ObjectIdGetDatum(strategy || !OidIsValid(r.role) ? GetUserId() : r.role);
+		v[2] = ObjectIdGetDatum(configurer);
 		v[3] = CStringGetTextDatum(token);
 		if (norm && !immediately)
 			next = NextRotation(&rules, GetCurrentTransactionStartTimestamp());
@@ -1853,16 +2488,20 @@ rotate_secret(PG_FUNCTION_ARGS)
 		if (next == 0)
 			n[4] = 'n';
 		v[5] = BoolGetDatum(immediately);
+		v[6] = ObjectIdGetDatum(fn);
+		if (!OidIsValid(fn))
+			n[6] = 'n';
 		UpdateSecretRow(info.id,
 						"rotation_enabled = true, rotation_strategy = $2, rotation_lambda_arn = $2, "
 						"rotation_rules = $3, rotation_role = $4::regrole, "
+						"rotation_function = $8::pg_catalog.regprocedure, "
 						"rotation_token = CASE WHEN $7 THEN $5 END, "
 						"rotation_step = CASE WHEN $7 THEN 'createSecret' END, "
 						"rotation_started = CASE WHEN $7 THEN pg_catalog.now() END, "
 						"rotation_attempts = 0, rotation_next_attempt = NULL, "
 						"rotation_last_error = NULL, rotation_last_error_date = NULL, "
 						"next_rotation_date = CASE WHEN $7 THEN next_rotation_date ELSE $6 END",
-						6, t, v, n);
+						7, t, v, n);
 	}
 	KmsSecretChanged(info.id);
 	KmsRotationWakeAtCommit();

@@ -25,6 +25,10 @@
 
 /* pg_kms.rotation_test_crash_at (test-only; superuser) */
 extern char *kms_rotation_test_crash_at;
+/* pg_kms.rotation_local_hosts, _login_timeout (s), _step_timeout (s) */
+extern char *kms_rotation_local_hosts;
+extern int	kms_rotation_login_timeout;
+extern int	kms_rotation_step_timeout;
 
 /* Module setup, from _PG_init: the settings of this part. */
 extern void KmsRotationInit(void);

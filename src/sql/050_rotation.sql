@@ -40,3 +40,16 @@ CREATE FUNCTION kms.rotation_scram_selftest(password text)
 RETURNS boolean AS 'MODULE_PATHNAME', 'kms_rotation_scram_selftest' LANGUAGE C VOLATILE STRICT;
 REVOKE ALL ON FUNCTION kms.rotation_scram_selftest(text) FROM PUBLIC;
 COMMENT ON FUNCTION kms.rotation_scram_selftest(text) IS 'Test: our SCRAM-SHA-256 verifier of the password passes the server''s own check';
+
+-- A custom strategy is pinned by OID (its name is never resolved again);
+-- the clone pg_kms made for alternating users is remembered, so it is
+-- never confused with somebody else's role of that name.
+ALTER TABLE kms.secret
+	ADD COLUMN rotation_function regprocedure,		-- the custom strategy's function
+	ADD COLUMN rotation_clone regrole;				-- the <user>_clone pg_kms created
+
+CREATE FUNCTION kms.rotation_login_selftest(host text, port int, username text, password text,
+											dbname text, timeout_ms int DEFAULT 5000)
+RETURNS text AS 'MODULE_PATHNAME', 'kms_rotation_login_selftest' LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION kms.rotation_login_selftest(text, int, text, text, text, int) FROM PUBLIC;
+COMMENT ON FUNCTION kms.rotation_login_selftest(text, int, text, text, text, int) IS 'Test: the rotation worker''s SCRAM-only login client against host (socket directory or IP address); NULL on success, else why it failed';
