@@ -20,7 +20,9 @@
  *		members): everything;
  *	  - members of kms_admin: create secrets; DescribeSecret, UpdateSecret
  *		(metadata), DeleteSecret, RestoreSecret, TagResource and grants on
- *		every secret, but not the value;
+ *		every secret, but not the value: they grant only those operations,
+ *		never GetSecretValue, PutSecretValue, RotateSecret or
+ *		UpdateSecretVersionStage (the owner does);
  *	  - a grantee: the operations of its grants.
  *	  A role that may do nothing with a secret gets AccessDeniedException
  *	  whether it exists or not; only kms_admin learns ResourceNotFound.
@@ -119,6 +121,15 @@ static const char *const SecretOpNames[] = {
 #define SEC_ADMIN_OPS	(SEC_OPBIT(SEC_OP_DESCRIBE_SECRET) | SEC_OPBIT(SEC_OP_UPDATE_SECRET) | \
 						 SEC_OPBIT(SEC_OP_DELETE_SECRET) | SEC_OPBIT(SEC_OP_TAG_RESOURCE) | \
 						 SEC_OPBIT(SEC_OP_MANAGE_GRANTS))
+/*
+ * Operations on a secret's value: reading it, writing it, having the worker
+ * write it (RotateSecret), choosing which version is current.  Only the
+ * owner or a superuser grants them, so kms_admin's management of a secret
+ * never turns into use of it.
+ */
+#define SEC_VALUE_OPS	(SEC_OPBIT(SEC_OP_GET_SECRET_VALUE) | SEC_OPBIT(SEC_OP_PUT_SECRET_VALUE) | \
+						 SEC_OPBIT(SEC_OP_ROTATE_SECRET) | \
+						 SEC_OPBIT(SEC_OP_UPDATE_SECRET_VERSION_STAGE))
 
 /* What we know about one secret; strings live in the caller's context. */
 typedef struct SecretMeta
@@ -2759,6 +2770,32 @@ secret_create_grant(PG_FUNCTION_ARGS)
 	}
 
 	SecretForWrite(ref, SEC_OP_MANAGE_GRANTS, "CreateGrant", false, &m);
+
+	/*
+	 * Whoever is not the owner (kms_admin) grants only what it holds itself,
+	 * and never an operation on the value: not to another role, nor to
+	 * itself or a role it belongs to.
+	 */
+	if (!superuser() && !has_privs_of_role(issuer, m.owner))
+	{
+		for (int o = 0; o < SEC_NUM_GRANT_OPS; o++)
+		{
+			if (!(bits & SEC_OPBIT(o)))
+				continue;
+			if ((SEC_VALUE_OPS & SEC_OPBIT(o)) || !SecretAllowed(&m, o))
+			{
+				KmsAudit("CreateGrant", ref, 0, "AccessDeniedException");
+				ereport(ERROR,
+						(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+						 errhidestmt(true),
+						 errmsg("AccessDeniedException: role \"%s\" is not authorized to grant %s on secret \"%s\"",
+								GetUserNameFromId(issuer, false), SecretOpNames[o], ref),
+						 (SEC_VALUE_OPS & SEC_OPBIT(o)) ?
+						 errdetail("Only the secret's owner or a superuser grants GetSecretValue, PutSecretValue, RotateSecret and UpdateSecretVersionStage.") :
+						 errdetail("A role other than the secret's owner grants only operations it may perform itself.")));
+			}
+		}
+	}
 
 	grantee = get_role_oid(grantee_name, true);
 	if (!OidIsValid(grantee))
