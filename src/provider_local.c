@@ -11,12 +11,23 @@
  *	  core dumps).  kms.master holds its key check value (KCV), so a wrong
  *	  key is named as such instead of failing as garbage.
  *
+ *	  Crash restarts: the postmaster keeps its own copy of the master slot
+ *	  (current and previous key) in a private page that is locked in
+ *	  memory, excluded from core dumps, zeroed in children at fork and
+ *	  wiped at exit.  It is taken at start and again from the old segment
+ *	  just before a crash restart destroys it (checked against the KCVs,
+ *	  so a torn or scribbled slot is ignored), and the new segment gets it
+ *	  back instead of reading the settings again: a key file removed or
+ *	  re-permissioned since start, or a kms_rotate_master_key() since start,
+ *	  does not take the keys away until a full restart.
+ *
  * Locking: the master slot is read and written under the pg_kms LWLock
  * (cache.c).  Writers of wrapped material hold the kms.master row FOR
  * SHARE, kms_rotate_master_key() holds it FOR UPDATE, so no version is ever
  * wrapped under a master key that a concurrent rotation is replacing; the
  * new key is published in the commit callback, before the row lock is
- * released.
+ * released.  The postmaster's copy is touched only by the postmaster, when
+ * no child runs.
  *
  * IDENTIFICATION
  *	  src/provider_local.c
@@ -26,12 +37,14 @@
 #include "postgres.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/builtins.h"
 
 #include "cache.h"
@@ -39,6 +52,21 @@
 
 static uint8 pending_master[KMS_AES_KEY_LEN];
 static bool pending_master_set = false;
+
+/* The postmaster's copy of the master slot (see the file header). */
+typedef struct KmsPostmasterKeys
+{
+	bool		loaded;
+	uint8		key[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	bool		prev_loaded;
+	uint8		prev_key[KMS_AES_KEY_LEN];
+	uint8		prev_kcv[KMS_KCV_LEN];
+} KmsPostmasterKeys;
+
+static KmsPostmasterKeys *pm_keys = NULL;
+static Size pm_keys_len = 0;
+static KmsMasterSlot *pm_slot = NULL;
 
 /*
  * Parse a master key: exactly 32 raw bytes, or 64 hex digits optionally
@@ -171,9 +199,104 @@ KmsLoadKeyFromSettings(uint8 *out)
 	return pstrdup("no master key is configured: set pg_kms.master_key_file or pg_kms.master_key_command");
 }
 
+/* ----------------------------------------------------------------
+ * The postmaster's copy of the master slot
+ * ----------------------------------------------------------------
+ */
+static void
+KmsPostmasterKeysWipe(int code, Datum arg)
+{
+	if (pm_keys)
+		kms_cleanse(pm_keys, pm_keys_len);
+}
+
+/* One private page, protected as the shared key cache is (cache.c). */
+static void
+KmsPostmasterKeysAlloc(void)
+{
+	long		page = sysconf(_SC_PAGESIZE);
+	void	   *p;
+
+	pm_keys_len = TYPEALIGN(page, sizeof(KmsPostmasterKeys));
+	p = mmap(NULL, pm_keys_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+	{
+		ereport(LOG,
+				(errmsg("pg_kms: could not keep the master key for crash restarts: %m"),
+				 errdetail("After a crash restart the master key is read from the settings again.")));
+		return;
+	}
+#ifdef MADV_WIPEONFORK
+	/* children start with zeros: only the postmaster needs this copy */
+	(void) madvise(p, pm_keys_len, MADV_WIPEONFORK);
+#endif
+	if (kms_protect_memory)
+	{
+#ifdef MADV_DONTDUMP
+		if (madvise(p, pm_keys_len, MADV_DONTDUMP) != 0)
+			ereport(LOG,
+					(errmsg("pg_kms: could not exclude the postmaster's master key copy from core dumps: %m")));
+#endif
+		if (mlock(p, pm_keys_len) != 0)
+			ereport(LOG,
+					(errmsg("pg_kms: could not lock the postmaster's master key copy in memory: %m"),
+					 errhint("Raise RLIMIT_MEMLOCK for the postgres user to keep key material out of swap.")));
+	}
+	pm_keys = (KmsPostmasterKeys *) p;
+	on_proc_exit(KmsPostmasterKeysWipe, (Datum) 0);
+}
+
+/* Does kcv check key?  (Without a lock: the caller knows nobody writes.) */
+static bool
+KmsKcvChecks(const uint8 *key, const uint8 *kcv)
+{
+	uint8		k[KMS_KCV_LEN];
+	bool		ok;
+
+	ok = kms_master_kcv(key, k) == 0 && kms_const_time_eq(k, kcv, KMS_KCV_LEN);
+	kms_cleanse(k, sizeof(k));
+	return ok;
+}
+
 /*
- * Called once in the postmaster while shared memory is set up (and again
- * after a crash restart).  The caller holds AddinShmemInitLock.
+ * Copy the shared slot into the postmaster's copy.  Runs in the postmaster
+ * after loading, and from on_shmem_exit when the segment is about to go (a
+ * crash restart, or shutdown), when no child is left to write the slot.
+ * A slot whose keys do not match their KCVs (a backend died mid-write, or
+ * scribbled on it) is not taken: the copy keeps what it had.
+ */
+static void
+KmsPostmasterKeysSave(int code, Datum arg)
+{
+	KmsMasterSlot *m = pm_slot;
+
+	if (m == NULL || pm_keys == NULL || !m->loaded)
+		return;
+	if (!KmsKcvChecks(m->key, m->kcv) ||
+		(m->prev_loaded && !KmsKcvChecks(m->prev_key, m->prev_kcv)))
+		return;
+	memcpy(pm_keys->key, m->key, KMS_AES_KEY_LEN);
+	memcpy(pm_keys->kcv, m->kcv, KMS_KCV_LEN);
+	pm_keys->prev_loaded = m->prev_loaded;
+	if (m->prev_loaded)
+	{
+		memcpy(pm_keys->prev_key, m->prev_key, KMS_AES_KEY_LEN);
+		memcpy(pm_keys->prev_kcv, m->prev_kcv, KMS_KCV_LEN);
+	}
+	else
+	{
+		kms_cleanse(pm_keys->prev_key, KMS_AES_KEY_LEN);
+		kms_cleanse(pm_keys->prev_kcv, KMS_KCV_LEN);
+	}
+	pm_keys->loaded = true;
+}
+
+/*
+ * Called in the postmaster while shared memory is set up, at start and
+ * again after each crash restart.  The caller holds AddinShmemInitLock.
+ * After a crash restart the keys in use before it are put back; the
+ * settings are read only when nothing was loaded yet (so a key file fixed
+ * after a failed start is picked up by a crash restart as by a restart).
  */
 void
 KmsLocalLoadMasterKey(void)
@@ -182,6 +305,32 @@ KmsLocalLoadMasterKey(void)
 	char	   *err;
 
 	m->loaded = false;
+	if (!IsUnderPostmaster)
+	{
+		pm_slot = m;
+		if (pm_keys == NULL)
+			KmsPostmasterKeysAlloc();
+		/* shmem_exit runs (and forgets) this before each crash restart */
+		on_shmem_exit(KmsPostmasterKeysSave, (Datum) 0);
+		if (pm_keys && pm_keys->loaded)
+		{
+			memcpy(m->key, pm_keys->key, KMS_AES_KEY_LEN);
+			memcpy(m->kcv, pm_keys->kcv, KMS_KCV_LEN);
+			m->prev_loaded = pm_keys->prev_loaded;
+			if (m->prev_loaded)
+			{
+				memcpy(m->prev_key, pm_keys->prev_key, KMS_AES_KEY_LEN);
+				memcpy(m->prev_kcv, pm_keys->prev_kcv, KMS_KCV_LEN);
+			}
+			m->error[0] = '\0';
+			m->loaded = true;
+			ereport(LOG,
+					(errmsg("pg_kms: the master key%s in use before the crash restart stays loaded",
+							m->prev_loaded ? "s" : ""),
+					 errdetail("pg_kms.master_key_file and pg_kms.master_key_command are read again only at a full restart.")));
+			return;
+		}
+	}
 	if (strcmp(kms_provider_name, "local") != 0)
 	{
 		snprintf(m->error, sizeof(m->error),
@@ -222,6 +371,8 @@ KmsLocalLoadMasterKey(void)
 							err ? err : "could not compute its key check value")));
 		}
 	}
+	if (!IsUnderPostmaster)
+		KmsPostmasterKeysSave(0, (Datum) 0);
 }
 
 static void
