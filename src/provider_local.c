@@ -21,13 +21,27 @@
  *	  re-permissioned since start, or a kms_rotate_master_key() since start,
  *	  does not take the keys away until a full restart.
  *
+ *	  The cluster's KCV: pg_kms_master_kcv in the data directory records
+ *	  the KCV of the master key the cluster's databases use, written when
+ *	  the first database initialises (its first key material) and at the
+ *	  commit of kms_rotate_master_key().  A database never initialises
+ *	  under a master key with another KCV, so a wrong key read at start
+ *	  cannot start a second generation of databases.  The file is only
+ *	  consulted when a database initialises (never by reads, so a standby
+ *	  without it, or with an older one, reads as before); a database whose
+ *	  kms.master matches the loaded key proves that key, and its next key
+ *	  creation records it if the file is missing or stale.
+ *
  * Locking: the master slot is read and written under the pg_kms LWLock
  * (cache.c).  Writers of wrapped material hold the kms.master row FOR
  * SHARE, kms_rotate_master_key() holds it FOR UPDATE, so no version is ever
  * wrapped under a master key that a concurrent rotation is replacing; the
  * new key is published in the commit callback, before the row lock is
- * released.  The postmaster's copy is touched only by the postmaster, when
- * no child runs.
+ * released.  pg_kms_master_kcv is written (temporary file, fsync, rename)
+ * holding the LWLock exclusively and only if the slot's current KCV is
+ * still the one being recorded, so a rotation and a key creation racing
+ * cannot leave the older KCV in it.  The postmaster's copy is touched only
+ * by the postmaster, when no child runs.
  *
  * IDENTIFICATION
  *	  src/provider_local.c
@@ -36,22 +50,32 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "common/file_perm.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
 
 #include "cache.h"
 #include "provider.h"
 
+/* in the data directory; not secret: a one-way check value */
+#define KMS_CLUSTER_KCV_FILE	"pg_kms_master_kcv"
+
 static uint8 pending_master[KMS_AES_KEY_LEN];
 static bool pending_master_set = false;
+/* the KCV to record in KMS_CLUSTER_KCV_FILE at commit (a rotation) */
+static uint8 pending_kcv[KMS_KCV_LEN];
+static bool pending_kcv_set = false;
 
 /* The postmaster's copy of the master slot (see the file header). */
 typedef struct KmsPostmasterKeys
@@ -448,6 +472,143 @@ KmsUnwrapAny(const uint8 *key_id, uint32 version, const uint8 *wrapped,
 	return rc;
 }
 
+/* ----------------------------------------------------------------
+ * The cluster's KCV record, KMS_CLUSTER_KCV_FILE (see the file header)
+ * ----------------------------------------------------------------
+ */
+
+/* 1: read into kcv; 0: there is no file; -1: unreadable or damaged. */
+static int
+KmsReadClusterKcv(uint8 *kcv)
+{
+	char		buf[2 * KMS_KCV_LEN + 8];
+	int			fd;
+	ssize_t		n;
+
+	fd = open(KMS_CLUSTER_KCV_FILE, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 2 * KMS_KCV_LEN)
+		return -1;
+	for (ssize_t i = 2 * KMS_KCV_LEN; i < n; i++)
+		if (buf[i] != '\n' && buf[i] != '\r' && buf[i] != ' ')
+			return -1;
+	for (int i = 0; i < KMS_KCV_LEN; i++)
+	{
+		int			v = 0;
+
+		for (int j = 0; j < 2; j++)
+		{
+			char		c = buf[2 * i + j];
+
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= c - '0';
+			else if (c >= 'a' && c <= 'f')
+				v |= c - 'a' + 10;
+			else
+				return -1;
+		}
+		kcv[i] = (uint8) v;
+	}
+	return 1;
+}
+
+/* Replace the file durably (temporary file, rename); WARNING on failure. */
+static void
+KmsWriteClusterKcv(const uint8 *kcv)
+{
+	char		tmp[MAXPGPATH];
+	char		buf[2 * KMS_KCV_LEN + 1];
+	int			fd;
+	int			save_errno;
+
+	for (int i = 0; i < KMS_KCV_LEN; i++)
+		snprintf(buf + 2 * i, 3, "%02x", kcv[i]);
+	buf[2 * KMS_KCV_LEN] = '\n';
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", KMS_CLUSTER_KCV_FILE, (int) MyProcPid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
+	if (fd < 0)
+	{
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("pg_kms: could not create file \"%s\": %m", tmp)));
+		return;
+	}
+	errno = 0;
+	if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+	{
+		save_errno = errno ? errno : ENOSPC;
+		close(fd);
+	}
+	else
+		save_errno = close(fd) != 0 ? errno : 0;
+	if (save_errno != 0)
+	{
+		unlink(tmp);
+		errno = save_errno;
+		ereport(WARNING,
+				(errcode_for_file_access(),
+				 errmsg("pg_kms: could not write file \"%s\": %m", tmp)));
+		return;
+	}
+	if (durable_rename(tmp, KMS_CLUSTER_KCV_FILE, WARNING) != 0)
+		unlink(tmp);
+}
+
+/*
+ * Record kcv as the cluster's, if it is still the loaded master key's and
+ * the file does not say so already.  Never errors (commit callbacks call
+ * it).
+ */
+static void
+KmsRecordClusterKcv(const uint8 *kcv)
+{
+	KmsMasterSlot *m = KmsSharedMaster();
+	uint8		rec[KMS_KCV_LEN];
+
+	if (KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN))
+		return;
+	LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
+	if (m->loaded && kms_const_time_eq(m->kcv, kcv, KMS_KCV_LEN) &&
+		!(KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
+		KmsWriteClusterKcv(kcv);
+	LWLockRelease(KmsCacheLock());
+}
+
+/*
+ * This database is about to be initialised (its kms.master row written)
+ * under the master key with kcv: refuse unless that is the cluster's.
+ */
+static void
+KmsCheckClusterKcv(const uint8 *kcv)
+{
+	uint8		rec[KMS_KCV_LEN];
+	int			r = KmsReadClusterKcv(rec);
+
+	if (r == 0 || (r == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
+		return;
+	if (r < 0)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_STATE),
+				 errhidestmt(true),
+				 errmsg("KMSInvalidStateException: pg_kms cannot be initialised in database \"%s\": the record of the cluster's master key check value is unreadable or damaged",
+						get_database_name(MyDatabaseId)),
+				 errdetail("The file " KMS_CLUSTER_KCV_FILE " in the data directory must hold the 32 hexadecimal digits of the master key check value."),
+				 errhint("Restore the file from the primary or a backup, or remove it if every database of this cluster that uses pg_kms is under the loaded master key.")));
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_INVALID_STATE),
+			 errhidestmt(true),
+			 errmsg("KMSInvalidStateException: pg_kms cannot be initialised in database \"%s\": the loaded master key is not the one this cluster's databases use",
+					get_database_name(MyDatabaseId)),
+			 errdetail("The key check value of the master key read from %s differs from the one recorded in " KMS_CLUSTER_KCV_FILE " in the data directory; nothing was written.",
+					   (kms_master_key_file && kms_master_key_file[0]) ?
+					   "pg_kms.master_key_file" : "pg_kms.master_key_command"),
+			 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the cluster's master key and restart the server.")));
+}
+
 /*
  * Check the loaded master key against kms.master.  With for_write, record
  * the KCV if this is the first key ever, and hold the row FOR SHARE until
@@ -466,6 +627,7 @@ KmsLocalCheckMasterKey(bool for_write)
 
 	uint8		prevkcv[KMS_KCV_LEN];
 	bool		has_prev;
+	bool		matches_current = false;
 
 	KmsCopyMaster(key, kcv);
 	has_prev = KmsCopyPreviousMaster(key, prevkcv);
@@ -479,11 +641,19 @@ KmsLocalCheckMasterKey(bool for_write)
 	KmsCatalogEnter(&st);
 	if (for_write)
 	{
-		rc = SPI_execute_with_args("INSERT INTO kms.master (id, provider, kcv) VALUES (1, 'local', $1) ON CONFLICT (id) DO NOTHING",
-								   1, &argtype, &arg, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute failed: %d", rc);
 		rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1 FOR SHARE", false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %d", rc);
+		if (SPI_processed == 0)
+		{
+			/* this database initialises: only under the cluster's key */
+			KmsCheckClusterKcv(kcv);
+			rc = SPI_execute_with_args("INSERT INTO kms.master (id, provider, kcv) VALUES (1, 'local', $1) ON CONFLICT (id) DO NOTHING",
+									   1, &argtype, &arg, NULL, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "SPI_execute failed: %d", rc);
+			rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1 FOR SHARE", false, 1);
+		}
 	}
 	else
 		rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1", true, 1);
@@ -495,6 +665,8 @@ KmsLocalCheckMasterKey(bool for_write)
 		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 														   SPI_tuptable->tupdesc, 1, &isnull));
 
+		matches_current = !isnull && VARSIZE_ANY_EXHDR(stored) == KMS_KCV_LEN &&
+			kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN);
 		if (isnull || VARSIZE_ANY_EXHDR(stored) != KMS_KCV_LEN ||
 			(!kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN) &&
 			 !(has_prev && kms_const_time_eq((uint8 *) VARDATA_ANY(stored), prevkcv, KMS_KCV_LEN))))
@@ -508,6 +680,10 @@ KmsLocalCheckMasterKey(bool for_write)
 					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server; after a master key rotation, set pg_kms.previous_master_key_file to the old key and run kms_rotate_master_key() in this database.")));
 	}
 	KmsCatalogExit(&st);
+
+	/* a database under the loaded key proves it the cluster's */
+	if (for_write && matches_current)
+		KmsRecordClusterKcv(kcv);
 }
 
 static bytea *
@@ -704,6 +880,8 @@ KmsLocalRotateMasterKey(const char *path)
 		memcpy(pending_master, target, KMS_AES_KEY_LEN);
 		pending_master_set = true;
 	}
+	memcpy(pending_kcv, targetkcv, KMS_KCV_LEN);
+	pending_kcv_set = true;
 	kms_cleanse(target, sizeof(target));
 	/* cached material is unchanged; only the wrapping changed */
 	KmsInvalidateAtCommit();
@@ -737,6 +915,9 @@ KmsLocalAtCommit(void)
 				(errmsg("pg_kms: master key rotated"),
 				 errhint("Before the next restart, point pg_kms.master_key_file at the new master key and pg_kms.previous_master_key_file at the old one until every database using pg_kms has run kms_rotate_master_key().")));
 	}
+	/* new databases initialise under the rotated-to key from now on */
+	if (pending_kcv_set)
+		KmsRecordClusterKcv(pending_kcv);
 	KmsLocalAtAbort();
 }
 
@@ -745,4 +926,5 @@ KmsLocalAtAbort(void)
 {
 	kms_cleanse(pending_master, sizeof(pending_master));
 	pending_master_set = false;
+	pending_kcv_set = false;
 }
