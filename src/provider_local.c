@@ -30,7 +30,9 @@
  *	  consulted when a database initialises (never by reads, so a standby
  *	  without it, or with an older one, reads as before); a database whose
  *	  kms.master matches the loaded key proves that key, and its next key
- *	  creation records it if the file is missing or stale.
+ *	  creation records it if the file is missing or stale; material
+ *	  unwrapped under the loaded key records it if the file is missing
+ *	  (clusters from before the file existed).
  *
  * Locking: the master slot is read and written under the pg_kms LWLock
  * (cache.c).  Writers of wrapped material hold the kms.master row FOR
@@ -516,9 +518,9 @@ KmsReadClusterKcv(uint8 *kcv)
 	return 1;
 }
 
-/* Replace the file durably (temporary file, rename); WARNING on failure. */
+/* Replace the file durably (temporary file, rename); elevel on failure. */
 static void
-KmsWriteClusterKcv(const uint8 *kcv)
+KmsWriteClusterKcv(const uint8 *kcv, int elevel)
 {
 	char		tmp[MAXPGPATH];
 	char		buf[2 * KMS_KCV_LEN + 1];
@@ -532,7 +534,7 @@ KmsWriteClusterKcv(const uint8 *kcv)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
 	if (fd < 0)
 	{
-		ereport(WARNING,
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("pg_kms: could not create file \"%s\": %m", tmp)));
 		return;
@@ -549,22 +551,22 @@ KmsWriteClusterKcv(const uint8 *kcv)
 	{
 		unlink(tmp);
 		errno = save_errno;
-		ereport(WARNING,
+		ereport(elevel,
 				(errcode_for_file_access(),
 				 errmsg("pg_kms: could not write file \"%s\": %m", tmp)));
 		return;
 	}
-	if (durable_rename(tmp, KMS_CLUSTER_KCV_FILE, WARNING) != 0)
+	if (durable_rename(tmp, KMS_CLUSTER_KCV_FILE, elevel) != 0)
 		unlink(tmp);
 }
 
 /*
  * Record kcv as the cluster's, if it is still the loaded master key's and
  * the file does not say so already.  Never errors (commit callbacks call
- * it).
+ * it); a failed write is reported at elevel.
  */
 static void
-KmsRecordClusterKcv(const uint8 *kcv)
+KmsRecordClusterKcv(const uint8 *kcv, int elevel)
 {
 	KmsMasterSlot *m = KmsSharedMaster();
 	uint8		rec[KMS_KCV_LEN];
@@ -574,7 +576,7 @@ KmsRecordClusterKcv(const uint8 *kcv)
 	LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
 	if (m->loaded && kms_const_time_eq(m->kcv, kcv, KMS_KCV_LEN) &&
 		!(KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
-		KmsWriteClusterKcv(kcv);
+		KmsWriteClusterKcv(kcv, elevel);
 	LWLockRelease(KmsCacheLock());
 }
 
@@ -683,7 +685,7 @@ KmsLocalCheckMasterKey(bool for_write)
 
 	/* a database under the loaded key proves it the cluster's */
 	if (for_write && matches_current)
-		KmsRecordClusterKcv(kcv);
+		KmsRecordClusterKcv(kcv, WARNING);
 }
 
 static bytea *
@@ -710,6 +712,38 @@ KmsLocalGenerate(const uint8 *key_id, uint32 version, uint8 *out, size_t len)
 	return wrapped;
 }
 
+/*
+ * Material unwrapped under the loaded key proves it a key of this cluster:
+ * record it if nothing is recorded yet (a cluster from before the record
+ * existed, a restore into a new cluster), so a later start with a wrong
+ * key cannot initialise databases.  Once per backend; a file that exists
+ * is left alone here (reads never decide between two records), and a
+ * failed write (a read-only data directory) is only logged.
+ */
+static void
+KmsNoteClusterKcv(void)
+{
+	static bool noted = false;
+	KmsMasterSlot *m;
+	uint8		rec[KMS_KCV_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	bool		ok;
+
+	if (noted)
+		return;
+	noted = true;
+	if (KmsReadClusterKcv(rec) != 0)
+		return;
+	m = KmsSharedMaster();
+	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	ok = m->loaded;
+	if (ok)
+		memcpy(kcv, m->kcv, KMS_KCV_LEN);
+	LWLockRelease(KmsCacheLock());
+	if (ok)
+		KmsRecordClusterKcv(kcv, LOG);
+}
+
 static void
 KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
 			   uint8 *out, size_t outcap, size_t *outlen)
@@ -733,6 +767,8 @@ KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
 				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %u could not be unwrapped", kid, version),
 				 errdetail("The wrapped material in kms.key_version failed authentication.")));
 	}
+	if (!used_previous)
+		KmsNoteClusterKcv();
 }
 
 static const KmsProvider KmsLocalProvider = {
@@ -917,7 +953,7 @@ KmsLocalAtCommit(void)
 	}
 	/* new databases initialise under the rotated-to key from now on */
 	if (pending_kcv_set)
-		KmsRecordClusterKcv(pending_kcv);
+		KmsRecordClusterKcv(pending_kcv, WARNING);
 	KmsLocalAtAbort();
 }
 

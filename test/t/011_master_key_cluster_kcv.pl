@@ -9,10 +9,12 @@
 # database initialises (its first key material) and when
 # kms_rotate_master_key() commits.  A database whose first key would be
 # wrapped under a master key with another KCV is refused
-# (KMSInvalidStateException) and nothing is written.  Reads never consult
-# the file: a standby made before it existed reads as before, and once
-# promoted records it at its first key creation.  A damaged file refuses
-# new databases until an existing database proves the loaded key.
+# (KMSInvalidStateException) and nothing is written.  Reads never depend on
+# the file: a standby made before it existed reads as before (and records
+# the key it unwrapped with), as does one with a damaged file.  A cluster
+# from before the file existed records it at the first unwrap.  A damaged
+# file refuses new databases until an existing database proves the loaded
+# key (its next key creation repairs the file).
 
 use strict;
 use warnings;
@@ -100,6 +102,14 @@ my $kcv_a = master_kcv('postgres');
 like($kcv_a, qr/^[0-9a-f]{32}$/, 'database postgres is initialised');
 is(kcv_file($node), $kcv_a, 'the record holds the KCV of kms.master');
 
+# 1b. A cluster from before the record existed: the first material
+# unwrapped under the loaded key records it.
+unlink($node->data_dir . '/pg_kms_master_kcv') or die;
+$node->restart;
+is($node->safe_psql('postgres', q{SELECT convert_from(kms_decrypt(c), 'UTF8') FROM t}),
+	'data', 'no record: existing data decrypts');
+is(kcv_file($node), $kcv_a, 'no record: the first unwrap under the loaded key records it');
+
 # 2. Restarted with a wrong key: a new database is refused, nothing written.
 set_keys($node, "pg_kms.master_key_file = '$key_b'\n");
 $node->restart;
@@ -134,11 +144,20 @@ $node->wait_for_catchup($standby);
 is(kcv_file($standby), undef, 'the standby has no record');
 is($standby->safe_psql('postgres', q{SELECT convert_from(kms_decrypt(c), 'UTF8') FROM t}),
 	'data', 'the standby decrypts without the record');
+is(kcv_file($standby), $kcv_a, 'the standby records the key it unwrapped with');
+# a stale or damaged record does not stop reads either
+my $sf = $standby->data_dir . '/pg_kms_master_kcv';
+open(my $sfh, '>', $sf) or die;
+print $sfh "damaged\n";
+close($sfh);
+$standby->restart;
+is($standby->safe_psql('postgres', q{SELECT convert_from(kms_decrypt(c), 'UTF8') FROM t}),
+	'data', 'the standby decrypts with a damaged record');
 $standby->promote;
 $standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()') or die;
 is($standby->safe_psql('postgres', q{SELECT kms_create_key() IS NOT NULL}), 't',
 	'promoted: an existing database creates a key');
-is(kcv_file($standby), $kcv_a, 'promoted: the record is written from the database that proves the key');
+is(kcv_file($standby), $kcv_a, 'promoted: the database that proves the key repairs the record');
 $standby->stop;
 
 # 5. A rotation records the new KCV at commit, not before.
