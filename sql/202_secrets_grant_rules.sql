@@ -83,6 +83,25 @@ SET ROLE regress_gr_app;
 SELECT pg_temp.err($$SELECT get_secret('gr/own')$$) AS app_after_revoke;
 RESET ROLE;
 
+-- the refusals are audited as denied CreateGrant calls (the worker drains
+-- the audit queue into kms.audit of this database)
+CREATE FUNCTION pg_temp.audit_wait(cond text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	ok boolean;
+BEGIN
+	FOR i IN 1 .. 600 LOOP
+		EXECUTE 'SELECT ' || cond INTO ok;
+		IF ok THEN
+			RETURN true;
+		END IF;
+		PERFORM pg_sleep(0.1);
+	END LOOP;
+	RETURN false;
+END $$;
+SELECT pg_temp.audit_wait($$EXISTS (SELECT 1 FROM kms.audit WHERE operation = 'CreateGrant'
+    AND outcome = 'AccessDeniedException' AND resource_id = 'gr/db' AND db_user = 'regress_gr_admin')$$)
+    AS denied_grant_audited;
+
 -- clean up
 SELECT count(*) AS deleted FROM (SELECT delete_secret(name, force_delete_without_recovery => true)
   FROM list_secrets(include_planned_deletion => true) WHERE name LIKE 'gr/%') d;
