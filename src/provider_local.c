@@ -351,9 +351,10 @@ KmsLocalLoadMasterKey(void)
 			m->error[0] = '\0';
 			m->loaded = true;
 			ereport(LOG,
-					(errmsg("pg_kms: the master key%s in use before the crash restart stays loaded",
-							m->prev_loaded ? "s" : ""),
-					 errdetail("pg_kms.master_key_file and pg_kms.master_key_command are read again only at a full restart.")));
+					(m->prev_loaded ?
+					 errmsg("pg_kms: the master keys (current and previous) in use before the crash restart stay loaded") :
+					 errmsg("pg_kms: the master key in use before the crash restart stays loaded"),
+					 errdetail("pg_kms.master_key_file, pg_kms.master_key_command and pg_kms.previous_master_key_file are read again only at a full restart.")));
 			return;
 		}
 	}

@@ -132,7 +132,9 @@ $node->restart;
 decrypts('postgres', 'full restart, key file 0600 again');
 is($node->safe_psql('postgres', "SELECT kms_rotate_master_key('$new')") > 0, 1,
 	'rotation rewraps the versions of database postgres');
-crash_restart('rotation, settings unchanged');
+$offset = crash_restart('rotation, settings unchanged');
+ok($node->log_contains(qr/master keys \(current and previous\) in use before the crash restart stay loaded/, $offset),
+	'the server log says both keys were kept');
 decrypts('postgres', 'rotated, after crash restart');
 decrypts('b', 'not yet rotated, after crash restart');
 new_key_round_trip('postgres', 'rotated, after crash restart');
