@@ -3,8 +3,8 @@
  * provider.h
  *	  The key-provider interface: what wraps and unwraps key-version
  *	  material.  `local` (provider_local.c) wraps under a master key read
- *	  once at server start; `aws` (a later part) will call AWS KMS.  Callers
- *	  never know which one runs.
+ *	  at server start and kept across crash restarts; `aws` (a later part)
+ *	  will call AWS KMS.  Callers never know which one runs.
  *
  * IDENTIFICATION
  *	  src/provider.h
@@ -37,7 +37,8 @@ typedef struct KmsProvider
 extern const KmsProvider *KmsGetProvider(void);
 
 /* local provider: master key handling (provider_local.c) */
-extern void KmsLocalLoadMasterKey(void);	/* postmaster, at shmem startup */
+extern void KmsLocalLoadMasterKey(void);	/* postmaster, at every shmem
+											 * startup (crash restarts too) */
 extern void KmsLocalCheckMasterKey(bool for_write);	/* errors unless loaded and matching */
 extern int	KmsLocalRotateMasterKey(const char *path);
 extern void KmsLocalAtCommit(void);

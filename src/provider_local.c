@@ -11,12 +11,39 @@
  *	  core dumps).  kms.master holds its key check value (KCV), so a wrong
  *	  key is named as such instead of failing as garbage.
  *
+ *	  Crash restarts: the postmaster keeps its own copy of the master slot
+ *	  (current and previous key) in a private page that is locked in
+ *	  memory, excluded from core dumps, zeroed in children at fork and
+ *	  wiped at exit.  It is taken at start and again from the old segment
+ *	  just before a crash restart destroys it (checked against the KCVs,
+ *	  so a torn or scribbled slot is ignored), and the new segment gets it
+ *	  back instead of reading the settings again: a key file removed or
+ *	  re-permissioned since start, or a kms_rotate_master_key() since start,
+ *	  does not take the keys away until a full restart.
+ *
+ *	  The cluster's KCV: pg_kms_master_kcv in the data directory records
+ *	  the KCV of the master key the cluster's databases use, written when
+ *	  the first database initialises (its first key material) and at the
+ *	  commit of kms_rotate_master_key().  A database never initialises
+ *	  under a master key with another KCV, so a wrong key read at start
+ *	  cannot start a second generation of databases.  The file is only
+ *	  consulted when a database initialises (never by reads, so a standby
+ *	  without it, or with an older one, reads as before); a database whose
+ *	  kms.master matches the loaded key proves that key, and its next key
+ *	  creation records it if the file is missing or stale; material
+ *	  unwrapped under the loaded key records it if the file is missing
+ *	  (clusters from before the file existed).
+ *
  * Locking: the master slot is read and written under the pg_kms LWLock
  * (cache.c).  Writers of wrapped material hold the kms.master row FOR
  * SHARE, kms_rotate_master_key() holds it FOR UPDATE, so no version is ever
  * wrapped under a master key that a concurrent rotation is replacing; the
  * new key is published in the commit callback, before the row lock is
- * released.
+ * released.  pg_kms_master_kcv is written (temporary file, fsync, rename)
+ * holding the LWLock exclusively and only if the slot's current KCV is
+ * still the one being recorded, so a rotation and a key creation racing
+ * cannot leave the older KCV in it.  The postmaster's copy is touched only
+ * by the postmaster, when no child runs.
  *
  * IDENTIFICATION
  *	  src/provider_local.c
@@ -25,20 +52,47 @@
  */
 #include "postgres.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "common/file_perm.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
 #include "utils/builtins.h"
 
 #include "cache.h"
 #include "provider.h"
 
+/* in the data directory; not secret: a one-way check value */
+#define KMS_CLUSTER_KCV_FILE	"pg_kms_master_kcv"
+
 static uint8 pending_master[KMS_AES_KEY_LEN];
 static bool pending_master_set = false;
+/* the KCV to record in KMS_CLUSTER_KCV_FILE at commit (a rotation) */
+static uint8 pending_kcv[KMS_KCV_LEN];
+static bool pending_kcv_set = false;
+
+/* The postmaster's copy of the master slot (see the file header). */
+typedef struct KmsPostmasterKeys
+{
+	bool		loaded;
+	uint8		key[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	bool		prev_loaded;
+	uint8		prev_key[KMS_AES_KEY_LEN];
+	uint8		prev_kcv[KMS_KCV_LEN];
+} KmsPostmasterKeys;
+
+static KmsPostmasterKeys *pm_keys = NULL;
+static Size pm_keys_len = 0;
+static KmsMasterSlot *pm_slot = NULL;
 
 /*
  * Parse a master key: exactly 32 raw bytes, or 64 hex digits optionally
@@ -171,9 +225,104 @@ KmsLoadKeyFromSettings(uint8 *out)
 	return pstrdup("no master key is configured: set pg_kms.master_key_file or pg_kms.master_key_command");
 }
 
+/* ----------------------------------------------------------------
+ * The postmaster's copy of the master slot
+ * ----------------------------------------------------------------
+ */
+static void
+KmsPostmasterKeysWipe(int code, Datum arg)
+{
+	if (pm_keys)
+		kms_cleanse(pm_keys, pm_keys_len);
+}
+
+/* One private page, protected as the shared key cache is (cache.c). */
+static void
+KmsPostmasterKeysAlloc(void)
+{
+	long		page = sysconf(_SC_PAGESIZE);
+	void	   *p;
+
+	pm_keys_len = TYPEALIGN(page, sizeof(KmsPostmasterKeys));
+	p = mmap(NULL, pm_keys_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+	{
+		ereport(LOG,
+				(errmsg("pg_kms: could not keep the master key for crash restarts: %m"),
+				 errdetail("After a crash restart the master key is read from the settings again.")));
+		return;
+	}
+#ifdef MADV_WIPEONFORK
+	/* children start with zeros: only the postmaster needs this copy */
+	(void) madvise(p, pm_keys_len, MADV_WIPEONFORK);
+#endif
+	if (kms_protect_memory)
+	{
+#ifdef MADV_DONTDUMP
+		if (madvise(p, pm_keys_len, MADV_DONTDUMP) != 0)
+			ereport(LOG,
+					(errmsg("pg_kms: could not exclude the postmaster's master key copy from core dumps: %m")));
+#endif
+		if (mlock(p, pm_keys_len) != 0)
+			ereport(LOG,
+					(errmsg("pg_kms: could not lock the postmaster's master key copy in memory: %m"),
+					 errhint("Raise RLIMIT_MEMLOCK for the postgres user to keep key material out of swap.")));
+	}
+	pm_keys = (KmsPostmasterKeys *) p;
+	on_proc_exit(KmsPostmasterKeysWipe, (Datum) 0);
+}
+
+/* Does kcv check key?  (Without a lock: the caller knows nobody writes.) */
+static bool
+KmsKcvChecks(const uint8 *key, const uint8 *kcv)
+{
+	uint8		k[KMS_KCV_LEN];
+	bool		ok;
+
+	ok = kms_master_kcv(key, k) == 0 && kms_const_time_eq(k, kcv, KMS_KCV_LEN);
+	kms_cleanse(k, sizeof(k));
+	return ok;
+}
+
 /*
- * Called once in the postmaster while shared memory is set up (and again
- * after a crash restart).  The caller holds AddinShmemInitLock.
+ * Copy the shared slot into the postmaster's copy.  Runs in the postmaster
+ * after loading, and from on_shmem_exit when the segment is about to go (a
+ * crash restart, or shutdown), when no child is left to write the slot.
+ * A slot whose keys do not match their KCVs (a backend died mid-write, or
+ * scribbled on it) is not taken: the copy keeps what it had.
+ */
+static void
+KmsPostmasterKeysSave(int code, Datum arg)
+{
+	KmsMasterSlot *m = pm_slot;
+
+	if (m == NULL || pm_keys == NULL || !m->loaded)
+		return;
+	if (!KmsKcvChecks(m->key, m->kcv) ||
+		(m->prev_loaded && !KmsKcvChecks(m->prev_key, m->prev_kcv)))
+		return;
+	memcpy(pm_keys->key, m->key, KMS_AES_KEY_LEN);
+	memcpy(pm_keys->kcv, m->kcv, KMS_KCV_LEN);
+	pm_keys->prev_loaded = m->prev_loaded;
+	if (m->prev_loaded)
+	{
+		memcpy(pm_keys->prev_key, m->prev_key, KMS_AES_KEY_LEN);
+		memcpy(pm_keys->prev_kcv, m->prev_kcv, KMS_KCV_LEN);
+	}
+	else
+	{
+		kms_cleanse(pm_keys->prev_key, KMS_AES_KEY_LEN);
+		kms_cleanse(pm_keys->prev_kcv, KMS_KCV_LEN);
+	}
+	pm_keys->loaded = true;
+}
+
+/*
+ * Called in the postmaster while shared memory is set up, at start and
+ * again after each crash restart.  The caller holds AddinShmemInitLock.
+ * After a crash restart the keys in use before it are put back; the
+ * settings are read only when nothing was loaded yet (so a key file fixed
+ * after a failed start is picked up by a crash restart as by a restart).
  */
 void
 KmsLocalLoadMasterKey(void)
@@ -182,6 +331,33 @@ KmsLocalLoadMasterKey(void)
 	char	   *err;
 
 	m->loaded = false;
+	if (!IsUnderPostmaster)
+	{
+		pm_slot = m;
+		if (pm_keys == NULL)
+			KmsPostmasterKeysAlloc();
+		/* shmem_exit runs (and forgets) this before each crash restart */
+		on_shmem_exit(KmsPostmasterKeysSave, (Datum) 0);
+		if (pm_keys && pm_keys->loaded)
+		{
+			memcpy(m->key, pm_keys->key, KMS_AES_KEY_LEN);
+			memcpy(m->kcv, pm_keys->kcv, KMS_KCV_LEN);
+			m->prev_loaded = pm_keys->prev_loaded;
+			if (m->prev_loaded)
+			{
+				memcpy(m->prev_key, pm_keys->prev_key, KMS_AES_KEY_LEN);
+				memcpy(m->prev_kcv, pm_keys->prev_kcv, KMS_KCV_LEN);
+			}
+			m->error[0] = '\0';
+			m->loaded = true;
+			ereport(LOG,
+					(m->prev_loaded ?
+					 errmsg("pg_kms: the master keys (current and previous) in use before the crash restart stay loaded") :
+					 errmsg("pg_kms: the master key in use before the crash restart stays loaded"),
+					 errdetail("pg_kms.master_key_file, pg_kms.master_key_command and pg_kms.previous_master_key_file are read again only at a full restart.")));
+			return;
+		}
+	}
 	if (strcmp(kms_provider_name, "local") != 0)
 	{
 		snprintf(m->error, sizeof(m->error),
@@ -222,6 +398,8 @@ KmsLocalLoadMasterKey(void)
 							err ? err : "could not compute its key check value")));
 		}
 	}
+	if (!IsUnderPostmaster)
+		KmsPostmasterKeysSave(0, (Datum) 0);
 }
 
 static void
@@ -297,6 +475,143 @@ KmsUnwrapAny(const uint8 *key_id, uint32 version, const uint8 *wrapped,
 	return rc;
 }
 
+/* ----------------------------------------------------------------
+ * The cluster's KCV record, KMS_CLUSTER_KCV_FILE (see the file header)
+ * ----------------------------------------------------------------
+ */
+
+/* 1: read into kcv; 0: there is no file; -1: unreadable or damaged. */
+static int
+KmsReadClusterKcv(uint8 *kcv)
+{
+	char		buf[2 * KMS_KCV_LEN + 8];
+	int			fd;
+	ssize_t		n;
+
+	fd = open(KMS_CLUSTER_KCV_FILE, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 2 * KMS_KCV_LEN)
+		return -1;
+	for (ssize_t i = 2 * KMS_KCV_LEN; i < n; i++)
+		if (buf[i] != '\n' && buf[i] != '\r' && buf[i] != ' ')
+			return -1;
+	for (int i = 0; i < KMS_KCV_LEN; i++)
+	{
+		int			v = 0;
+
+		for (int j = 0; j < 2; j++)
+		{
+			char		c = buf[2 * i + j];
+
+			v <<= 4;
+			if (c >= '0' && c <= '9')
+				v |= c - '0';
+			else if (c >= 'a' && c <= 'f')
+				v |= c - 'a' + 10;
+			else
+				return -1;
+		}
+		kcv[i] = (uint8) v;
+	}
+	return 1;
+}
+
+/* Replace the file durably (temporary file, rename); elevel on failure. */
+static void
+KmsWriteClusterKcv(const uint8 *kcv, int elevel)
+{
+	char		tmp[MAXPGPATH];
+	char		buf[2 * KMS_KCV_LEN + 1];
+	int			fd;
+	int			save_errno;
+
+	for (int i = 0; i < KMS_KCV_LEN; i++)
+		snprintf(buf + 2 * i, 3, "%02x", kcv[i]);
+	buf[2 * KMS_KCV_LEN] = '\n';
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", KMS_CLUSTER_KCV_FILE, (int) MyProcPid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);
+	if (fd < 0)
+	{
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("pg_kms: could not create file \"%s\": %m", tmp)));
+		return;
+	}
+	errno = 0;
+	if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+	{
+		save_errno = errno ? errno : ENOSPC;
+		close(fd);
+	}
+	else
+		save_errno = close(fd) != 0 ? errno : 0;
+	if (save_errno != 0)
+	{
+		unlink(tmp);
+		errno = save_errno;
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("pg_kms: could not write file \"%s\": %m", tmp)));
+		return;
+	}
+	if (durable_rename(tmp, KMS_CLUSTER_KCV_FILE, elevel) != 0)
+		unlink(tmp);
+}
+
+/*
+ * Record kcv as the cluster's, if it is still the loaded master key's and
+ * the file does not say so already.  Never errors (commit callbacks call
+ * it); a failed write is reported at elevel.
+ */
+static void
+KmsRecordClusterKcv(const uint8 *kcv, int elevel)
+{
+	KmsMasterSlot *m = KmsSharedMaster();
+	uint8		rec[KMS_KCV_LEN];
+
+	if (KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN))
+		return;
+	LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
+	if (m->loaded && kms_const_time_eq(m->kcv, kcv, KMS_KCV_LEN) &&
+		!(KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
+		KmsWriteClusterKcv(kcv, elevel);
+	LWLockRelease(KmsCacheLock());
+}
+
+/*
+ * This database is about to be initialised (its kms.master row written)
+ * under the master key with kcv: refuse unless that is the cluster's.
+ */
+static void
+KmsCheckClusterKcv(const uint8 *kcv)
+{
+	uint8		rec[KMS_KCV_LEN];
+	int			r = KmsReadClusterKcv(rec);
+
+	if (r == 0 || (r == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
+		return;
+	if (r < 0)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_STATE),
+				 errhidestmt(true),
+				 errmsg("KMSInvalidStateException: pg_kms cannot be initialised in database \"%s\": the record of the cluster's master key check value is unreadable or damaged",
+						get_database_name(MyDatabaseId)),
+				 errdetail("The file " KMS_CLUSTER_KCV_FILE " in the data directory must hold the 32 hexadecimal digits of the master key check value."),
+				 errhint("Restore the file from the primary or a backup, or remove it if every database of this cluster that uses pg_kms is under the loaded master key.")));
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_INVALID_STATE),
+			 errhidestmt(true),
+			 errmsg("KMSInvalidStateException: pg_kms cannot be initialised in database \"%s\": the loaded master key is not the one this cluster's databases use",
+					get_database_name(MyDatabaseId)),
+			 errdetail("The key check value of the master key read from %s differs from the one recorded in " KMS_CLUSTER_KCV_FILE " in the data directory; nothing was written.",
+					   (kms_master_key_file && kms_master_key_file[0]) ?
+					   "pg_kms.master_key_file" : "pg_kms.master_key_command"),
+			 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the cluster's master key and restart the server.")));
+}
+
 /*
  * Check the loaded master key against kms.master.  With for_write, record
  * the KCV if this is the first key ever, and hold the row FOR SHARE until
@@ -315,6 +630,7 @@ KmsLocalCheckMasterKey(bool for_write)
 
 	uint8		prevkcv[KMS_KCV_LEN];
 	bool		has_prev;
+	bool		matches_current = false;
 
 	KmsCopyMaster(key, kcv);
 	has_prev = KmsCopyPreviousMaster(key, prevkcv);
@@ -328,11 +644,19 @@ KmsLocalCheckMasterKey(bool for_write)
 	KmsCatalogEnter(&st);
 	if (for_write)
 	{
-		rc = SPI_execute_with_args("INSERT INTO kms.master (id, provider, kcv) VALUES (1, 'local', $1) ON CONFLICT (id) DO NOTHING",
-								   1, &argtype, &arg, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "SPI_execute failed: %d", rc);
 		rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1 FOR SHARE", false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %d", rc);
+		if (SPI_processed == 0)
+		{
+			/* this database initialises: only under the cluster's key */
+			KmsCheckClusterKcv(kcv);
+			rc = SPI_execute_with_args("INSERT INTO kms.master (id, provider, kcv) VALUES (1, 'local', $1) ON CONFLICT (id) DO NOTHING",
+									   1, &argtype, &arg, NULL, false, 0);
+			if (rc != SPI_OK_INSERT)
+				elog(ERROR, "SPI_execute failed: %d", rc);
+			rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1 FOR SHARE", false, 1);
+		}
 	}
 	else
 		rc = SPI_execute("SELECT kcv FROM kms.master WHERE id = 1", true, 1);
@@ -344,6 +668,8 @@ KmsLocalCheckMasterKey(bool for_write)
 		bytea	   *stored = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 														   SPI_tuptable->tupdesc, 1, &isnull));
 
+		matches_current = !isnull && VARSIZE_ANY_EXHDR(stored) == KMS_KCV_LEN &&
+			kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN);
 		if (isnull || VARSIZE_ANY_EXHDR(stored) != KMS_KCV_LEN ||
 			(!kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN) &&
 			 !(has_prev && kms_const_time_eq((uint8 *) VARDATA_ANY(stored), prevkcv, KMS_KCV_LEN))))
@@ -357,6 +683,10 @@ KmsLocalCheckMasterKey(bool for_write)
 					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server; after a master key rotation, set pg_kms.previous_master_key_file to the old key and run kms_rotate_master_key() in this database.")));
 	}
 	KmsCatalogExit(&st);
+
+	/* a database under the loaded key proves it the cluster's */
+	if (for_write && matches_current)
+		KmsRecordClusterKcv(kcv, WARNING);
 }
 
 static bytea *
@@ -383,6 +713,38 @@ KmsLocalGenerate(const uint8 *key_id, uint32 version, uint8 *out, size_t len)
 	return wrapped;
 }
 
+/*
+ * Material unwrapped under the loaded key proves it a key of this cluster:
+ * record it if nothing is recorded yet (a cluster from before the record
+ * existed, a restore into a new cluster), so a later start with a wrong
+ * key cannot initialise databases.  Once per backend; a file that exists
+ * is left alone here (reads never decide between two records), and a
+ * failed write (a read-only data directory) is only logged.
+ */
+static void
+KmsNoteClusterKcv(void)
+{
+	static bool noted = false;
+	KmsMasterSlot *m;
+	uint8		rec[KMS_KCV_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	bool		ok;
+
+	if (noted)
+		return;
+	noted = true;
+	if (KmsReadClusterKcv(rec) != 0)
+		return;
+	m = KmsSharedMaster();
+	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	ok = m->loaded;
+	if (ok)
+		memcpy(kcv, m->kcv, KMS_KCV_LEN);
+	LWLockRelease(KmsCacheLock());
+	if (ok)
+		KmsRecordClusterKcv(kcv, LOG);
+}
+
 static void
 KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
 			   uint8 *out, size_t outcap, size_t *outlen)
@@ -406,6 +768,8 @@ KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
 				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %u could not be unwrapped", kid, version),
 				 errdetail("The wrapped material in kms.key_version failed authentication.")));
 	}
+	if (!used_previous)
+		KmsNoteClusterKcv();
 }
 
 static const KmsProvider KmsLocalProvider = {
@@ -553,6 +917,8 @@ KmsLocalRotateMasterKey(const char *path)
 		memcpy(pending_master, target, KMS_AES_KEY_LEN);
 		pending_master_set = true;
 	}
+	memcpy(pending_kcv, targetkcv, KMS_KCV_LEN);
+	pending_kcv_set = true;
 	kms_cleanse(target, sizeof(target));
 	/* cached material is unchanged; only the wrapping changed */
 	KmsInvalidateAtCommit();
@@ -586,6 +952,9 @@ KmsLocalAtCommit(void)
 				(errmsg("pg_kms: master key rotated"),
 				 errhint("Before the next restart, point pg_kms.master_key_file at the new master key and pg_kms.previous_master_key_file at the old one until every database using pg_kms has run kms_rotate_master_key().")));
 	}
+	/* new databases initialise under the rotated-to key from now on */
+	if (pending_kcv_set)
+		KmsRecordClusterKcv(pending_kcv, WARNING);
 	KmsLocalAtAbort();
 }
 
@@ -594,4 +963,5 @@ KmsLocalAtAbort(void)
 {
 	kms_cleanse(pending_master, sizeof(pending_master));
 	pending_master_set = false;
+	pending_kcv_set = false;
 }

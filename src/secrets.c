@@ -20,13 +20,18 @@
  *		members): everything;
  *	  - members of kms_admin: create secrets; DescribeSecret, UpdateSecret
  *		(metadata), DeleteSecret, RestoreSecret, TagResource and grants on
- *		every secret, but not the value;
+ *		every secret, but not the value: they grant only those operations,
+ *		never GetSecretValue, PutSecretValue, RotateSecret or
+ *		UpdateSecretVersionStage (the owner does);
  *	  - a grantee: the operations of its grants.
  *	  A role that may do nothing with a secret gets AccessDeniedException
  *	  whether it exists or not; only kms_admin learns ResourceNotFound.
  *	  A secret under a customer key also needs Encrypt (writes) or Decrypt
  *	  (reads) on that key; the default key alias/pg_kms/secrets is usable
- *	  by whoever may use the secret, as AWS's aws/secretsmanager is.
+ *	  by whoever may use the secret, as AWS's aws/secretsmanager is.  Which
+ *	  rule applies to a version is decided by the key its ciphertext names,
+ *	  so a re-key (UpdateSecret with kms_key_id) neither locks readers out
+ *	  of versions left under the old key nor opens them without its grant.
  *
  * Locking: every write locks the secret's row (SELECT ... FOR UPDATE)
  * before it reads or changes versions or labels, so writers of one secret
@@ -116,6 +121,15 @@ static const char *const SecretOpNames[] = {
 #define SEC_ADMIN_OPS	(SEC_OPBIT(SEC_OP_DESCRIBE_SECRET) | SEC_OPBIT(SEC_OP_UPDATE_SECRET) | \
 						 SEC_OPBIT(SEC_OP_DELETE_SECRET) | SEC_OPBIT(SEC_OP_TAG_RESOURCE) | \
 						 SEC_OPBIT(SEC_OP_MANAGE_GRANTS))
+/*
+ * Operations on a secret's value: reading it, writing it, having the worker
+ * write it (RotateSecret), choosing which version is current.  Only the
+ * owner or a superuser grants them, so kms_admin's management of a secret
+ * never turns into use of it.
+ */
+#define SEC_VALUE_OPS	(SEC_OPBIT(SEC_OP_GET_SECRET_VALUE) | SEC_OPBIT(SEC_OP_PUT_SECRET_VALUE) | \
+						 SEC_OPBIT(SEC_OP_ROTATE_SECRET) | \
+						 SEC_OPBIT(SEC_OP_UPDATE_SECRET_VERSION_STAGE))
 
 /* What we know about one secret; strings live in the caller's context. */
 typedef struct SecretMeta
@@ -758,20 +772,28 @@ LookupDefaultKey(uint8 *key_id)
 	return found;
 }
 
+/*
+ * Refuse a key that cannot encrypt (or decrypt) now.  The default key is
+ * not named: its id is the extension owner's business, not every secret
+ * reader's.
+ */
 static void
-KeyUsableFor(KmsKeyInfo *key, bool encrypt)
+KeyUsableFor(KmsKeyInfo *key, bool encrypt, bool is_default)
 {
+	const char *name;
+
 	if (key->state == KMS_STATE_ENABLED && key->usage == KMS_USAGE_ENCRYPT_DECRYPT)
 		return;
+	name = is_default ? "the default KMS key for secrets" :
+		psprintf("the KMS key \"%s\"", KmsKeyArn(key->key_id_str));
 	if (encrypt)
 		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "Secrets Manager can't encrypt with the KMS key \"%s\": it is %s",
-				  KmsKeyArn(key->key_id_str),
+				  "Secrets Manager can't encrypt with %s: it is %s", name,
 				  key->usage != KMS_USAGE_ENCRYPT_DECRYPT ? "not a symmetric encryption key" :
 				  KmsKeyStateNames[key->state]);
 	kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-			  "Secrets Manager can't decrypt with the KMS key \"%s\": it is %s",
-			  KmsKeyArn(key->key_id_str), KmsKeyStateNames[key->state]);
+			  "Secrets Manager can't decrypt with %s: it is %s",
+			  name, KmsKeyStateNames[key->state]);
 }
 
 /*
@@ -816,7 +838,7 @@ DefaultKey(KmsKeyInfo *out)
 	PopActiveSnapshot();
 	if (key == NULL)
 		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "the default key %s does not exist", SECRET_DEFAULT_ALIAS);
+				  "the default KMS key for secrets does not exist");
 	*out = *key;				/* copy: the local key cache may be reset */
 }
 
@@ -839,7 +861,7 @@ KeyForWrite(const char *ref, KmsKeyInfo *out)
 					  "kms_key_id must be at most 2048 characters");
 		*out = *KmsResolveKey(ref, KMS_OP_ENCRYPT);
 	}
-	KeyUsableFor(out, true);
+	KeyUsableFor(out, true, IsDefaultKeyRef(ref));
 }
 
 /* The secret's own key, for writing a new version. */
@@ -851,7 +873,7 @@ SecretKeyForWrite(SecretMeta *m, KmsKeyInfo *out)
 	if (m->default_key)
 	{
 		DefaultKey(out);
-		KeyUsableFor(out, true);
+		KeyUsableFor(out, true, true);
 		return;
 	}
 	key = KmsLookupKeyById(m->key_id);
@@ -860,7 +882,7 @@ SecretKeyForWrite(SecretMeta *m, KmsKeyInfo *out)
 				  "the KMS key of secret \"%s\" does not exist", m->name);
 	KmsCheckAccess(key, KMS_OP_ENCRYPT, NULL);
 	*out = *key;
-	KeyUsableFor(out, true);
+	KeyUsableFor(out, true, false);
 }
 
 /* ----------------------------------------------------------------
@@ -905,14 +927,33 @@ SecretEncrypt(KmsKeyInfo *key, const char *arn, const char *version_id,
 }
 
 /*
- * Decrypt a version's ciphertext.  check_key: check Decrypt on the blob's
- * key (a customer key); the default key needs no grant of its own.
- * A key that cannot decrypt, or a ciphertext that does not decrypt, is
- * AWS's DecryptionFailure.  The caller wipes the result when done.
+ * Is key_id the default key, which needs no grant of its own?  Decided by
+ * the key that encrypted a version (its ciphertext names it), not by the
+ * secret's current key: after a re-key, versions left under the old key
+ * keep the old key's rule.  No catalog query when the version is under the
+ * secret's own key (every read of a labelled version).
+ */
+static bool
+SecretKeyIsDefault(SecretMeta *m, const uint8 *key_id)
+{
+	uint8		def[KMS_KEY_ID_LEN];
+
+	if (memcmp(key_id, m->key_id, KMS_KEY_ID_LEN) == 0)
+		return m->default_key;
+	return LookupDefaultKey(def) && memcmp(key_id, def, KMS_KEY_ID_LEN) == 0;
+}
+
+/*
+ * Decrypt a version's ciphertext.  A customer key needs Decrypt on it; the
+ * default key needs no grant of its own (SecretKeyIsDefault).  A key that
+ * cannot decrypt, or a ciphertext that does not decrypt, is AWS's
+ * DecryptionFailure.  The caller wipes the result when done.
  */
 static bytea *
-SecretDecrypt(bytea *blob, const char *arn, const char *version_id, bool check_key)
+SecretDecrypt(bytea *blob, SecretMeta *m, const char *version_id)
 {
+	const char *arn = m->arn;
+	bool		is_default;
 	KmsContext	ctx;
 	KmsContextPair pairs[2];
 	KmsBlobHeader hdr;
@@ -929,9 +970,10 @@ SecretDecrypt(bytea *blob, const char *arn, const char *version_id, bool check_k
 		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
 				  "the KMS key of version \"%s\" of secret \"%s\" does not exist",
 				  version_id, arn);
-	if (check_key)
+	is_default = SecretKeyIsDefault(m, hdr.key_id);
+	if (!is_default)
 		KmsCheckAccess(key, KMS_OP_DECRYPT, NULL);
-	KeyUsableFor(key, false);
+	KeyUsableFor(key, false, is_default);
 
 	SecretContext(&ctx, pairs, arn, version_id);
 	PG_TRY();
@@ -1117,7 +1159,7 @@ PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 	if (old != NULL)
 	{
 		/* idempotent retry, or an attempt to change a version */
-		bytea	   *plain = SecretDecrypt(old, m->arn, version_id, !m->default_key);
+		bytea	   *plain = SecretDecrypt(old, m, version_id);
 		bool		same = old_binary == val->binary &&
 			VARSIZE(plain) - VARHDRSZ == val->len &&
 			kms_const_time_eq((const uint8 *) VARDATA(plain),
@@ -1242,7 +1284,7 @@ create_secret(PG_FUNCTION_ARGS)
 		if (token && val.present && SecretAllowed(&m, SEC_OP_PUT_SECRET_VALUE) &&
 			!m.deleted && (old = FetchVersion(&m, token, &binary)) != NULL)
 		{
-			bytea	   *plain = SecretDecrypt(old, m.arn, token, !m.default_key);
+			bytea	   *plain = SecretDecrypt(old, &m, token);
 			bool		same = binary == val.binary &&
 				VARSIZE(plain) - VARHDRSZ == val.len &&
 				kms_const_time_eq((const uint8 *) VARDATA(plain),
@@ -1484,7 +1526,7 @@ FetchForRead(const char *ref, const char *version_id, const char *stage)
 static bytea *
 DecryptEntry(SecretCacheEntry *e)
 {
-	return SecretDecrypt(e->ciphertext, e->meta.arn, e->version_id, !e->meta.default_key);
+	return SecretDecrypt(e->ciphertext, &e->meta, e->version_id);
 }
 
 /* GetSecretValue's response object into buf. */
@@ -2100,7 +2142,14 @@ put_secret_value(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, true));
 }
 
-/* Re-encrypt the labelled AWS versions of a secret under a new key. */
+/*
+ * Re-encrypt every version that has a label under a new key.  AWS
+ * re-encrypts only AWSCURRENT, AWSPENDING and AWSPREVIOUS; a custom label
+ * left under the old key would then need a grant on that key (or, for the
+ * default key, be readable only by the rule of a key the secret no longer
+ * uses), so every labelled version moves.  Versions without labels stay
+ * under the key that wrote them and are read through it.
+ */
 static void
 Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 {
@@ -2114,8 +2163,7 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 
 	v[0] = UuidDatum(m->id);
 	KmsCatalogEnter(&st);
-	n = KmsExec("SELECT DISTINCT version_id FROM kms.secret_stage WHERE secret_id = $1 "
-				"AND stage IN ('AWSCURRENT', 'AWSPENDING', 'AWSPREVIOUS') ORDER BY 1",
+	n = KmsExec("SELECT DISTINCT version_id FROM kms.secret_stage WHERE secret_id = $1 ORDER BY 1",
 				1, t, v, NULL, false, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
@@ -2136,7 +2184,7 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 
 		if (old == NULL)
 			continue;
-		plain = SecretDecrypt(old, m->arn, vid, !m->default_key);
+		plain = SecretDecrypt(old, m, vid);
 		blob = SecretEncrypt(newkey, m->arn, vid, VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
 		WipeBytea(plain);
 		v[1] = CStringGetTextDatum(vid);
@@ -2722,6 +2770,33 @@ secret_create_grant(PG_FUNCTION_ARGS)
 	}
 
 	SecretForWrite(ref, SEC_OP_MANAGE_GRANTS, "CreateGrant", false, &m);
+
+	/*
+	 * Whoever is not the owner (kms_admin) grants only what it holds itself,
+	 * and never an operation on the value: not to another role, nor to
+	 * itself or a role it belongs to.
+	 */
+	if (!superuser() && !has_privs_of_role(issuer, m.owner))
+	{
+		for (int o = 0; o < SEC_NUM_GRANT_OPS; o++)
+		{
+			if (!(bits & SEC_OPBIT(o)))
+				continue;
+			if ((SEC_VALUE_OPS & SEC_OPBIT(o)) || !SecretAllowed(&m, o))
+			{
+				KmsAudit("CreateGrant", ref, 0, "AccessDeniedException");
+				ereport(ERROR,
+						(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+						 errhidestmt(true),
+						 errmsg("AccessDeniedException: role \"%s\" is not authorized to grant %s on secret \"%s\"",
+								GetUserNameFromId(issuer, false), SecretOpNames[o], ref),
+						 (SEC_VALUE_OPS & SEC_OPBIT(o)) ?
+						 errdetail("Only the secret's owner or a superuser grants GetSecretValue, PutSecretValue, RotateSecret and UpdateSecretVersionStage.") :
+						 errdetail("A role other than the secret's owner grants only operations it may perform itself.")));
+			}
+		}
+	}
+
 	grantee = get_role_oid(grantee_name, true);
 	if (!OidIsValid(grantee))
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -2888,7 +2963,7 @@ KmsSecretGetString(const uint8 *id, const char *version_id, const char *stage,
 	}
 	if (e.binary)
 		return NULL;
-	plain = SecretDecrypt(e.ciphertext, m.arn, e.version_id, !m.default_key);
+	plain = SecretDecrypt(e.ciphertext, &m, e.version_id);
 	s = text_to_cstring((text *) plain);
 	WipeBytea(plain);
 	if (version_out)
