@@ -1,7 +1,7 @@
 /*
- * Audit trail (docs/audit.md).  The worker (connected to pg_kms.database)
- * is the only writer of kms.audit_log; each row is chained to the previous
- * one by a SHA-256 hash.  kms.audit is the view roles read.
+ * Audit trail (docs/audit.md).  The audit worker (connected to
+ * pg_kms.database) is the only writer of kms.audit_log; each row is chained
+ * to the previous one by a SHA-256 hash.  kms.audit is the view roles read.
  */
 CREATE TABLE kms.audit_log (
 	id				bigint PRIMARY KEY,
@@ -135,12 +135,17 @@ COMMENT ON FUNCTION kms_audit_stats() IS 'Audit queue statistics since server st
 REVOKE ALL ON FUNCTION kms_audit_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_audit_stats() TO kms_admin;
 
+/*
+ * One row per background worker: worker = 'audit' (drain, retention; the
+ * queue columns) or 'rotation' (rotations, deletions; next_due).
+ */
 CREATE FUNCTION kms_worker_status(OUT state text, OUT pid int, OUT started timestamptz,
 								  OUT last_wake timestamptz, OUT next_wake timestamptz,
 								  OUT last_error text, OUT queue_length int,
 								  OUT events_written bigint, OUT events_only_logged bigint,
-								  OUT next_due timestamptz)
-RETURNS record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background worker';
+								  OUT next_due timestamptz, OUT worker text,
+								  OUT job text, OUT job_started timestamptz)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE ROWS 2;
+COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background workers, one row each';
 REVOKE ALL ON FUNCTION kms_worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_worker_status() TO kms_admin;
