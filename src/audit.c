@@ -35,10 +35,13 @@
  * Counters are atomics.  The condition variable `space` is broadcast when
  * tail moves.
  *
- * Hash chain: computed by the worker, the single writer, as
+ * Hash chain: computed by the audit worker, the single writer, as
  * SHA-256(prev_hash || payload(row)) where payload is a length-prefixed
  * serialization of the row's fields (docs/audit.md; kms.audit_payload() in
- * SQL is the same definition and kms_audit_verify() recomputes it).
+ * SQL is the same definition and kms_audit_verify() recomputes it).  The
+ * role OIDs (pg_kms 1.1) are in the payload of the rows that have them, so
+ * rows written before the update still verify.
+
  *
  * IDENTIFICATION
  *	  src/audit.c
@@ -50,6 +53,7 @@
 #include <openssl/evp.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
@@ -62,6 +66,7 @@
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -126,6 +131,8 @@ typedef struct KmsAuditRecord
 	int64		count;			/* calls (1 for single events) */
 	uint64		query_id;		/* top-level query id, 0 if unknown */
 	uint64		seq;			/* per server start, also in the log line */
+	Oid			db_user_oid;	/* the roles of db_user and session_user */
+	Oid			session_user_oid;
 	uint16		slen[KMS_AUDIT_NSTR];	/* lengths, KMS_AUDIT_NULL = NULL */
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* the strings, each + NUL */
 } KmsAuditRecord;
@@ -170,6 +177,8 @@ typedef struct KmsAuditEvent
 	TimestampTz last_time;
 	int64		count;
 	uint64		query_id;
+	Oid			db_user_oid;
+	Oid			session_user_oid;
 } KmsAuditEvent;
 
 /* scratch for one record; events are built one at a time per backend */
@@ -236,10 +245,12 @@ KmsAuditIdentity(void)
 }
 
 static void
-KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user)
+KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_user_oid)
 {
 	ev->str[S_DB_USER] = db_user;
+	ev->db_user_oid = db_user_oid;
 	ev->str[S_SESSION_USER] = kms_ident_session_user;
+	ev->session_user_oid = kms_ident_session_oid;
 	ev->str[S_DATABASE] = kms_ident_database;
 	ev->str[S_CLIENT_ADDR] = kms_ident_has_client ? kms_ident_client : NULL;
 	ev->str[S_APP] = (application_name && application_name[0]) ? application_name : NULL;
@@ -325,6 +336,8 @@ KmsAuditSerialize(const KmsAuditEvent *ev, uint64 seq)
 	rec->last_time = ev->last_time;
 	rec->count = ev->count;
 	rec->query_id = ev->query_id;
+	rec->db_user_oid = ev->db_user_oid;
+	rec->session_user_oid = ev->session_user_oid;
 	rec->seq = seq;
 	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
 	{
@@ -582,13 +595,15 @@ KmsAuditEx(const char *operation, const char *resource, const char *version,
 {
 	KmsAuditEvent ev;
 	char	   *db_user;
+	Oid			userid;
 
 	if (!kms_audit_enabled)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	KmsAuditIdentity();
-	db_user = GetUserNameFromId(GetUserId(), true);
-	KmsAuditFillIdentity(&ev, db_user ? db_user : "");
+	userid = GetUserId();
+	db_user = GetUserNameFromId(userid, true);
+	KmsAuditFillIdentity(&ev, db_user ? db_user : "", userid);
 	ev.str[S_TYPE] = "call";
 	ev.str[S_OPERATION] = operation;
 	ev.str[S_RESOURCE] = resource;
@@ -722,7 +737,7 @@ KmsAuditFlush(bool may_wait)
 		char		ver[16];
 
 		memset(&ev, 0, sizeof(ev));
-		KmsAuditFillIdentity(&ev, a->db_user);
+		KmsAuditFillIdentity(&ev, a->db_user, a->userid);
 		ev.str[S_TYPE] = "aggregate";
 		ev.str[S_OPERATION] = KmsOpNames[a->op];
 		ev.str[S_RESOURCE] = a->key_id_str;
@@ -1080,22 +1095,34 @@ KmsAuditOnlyLogged(void)
 /* what the last drain consumed, released once its transaction commits */
 static uint64 kms_drain_tail = 0;
 static uint32 kms_drain_n = 0;
-static SPIPlanPtr kms_insert_plan = NULL;
 
-#define KMS_AUDIT_NCOLS 20
+/*
+ * The insert, with the role OID columns (pg_kms 1.1) or without them (a
+ * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them).
+ */
+static SPIPlanPtr kms_insert_plan[2] = {NULL, NULL};
 
-static const char *kms_insert_sql =
-"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
-"db_user, session_user_name, database, client_addr, application_name, "
-"backend_pid, query_id, operation, resource_id, resource_arn, version, "
-"outcome, parameters, prev_hash, row_hash) VALUES "
-"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+#define KMS_AUDIT_NCOLS_1_0 20
+#define KMS_AUDIT_NCOLS 22
+
+static const char *const kms_insert_sql[2] = {
+	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
+	"db_user, session_user_name, database, client_addr, application_name, "
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
+	"outcome, parameters, prev_hash, row_hash) VALUES "
+	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
+	"db_user, session_user_name, database, client_addr, application_name, "
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
+	"outcome, parameters, prev_hash, row_hash, db_user_oid, session_user_oid) VALUES "
+	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+};
 
 static const Oid kms_insert_types[KMS_AUDIT_NCOLS] = {
 	INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID
+	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, OIDOID, OIDOID
 };
 
 /* Append one hash-payload field: uint32 big-endian length + UTF-8 bytes. */
@@ -1147,10 +1174,11 @@ KmsAuditSanitize(const char *s, int len)
 
 /*
  * Insert one record as row id, chained to prev (32 bytes); the new row's
- * hash goes to prev.
+ * hash goes to prev.  with_oids: the table has the role OID columns, which
+ * are then filled and hashed (fields 19 and 20).
  */
 static void
-KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
+KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 {
 	Datum		values[KMS_AUDIT_NCOLS];
 	char		nulls[KMS_AUDIT_NCOLS];
@@ -1203,6 +1231,12 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
 	KmsAuditHashField(&h, s[S_VERSION]);
 	KmsAuditHashField(&h, s[S_OUTCOME]);
 	KmsAuditHashField(&h, params_text);
+	if (with_oids)
+	{
+		/* only rows that have them: rows written before 1.1 still verify */
+		KmsAuditHashField(&h, OidIsValid(rec->db_user_oid) ? psprintf("%u", rec->db_user_oid) : NULL);
+		KmsAuditHashField(&h, OidIsValid(rec->session_user_oid) ? psprintf("%u", rec->session_user_oid) : NULL);
+	}
 	if (EVP_Digest(h.data, h.len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INTERNAL),
@@ -1244,8 +1278,15 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
 	}
 	values[18] = PointerGetDatum(prevb);
 	values[19] = PointerGetDatum(hashb);
+	if (with_oids)
+	{
+		values[20] = ObjectIdGetDatum(rec->db_user_oid);
+		nulls[20] = OidIsValid(rec->db_user_oid) ? ' ' : 'n';
+		values[21] = ObjectIdGetDatum(rec->session_user_oid);
+		nulls[21] = OidIsValid(rec->session_user_oid) ? ' ' : 'n';
+	}
 
-	rc = SPI_execute_plan(kms_insert_plan, values, nulls, false, 0);
+	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
 	memcpy(prev, hash, 32);
@@ -1265,6 +1306,8 @@ KmsAuditDrain(void)
 	int64		id = 0;
 	uint8		prev[32];
 	uint32		n = 0;
+	Oid			relid;
+	bool		with_oids;
 	MemoryContext cxt,
 				old;
 
@@ -1279,13 +1322,25 @@ KmsAuditDrain(void)
 		return false;
 	cap = kmsAudit->capacity;
 
-	if (kms_insert_plan == NULL)
+	/*
+	 * Which columns the table has: locked first, so that an ALTER EXTENSION
+	 * UPDATE adding the OID columns is either all before us or all after.
+	 */
+	relid = get_relname_relid("audit_log", get_namespace_oid("kms", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "pg_kms audit: table kms.audit_log does not exist");
+	LockRelationOid(relid, RowExclusiveLock);
+	with_oids = get_attnum(relid, "db_user_oid") != InvalidAttrNumber &&
+		get_attnum(relid, "session_user_oid") != InvalidAttrNumber;
+	if (kms_insert_plan[with_oids] == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(kms_insert_sql, KMS_AUDIT_NCOLS, (Oid *) kms_insert_types);
+		SPIPlanPtr	p = SPI_prepare(kms_insert_sql[with_oids],
+									with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0,
+									(Oid *) kms_insert_types);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "pg_kms audit: could not prepare the insert into kms.audit_log");
-		kms_insert_plan = p;
+		kms_insert_plan[with_oids] = p;
 	}
 
 	/* the chain's last link; the table is written by this process only */
@@ -1323,7 +1378,7 @@ KmsAuditDrain(void)
 			continue;
 		}
 		old = MemoryContextSwitchTo(cxt);
-		KmsAuditInsert(rec, ++id, prev);
+		KmsAuditInsert(rec, ++id, prev, with_oids);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
 		pos += rec->len;
