@@ -56,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
@@ -151,6 +152,17 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static volatile sig_atomic_t got_sigterm = false;
 static volatile sig_atomic_t in_job = false;
+
+/*
+ * A job that ignores the cancel SIGTERM asks for (a custom rotation
+ * strategy can catch query_canceled) would keep the worker, and a fast
+ * shutdown, waiting: while a job runs a timer ticks every second, and once
+ * KMS_WORKER_STOP_GRACE ticks have passed since SIGTERM the process ends at
+ * its next interrupt check, as die() would.
+ */
+#define KMS_WORKER_STOP_GRACE 5
+static TimeoutId kms_job_tick_timeout;
+static volatile sig_atomic_t ticks_since_sigterm = 0;
 
 /* ----------------------------------------------------------------
  * Shared status
@@ -284,9 +296,22 @@ KmsWorkerInit(void)
  * SIGTERM: stop after the current job.  A job may wait on something that
  * never ends (a custom rotation strategy can sleep), so a job in progress
  * is cancelled as a query cancel would (its transaction aborts and the
- * worker exits cleanly); if a job ignores that and a second SIGTERM comes,
- * the process ends at its next interrupt check, as die() would.
+ * worker exits cleanly); if a job ignores that, a second SIGTERM or
+ * KMS_WORKER_STOP_GRACE seconds end the process at its next interrupt
+ * check, as die() would (exit code 1).
  */
+static void
+KmsWorkerJobTick(void)
+{
+	if (in_job && got_sigterm && !proc_exit_inprogress &&
+		++ticks_since_sigterm >= KMS_WORKER_STOP_GRACE)
+	{
+		ProcDiePending = true;
+		InterruptPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
 static void
 KmsWorkerSigterm(SIGNAL_ARGS)
 {
@@ -345,10 +370,13 @@ KmsWorkerRunJob(const KmsWorkerJob *job)
 		pgstat_report_activity(STATE_RUNNING, job->name);
 
 		/* only the job itself is cancelled by SIGTERM, not the commit */
+		enable_timeout_every(kms_job_tick_timeout,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
 		in_job = true;
 		if (!got_sigterm)
 			more = job->run();
 		in_job = false;
+		disable_timeout(kms_job_tick_timeout, false);
 		QueryCancelPending = false;
 
 		SPI_finish();
@@ -364,6 +392,7 @@ KmsWorkerRunJob(const KmsWorkerJob *job)
 		ErrorData  *edata;
 
 		in_job = false;
+		disable_timeout(kms_job_tick_timeout, false);
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		if (job->aborted)
@@ -536,6 +565,7 @@ KmsWorkerMain(Datum main_arg)
 	before_shmem_exit(KmsWorkerAtExit, (Datum) 0);
 
 	BackgroundWorkerInitializeConnection(kms_worker_database, NULL, 0);
+	kms_job_tick_timeout = RegisterTimeout(USER_TIMEOUT, KmsWorkerJobTick);
 	pgstat_report_appname(MyKmsKind->bgw_name);
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", MyKmsKind->bgw_name, PGC_SUSET, PGC_S_OVERRIDE);
