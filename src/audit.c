@@ -41,7 +41,10 @@
  * SQL is the same definition and kms_audit_verify() recomputes it).  The
  * role OIDs (pg_kms 1.1) are in the payload of the rows that have them, so
  * rows written before the update still verify.
-
+ *
+ * Encodings: an event's strings are in its caller's database encoding;
+ * KmsAuditSanitize() makes them valid UTF-8 for the log line and valid in
+ * the trail database for the row.
  *
  * IDENTIFICATION
  *	  src/audit.c
@@ -387,6 +390,41 @@ KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len)
 	return p;
 }
 
+/*
+ * A copy of s (len bytes) that is valid in encoding: unchanged if it is,
+ * else with every non-ASCII byte replaced by '?'.  The strings of an event
+ * are in the encoding of the caller's database, which may be SQL_ASCII
+ * (any bytes) or differ from the trail database's; this one rule makes
+ * both the kms.audit row (the trail database's encoding) and the log line
+ * (UTF-8, as JSON must be) valid.  No conversion: no catalog access, no
+ * error, so it is safe at abort too.
+ */
+static char *
+KmsAuditSanitize(const char *s, int len, int encoding)
+{
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	r = pnstrdup(s, len);
+	if (pg_verify_mbstr(encoding, r, len, true))
+		return r;
+	for (int i = 0; i < len; i++)
+		if ((unsigned char) r[i] >= 0x80)
+			r[i] = '?';
+	return r;
+}
+
+/* The i-th string of a record made valid UTF-8 for the log line, or NULL. */
+static const char *
+KmsAuditLogStr(const KmsAuditRecord *rec, int i)
+{
+	int			len;
+	const char *v = KmsAuditRecStr(rec, i, &len);
+
+	return KmsAuditSanitize(v, len, PG_UTF8);
+}
+
 /* Append rec at head if it fits; caller holds the lock exclusively. */
 static bool
 KmsAuditTryAppend(const KmsAuditRecord *rec)
@@ -502,7 +540,9 @@ KmsAuditJsonStr(StringInfo buf, const char *name, const char *value)
 /*
  * The server-log line of an event (docs/audit.md):
  *   pg_kms audit: {"v":1,"seq":...,...,"queued":true}
- * Fields are always present and always in this order.
+ * Fields are always present and always in this order.  Strings are made
+ * valid UTF-8 by KmsAuditSanitize() (params too: a '?' keeps the JSON
+ * valid), so the line decodes whatever the caller's database encoding.
  */
 static void
 KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
@@ -513,28 +553,28 @@ KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"v\":1,\"seq\":" UINT64_FORMAT, rec->seq);
-	KmsAuditJsonStr(&buf, "type", KmsAuditRecStr(rec, S_TYPE, NULL));
+	KmsAuditJsonStr(&buf, "type", KmsAuditLogStr(rec, S_TYPE));
 	KmsAuditTimeString(rec->time, ts, sizeof(ts));
 	KmsAuditJsonStr(&buf, "time", ts);
 	KmsAuditTimeString(rec->last_time, ts, sizeof(ts));
 	KmsAuditJsonStr(&buf, "last_time", ts);
 	appendStringInfo(&buf, ",\"count\":" INT64_FORMAT, rec->count);
-	KmsAuditJsonStr(&buf, "db_user", KmsAuditRecStr(rec, S_DB_USER, NULL));
-	KmsAuditJsonStr(&buf, "session_user", KmsAuditRecStr(rec, S_SESSION_USER, NULL));
-	KmsAuditJsonStr(&buf, "database", KmsAuditRecStr(rec, S_DATABASE, NULL));
-	KmsAuditJsonStr(&buf, "client_addr", KmsAuditRecStr(rec, S_CLIENT_ADDR, NULL));
-	KmsAuditJsonStr(&buf, "application_name", KmsAuditRecStr(rec, S_APP, NULL));
+	KmsAuditJsonStr(&buf, "db_user", KmsAuditLogStr(rec, S_DB_USER));
+	KmsAuditJsonStr(&buf, "session_user", KmsAuditLogStr(rec, S_SESSION_USER));
+	KmsAuditJsonStr(&buf, "database", KmsAuditLogStr(rec, S_DATABASE));
+	KmsAuditJsonStr(&buf, "client_addr", KmsAuditLogStr(rec, S_CLIENT_ADDR));
+	KmsAuditJsonStr(&buf, "application_name", KmsAuditLogStr(rec, S_APP));
 	appendStringInfo(&buf, ",\"pid\":%d", rec->pid);
 	if (rec->query_id != 0)
 		appendStringInfo(&buf, ",\"query_id\":" INT64_FORMAT, (int64) rec->query_id);
 	else
 		appendStringInfoString(&buf, ",\"query_id\":null");
-	KmsAuditJsonStr(&buf, "operation", KmsAuditRecStr(rec, S_OPERATION, NULL));
-	KmsAuditJsonStr(&buf, "resource", KmsAuditRecStr(rec, S_RESOURCE, NULL));
-	KmsAuditJsonStr(&buf, "arn", KmsAuditRecStr(rec, S_ARN, NULL));
-	KmsAuditJsonStr(&buf, "version", KmsAuditRecStr(rec, S_VERSION, NULL));
-	KmsAuditJsonStr(&buf, "outcome", KmsAuditRecStr(rec, S_OUTCOME, NULL));
-	params = KmsAuditRecStr(rec, S_PARAMS, NULL);
+	KmsAuditJsonStr(&buf, "operation", KmsAuditLogStr(rec, S_OPERATION));
+	KmsAuditJsonStr(&buf, "resource", KmsAuditLogStr(rec, S_RESOURCE));
+	KmsAuditJsonStr(&buf, "arn", KmsAuditLogStr(rec, S_ARN));
+	KmsAuditJsonStr(&buf, "version", KmsAuditLogStr(rec, S_VERSION));
+	KmsAuditJsonStr(&buf, "outcome", KmsAuditLogStr(rec, S_OUTCOME));
+	params = KmsAuditLogStr(rec, S_PARAMS);
 	appendStringInfo(&buf, ",\"params\":%s", params ? params : "null");
 	appendStringInfo(&buf, ",\"queued\":%s}", queued ? "true" : "false");
 
@@ -1154,24 +1194,6 @@ KmsAuditEpochUs(TimestampTz t)
 					(int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 }
 
-/* A string from another database's backend, made valid in ours. */
-static char *
-KmsAuditSanitize(const char *s, int len)
-{
-	char	   *r;
-
-	if (s == NULL)
-		return NULL;
-	r = pnstrdup(s, len);
-	if (!pg_verifymbstr(r, len, true))
-	{
-		for (int i = 0; i < len; i++)
-			if ((unsigned char) r[i] >= 0x80)
-				r[i] = '?';
-	}
-	return r;
-}
-
 /*
  * Insert one record as row id, chained to prev (32 bytes); the new row's
  * hash goes to prev.  with_oids: the table has the role OID columns, which
@@ -1197,7 +1219,7 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 		int			len;
 		const char *v = KmsAuditRecStr(rec, i, &len);
 
-		s[i] = KmsAuditSanitize(v, len);
+		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
 	}
 	if (s[S_PARAMS] != NULL)
 	{
