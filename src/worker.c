@@ -292,14 +292,7 @@ KmsWorkerInit(void)
  * ----------------------------------------------------------------
  */
 
-/*
- * SIGTERM: stop after the current job.  A job may wait on something that
- * never ends (a custom rotation strategy can sleep), so a job in progress
- * is cancelled as a query cancel would (its transaction aborts and the
- * worker exits cleanly); if a job ignores that, a second SIGTERM or
- * KMS_WORKER_STOP_GRACE seconds end the process at its next interrupt
- * check, as die() would (exit code 1).
- */
+/* The timer of a running job (see KMS_WORKER_STOP_GRACE). */
 static void
 KmsWorkerJobTick(void)
 {
@@ -312,6 +305,14 @@ KmsWorkerJobTick(void)
 	}
 }
 
+/*
+ * SIGTERM: stop after the current job.  A job may wait on something that
+ * never ends (a custom rotation strategy can sleep), so a job in progress
+ * is cancelled as a query cancel would (its transaction aborts and the
+ * worker exits cleanly); if a job ignores that, a second SIGTERM or
+ * KMS_WORKER_STOP_GRACE seconds end the process at its next interrupt
+ * check, as die() would (exit code 1).
+ */
 static void
 KmsWorkerSigterm(SIGNAL_ARGS)
 {
