@@ -1394,6 +1394,7 @@ KmsAuditDrain(void)
 		uint64		off = pos % cap;
 		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
 
+		CHECK_FOR_INTERRUPTS();
 		if (rec->len == 0)
 		{
 			pos += cap - off;
