@@ -23,7 +23,7 @@ END
 $$;
 
 -- The worker is up and draining in this database.
-SELECT regress_audit_wait($$(SELECT state = 'running' AND pid IS NOT NULL FROM kms_worker_status())$$) AS worker_running;
+SELECT regress_audit_wait($$(SELECT state = 'running' AND pid IS NOT NULL FROM kms_worker_status() WHERE worker = 'audit')$$) AS worker_running;
 SELECT worker_draining FROM kms_audit_stats();
 
 -- A management call inside a transaction that rolls back is still an event.

@@ -6,6 +6,64 @@
  */
 \echo Use "ALTER EXTENSION pg_kms UPDATE TO '1.1'" to load this file. \quit
 
+-- audit: the role OIDs of each event in kms.audit_log (NULL in older rows),
+-- hashed into the chain for the rows that have them; kms.audit matches
+-- roles by OID.
+ALTER TABLE kms.audit_log ADD COLUMN db_user_oid oid, ADD COLUMN session_user_oid oid;
+CREATE OR REPLACE FUNCTION kms.audit_payload(r kms.audit_log) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog
+AS $$
+	SELECT kms.audit_field(r.id::text)
+		OPERATOR(pg_catalog.||) kms.audit_field(kms.audit_time_us(r.event_time))
+		OPERATOR(pg_catalog.||) kms.audit_field(kms.audit_time_us(r.last_time))
+		OPERATOR(pg_catalog.||) kms.audit_field(r.event_count::text)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.event_type)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.db_user)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.session_user_name)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.database)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.client_addr)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.application_name)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.backend_pid::text)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.query_id::text)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.operation)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.resource_id)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.resource_arn)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.version)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.outcome)
+		OPERATOR(pg_catalog.||) kms.audit_field(r.parameters::text)
+		OPERATOR(pg_catalog.||) CASE WHEN r.db_user_oid IS NULL AND r.session_user_oid IS NULL
+			THEN '\x'::bytea
+			ELSE kms.audit_field(r.db_user_oid::text)
+				OPERATOR(pg_catalog.||) kms.audit_field(r.session_user_oid::text) END
+$$;
+CREATE OR REPLACE VIEW kms.audit WITH (security_barrier) AS
+	SELECT a.id, a.event_time, a.last_time, a.event_count, a.event_type,
+		   a.db_user, a.session_user_name, a.database, a.client_addr,
+		   a.application_name, a.backend_pid, a.query_id, a.operation,
+		   a.resource_id, a.resource_arn, a.version, a.outcome, a.parameters,
+		   a.prev_hash, a.row_hash, a.db_user_oid, a.session_user_oid
+	  FROM kms.audit_log a
+	 WHERE pg_catalog.pg_has_role(current_user, 'kms_admin', 'MEMBER')
+		OR a.db_user_oid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+												 WHERE r.rolname OPERATOR(pg_catalog.=) current_user)
+		OR a.session_user_oid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+													  WHERE r.rolname OPERATOR(pg_catalog.=) current_user);
+
+-- audit: two background workers (audit; rotation), kms_worker_status()
+-- returns one row for each.
+DROP FUNCTION kms_worker_status();
+CREATE FUNCTION kms_worker_status(OUT state text, OUT pid int, OUT started timestamptz,
+								  OUT last_wake timestamptz, OUT next_wake timestamptz,
+								  OUT last_error text, OUT queue_length int,
+								  OUT events_written bigint, OUT events_only_logged bigint,
+								  OUT next_due timestamptz, OUT worker text,
+								  OUT job text, OUT job_started timestamptz)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE ROWS 2;
+COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background workers, one row each';
+REVOKE ALL ON FUNCTION kms_worker_status() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION kms_worker_status() TO kms_admin;
+
 -- rotation: custom strategies pinned by OID, the clone remembered, the
 -- SCRAM login client's self-test (issue 9, findings 1 and 5)
 ALTER TABLE kms.secret

@@ -35,10 +35,16 @@
  * Counters are atomics.  The condition variable `space` is broadcast when
  * tail moves.
  *
- * Hash chain: computed by the worker, the single writer, as
+ * Hash chain: computed by the audit worker, the single writer, as
  * SHA-256(prev_hash || payload(row)) where payload is a length-prefixed
  * serialization of the row's fields (docs/audit.md; kms.audit_payload() in
- * SQL is the same definition and kms_audit_verify() recomputes it).
+ * SQL is the same definition and kms_audit_verify() recomputes it).  The
+ * role OIDs (pg_kms 1.1) are in the payload of the rows that have them, so
+ * rows written before the update still verify.
+ *
+ * Encodings: an event's strings are in its caller's database encoding;
+ * KmsAuditSanitize() makes them valid UTF-8 for the log line and valid in
+ * the trail database for the row.
  *
  * IDENTIFICATION
  *	  src/audit.c
@@ -50,6 +56,7 @@
 #include <openssl/evp.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
@@ -62,6 +69,7 @@
 #include "port/atomics.h"
 #include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
@@ -126,6 +134,8 @@ typedef struct KmsAuditRecord
 	int64		count;			/* calls (1 for single events) */
 	uint64		query_id;		/* top-level query id, 0 if unknown */
 	uint64		seq;			/* per server start, also in the log line */
+	Oid			db_user_oid;	/* the roles of db_user and session_user */
+	Oid			session_user_oid;
 	uint16		slen[KMS_AUDIT_NSTR];	/* lengths, KMS_AUDIT_NULL = NULL */
 	char		data[FLEXIBLE_ARRAY_MEMBER];	/* the strings, each + NUL */
 } KmsAuditRecord;
@@ -170,6 +180,8 @@ typedef struct KmsAuditEvent
 	TimestampTz last_time;
 	int64		count;
 	uint64		query_id;
+	Oid			db_user_oid;
+	Oid			session_user_oid;
 } KmsAuditEvent;
 
 /* scratch for one record; events are built one at a time per backend */
@@ -236,10 +248,12 @@ KmsAuditIdentity(void)
 }
 
 static void
-KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user)
+KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_user_oid)
 {
 	ev->str[S_DB_USER] = db_user;
+	ev->db_user_oid = db_user_oid;
 	ev->str[S_SESSION_USER] = kms_ident_session_user;
+	ev->session_user_oid = kms_ident_session_oid;
 	ev->str[S_DATABASE] = kms_ident_database;
 	ev->str[S_CLIENT_ADDR] = kms_ident_has_client ? kms_ident_client : NULL;
 	ev->str[S_APP] = (application_name && application_name[0]) ? application_name : NULL;
@@ -325,6 +339,8 @@ KmsAuditSerialize(const KmsAuditEvent *ev, uint64 seq)
 	rec->last_time = ev->last_time;
 	rec->count = ev->count;
 	rec->query_id = ev->query_id;
+	rec->db_user_oid = ev->db_user_oid;
+	rec->session_user_oid = ev->session_user_oid;
 	rec->seq = seq;
 	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
 	{
@@ -372,6 +388,41 @@ KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len)
 	if (len)
 		*len = rec->slen[i];
 	return p;
+}
+
+/*
+ * A copy of s (len bytes) that is valid in encoding: unchanged if it is,
+ * else with every non-ASCII byte replaced by '?'.  The strings of an event
+ * are in the encoding of the caller's database, which may be SQL_ASCII
+ * (any bytes) or differ from the trail database's; this one rule makes
+ * both the kms.audit row (the trail database's encoding) and the log line
+ * (UTF-8, as JSON must be) valid.  No conversion: no catalog access, no
+ * error, so it is safe at abort too.
+ */
+static char *
+KmsAuditSanitize(const char *s, int len, int encoding)
+{
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	r = pnstrdup(s, len);
+	if (pg_verify_mbstr(encoding, r, len, true))
+		return r;
+	for (int i = 0; i < len; i++)
+		if ((unsigned char) r[i] >= 0x80)
+			r[i] = '?';
+	return r;
+}
+
+/* The i-th string of a record made valid UTF-8 for the log line, or NULL. */
+static const char *
+KmsAuditLogStr(const KmsAuditRecord *rec, int i)
+{
+	int			len;
+	const char *v = KmsAuditRecStr(rec, i, &len);
+
+	return KmsAuditSanitize(v, len, PG_UTF8);
 }
 
 /* Append rec at head if it fits; caller holds the lock exclusively. */
@@ -489,7 +540,9 @@ KmsAuditJsonStr(StringInfo buf, const char *name, const char *value)
 /*
  * The server-log line of an event (docs/audit.md):
  *   pg_kms audit: {"v":1,"seq":...,...,"queued":true}
- * Fields are always present and always in this order.
+ * Fields are always present and always in this order.  Strings are made
+ * valid UTF-8 by KmsAuditSanitize() (params too: a '?' keeps the JSON
+ * valid), so the line decodes whatever the caller's database encoding.
  */
 static void
 KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
@@ -500,28 +553,28 @@ KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"v\":1,\"seq\":" UINT64_FORMAT, rec->seq);
-	KmsAuditJsonStr(&buf, "type", KmsAuditRecStr(rec, S_TYPE, NULL));
+	KmsAuditJsonStr(&buf, "type", KmsAuditLogStr(rec, S_TYPE));
 	KmsAuditTimeString(rec->time, ts, sizeof(ts));
 	KmsAuditJsonStr(&buf, "time", ts);
 	KmsAuditTimeString(rec->last_time, ts, sizeof(ts));
 	KmsAuditJsonStr(&buf, "last_time", ts);
 	appendStringInfo(&buf, ",\"count\":" INT64_FORMAT, rec->count);
-	KmsAuditJsonStr(&buf, "db_user", KmsAuditRecStr(rec, S_DB_USER, NULL));
-	KmsAuditJsonStr(&buf, "session_user", KmsAuditRecStr(rec, S_SESSION_USER, NULL));
-	KmsAuditJsonStr(&buf, "database", KmsAuditRecStr(rec, S_DATABASE, NULL));
-	KmsAuditJsonStr(&buf, "client_addr", KmsAuditRecStr(rec, S_CLIENT_ADDR, NULL));
-	KmsAuditJsonStr(&buf, "application_name", KmsAuditRecStr(rec, S_APP, NULL));
+	KmsAuditJsonStr(&buf, "db_user", KmsAuditLogStr(rec, S_DB_USER));
+	KmsAuditJsonStr(&buf, "session_user", KmsAuditLogStr(rec, S_SESSION_USER));
+	KmsAuditJsonStr(&buf, "database", KmsAuditLogStr(rec, S_DATABASE));
+	KmsAuditJsonStr(&buf, "client_addr", KmsAuditLogStr(rec, S_CLIENT_ADDR));
+	KmsAuditJsonStr(&buf, "application_name", KmsAuditLogStr(rec, S_APP));
 	appendStringInfo(&buf, ",\"pid\":%d", rec->pid);
 	if (rec->query_id != 0)
 		appendStringInfo(&buf, ",\"query_id\":" INT64_FORMAT, (int64) rec->query_id);
 	else
 		appendStringInfoString(&buf, ",\"query_id\":null");
-	KmsAuditJsonStr(&buf, "operation", KmsAuditRecStr(rec, S_OPERATION, NULL));
-	KmsAuditJsonStr(&buf, "resource", KmsAuditRecStr(rec, S_RESOURCE, NULL));
-	KmsAuditJsonStr(&buf, "arn", KmsAuditRecStr(rec, S_ARN, NULL));
-	KmsAuditJsonStr(&buf, "version", KmsAuditRecStr(rec, S_VERSION, NULL));
-	KmsAuditJsonStr(&buf, "outcome", KmsAuditRecStr(rec, S_OUTCOME, NULL));
-	params = KmsAuditRecStr(rec, S_PARAMS, NULL);
+	KmsAuditJsonStr(&buf, "operation", KmsAuditLogStr(rec, S_OPERATION));
+	KmsAuditJsonStr(&buf, "resource", KmsAuditLogStr(rec, S_RESOURCE));
+	KmsAuditJsonStr(&buf, "arn", KmsAuditLogStr(rec, S_ARN));
+	KmsAuditJsonStr(&buf, "version", KmsAuditLogStr(rec, S_VERSION));
+	KmsAuditJsonStr(&buf, "outcome", KmsAuditLogStr(rec, S_OUTCOME));
+	params = KmsAuditLogStr(rec, S_PARAMS);
 	appendStringInfo(&buf, ",\"params\":%s", params ? params : "null");
 	appendStringInfo(&buf, ",\"queued\":%s}", queued ? "true" : "false");
 
@@ -582,13 +635,15 @@ KmsAuditEx(const char *operation, const char *resource, const char *version,
 {
 	KmsAuditEvent ev;
 	char	   *db_user;
+	Oid			userid;
 
 	if (!kms_audit_enabled)
 		return;
 	memset(&ev, 0, sizeof(ev));
 	KmsAuditIdentity();
-	db_user = GetUserNameFromId(GetUserId(), true);
-	KmsAuditFillIdentity(&ev, db_user ? db_user : "");
+	userid = GetUserId();
+	db_user = GetUserNameFromId(userid, true);
+	KmsAuditFillIdentity(&ev, db_user ? db_user : "", userid);
 	ev.str[S_TYPE] = "call";
 	ev.str[S_OPERATION] = operation;
 	ev.str[S_RESOURCE] = resource;
@@ -722,7 +777,7 @@ KmsAuditFlush(bool may_wait)
 		char		ver[16];
 
 		memset(&ev, 0, sizeof(ev));
-		KmsAuditFillIdentity(&ev, a->db_user);
+		KmsAuditFillIdentity(&ev, a->db_user, a->userid);
 		ev.str[S_TYPE] = "aggregate";
 		ev.str[S_OPERATION] = KmsOpNames[a->op];
 		ev.str[S_RESOURCE] = a->key_id_str;
@@ -1080,22 +1135,34 @@ KmsAuditOnlyLogged(void)
 /* what the last drain consumed, released once its transaction commits */
 static uint64 kms_drain_tail = 0;
 static uint32 kms_drain_n = 0;
-static SPIPlanPtr kms_insert_plan = NULL;
 
-#define KMS_AUDIT_NCOLS 20
+/*
+ * The insert, with the role OID columns (pg_kms 1.1) or without them (a
+ * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them).
+ */
+static SPIPlanPtr kms_insert_plan[2] = {NULL, NULL};
 
-static const char *kms_insert_sql =
-"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
-"db_user, session_user_name, database, client_addr, application_name, "
-"backend_pid, query_id, operation, resource_id, resource_arn, version, "
-"outcome, parameters, prev_hash, row_hash) VALUES "
-"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+#define KMS_AUDIT_NCOLS_1_0 20
+#define KMS_AUDIT_NCOLS 22
+
+static const char *const kms_insert_sql[2] = {
+	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
+	"db_user, session_user_name, database, client_addr, application_name, "
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
+	"outcome, parameters, prev_hash, row_hash) VALUES "
+	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
+	"db_user, session_user_name, database, client_addr, application_name, "
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
+	"outcome, parameters, prev_hash, row_hash, db_user_oid, session_user_oid) VALUES "
+	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+};
 
 static const Oid kms_insert_types[KMS_AUDIT_NCOLS] = {
 	INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID
+	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, OIDOID, OIDOID
 };
 
 /* Append one hash-payload field: uint32 big-endian length + UTF-8 bytes. */
@@ -1127,30 +1194,13 @@ KmsAuditEpochUs(TimestampTz t)
 					(int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
 }
 
-/* A string from another database's backend, made valid in ours. */
-static char *
-KmsAuditSanitize(const char *s, int len)
-{
-	char	   *r;
-
-	if (s == NULL)
-		return NULL;
-	r = pnstrdup(s, len);
-	if (!pg_verifymbstr(r, len, true))
-	{
-		for (int i = 0; i < len; i++)
-			if ((unsigned char) r[i] >= 0x80)
-				r[i] = '?';
-	}
-	return r;
-}
-
 /*
  * Insert one record as row id, chained to prev (32 bytes); the new row's
- * hash goes to prev.
+ * hash goes to prev.  with_oids: the table has the role OID columns, which
+ * are then filled and hashed (fields 19 and 20).
  */
 static void
-KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
+KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 {
 	Datum		values[KMS_AUDIT_NCOLS];
 	char		nulls[KMS_AUDIT_NCOLS];
@@ -1169,7 +1219,7 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
 		int			len;
 		const char *v = KmsAuditRecStr(rec, i, &len);
 
-		s[i] = KmsAuditSanitize(v, len);
+		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
 	}
 	if (s[S_PARAMS] != NULL)
 	{
@@ -1203,6 +1253,12 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
 	KmsAuditHashField(&h, s[S_VERSION]);
 	KmsAuditHashField(&h, s[S_OUTCOME]);
 	KmsAuditHashField(&h, params_text);
+	if (with_oids)
+	{
+		/* only rows that have them: rows written before 1.1 still verify */
+		KmsAuditHashField(&h, OidIsValid(rec->db_user_oid) ? psprintf("%u", rec->db_user_oid) : NULL);
+		KmsAuditHashField(&h, OidIsValid(rec->session_user_oid) ? psprintf("%u", rec->session_user_oid) : NULL);
+	}
 	if (EVP_Digest(h.data, h.len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INTERNAL),
@@ -1244,8 +1300,15 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev)
 	}
 	values[18] = PointerGetDatum(prevb);
 	values[19] = PointerGetDatum(hashb);
+	if (with_oids)
+	{
+		values[20] = ObjectIdGetDatum(rec->db_user_oid);
+		nulls[20] = OidIsValid(rec->db_user_oid) ? ' ' : 'n';
+		values[21] = ObjectIdGetDatum(rec->session_user_oid);
+		nulls[21] = OidIsValid(rec->session_user_oid) ? ' ' : 'n';
+	}
 
-	rc = SPI_execute_plan(kms_insert_plan, values, nulls, false, 0);
+	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], values, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
 	memcpy(prev, hash, 32);
@@ -1265,6 +1328,8 @@ KmsAuditDrain(void)
 	int64		id = 0;
 	uint8		prev[32];
 	uint32		n = 0;
+	Oid			relid;
+	bool		with_oids;
 	MemoryContext cxt,
 				old;
 
@@ -1279,13 +1344,25 @@ KmsAuditDrain(void)
 		return false;
 	cap = kmsAudit->capacity;
 
-	if (kms_insert_plan == NULL)
+	/*
+	 * Which columns the table has: locked first, so that an ALTER EXTENSION
+	 * UPDATE adding the OID columns is either all before us or all after.
+	 */
+	relid = get_relname_relid("audit_log", get_namespace_oid("kms", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "pg_kms audit: table kms.audit_log does not exist");
+	LockRelationOid(relid, RowExclusiveLock);
+	with_oids = get_attnum(relid, "db_user_oid") != InvalidAttrNumber &&
+		get_attnum(relid, "session_user_oid") != InvalidAttrNumber;
+	if (kms_insert_plan[with_oids] == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(kms_insert_sql, KMS_AUDIT_NCOLS, (Oid *) kms_insert_types);
+		SPIPlanPtr	p = SPI_prepare(kms_insert_sql[with_oids],
+									with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0,
+									(Oid *) kms_insert_types);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "pg_kms audit: could not prepare the insert into kms.audit_log");
-		kms_insert_plan = p;
+		kms_insert_plan[with_oids] = p;
 	}
 
 	/* the chain's last link; the table is written by this process only */
@@ -1317,13 +1394,14 @@ KmsAuditDrain(void)
 		uint64		off = pos % cap;
 		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
 
+		CHECK_FOR_INTERRUPTS();
 		if (rec->len == 0)
 		{
 			pos += cap - off;
 			continue;
 		}
 		old = MemoryContextSwitchTo(cxt);
-		KmsAuditInsert(rec, ++id, prev);
+		KmsAuditInsert(rec, ++id, prev, with_oids);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
 		pos += rec->len;

@@ -1,27 +1,34 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The pg_kms background worker.
+ *	  The pg_kms background workers: one drains and retains the audit
+ *	  trail, one runs secret rotation, key rotation and deletion windows.
  *
- * One worker per cluster, registered in _PG_init when pg_kms is preloaded.
- * It starts once the server is consistent (so it also runs on a hot
- * standby), connects to pg_kms.database as the bootstrap superuser, and
- * loops: wake up (latch or pg_kms.worker_naptime), and if the server is a
- * primary and pg_kms is installed in that database, run each job of
- * kms_worker_jobs[] in its own transaction until none has more to do.  On a
- * standby it writes nothing and stays up; after promotion the next wake-up
- * finds RecoveryInProgress() false and starts writing.
+ * Two workers per cluster, registered in _PG_init when pg_kms is
+ * preloaded, so that rotation work, which runs code and logins a secret
+ * chooses, can never hold up the audit drain (a full queue makes every
+ * audited call wait).  Each starts once the server is consistent (so it
+ * also runs on a hot standby), connects to pg_kms.database as the
+ * bootstrap superuser, and loops: wake up (its own latch, or
+ * pg_kms.worker_naptime), and if the server is a primary and pg_kms is
+ * installed in that database, run each of its jobs in its own transaction
+ * until none has more to do.  On a standby it writes nothing and stays up;
+ * after promotion the next wake-up finds RecoveryInProgress() false and
+ * starts writing.  Producers wake the audit worker when the queue passes
+ * half full; KmsWorkerWake() wakes the rotation worker.
  *
  * Errors: a job's error is recorded in shared memory (kms_worker_status()
- * shows it), then re-thrown, which ends the worker with exit code 1; the
+ * shows it), then re-thrown, which ends that worker with exit code 1; the
  * postmaster starts it again after bgw_restart_time.  SIGTERM ends it
  * cleanly with exit code 0 (not restarted until the next server start, as
- * for any background worker).  SIGHUP reloads the configuration.
+ * for any background worker): between jobs at once, and during a job by
+ * cancelling the job (its transaction aborts; a second SIGTERM ends the
+ * process at the next interrupt check).  SIGHUP reloads the configuration.
  *
  * Adding a job: write a bool run(void) doing one bounded unit of work with
- * SPI and add a line to kms_worker_jobs[].
+ * SPI and add a line to the job table of the worker that should run it.
  *
- * Locking: the status struct is guarded by its spinlock `mutex`.
+ * Locking: each worker's status struct is guarded by its spinlock `mutex`.
  *
  * IDENTIFICATION
  *	  src/worker.c
@@ -49,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "audit.h"
@@ -81,12 +89,35 @@ KmsWorkerDeletion(void)
 	return kms_rotation_jobs && KmsRotationDeletionJob();
 }
 
-static const KmsWorkerJob kms_worker_jobs[] = {
+static const KmsWorkerJob kms_audit_jobs[] = {
 	{"audit drain", KmsAuditDrain, KmsAuditDrainCommitted, KmsAuditDrainAborted, true},
 	{"audit retention", KmsAuditPurge, NULL, NULL, true},
+};
+
+static const KmsWorkerJob kms_rotation_jobs_table[] = {
 	{"secret rotation", KmsWorkerSecretRotation, KmsRotationSecretsCommitted, NULL, true},
 	{"key rotation", KmsWorkerKeyRotation, NULL, NULL, true},
 	{"deletion", KmsWorkerDeletion, NULL, NULL, true},
+};
+
+/* The workers, in bgw_main_arg order (also the rows of kms_worker_status()). */
+typedef struct KmsWorkerKind
+{
+	const char *name;			/* kms_worker_status().worker */
+	const char *bgw_name;		/* bgw_name, bgw_type, application_name */
+	const KmsWorkerJob *jobs;
+	int			njobs;
+	bool		drains_audit;	/* the audit queue's consumer */
+	bool		wakes_for_due;	/* sleeps no longer than next_due */
+} KmsWorkerKind;
+
+#define KMS_WORKER_AUDIT	0
+#define KMS_WORKER_ROTATION 1
+#define KMS_NWORKERS		2
+
+static const KmsWorkerKind kms_worker_kinds[KMS_NWORKERS] = {
+	{"audit", "pg_kms audit worker", kms_audit_jobs, lengthof(kms_audit_jobs), true, false},
+	{"rotation", "pg_kms rotation worker", kms_rotation_jobs_table, lengthof(kms_rotation_jobs_table), false, true},
 };
 
 typedef struct KmsWorkerStatus
@@ -102,9 +133,15 @@ typedef struct KmsWorkerStatus
 	uint64		restarts;
 	Latch	   *latch;			/* the worker's latch, to wake it */
 	TimestampTz next_due;		/* earliest rotation or deletion due */
+	char		job[32];		/* the job running now, "" when none */
+	TimestampTz job_started;
 } KmsWorkerStatus;
 
-static KmsWorkerStatus *kmsWorker = NULL;
+static KmsWorkerStatus *kmsWorkers = NULL;	/* [KMS_NWORKERS] in shared memory */
+
+/* In a worker: which one this process is, and its status. */
+static const KmsWorkerKind *MyKmsKind = NULL;
+static KmsWorkerStatus *MyKmsStatus = NULL;
 
 static void KmsWorkerNoteNextDue(void);
 
@@ -114,11 +151,29 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static volatile sig_atomic_t got_sigterm = false;
+static volatile sig_atomic_t in_job = false;
+
+/*
+ * A job that ignores the cancel SIGTERM asks for (a custom rotation
+ * strategy can catch query_canceled) would keep the worker, and a fast
+ * shutdown, waiting: while a job runs a timer ticks every second, and once
+ * KMS_WORKER_STOP_GRACE ticks have passed since SIGTERM the process ends at
+ * its next interrupt check, as die() would.
+ */
+#define KMS_WORKER_STOP_GRACE 5
+static TimeoutId kms_job_tick_timeout;
+static volatile sig_atomic_t ticks_since_sigterm = 0;
 
 /* ----------------------------------------------------------------
  * Shared status
  * ----------------------------------------------------------------
  */
+static Size
+KmsWorkerShmemSize(void)
+{
+	return MAXALIGN(mul_size(sizeof(KmsWorkerStatus), KMS_NWORKERS));
+}
+
 static void
 kms_worker_shmem_request(void)
 {
@@ -126,7 +181,7 @@ kms_worker_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 #endif
-	RequestAddinShmemSpace(MAXALIGN(sizeof(KmsWorkerStatus)));
+	RequestAddinShmemSpace(KmsWorkerShmemSize());
 }
 
 static void
@@ -137,12 +192,15 @@ kms_worker_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	kmsWorker = ShmemInitStruct("pg_kms worker status", sizeof(KmsWorkerStatus), &found);
+	kmsWorkers = ShmemInitStruct("pg_kms worker status", KmsWorkerShmemSize(), &found);
 	if (!found)
 	{
-		memset(kmsWorker, 0, sizeof(KmsWorkerStatus));
-		SpinLockInit(&kmsWorker->mutex);
-		strlcpy(kmsWorker->state, "not started", sizeof(kmsWorker->state));
+		memset(kmsWorkers, 0, KmsWorkerShmemSize());
+		for (int i = 0; i < KMS_NWORKERS; i++)
+		{
+			SpinLockInit(&kmsWorkers[i].mutex);
+			strlcpy(kmsWorkers[i].state, "not started", sizeof(kmsWorkers[i].state));
+		}
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -150,10 +208,19 @@ kms_worker_shmem_startup(void)
 static void
 KmsWorkerSetState(const char *state)
 {
-	SpinLockAcquire(&kmsWorker->mutex);
-	strlcpy(kmsWorker->state, state, sizeof(kmsWorker->state));
-	SpinLockRelease(&kmsWorker->mutex);
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	strlcpy(MyKmsStatus->state, state, sizeof(MyKmsStatus->state));
+	SpinLockRelease(&MyKmsStatus->mutex);
 	pgstat_report_activity(STATE_IDLE, state);
+}
+
+static void
+KmsWorkerSetJob(const char *job)
+{
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	strlcpy(MyKmsStatus->job, job ? job : "", sizeof(MyKmsStatus->job));
+	MyKmsStatus->job_started = job ? GetCurrentTimestamp() : 0;
+	SpinLockRelease(&MyKmsStatus->mutex);
 }
 
 /* ----------------------------------------------------------------
@@ -163,10 +230,8 @@ KmsWorkerSetState(const char *state)
 void
 KmsWorkerInit(void)
 {
-	BackgroundWorker bgw;
-
 	DefineCustomStringVariable("pg_kms.database",
-							   "Sets the database the pg_kms worker connects to.",
+							   "Sets the database the pg_kms workers connect to.",
 							   "The audit trail of the whole cluster is kept in kms.audit of this database.",
 							   &kms_worker_database,
 							   "postgres",
@@ -175,8 +240,8 @@ KmsWorkerInit(void)
 							   NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("pg_kms.rotation_jobs",
-							 "Runs due secret rotations, key rotations and deletions in the pg_kms worker.",
-							 "Off pauses them cluster-wide (the audit drain goes on); kms_rotation_run_job() still runs them by hand.",
+							 "Runs due secret rotations, key rotations and deletions in the pg_kms rotation worker.",
+							 "Off pauses them cluster-wide (the audit worker goes on); kms_rotation_run_job() still runs them by hand.",
 							 &kms_rotation_jobs,
 							 true,
 							 PGC_SIGHUP,
@@ -184,8 +249,8 @@ KmsWorkerInit(void)
 							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_kms.worker_naptime",
-							"Sets how long the pg_kms worker sleeps between rounds.",
-							"The worker also wakes up when the audit queue is half full.",
+							"Sets how long the pg_kms workers sleep between rounds.",
+							"The audit worker also wakes up when the audit queue is half full; the rotation worker when a rotation is requested or due.",
 							&kms_worker_naptime,
 							10, 1, 3600,
 							PGC_SIGHUP,
@@ -204,28 +269,63 @@ KmsWorkerInit(void)
 	if (IsBinaryUpgrade)
 		return;
 
-	memset(&bgw, 0, sizeof(bgw));
-	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	bgw.bgw_start_time = BgWorkerStart_ConsistentState;
-	bgw.bgw_restart_time = 5;
-	strlcpy(bgw.bgw_library_name, "pg_kms", BGW_MAXLEN);
-	strlcpy(bgw.bgw_function_name, "KmsWorkerMain", BGW_MAXLEN);
-	strlcpy(bgw.bgw_name, "pg_kms worker", BGW_MAXLEN);
-	strlcpy(bgw.bgw_type, "pg_kms worker", BGW_MAXLEN);
-	bgw.bgw_main_arg = (Datum) 0;
-	bgw.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&bgw);
+	for (int i = 0; i < KMS_NWORKERS; i++)
+	{
+		BackgroundWorker bgw;
+
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		bgw.bgw_start_time = BgWorkerStart_ConsistentState;
+		bgw.bgw_restart_time = 5;
+		strlcpy(bgw.bgw_library_name, "pg_kms", BGW_MAXLEN);
+		strlcpy(bgw.bgw_function_name, "KmsWorkerMain", BGW_MAXLEN);
+		strlcpy(bgw.bgw_name, kms_worker_kinds[i].bgw_name, BGW_MAXLEN);
+		strlcpy(bgw.bgw_type, kms_worker_kinds[i].bgw_name, BGW_MAXLEN);
+		bgw.bgw_main_arg = Int32GetDatum(i);
+		bgw.bgw_notify_pid = 0;
+		RegisterBackgroundWorker(&bgw);
+	}
 }
 
 /* ----------------------------------------------------------------
- * The worker
+ * The workers
  * ----------------------------------------------------------------
+ */
+
+/* The timer of a running job (see KMS_WORKER_STOP_GRACE). */
+static void
+KmsWorkerJobTick(void)
+{
+	if (in_job && got_sigterm && !proc_exit_inprogress &&
+		++ticks_since_sigterm >= KMS_WORKER_STOP_GRACE)
+	{
+		ProcDiePending = true;
+		InterruptPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
+/*
+ * SIGTERM: stop after the current job.  A job may wait on something that
+ * never ends (a custom rotation strategy can sleep), so a job in progress
+ * is cancelled as a query cancel would (its transaction aborts and the
+ * worker exits cleanly); if a job ignores that, a second SIGTERM or
+ * KMS_WORKER_STOP_GRACE seconds end the process at its next interrupt
+ * check, as die() would (exit code 1).
  */
 static void
 KmsWorkerSigterm(SIGNAL_ARGS)
 {
 	int			save_errno = errno;
 
+	if (in_job && !proc_exit_inprogress)
+	{
+		if (got_sigterm)
+			ProcDiePending = true;
+		else
+			QueryCancelPending = true;
+		InterruptPending = true;
+	}
 	got_sigterm = true;
 	SetLatch(MyLatch);
 	errno = save_errno;
@@ -234,27 +334,33 @@ KmsWorkerSigterm(SIGNAL_ARGS)
 static void
 KmsWorkerAtExit(int code, Datum arg)
 {
-	KmsAuditSetConsumer(NULL, false);
-	SpinLockAcquire(&kmsWorker->mutex);
-	kmsWorker->pid = 0;
-	kmsWorker->latch = NULL;
+	if (MyKmsKind->drains_audit)
+		KmsAuditSetConsumer(NULL, false);
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->pid = 0;
+	MyKmsStatus->latch = NULL;
+	MyKmsStatus->job[0] = '\0';
+	MyKmsStatus->job_started = 0;
 	if (code == 0)
-		strlcpy(kmsWorker->state, "stopped", sizeof(kmsWorker->state));
+		strlcpy(MyKmsStatus->state, "stopped", sizeof(MyKmsStatus->state));
 	else
-		strlcpy(kmsWorker->state, "restarting after error", sizeof(kmsWorker->state));
-	SpinLockRelease(&kmsWorker->mutex);
+		strlcpy(MyKmsStatus->state, "restarting after error", sizeof(MyKmsStatus->state));
+	SpinLockRelease(&MyKmsStatus->mutex);
 }
 
 /*
  * Run one job in its own transaction.  An error is recorded and re-thrown:
- * with no handler above, it ends the worker with exit code 1.
+ * with no handler above, it ends the worker with exit code 1.  An error
+ * after SIGTERM (the cancel KmsWorkerSigterm asked for) aborts the
+ * transaction and returns, so that the worker exits cleanly.
  */
 static bool
 KmsWorkerRunJob(const KmsWorkerJob *job)
 {
-	bool		more = false;
+	volatile bool more = false;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
+	KmsWorkerSetJob(job->name);
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
@@ -264,7 +370,15 @@ KmsWorkerRunJob(const KmsWorkerJob *job)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, job->name);
 
-		more = job->run();
+		/* only the job itself is cancelled by SIGTERM, not the commit */
+		enable_timeout_every(kms_job_tick_timeout,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+		in_job = true;
+		if (!got_sigterm)
+			more = job->run();
+		in_job = false;
+		disable_timeout(kms_job_tick_timeout, false);
+		QueryCancelPending = false;
 
 		SPI_finish();
 		PopActiveSnapshot();
@@ -278,18 +392,31 @@ KmsWorkerRunJob(const KmsWorkerJob *job)
 	{
 		ErrorData  *edata;
 
+		in_job = false;
+		disable_timeout(kms_job_tick_timeout, false);
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		if (job->aborted)
 			job->aborted();
-		SpinLockAcquire(&kmsWorker->mutex);
-		snprintf(kmsWorker->last_error, sizeof(kmsWorker->last_error), "%s: %s",
+		if (got_sigterm && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			FlushErrorState();
+			AbortCurrentTransaction();
+			KmsWorkerSetJob(NULL);
+			ereport(LOG,
+					(errmsg("%s: job \"%s\" cancelled by SIGTERM", MyKmsKind->bgw_name, job->name)));
+			pgstat_report_activity(STATE_IDLE, NULL);
+			return false;
+		}
+		SpinLockAcquire(&MyKmsStatus->mutex);
+		snprintf(MyKmsStatus->last_error, sizeof(MyKmsStatus->last_error), "%s: %s",
 				 job->name, edata->message ? edata->message : "unknown error");
-		kmsWorker->last_error_time = GetCurrentTimestamp();
-		SpinLockRelease(&kmsWorker->mutex);
+		MyKmsStatus->last_error_time = GetCurrentTimestamp();
+		SpinLockRelease(&MyKmsStatus->mutex);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	KmsWorkerSetJob(NULL);
 	return more;
 }
 
@@ -306,7 +433,7 @@ KmsWorkerExtensionInstalled(void)
 	return installed;
 }
 
-/* One round: every job until none has more to do. */
+/* One round: every job of this worker until none has more to do. */
 static void
 KmsWorkerRound(void)
 {
@@ -318,31 +445,41 @@ KmsWorkerRound(void)
 	{
 		if (!said_missing)
 			ereport(LOG,
-					(errmsg("pg_kms worker: extension pg_kms is not installed in database \"%s\"; waiting",
-							kms_worker_database),
+					(errmsg("%s: extension pg_kms is not installed in database \"%s\"; waiting",
+							MyKmsKind->bgw_name, kms_worker_database),
 					 errhint("Run CREATE EXTENSION pg_kms in database \"%s\", or set pg_kms.database.",
 							 kms_worker_database)));
 		said_missing = true;
-		KmsAuditSetConsumer(MyLatch, false);
+		if (MyKmsKind->drains_audit)
+			KmsAuditSetConsumer(MyLatch, false);
 		KmsWorkerSetState("waiting for extension");
 		return;
 	}
 	said_missing = false;
 	if (standby)
 	{
-		/* no writes here; the queue waits for a promotion */
-		KmsAuditSetConsumer(MyLatch, false);
+		/* no writes here; the queue and the rotations wait for a promotion */
+		if (MyKmsKind->drains_audit)
+			KmsAuditSetConsumer(MyLatch, false);
 		KmsWorkerSetState("standby");
 		return;
 	}
-	KmsAuditSetConsumer(MyLatch, true);
+	if (MyKmsKind->drains_audit)
+		KmsAuditSetConsumer(MyLatch, true);
+	if (MyKmsKind->wakes_for_due && !kms_rotation_jobs)
+	{
+		/* paused: nothing to run, but next_due stays true for the status */
+		KmsWorkerSetState("paused");
+		KmsWorkerNoteNextDue();
+		return;
+	}
 	KmsWorkerSetState("running");
 	do
 	{
 		more = false;
-		for (int i = 0; i < lengthof(kms_worker_jobs); i++)
+		for (int i = 0; i < MyKmsKind->njobs; i++)
 		{
-			const KmsWorkerJob *job = &kms_worker_jobs[i];
+			const KmsWorkerJob *job = &MyKmsKind->jobs[i];
 
 			if (got_sigterm)
 				return;
@@ -352,8 +489,15 @@ KmsWorkerRound(void)
 			if (KmsWorkerRunJob(job))
 				more = true;
 		}
-	} while (more);
-	KmsWorkerNoteNextDue();
+		if (ConfigReloadPending)
+		{
+			/* a long round still sees pg_kms.rotation_jobs = off soon */
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	} while (more && !got_sigterm);
+	if (MyKmsKind->wakes_for_due && !got_sigterm)
+		KmsWorkerNoteNextDue();
 }
 
 /* Record when the next rotation or deletion is due (for the sleep and status). */
@@ -368,25 +512,27 @@ KmsWorkerNoteNextDue(void)
 	due = KmsRotationNextDue();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	SpinLockAcquire(&kmsWorker->mutex);
-	kmsWorker->next_due = due;
-	SpinLockRelease(&kmsWorker->mutex);
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->next_due = due;
+	SpinLockRelease(&MyKmsStatus->mutex);
 }
 
 /*
- * Wake the worker now (a rotation was requested).  Safe from any backend;
- * a no-op when the worker is not running.
+ * Wake the rotation worker now (a rotation was requested).  Safe from any
+ * backend; a no-op when that worker is not running.
  */
 void
 KmsWorkerWake(void)
 {
+	KmsWorkerStatus *st;
 	Latch	   *latch;
 
-	if (kmsWorker == NULL)
+	if (kmsWorkers == NULL)
 		return;
-	SpinLockAcquire(&kmsWorker->mutex);
-	latch = kmsWorker->latch;
-	SpinLockRelease(&kmsWorker->mutex);
+	st = &kmsWorkers[KMS_WORKER_ROTATION];
+	SpinLockAcquire(&st->mutex);
+	latch = st->latch;
+	SpinLockRelease(&st->mutex);
 	if (latch)
 		SetLatch(latch);
 }
@@ -394,33 +540,44 @@ KmsWorkerWake(void)
 void
 KmsWorkerMain(Datum main_arg)
 {
+	int			which = DatumGetInt32(main_arg);
+
+	if (which < 0 || which >= KMS_NWORKERS)
+		elog(FATAL, "pg_kms worker: unknown worker %d", which);
+	MyKmsKind = &kms_worker_kinds[which];
+	MyKmsStatus = &kmsWorkers[which];
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, KmsWorkerSigterm);
 	BackgroundWorkerUnblockSignals();
 
-	SpinLockAcquire(&kmsWorker->mutex);
-	kmsWorker->pid = MyProcPid;
-	kmsWorker->started = GetCurrentTimestamp();
-	kmsWorker->last_wake = 0;
-	kmsWorker->next_wake = 0;
-	kmsWorker->restarts++;
-	kmsWorker->latch = MyLatch;
-	kmsWorker->next_due = 0;
-	strlcpy(kmsWorker->state, "starting", sizeof(kmsWorker->state));
-	SpinLockRelease(&kmsWorker->mutex);
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->pid = MyProcPid;
+	MyKmsStatus->started = GetCurrentTimestamp();
+	MyKmsStatus->last_wake = 0;
+	MyKmsStatus->next_wake = 0;
+	MyKmsStatus->restarts++;
+	MyKmsStatus->latch = MyLatch;
+	MyKmsStatus->next_due = 0;
+	MyKmsStatus->job[0] = '\0';
+	MyKmsStatus->job_started = 0;
+	strlcpy(MyKmsStatus->state, "starting", sizeof(MyKmsStatus->state));
+	SpinLockRelease(&MyKmsStatus->mutex);
 	before_shmem_exit(KmsWorkerAtExit, (Datum) 0);
 
 	BackgroundWorkerInitializeConnection(kms_worker_database, NULL, 0);
-	pgstat_report_appname("pg_kms worker");
+	kms_job_tick_timeout = RegisterTimeout(USER_TIMEOUT, KmsWorkerJobTick);
+	pgstat_report_appname(MyKmsKind->bgw_name);
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
-	SetConfigOption("application_name", "pg_kms worker", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", MyKmsKind->bgw_name, PGC_SUSET, PGC_S_OVERRIDE);
 
 	ereport(LOG,
-			(errmsg("pg_kms worker started in database \"%s\"", kms_worker_database)));
+			(errmsg("%s started in database \"%s\"", MyKmsKind->bgw_name, kms_worker_database)));
 
 	for (;;)
 	{
 		TimestampTz now;
+		long		sleep_ms;
 
 		if (got_sigterm)
 			break;
@@ -432,35 +589,35 @@ KmsWorkerMain(Datum main_arg)
 		}
 
 		now = GetCurrentTimestamp();
-		SpinLockAcquire(&kmsWorker->mutex);
-		kmsWorker->last_wake = now;
-		SpinLockRelease(&kmsWorker->mutex);
+		SpinLockAcquire(&MyKmsStatus->mutex);
+		MyKmsStatus->last_wake = now;
+		SpinLockRelease(&MyKmsStatus->mutex);
 
 		KmsWorkerRound();
 		if (got_sigterm)
 			break;
 
 		now = GetCurrentTimestamp();
+		sleep_ms = kms_worker_naptime * 1000L;
+		SpinLockAcquire(&MyKmsStatus->mutex);
+		if (MyKmsKind->wakes_for_due)
 		{
-			long		sleep_ms = kms_worker_naptime * 1000L;
-			TimestampTz due;
+			TimestampTz due = MyKmsStatus->next_due;
 
-			SpinLockAcquire(&kmsWorker->mutex);
-			due = kmsWorker->next_due;
 			/* wake for what is due before the naptime ends (but not in a loop) */
 			if (due != 0 && kms_rotation_jobs && due > now &&
 				due < TimestampTzPlusMilliseconds(now, sleep_ms))
 				sleep_ms = Max(TimestampDifferenceMilliseconds(now, due), 100);
-			kmsWorker->next_wake = TimestampTzPlusMilliseconds(now, sleep_ms);
-			SpinLockRelease(&kmsWorker->mutex);
-
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
 		}
+		MyKmsStatus->next_wake = TimestampTzPlusMilliseconds(now, sleep_ms);
+		SpinLockRelease(&MyKmsStatus->mutex);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 
-	ereport(LOG, (errmsg("pg_kms worker stopping")));
+	ereport(LOG, (errmsg("%s stopping", MyKmsKind->bgw_name)));
 	proc_exit(0);
 }
 
@@ -468,31 +625,21 @@ KmsWorkerMain(Datum main_arg)
  * SQL: kms_worker_status()
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(kms_worker_status);
-Datum
-kms_worker_status(PG_FUNCTION_ARGS)
+
+/* Columns of pg_kms 1.0's kms_worker_status(), one row. */
+#define KMS_STATUS_COLS_1_0 10
+#define KMS_STATUS_COLS		13
+
+static void
+KmsWorkerStatusRow(int which, bool legacy, Datum *values, bool *nulls)
 {
-	TupleDesc	tupdesc;
-	Datum		values[10];
-	bool		nulls[10] = {0};
 	KmsWorkerStatus st;
 
-	if (kmsWorker == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("KMSInternalException: pg_kms is not loaded via shared_preload_libraries"),
-				 errhint("Add pg_kms to shared_preload_libraries and restart the server.")));
-	if (!KmsIsAdmin())
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
-				 errmsg("AccessDeniedException: only kms_admin members may read the worker status")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
+	SpinLockAcquire(&kmsWorkers[which].mutex);
+	memcpy(&st, &kmsWorkers[which], sizeof(st));
+	SpinLockRelease(&kmsWorkers[which].mutex);
 
-	SpinLockAcquire(&kmsWorker->mutex);
-	memcpy(&st, kmsWorker, sizeof(st));
-	SpinLockRelease(&kmsWorker->mutex);
-
+	memset(nulls, 0, KMS_STATUS_COLS * sizeof(bool));
 	values[0] = CStringGetTextDatum(st.state);
 	if (st.pid != 0)
 		values[1] = Int32GetDatum(st.pid);
@@ -506,9 +653,79 @@ kms_worker_status(PG_FUNCTION_ARGS)
 		values[5] = CStringGetTextDatum(st.last_error);
 	else
 		nulls[5] = true;
-	values[6] = Int32GetDatum((int32) KmsAuditQueueLength());
-	values[7] = Int64GetDatum((int64) KmsAuditWritten());
-	values[8] = Int64GetDatum((int64) KmsAuditOnlyLogged());
-	TS_OR_NULL(9, st.next_due);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	/* the audit queue's figures on the row of the worker that drains it */
+	if (kms_worker_kinds[which].drains_audit || legacy)
+	{
+		values[6] = Int32GetDatum((int32) KmsAuditQueueLength());
+		values[7] = Int64GetDatum((int64) KmsAuditWritten());
+		values[8] = Int64GetDatum((int64) KmsAuditOnlyLogged());
+	}
+	else
+		nulls[6] = nulls[7] = nulls[8] = true;
+	if (legacy)
+	{
+		/* 1.0's one row: the audit worker, and when rotation work is due */
+		SpinLockAcquire(&kmsWorkers[KMS_WORKER_ROTATION].mutex);
+		st.next_due = kmsWorkers[KMS_WORKER_ROTATION].next_due;
+		SpinLockRelease(&kmsWorkers[KMS_WORKER_ROTATION].mutex);
+		TS_OR_NULL(9, st.next_due);
+		return;
+	}
+	if (kms_worker_kinds[which].wakes_for_due)
+		TS_OR_NULL(9, st.next_due);
+	else
+		nulls[9] = true;
+	values[10] = CStringGetTextDatum(kms_worker_kinds[which].name);
+	if (st.job[0])
+		values[11] = CStringGetTextDatum(st.job);
+	else
+		nulls[11] = true;
+	TS_OR_NULL(12, st.job_started);
+#undef TS_OR_NULL
+}
+
+/*
+ * One row per worker.  A database still at pg_kms 1.0 declares the
+ * function with one row of 10 columns: it gets the audit worker's row, as
+ * before the split, until ALTER EXTENSION pg_kms UPDATE.
+ */
+PG_FUNCTION_INFO_V1(kms_worker_status);
+Datum
+kms_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[KMS_STATUS_COLS];
+	bool		nulls[KMS_STATUS_COLS];
+	ReturnSetInfo *rsinfo;
+
+	if (kmsWorkers == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("KMSInternalException: pg_kms is not loaded via shared_preload_libraries"),
+				 errhint("Add pg_kms to shared_preload_libraries and restart the server.")));
+	if (!KmsIsAdmin())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errmsg("AccessDeniedException: only kms_admin members may read the worker status")));
+
+	if (!fcinfo->flinfo->fn_retset)
+	{
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		if (tupdesc->natts != KMS_STATUS_COLS_1_0)
+			elog(ERROR, "kms_worker_status: unexpected result type (%d columns)", tupdesc->natts);
+		KmsWorkerStatusRow(KMS_WORKER_AUDIT, true, values, nulls);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	if (rsinfo->setDesc->natts != KMS_STATUS_COLS)
+		elog(ERROR, "kms_worker_status: unexpected result type (%d columns)", rsinfo->setDesc->natts);
+	for (int i = 0; i < KMS_NWORKERS; i++)
+	{
+		KmsWorkerStatusRow(i, false, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

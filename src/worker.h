@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * worker.h
- *	  The pg_kms background worker: one per cluster, connected to the
- *	  database named by pg_kms.database, running a fixed list of jobs
- *	  (audit drain, audit retention; later: key rotation, deletion windows,
- *	  secret rotation) once per wake-up, each in its own transaction.
+ *	  The pg_kms background workers, both connected to the database named
+ *	  by pg_kms.database: the audit worker (audit drain, audit retention)
+ *	  and the rotation worker (secret rotation, key rotation, deletion
+ *	  windows), so that rotation work never holds up the audit drain.
+ *	  Each runs its fixed list of jobs once per wake-up, each unit of work
+ *	  in its own transaction.
  *
  * IDENTIFICATION
  *	  src/worker.h
@@ -20,7 +22,7 @@ extern char *kms_worker_database;	/* pg_kms.database */
 extern int	kms_worker_naptime;		/* pg_kms.worker_naptime, seconds */
 extern bool kms_rotation_jobs;		/* pg_kms.rotation_jobs */
 
-/* Wake the worker now; a no-op if it is not running. */
+/* Wake the rotation worker now; a no-op if it is not running. */
 extern void KmsWorkerWake(void);
 
 /*

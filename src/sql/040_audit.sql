@@ -1,7 +1,7 @@
 /*
- * Audit trail (docs/audit.md).  The worker (connected to pg_kms.database)
- * is the only writer of kms.audit_log; each row is chained to the previous
- * one by a SHA-256 hash.  kms.audit is the view roles read.
+ * Audit trail (docs/audit.md).  The audit worker (connected to
+ * pg_kms.database) is the only writer of kms.audit_log; each row is chained
+ * to the previous one by a SHA-256 hash.  kms.audit is the view roles read.
  */
 CREATE TABLE kms.audit_log (
 	id				bigint PRIMARY KEY,
@@ -23,7 +23,11 @@ CREATE TABLE kms.audit_log (
 	outcome			text NOT NULL,			-- 'success' or the AWS exception name
 	parameters		jsonb,					-- request parameters that are safe to show
 	prev_hash		bytea NOT NULL,
-	row_hash		bytea NOT NULL
+	row_hash		bytea NOT NULL,
+	-- the roles of db_user and session_user_name (since 1.1; NULL in rows
+	-- written before), so that a re-created role name is another role
+	db_user_oid		oid,
+	session_user_oid oid
 );
 CREATE INDEX ON kms.audit_log (event_time);
 REVOKE ALL ON kms.audit_log FROM PUBLIC;
@@ -32,6 +36,8 @@ REVOKE ALL ON kms.audit_log FROM PUBLIC;
  * The hash chain, in SQL: the same definition the worker computes in C.
  * A field is its UTF-8 text as a 4-byte big-endian length and the bytes,
  * or ff ff ff ff for NULL; times are microseconds since 1970-01-01 UTC.
+ * The role OIDs are fields 19 and 20 of the rows that have them (rows
+ * written before 1.1 have 18 fields, so they verify as they did).
  */
 CREATE FUNCTION kms.audit_field(t text) RETURNS bytea
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -71,6 +77,10 @@ AS $$
 		OPERATOR(pg_catalog.||) kms.audit_field(r.version)
 		OPERATOR(pg_catalog.||) kms.audit_field(r.outcome)
 		OPERATOR(pg_catalog.||) kms.audit_field(r.parameters::text)
+		OPERATOR(pg_catalog.||) CASE WHEN r.db_user_oid IS NULL AND r.session_user_oid IS NULL
+			THEN '\x'::bytea
+			ELSE kms.audit_field(r.db_user_oid::text)
+				OPERATOR(pg_catalog.||) kms.audit_field(r.session_user_oid::text) END
 $$;
 REVOKE ALL ON FUNCTION kms.audit_field(text), kms.audit_time_us(timestamptz),
 	kms.audit_payload(kms.audit_log) FROM PUBLIC;
@@ -112,17 +122,24 @@ REVOKE ALL ON FUNCTION kms_audit_verify() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_audit_verify() TO kms_admin;
 COMMENT ON FUNCTION kms_audit_verify() IS 'Id of the first kms.audit row that breaks the hash chain, NULL if none';
 
-/* What a role may read: kms_admin members everything, others their own. */
+/*
+ * What a role may read: kms_admin members everything, others their own,
+ * matched by role OID (a role dropped and created again under the same
+ * name is another role).  Rows without OIDs (written before 1.1) are
+ * kms_admin's only.
+ */
 CREATE VIEW kms.audit WITH (security_barrier) AS
 	SELECT a.id, a.event_time, a.last_time, a.event_count, a.event_type,
 		   a.db_user, a.session_user_name, a.database, a.client_addr,
 		   a.application_name, a.backend_pid, a.query_id, a.operation,
 		   a.resource_id, a.resource_arn, a.version, a.outcome, a.parameters,
-		   a.prev_hash, a.row_hash
+		   a.prev_hash, a.row_hash, a.db_user_oid, a.session_user_oid
 	  FROM kms.audit_log a
 	 WHERE pg_catalog.pg_has_role(current_user, 'kms_admin', 'MEMBER')
-		OR a.db_user OPERATOR(pg_catalog.=) current_user::text
-		OR a.session_user_name OPERATOR(pg_catalog.=) current_user::text;
+		OR a.db_user_oid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+												 WHERE r.rolname OPERATOR(pg_catalog.=) current_user)
+		OR a.session_user_oid OPERATOR(pg_catalog.=) (SELECT r.oid FROM pg_catalog.pg_roles r
+													  WHERE r.rolname OPERATOR(pg_catalog.=) current_user);
 GRANT SELECT ON kms.audit TO PUBLIC;
 
 CREATE FUNCTION kms_audit_stats(OUT queue_capacity int, OUT queue_length int,
@@ -135,12 +152,17 @@ COMMENT ON FUNCTION kms_audit_stats() IS 'Audit queue statistics since server st
 REVOKE ALL ON FUNCTION kms_audit_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_audit_stats() TO kms_admin;
 
+/*
+ * One row per background worker: worker = 'audit' (drain, retention; the
+ * queue columns) or 'rotation' (rotations, deletions; next_due).
+ */
 CREATE FUNCTION kms_worker_status(OUT state text, OUT pid int, OUT started timestamptz,
 								  OUT last_wake timestamptz, OUT next_wake timestamptz,
 								  OUT last_error text, OUT queue_length int,
 								  OUT events_written bigint, OUT events_only_logged bigint,
-								  OUT next_due timestamptz)
-RETURNS record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background worker';
+								  OUT next_due timestamptz, OUT worker text,
+								  OUT job text, OUT job_started timestamptz)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE ROWS 2;
+COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background workers, one row each';
 REVOKE ALL ON FUNCTION kms_worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_worker_status() TO kms_admin;

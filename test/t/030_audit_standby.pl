@@ -1,8 +1,9 @@
 # Copyright (c) pg_kms authors
 #
-# 030_audit_standby.pl: on a hot standby the worker runs but writes
-# nothing (state "standby"); the standby's events are in its server log;
-# after promotion the worker writes the events still queued to kms.audit.
+# 030_audit_standby.pl: on a hot standby both workers (audit, rotation) run
+# but write nothing (state "standby"); the standby's events are in its
+# server log; after promotion both run, and the audit worker writes the
+# events still queued to kms.audit.
 
 use strict;
 use warnings;
@@ -42,8 +43,9 @@ $standby->init_from_backup($primary, 'b', has_streaming => 1);
 $standby->start;
 $primary->wait_for_catchup($standby);
 
-ok($standby->poll_query_until('postgres', q{SELECT state = 'standby' FROM kms_worker_status()}),
-	'worker is up on the standby, in state standby');
+ok($standby->poll_query_until('postgres',
+		q{SELECT count(*) = 2 AND bool_and(state = 'standby' AND pid IS NOT NULL) FROM kms_worker_status()}),
+	'both workers are up on the standby, in state standby');
 my $offset = -s $standby->logfile;
 $standby->safe_psql('postgres', q{SELECT count(kms_decrypt(c)) FROM t, generate_series(1, 10)});
 my ($ret, $out, $err) = $standby->psql('postgres', q{SET ROLE app; SELECT kms_decrypt(c) FROM t});
@@ -56,8 +58,9 @@ is($standby->safe_psql('postgres', q{SELECT queue_length >= 2 AND NOT worker_dra
 	'standby: events wait in the queue, the worker does not drain');
 
 $standby->promote;
-ok($standby->poll_query_until('postgres', q{SELECT state = 'running' FROM kms_worker_status()}),
-	'after promotion the worker runs');
+ok($standby->poll_query_until('postgres',
+		q{SELECT count(*) = 2 AND bool_and(state = 'running') FROM kms_worker_status()}),
+	'after promotion both workers run');
 ok($standby->poll_query_until('postgres', q{SELECT count(*) = 1 FROM kms.audit WHERE db_user = 'app'
 	AND operation = 'Decrypt' AND outcome = 'AccessDeniedException'}),
 	'after promotion the standby-time events reach kms.audit');

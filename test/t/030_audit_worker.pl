@@ -1,7 +1,7 @@
 # Copyright (c) pg_kms authors
 #
-# 030_audit_worker.pl: the pg_kms worker restarts after an error and then
-# drains what was queued; SIGHUP reloads pg_kms.worker_naptime; a full
+# 030_audit_worker.pl: the pg_kms audit worker restarts after an error and
+# then drains what was queued; SIGHUP reloads pg_kms.worker_naptime; a full
 # queue makes callers wait a bounded time and then log only, counted in
 # kms_audit_stats(); SIGTERM stops the worker cleanly (exit code 0).
 
@@ -32,37 +32,37 @@ log_min_messages = debug1
 $node->start;
 
 # Not installed yet: the worker waits and says so once.
-ok($node->wait_for_log(qr/pg_kms worker: extension pg_kms is not installed in database "postgres"; waiting/),
+ok($node->wait_for_log(qr/pg_kms audit worker: extension pg_kms is not installed in database "postgres"; waiting/),
 	'worker waits for the extension');
 $node->safe_psql('postgres', q{CREATE EXTENSION pg_kms; CREATE TABLE k AS SELECT kms_create_key() AS k});
-ok($node->poll_query_until('postgres', q{SELECT state = 'running' FROM kms_worker_status()}), 'worker running');
+ok($node->poll_query_until('postgres', q{SELECT state = 'running' FROM kms_worker_status() WHERE worker = 'audit'}), 'worker running');
 ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM kms.audit WHERE operation = 'CreateKey'}),
 	'worker drains into kms.audit');
 
 # An error in the worker: it records it, exits 1, is restarted, drains.
 $node->safe_psql('postgres', q{ALTER TABLE kms.audit_log ADD CONSTRAINT tap_block CHECK (operation <> 'DescribeKey') NOT VALID});
 $node->safe_psql('postgres', q{SELECT kms_describe_key(k) FROM k});
-ok($node->poll_query_until('postgres', q{SELECT last_error LIKE 'audit drain: %tap_block%' FROM kms_worker_status()}),
+ok($node->poll_query_until('postgres', q{SELECT last_error LIKE 'audit drain: %tap_block%' FROM kms_worker_status() WHERE worker = 'audit'}),
 	'the worker error is shown by kms_worker_status()');
-ok($node->wait_for_log(qr/background worker "pg_kms worker" \(PID \d+\) exited with exit code 1/),
+ok($node->wait_for_log(qr/background worker "pg_kms audit worker" \(PID \d+\) exited with exit code 1/),
 	'worker exits with code 1 on error');
-my $old_pid = $node->safe_psql('postgres', q{SELECT pid FROM kms_worker_status()});
+my $old_pid = $node->safe_psql('postgres', q{SELECT pid FROM kms_worker_status() WHERE worker = 'audit'});
 $node->safe_psql('postgres', q{ALTER TABLE kms.audit_log DROP CONSTRAINT tap_block});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM kms.audit WHERE operation = 'DescribeKey'}),
 	'restarted worker writes the event that made it fail, once');
-ok($node->poll_query_until('postgres', q{SELECT state = 'running' FROM kms_worker_status()}), 'running again');
+ok($node->poll_query_until('postgres', q{SELECT state = 'running' FROM kms_worker_status() WHERE worker = 'audit'}), 'running again');
 is($node->safe_psql('postgres', 'SELECT kms_audit_verify() IS NULL'), 't', 'chain intact across the restart');
 
 # SIGHUP: a new naptime takes effect.
 $node->append_conf('postgresql.conf', "pg_kms.worker_naptime = 7\n");
 $node->reload;
 ok($node->poll_query_until('postgres',
-		q{SELECT next_wake - last_wake > interval '5 s' FROM kms_worker_status()}),
-	'SIGHUP reloads pg_kms.worker_naptime');
+		q{SELECT bool_and(next_wake - last_wake > interval '5 s') FROM kms_worker_status()}),
+	'SIGHUP reloads pg_kms.worker_naptime (both workers)');
 $node->append_conf('postgresql.conf', "pg_kms.worker_naptime = 1\n");
 $node->reload;
 ok($node->poll_query_until('postgres',
-		q{SELECT next_wake - last_wake < interval '2 s' FROM kms_worker_status()}),
+		q{SELECT bool_and(next_wake - last_wake < interval '2 s') FROM kms_worker_status()}),
 	'and back');
 
 # A full queue: block the worker behind a lock, flood the queue; callers
@@ -85,12 +85,12 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM kms.audit WHERE operation
 	101, 'every DescribeKey is either in kms.audit or only in the log');
 
 # SIGTERM: clean stop, exit code 0, not restarted.
-my $pid = $node->safe_psql('postgres', q{SELECT pid FROM kms_worker_status()});
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM kms_worker_status() WHERE worker = 'audit'});
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
-ok($node->poll_query_until('postgres', q{SELECT state = 'stopped' AND pid IS NULL FROM kms_worker_status()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'stopped' AND pid IS NULL FROM kms_worker_status() WHERE worker = 'audit'}),
 	'SIGTERM: worker stopped');
-ok($node->wait_for_log(qr/pg_kms worker stopping/), 'worker logged its clean stop');
-ok($node->wait_for_log(qr/background worker "pg_kms worker" \(PID $pid\) exited with exit code 0/),
+ok($node->wait_for_log(qr/pg_kms audit worker stopping/), 'worker logged its clean stop');
+ok($node->wait_for_log(qr/background worker "pg_kms audit worker" \(PID $pid\) exited with exit code 0/),
 	'exit code 0');
 
 $node->stop;

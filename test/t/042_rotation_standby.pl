@@ -60,7 +60,7 @@ like($err, qr/cannot run on a standby/, 'standby: rotate_secret is refused');
 ($ret, $out, $err) = $standby->psql('postgres', q{SELECT kms_rotation_run_job('secret rotation')});
 like($err, qr/cannot run on a standby/, 'standby: no rotation step runs there');
 
-ok($standby->poll_query_until('postgres', q{SELECT state = 'standby' FROM kms_worker_status()}),
+ok($standby->poll_query_until('postgres', q{SELECT state = 'standby' FROM kms_worker_status() WHERE worker = 'rotation'}),
 	'standby: the worker is up and idle');
 
 $standby->promote;

@@ -78,7 +78,7 @@ ok($node->poll_query_until('postgres', q{
 	SELECT rotation_token IS NULL AND last_rotated_date IS NOT NULL FROM kms.secret WHERE name = 'timeout/b-fast'}),
 	'another secret\'s rotation completed meanwhile');
 is($node->safe_psql('postgres', q{SELECT get_secret('timeout/b-fast')}), 'rotated', '... and its new value is AWSCURRENT');
-is($node->safe_psql('postgres', q{SELECT last_error IS NULL OR last_error NOT LIKE '%cancel%' FROM kms_worker_status()}), 't',
+is($node->safe_psql('postgres', q{SELECT last_error IS NULL OR last_error NOT LIKE '%cancel%' FROM kms_worker_status() WHERE worker = 'rotation'}), 't',
 	'the worker itself did not fail');
 
 $node->safe_psql('postgres', q{SELECT cancel_rotate_secret('timeout/a-slow')});
