@@ -27,13 +27,14 @@ CREATE ROLE regress_rot_repl LOGIN REPLICATION;
 CREATE ROLE regress_rot_brls LOGIN BYPASSRLS;
 CREATE ROLE regress_rot_nologin NOLOGIN;
 CREATE ROLE regress_rot_via LOGIN IN ROLE regress_rot_su;
+CREATE ROLE regress_rot_files LOGIN IN ROLE pg_read_server_files;
 -- somebody's role that merely has the name a clone of regress_rot_victim would get
 CREATE ROLE regress_rot_victim_clone LOGIN;
 
 SELECT (create_secret('regress/roles/' || u, regress_cred(u)) ->> 'Name') AS created
   FROM unnest(ARRAY['regress_rot_victim', 'regress_rot_base', 'regress_rot_su', 'regress_rot_cr',
 					'regress_rot_repl', 'regress_rot_brls', 'regress_rot_nologin', 'regress_rot_via',
-					'kms_admin', 'regress_app']) u;
+					'regress_rot_files', 'kms_admin', 'regress_app']) u;
 SELECT count(secret_create_grant('regress/roles/' || u, 'regress_app', '{RotateSecret}')) AS granted
   FROM unnest(ARRAY['regress_rot_victim', 'regress_app']) u;
 SELECT count(secret_create_grant('regress/roles/regress_rot_victim', 'regress_rot_cr', '{RotateSecret}')) AS granted;
@@ -51,7 +52,7 @@ SELECT rotation_role FROM kms.secret WHERE name = 'regress/roles/regress_app';
 -- Never a privileged role, a member of one, or a NOLOGIN role, even for a superuser
 SELECT u, regress_roles(format($$SELECT rotate_secret('regress/roles/%s', 'postgres_single_user', '{"AutomaticallyAfterDays": 7}', false)$$, u)) AS result
   FROM unnest(ARRAY['regress_rot_su', 'regress_rot_cr', 'regress_rot_repl', 'regress_rot_brls',
-					'regress_rot_nologin', 'regress_rot_via', 'kms_admin']) u;
+					'regress_rot_nologin', 'regress_rot_via', 'regress_rot_files', 'kms_admin']) u;
 SELECT count(*) FILTER (WHERE rotation_enabled) AS enabled FROM kms.secret WHERE name LIKE 'regress/roles/%';
 
 -- Alternating users: a role with the clone's name that pg_kms did not make
@@ -110,7 +111,7 @@ SELECT regress_roles($$SELECT cancel_rotate_secret('regress/roles/keyed')$$);
 -- Clean up
 SELECT count(delete_secret(name, force_delete_without_recovery => true)) AS dropped
   FROM kms.secret WHERE name LIKE 'regress/roles/%';
-DROP ROLE regress_rot_victim, regress_rot_base, regress_rot_cr, regress_rot_via, regress_rot_su,
+DROP ROLE regress_rot_victim, regress_rot_base, regress_rot_cr, regress_rot_via, regress_rot_files, regress_rot_su,
 	regress_rot_repl, regress_rot_brls, regress_rot_nologin, regress_rot_victim_clone;
 SELECT kms_schedule_key_deletion(:'rkid', 7) ->> 'KeyState' AS key_state;
 DROP FUNCTION regress_cred(text, text, text);

@@ -1293,6 +1293,12 @@ CheckTarget(Oid configurer, const char *name, bool must_exist, bool need_login)
 		Form_pg_authid p = (Form_pg_authid) GETSTRUCT(t);
 		const char *pa = PrivilegedAttr(p);
 
+		/* predefined roles that reach the server's files and programs */
+		if (pa == NULL && (p->oid == ROLE_PG_EXECUTE_SERVER_PROGRAM ||
+						   p->oid == ROLE_PG_READ_SERVER_FILES ||
+						   p->oid == ROLE_PG_WRITE_SERVER_FILES))
+			pa = "server file or program access of";
+
 		if (pa && p->oid != roleid && is_member_of_role(roleid, p->oid))
 		{
 			via = pstrdup(NameStr(p->rolname));
@@ -1303,8 +1309,8 @@ CheckTarget(Oid configurer, const char *name, bool must_exist, bool need_login)
 	table_close(rel, AccessShareLock);
 	if (via)
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "role \"%s\" is a member of role \"%s\", which has the %s attribute: pg_kms rotates only plain login roles",
-				  name, via, via_attr);
+				  "role \"%s\" is a member of role \"%s\", which has the %s%s: pg_kms rotates only plain login roles",
+				  name, via, via_attr, strncmp(via_attr, "server", 6) == 0 ? " a superuser" : " attribute");
 
 	if (!OidIsValid(configurer) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(configurer)))
 		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
