@@ -22,6 +22,8 @@ page):
   <!-- doc-test: let <key id> = SQL -->  placeholder: '<key id>' in later
                                           blocks is replaced by the value of
                                           the SQL expression, quoted
+  <!-- doc-test: replace A => B -->      the next block runs with text A
+                                          replaced by B (a file path, say)
   <!-- doc-test: file -->                (anywhere) all blocks of this file
                                           that look like SQL must run: the
                                           default; `doc-test: off` turns a
@@ -195,6 +197,10 @@ def main():
                     results.append(False)
                     continue
             sql, shown = split_output(code)
+            for name, arg in directives:
+                if name == 'replace' and '=>' in arg:
+                    a, b = (x.strip() for x in arg.split('=>', 1))
+                    sql = sql.replace(a, b)
 
             def subst(m):
                 if m.group(1) not in values:
