@@ -164,18 +164,30 @@ if [ "$installed" = "1" ]; then
 		-c "SET client_min_messages = warning" -c "ALTER EXTENSION pg_kms UPDATE"
 fi
 if [ "$installed" = "1" ] && [ -f "$script" ]; then
-	# one query: the functions the install script creates that the database lacks
-	wanted=$(grep -o '^CREATE FUNCTION [a-z_]*(' "$script" | awk '{print $3}' | tr -d '(' | sort -u | paste -sd, -)
-	missing=$(echo "SELECT string_agg(f, ' ') FROM unnest(string_to_array(:'wanted', ',')) f WHERE NOT EXISTS (SELECT 1 FROM pg_proc WHERE proname = f)" |
-		as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -v wanted="$wanted")
-	if [ -n "$missing" ]; then
-		echo "the demo database has an older build of pg_kms (missing: $missing): recreating the extension"
+	# Compare the demo database's pg_kms objects (columns of kms.*, the
+	# extension's functions) with a fresh install of this build's script.
+	probe="SELECT string_agg(x, ',' ORDER BY x) FROM (
+		SELECT c.relname || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) AS x
+		  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		 WHERE c.relnamespace = 'kms'::regnamespace AND a.attnum > 0 AND NOT a.attisdropped
+		UNION ALL
+		SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')'
+		  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+		  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_kms') s"
+	q() { as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d "$1" -Atq -v ON_ERROR_STOP=1 -c "$2"; }
+	q postgres "DROP DATABASE IF EXISTS pg_kms_quickstart_probe" >/dev/null
+	q postgres "CREATE DATABASE pg_kms_quickstart_probe" >/dev/null
+	q pg_kms_quickstart_probe "SET client_min_messages = warning; CREATE EXTENSION pg_kms" >/dev/null
+	want_schema=$(q pg_kms_quickstart_probe "$probe")
+	q postgres "DROP DATABASE pg_kms_quickstart_probe" >/dev/null
+	if [ "$(q postgres "$probe")" != "$want_schema" ]; then
+		echo "the demo database has pg_kms from another build of version $version: recreating the extension (demo keys and secrets go with it)"
 		as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
 			-c "SET client_min_messages = warning" -c "DROP EXTENSION pg_kms CASCADE"
 	fi
 fi
 
-say "example"
+say "example: KMS (aws kms create-key, create-alias, encrypt, decrypt)"
 as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
 \pset footer off
 SET client_min_messages = warning;
@@ -194,6 +206,7 @@ SELECT kms_update_alias('alias/MyKMSKey', :'key_id') \gset
 \set ECHO queries
 SELECT kms_create_alias('alias/MyKMSKey', :'key_id') \gset
 \endif
+SELECT kms_enable_key_rotation('alias/MyKMSKey') \gset
 SELECT alias_name, target_key_id FROM kms_list_aliases() WHERE alias_name = 'alias/MyKMSKey';
 SELECT encode(kms_encrypt('alias/MyKMSKey', 'hello, pg_kms'), 'base64') AS ciphertext \gset
 \echo :ciphertext
@@ -205,11 +218,14 @@ SELECT kms_decrypt_text(decode(:'ciphertext', 'base64')) AS plaintext;
 \set ECHO queries
 SELECT jsonb_pretty(kms_describe_key('alias/MyKMSKey')) AS key_metadata;
 \set ECHO none
-\pset format aligned
-\pset tuples_only off
-\set ECHO none
-SELECT EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'create_secret') AS has_secrets \gset
-\if :has_secrets
+SQL
+
+say "example: Secrets Manager (create-secret, get-secret-value, rotate-secret)"
+# The database user the secret holds: created once, with a random password
+# that only the secret knows from then on.
+as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q -v port="$PORT" <<'SQL'
+\pset footer off
+SET client_min_messages = warning;
 -- get_secret raises when the secret does not exist
 DO $$
 BEGIN
@@ -218,19 +234,99 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
 	PERFORM set_config('quickstart.secret_exists', 'false', false);
 END $$;
-SELECT NOT current_setting('quickstart.secret_exists')::boolean AS secret_missing \gset
-\set ECHO queries
+SELECT NOT current_setting('quickstart.secret_exists')::boolean AS secret_missing,
+       NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app') AS role_missing \gset
+RESET client_min_messages;
 \if :secret_missing
+\set ECHO queries
 SELECT create_secret('MyDatabaseSecret',
-       format('{"username":"app","password":%s}', to_json(get_random_password()::text)));
-\else
-\echo 'secret MyDatabaseSecret exists already'
-\endif
-SELECT get_secret('MyDatabaseSecret')::jsonb ->> 'username' AS username;
+       jsonb_build_object('engine', 'postgres', 'host', 'localhost', 'port', :port,
+                          'username', 'app', 'password', get_random_password(),
+                          'dbname', 'postgres')::text,
+       description => 'the app''s database login') ->> 'Name' AS created;
 \set ECHO none
 \else
-\echo '(secrets are not in this build yet: skipped create_secret / get_secret)'
+\echo 'secret MyDatabaseSecret exists already'
+-- one made by an earlier quick start holds only a user name and password:
+-- give it what a rotation needs (an RDS-style value), keeping the password
+SELECT NOT (get_secret('MyDatabaseSecret')::jsonb ? 'engine') AS needs_engine \gset
+\if :needs_engine
+SELECT put_secret_value('MyDatabaseSecret',
+       (get_secret('MyDatabaseSecret')::jsonb || jsonb_build_object('engine', 'postgres', 'host', 'localhost',
+        'port', :port, 'username', 'app', 'dbname', 'postgres'))::text) ->> 'Name' AS updated \gset
 \endif
+\endif
+-- the role, with the secret's password when the secret is new; the
+-- statement holds the password, so it is kept out of the log
+\if :role_missing
+CREATE ROLE app LOGIN;
+\endif
+\if :secret_missing
+SET log_statement = 'none';
+SELECT format('ALTER ROLE app PASSWORD %L', get_secret('MyDatabaseSecret')::jsonb ->> 'password') \gexec
+RESET log_statement;
+\endif
+\set ECHO queries
+SELECT get_secret('MyDatabaseSecret')::jsonb ->> 'username' AS username;
+SELECT rotate_secret('MyDatabaseSecret',
+       rotation_strategy => 'postgres_single_user',
+       rotation_rules => '{"AutomaticallyAfterDays": 30}') ->> 'VersionId' AS rotating_to \gset
+\set ECHO none
+SQL
+# The rotation worker runs the four steps (createSecret, setSecret,
+# testSecret, finishSecret); wait for AWSCURRENT to move.
+printf 'waiting for the rotation worker'
+for i in $(seq 1 60); do
+	done_=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
+		"SELECT rotation_token IS NULL FROM kms.secret WHERE name = 'MyDatabaseSecret'")
+	[ "$done_" = t ] && break
+	printf '.'
+	sleep 1
+done
+echo
+as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
+\pset footer off
+\set ECHO queries
+SELECT d ->> 'RotationEnabled' AS rotation_enabled, d -> 'RotationRules' AS rules,
+       d ->> 'LastRotationError' AS last_error
+  FROM describe_secret('MyDatabaseSecret') d;
+SELECT array_to_string(version_stages, ',') AS stages
+  FROM list_secret_version_ids('MyDatabaseSecret') ORDER BY created_date DESC LIMIT 2;
+SQL
+
+say "example: the seed's get_secret() in Python (psycopg 3), then a login with the rotated password"
+as_pg env PGHOST="$SOCKDIR" PGPORT="$PORT" /usr/bin/python3 - <<'PY'
+import json
+import psycopg
+
+def get_secret():
+    # boto3.client('secretsmanager').get_secret_value(SecretId='MyDatabaseSecret')
+    with psycopg.connect(dbname='postgres', user='postgres') as conn:
+        value = conn.execute('SELECT get_secret(%s)', ('MyDatabaseSecret',)).fetchone()[0]
+    return json.loads(value)
+
+secret = get_secret()
+print('get_secret():', {k: ('*' * 8 if k == 'password' else v) for k, v in secret.items()})
+with psycopg.connect(host='127.0.0.1', port=secret['port'], dbname=secret['dbname'],
+                     user=secret['username'], password=secret['password']) as conn:
+    who = conn.execute('SELECT current_user').fetchone()[0]
+print(f'logged in over TCP (SCRAM) as {who} with the rotated password')
+PY
+
+say "example: the audit trail (CloudTrail)"
+# events reach kms.audit when the audit worker drains its queue
+for i in $(seq 1 60); do
+	n=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
+		"SELECT count(*) FROM kms.audit WHERE operation = 'RotationSucceeded'")
+	[ "${n:-0}" -gt 0 ] && break
+	sleep 1
+done
+as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -q <<'SQL'
+\pset footer off
+\set ECHO queries
+SELECT operation, outcome, sum(event_count) AS calls FROM kms.audit
+ WHERE operation IN ('CreateKey', 'Encrypt', 'Decrypt', 'GetSecretValue', 'RotateSecret', 'RotationSucceeded')
+ GROUP BY 1, 2 ORDER BY 1, 2;
 SQL
 
 say "done: the demo server keeps running"

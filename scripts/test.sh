@@ -2,7 +2,7 @@
 # scripts/test.sh: run all pg_kms tests on a fresh Debian 12 machine, as root.
 #
 #   sudo bash scripts/test.sh                  # everything (.ci/run calls this)
-#   sudo bash scripts/test.sh --only regress   # or tap | interop | docs | standalone | package
+#   sudo bash scripts/test.sh --only regress   # or tap | interop | docs | standalone | package | quickstart
 #                                              # (--only may be repeated or a,b)
 #   PG_KMS_ROOT=/tmp/mine sudo -E bash scripts/test.sh
 #                       # install into a private, relocated copy of
@@ -60,7 +60,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 for s in "${ONLY[@]+"${ONLY[@]}"}"; do
-	case "$s" in regress|tap|interop|docs|standalone|package) ;; *) echo "unknown --only value: $s" >&2; usage ;; esac
+	case "$s" in regress|tap|interop|docs|standalone|package|quickstart) ;; *) echo "unknown --only value: $s" >&2; usage ;; esac
 done
 want() {
 	[ ${#ONLY[@]} -eq 0 ] && return 0
@@ -225,7 +225,7 @@ if want standalone; then
 	fi
 fi
 
-if ! want regress && ! want tap && ! want interop && ! want docs && ! want package; then
+if ! want regress && ! want tap && ! want interop && ! want docs && ! want package && ! want quickstart; then
 	finish
 fi
 
@@ -527,6 +527,53 @@ if want package; then
 		fi
 	else
 		record package FAIL 0 1 $(( $(now) - t )) "scripts/build-deb.sh failed"
+	fi
+fi
+
+# ----------------------------------------------------------- 9. quick start
+if want quickstart; then
+	banner "quick start (scripts/quickstart.sh, twice; README transcript)"
+	t=$(now)
+	if [ -n "$ROOT" ]; then
+		echo "SKIP: the quick start installs into the system; not with PG_KMS_ROOT"
+		record quickstart SKIP 0 0 0 "PG_KMS_ROOT set"
+	else
+		had_cluster=0 had_key=0
+		pg_lsclusters -h 2>/dev/null | awk '{print $1 "/" $2}' | grep -qx 15/pg_kms_demo && had_cluster=1
+		[ -e /etc/pg_kms/master.key ] && had_key=1
+		qp=0 qf=0
+		if run_logged "$WORK/quickstart1.log" "$TIMEOUT_INTEROP" bash "$REPO/scripts/quickstart.sh"; then
+			qp=$((qp + 1))
+			if [ $had_cluster = 0 ]; then
+				# a first run: the README shows its output
+				if /usr/bin/python3 test/docs/check_quickstart.py README.md "$WORK/quickstart1.log"; then
+					qp=$((qp + 1))
+				else
+					qf=$((qf + 1))
+				fi
+			fi
+		else
+			echo "!! scripts/quickstart.sh failed"
+			qf=$((qf + 1))
+		fi
+		if run_logged "$WORK/quickstart2.log" "$TIMEOUT_INTEROP" bash "$REPO/scripts/quickstart.sh" &&
+			grep -q 'logged in over TCP (SCRAM) as app with the rotated password' "$WORK/quickstart2.log" &&
+			grep -q '^up to date: ' "$WORK/quickstart2.log"; then
+			echo "ok - a second run rebuilds nothing and rotates the secret again"
+			qp=$((qp + 1))
+		else
+			echo "not ok - a second run of scripts/quickstart.sh"
+			qf=$((qf + 1))
+		fi
+		if [ $had_cluster = 0 ]; then
+			pg_dropcluster 15 pg_kms_demo --stop >/dev/null 2>&1
+		fi
+		[ $had_key = 0 ] && rm -f /etc/pg_kms/master.key
+		if [ $qf -eq 0 ]; then
+			record quickstart PASS $qp 0 $(( $(now) - t ))
+		else
+			record quickstart FAIL $qp $qf $(( $(now) - t ))
+		fi
 	fi
 fi
 
