@@ -151,10 +151,10 @@ else
 fi
 
 # A demo database made by an older version is upgraded in place (its keys
-# and secrets stay).  One made by an older development build of the same
+# and secrets stay).  One made by another development build of the same
 # version keeps that build's objects (CREATE EXTENSION IF NOT EXISTS adds
-# nothing): recreate it when an object of this build is missing.  Demo keys
-# and secrets go with it.
+# nothing): that is reported, and the script stops; it never drops the
+# extension.
 version=$(sed -nE "s/^default_version = '([^']+)'.*/\1/p" "$(pg_config --sharedir)/extension/pg_kms.control")
 script="$(pg_config --sharedir)/extension/pg_kms--$version.sql"
 installed=$(as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -Atq -c \
@@ -181,9 +181,13 @@ if [ "$installed" = "1" ] && [ -f "$script" ]; then
 	want_schema=$(q pg_kms_quickstart_probe "$probe")
 	q postgres "DROP DATABASE pg_kms_quickstart_probe" >/dev/null
 	if [ "$(q postgres "$probe")" != "$want_schema" ]; then
-		echo "the demo database has pg_kms from another build of version $version: recreating the extension (demo keys and secrets go with it)"
-		as_pg psql -X -h "$SOCKDIR" -p "$PORT" -U postgres -d postgres -q -v ON_ERROR_STOP=1 \
-			-c "SET client_min_messages = warning" -c "DROP EXTENSION pg_kms CASCADE"
+		# Never drop the extension: its keys may be the only copy of
+		# what encrypted data depends on.  Say what to do instead.
+		echo "the demo database holds pg_kms objects of another development build of version $version," >&2
+		echo "which differ from this build's; it is left as it is." >&2
+		echo "To start the demo afresh (its keys and secrets are lost): sudo pg_dropcluster 15 $CLUSTER --stop" >&2
+		echo "and run this script again." >&2
+		exit 1
 	fi
 fi
 
