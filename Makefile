@@ -44,7 +44,13 @@ test/kat/kat_gcm: test/kat/kat_gcm.c $(CRYPTO_STANDALONE) src/crypto.h
 test/fuzz/fuzz_ciphertext: test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) src/crypto.h
 	$(CC) -O1 -g -fsanitize=address,undefined -Wall -I src -o $@ test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) -lcrypto
 
-.PHONY: check-standalone bench
+# Layer check (issue 10): the include and call graph of src/ points down the
+# layer order written in scripts/check_layers.py; no cycles.
+CHECK_LAYERS_FLAGS ?= --report
+.PHONY: check-standalone bench check-layers
+check-layers:
+	python3 scripts/check_layers.py $(CHECK_LAYERS_FLAGS)
+
 check-standalone: test/kat/kat_gcm test/fuzz/fuzz_ciphertext
 	./test/kat/kat_gcm
 	./test/fuzz/fuzz_ciphertext 200000
