@@ -27,7 +27,8 @@ LAYERS = [
     ("common",),                  # errors, names, ids, uuid, ARNs, tags, fmgr helpers, secure memory, hooks
     ("catalog",),                 # SPI as the extension owner, authorisation helpers
     ("audit",),                   # events, queue, aggregate, drain jobs
-    ("cache", "provider"),        # shared key cache | key providers (registry, local)
+    ("provider",),                # key providers: interface, local master key
+    ("cache",),                   # shared key cache (its region holds the provider's master slot)
     ("keystore",),                # keys, versions, aliases, grants, material, master key
     ("envelope",),                # encryption context, encrypt/decrypt data
     ("kms", "secrets"),           # SQL entry points: KMS | Secrets Manager

@@ -47,7 +47,7 @@
  * the trail database for the row.
  *
  * IDENTIFICATION
- *	  src/audit.c
+ *	  src/audit/audit.c
  *
  *-------------------------------------------------------------------------
  */
@@ -84,7 +84,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
+#include "audit/audit.h"
 
 /* Settings */
 bool		kms_audit_enabled = true;
@@ -821,7 +821,8 @@ KmsAuditBackendSetup(void)
 }
 
 static pg_noinline void
-KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
+KmsAuditDataSlow(KmsOp op, const uint8 *key_id, const char *key_id_str,
+				 int32 version, Oid userid)
 {
 	KmsAuditAgg *a = NULL;
 	TimestampTz now = GetCurrentTimestamp();
@@ -833,7 +834,7 @@ KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
 
 		if (e->op == (int32) op && e->version == version && e->userid == userid &&
 			e->stmt_hash == stmt &&
-			memcmp(e->key_id, key->key_id, KMS_KEY_ID_LEN) == 0)
+			memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0)
 		{
 			a = e;
 			break;
@@ -848,8 +849,8 @@ KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
 		KmsAuditIdentity();
 		KmsAuditBackendSetup();
 		a = &kms_agg[kms_nagg];
-		memcpy(a->key_id, key->key_id, KMS_KEY_ID_LEN);
-		strlcpy(a->key_id_str, key->key_id_str, sizeof(a->key_id_str));
+		memcpy(a->key_id, key_id, KMS_KEY_ID_LEN);
+		strlcpy(a->key_id_str, key_id_str, sizeof(a->key_id_str));
 		a->userid = userid;
 		a->version = version;
 		a->op = (int32) op;
@@ -868,7 +869,8 @@ KmsAuditDataSlow(KmsOp op, const KmsKeyInfo *key, int32 version, Oid userid)
 }
 
 void
-KmsAuditData(KmsOp op, const KmsKeyInfo *key, int32 version)
+KmsAuditData(KmsOp op, const uint8 *key_id, const char *key_id_str,
+			 int32 version)
 {
 	KmsAuditAgg *a = kms_agg_last;
 	Oid			userid;
@@ -878,12 +880,12 @@ KmsAuditData(KmsOp op, const KmsKeyInfo *key, int32 version)
 	userid = GetUserId();
 	if (likely(a != NULL && a->op == (int32) op && a->version == version &&
 			   a->userid == userid &&
-			   memcmp(a->key_id, key->key_id, KMS_KEY_ID_LEN) == 0))
+			   memcmp(a->key_id, key_id, KMS_KEY_ID_LEN) == 0))
 	{
 		a->count++;				/* no clock read here: see KmsAuditFlush */
 		return;
 	}
-	KmsAuditDataSlow(op, key, version, userid);
+	KmsAuditDataSlow(op, key_id, key_id_str, version, userid);
 }
 
 /* ----------------------------------------------------------------

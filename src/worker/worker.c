@@ -31,7 +31,7 @@
  * Locking: each worker's status struct is guarded by its spinlock `mutex`.
  *
  * IDENTIFICATION
- *	  src/worker.c
+ *	  src/worker/worker.c
  *
  *-------------------------------------------------------------------------
  */
@@ -59,9 +59,9 @@
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
-#include "audit.h"
-#include "rotation.h"
-#include "worker.h"
+#include "audit/audit.h"
+#include "rotation/rotation.h"
+#include "worker/worker.h"
 
 char	   *kms_worker_database = NULL;
 int			kms_worker_naptime = 10;

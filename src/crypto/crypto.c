@@ -16,7 +16,7 @@
  * fetch would only leak one fetched object.
  *
  * IDENTIFICATION
- *	  src/crypto.c
+ *	  src/crypto/crypto.c
  *
  *-------------------------------------------------------------------------
  */

@@ -32,14 +32,13 @@
  * local counter compare, and the AES-GCM call; no lock, no catalog access, no provider call.
  *
  * IDENTIFICATION
- *	  src/cache.c
+ *	  src/cache/cache.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "access/xact.h"
@@ -55,8 +54,9 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-#include "cache.h"
-#include "provider.h"
+#include "cache/cache.h"
+#include "catalog/kms_catalog.h"
+#include "utils/guc.h"
 
 /* encryptions per (version, salt) epoch, and per backend reservation */
 #define KMS_EPOCH_LIMIT		((uint64) 1 << 30)
@@ -104,7 +104,30 @@ typedef struct KmsSharedState
 
 static KmsSharedState *kmsShared = NULL;
 
-extern bool kms_preloaded;
+int			kms_key_cache_size = 1024;
+int			kms_key_cache_ttl = 300;
+
+void
+KmsCacheDefineGucs(void)
+{
+	DefineCustomIntVariable("pg_kms.key_cache_size",
+							"Number of key versions the shared key cache holds.",
+							NULL,
+							&kms_key_cache_size,
+							1024, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_kms.key_cache_ttl",
+							"How long unwrapped key material stays cached.",
+							NULL,
+							&kms_key_cache_ttl,
+							300, 1, 7 * 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
 
 /* ----------------------------------------------------------------
  * Shared memory setup
@@ -133,7 +156,7 @@ KmsRegionSize(void)
 }
 
 void
-KmsShmemRequest(void)
+KmsCacheShmemRequest(void)
 {
 	long		page = sysconf(_SC_PAGESIZE);
 
@@ -143,7 +166,7 @@ KmsShmemRequest(void)
 }
 
 void
-KmsShmemStartup(void)
+KmsCacheShmemStartup(void)
 {
 	bool		found;
 	long		page = sysconf(_SC_PAGESIZE);
@@ -192,51 +215,16 @@ KmsShmemStartup(void)
 						(errmsg("pg_kms: could not lock the key cache in memory: %m"),
 						 errhint("Raise RLIMIT_MEMLOCK for the postgres user to keep key material out of swap.")));
 		}
-
-		/* The master key is read once, here, in the postmaster. */
-		KmsLocalLoadMasterKey();
 	}
+	/* the provider's master slot lives in this protected region */
+	KmsProviderShmemAttach(&kmsShared->master, kmsShared->lock, !found);
 	LWLockRelease(AddinShmemInitLock);
 }
 
 static void
 KmsCheckLoaded(void)
 {
-	if (!kms_preloaded || kmsShared == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("KMSInternalException: pg_kms is not loaded through shared_preload_libraries"),
-				 errhint("Add pg_kms to shared_preload_libraries in postgresql.conf and restart the server.")));
-}
-
-KmsMasterSlot *
-KmsSharedMaster(void)
-{
-	KmsCheckLoaded();
-	return &kmsShared->master;
-}
-
-LWLock *
-KmsCacheLock(void)
-{
-	KmsCheckLoaded();
-	return kmsShared->lock;
-}
-
-/*
- * Once a backend holds key material, make it non-dumpable, as ssh-agent
- * does: no core file, and no ptrace or /proc/<pid>/mem by other processes
- * of the same user.
- */
-void
-KmsProtectProcessMemory(void)
-{
-	static bool done = false;
-
-	if (done || !kms_protect_memory)
-		return;
-	done = true;
-	(void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	KmsCheckPreloaded(kmsShared != NULL);
 }
 
 /* ----------------------------------------------------------------
@@ -531,12 +519,21 @@ KmsEvictEntry(KmsCacheEntry *e)
 	e->material_len = 0;
 }
 
+/* Where wrapped material comes from: the key store, set by _PG_init. */
+static KmsWrappedFetcher wrapped_fetcher = NULL;
+
+void
+KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch)
+{
+	wrapped_fetcher = fetch;
+}
+
 /* Unwrap through the provider, counting the call and its latency. */
 static void
 KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
 				  size_t cap, size_t *material_len)
 {
-	bytea	   *wrapped = KmsFetchWrappedMaterial(key_id, (int32) version);
+	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version);
 	const KmsProvider *prov = KmsGetProvider();
 	instr_time	start,
 				duration;

@@ -14,14 +14,14 @@
  *	  the step that was last committed.  docs/rotation.md.
  *
  * IDENTIFICATION
- *	  src/rotation.h
+ *	  src/rotation/rotation.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_KMS_ROTATION_H
 #define PG_KMS_ROTATION_H
 
-#include "pg_kms.h"
+#include "common/kms_common.h"
 
 /* pg_kms.rotation_test_crash_at (test-only; superuser) */
 extern char *kms_rotation_test_crash_at;

@@ -10,7 +10,7 @@
  * Locking: none.
  *
  * IDENTIFICATION
- *	  src/tags.c
+ *	  src/common/tags.c
  *
  *-------------------------------------------------------------------------
  */
@@ -20,7 +20,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
-#include "pg_kms.h"
+#include "common/kms_common.h"
 
 const KmsTagStyle KmsKeyTagStyle = {
 	"TagKey", "TagValue",

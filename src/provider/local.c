@@ -46,7 +46,7 @@
  * by the postmaster, when no child runs.
  *
  * IDENTIFICATION
- *	  src/provider_local.c
+ *	  src/provider/local.c
  *
  *-------------------------------------------------------------------------
  */
@@ -66,9 +66,19 @@
 #include "storage/fd.h"
 #include "storage/ipc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 
-#include "cache.h"
-#include "provider.h"
+#include "catalog/kms_catalog.h"
+#include "provider/provider.h"
+
+char	   *kms_master_key_file = NULL;
+char	   *kms_master_key_command = NULL;
+char	   *kms_previous_master_key_file = NULL;
+char	   *kms_provider_name = NULL;
+
+/* The master slot in the key cache's region, and its lock (the "pg_kms" LWLock). */
+static KmsMasterSlot *master_slot = NULL;
+static LWLock *master_lock = NULL;
 
 /* in the data directory; not secret: a one-way check value */
 #define KMS_CLUSTER_KCV_FILE	"pg_kms_master_kcv"
@@ -93,6 +103,67 @@ typedef struct KmsPostmasterKeys
 static KmsPostmasterKeys *pm_keys = NULL;
 static Size pm_keys_len = 0;
 static KmsMasterSlot *pm_slot = NULL;
+
+static void KmsLocalCheckMasterKey(bool for_write);
+
+void
+KmsLocalProviderDefineGucs(void)
+{
+	DefineCustomStringVariable("pg_kms.master_key_file",
+							   "Path of the local provider's master key file.",
+							   "32 raw bytes or 64 hex characters; mode 0600 or stricter, outside the data directory. Read once at server start.",
+							   &kms_master_key_file,
+							   NULL,
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_kms.master_key_command",
+							   "Shell command that prints the local provider's master key.",
+							   "Used when pg_kms.master_key_file is not set. Run once at server start.",
+							   &kms_master_key_command,
+							   NULL,
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("pg_kms.previous_master_key_file",
+							   "Path of the master key being rotated away from.",
+							   "Set it to the old master key while some database still has key material wrapped under it; kms_rotate_master_key() then rewraps that material under the current master key.",
+							   &kms_previous_master_key_file,
+							   NULL,
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+}
+
+void
+KmsProviderDefineGucs(void)
+{
+	DefineCustomStringVariable("pg_kms.provider",
+							   "Key provider that wraps key material.",
+							   "Only \"local\" is available in this release.",
+							   &kms_provider_name,
+							   "local",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+}
+
+/* The master slot; errors out unless pg_kms was preloaded. */
+static KmsMasterSlot *
+KmsSharedMaster(void)
+{
+	KmsCheckPreloaded(master_slot != NULL);
+	return master_slot;
+}
+
+static LWLock *
+KmsMasterLock(void)
+{
+	KmsCheckPreloaded(master_lock != NULL);
+	return master_lock;
+}
 
 /*
  * Parse a master key: exactly 32 raw bytes, or 64 hex digits optionally
@@ -324,7 +395,7 @@ KmsPostmasterKeysSave(int code, Datum arg)
  * settings are read only when nothing was loaded yet (so a key file fixed
  * after a failed start is picked up by a crash restart as by a restart).
  */
-void
+static void
 KmsLocalLoadMasterKey(void)
 {
 	KmsMasterSlot *m = KmsSharedMaster();
@@ -420,7 +491,7 @@ KmsCopyMaster(uint8 *key, uint8 *kcv)
 	char		err[sizeof(m->error)];
 	bool		ok;
 
-	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	LWLockAcquire(KmsMasterLock(), LW_SHARED);
 	ok = m->loaded;
 	if (ok)
 	{
@@ -429,7 +500,7 @@ KmsCopyMaster(uint8 *key, uint8 *kcv)
 	}
 	else
 		strlcpy(err, m->error, sizeof(err));
-	LWLockRelease(KmsCacheLock());
+	LWLockRelease(KmsMasterLock());
 	if (!ok)
 		KmsMasterUnavailable(err);
 	KmsProtectProcessMemory();
@@ -442,14 +513,14 @@ KmsCopyPreviousMaster(uint8 *key, uint8 *kcv)
 	KmsMasterSlot *m = KmsSharedMaster();
 	bool		ok;
 
-	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	LWLockAcquire(KmsMasterLock(), LW_SHARED);
 	ok = m->prev_loaded;
 	if (ok)
 	{
 		memcpy(key, m->prev_key, KMS_AES_KEY_LEN);
 		memcpy(kcv, m->prev_kcv, KMS_KCV_LEN);
 	}
-	LWLockRelease(KmsCacheLock());
+	LWLockRelease(KmsMasterLock());
 	return ok;
 }
 
@@ -574,11 +645,11 @@ KmsRecordClusterKcv(const uint8 *kcv, int elevel)
 
 	if (KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN))
 		return;
-	LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
+	LWLockAcquire(KmsMasterLock(), LW_EXCLUSIVE);
 	if (m->loaded && kms_const_time_eq(m->kcv, kcv, KMS_KCV_LEN) &&
 		!(KmsReadClusterKcv(rec) == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
 		KmsWriteClusterKcv(kcv, elevel);
-	LWLockRelease(KmsCacheLock());
+	LWLockRelease(KmsMasterLock());
 }
 
 /*
@@ -617,7 +688,7 @@ KmsCheckClusterKcv(const uint8 *kcv)
  * the KCV if this is the first key ever, and hold the row FOR SHARE until
  * commit (see the locking note above).
  */
-void
+static void
 KmsLocalCheckMasterKey(bool for_write)
 {
 	uint8		key[KMS_AES_KEY_LEN];
@@ -736,11 +807,11 @@ KmsNoteClusterKcv(void)
 	if (KmsReadClusterKcv(rec) != 0)
 		return;
 	m = KmsSharedMaster();
-	LWLockAcquire(KmsCacheLock(), LW_SHARED);
+	LWLockAcquire(KmsMasterLock(), LW_SHARED);
 	ok = m->loaded;
 	if (ok)
 		memcpy(kcv, m->kcv, KMS_KCV_LEN);
-	LWLockRelease(KmsCacheLock());
+	LWLockRelease(KmsMasterLock());
 	if (ok)
 		KmsRecordClusterKcv(kcv, LOG);
 }
@@ -782,6 +853,16 @@ const KmsProvider *
 KmsGetProvider(void)
 {
 	return &KmsLocalProvider;
+}
+
+void
+KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init)
+{
+	master_slot = slot;
+	master_lock = lock;
+	/* The master key is read once, here, in the postmaster. */
+	if (init)
+		KmsLocalLoadMasterKey();
 }
 
 /*
@@ -920,8 +1001,6 @@ KmsLocalRotateMasterKey(const char *path)
 	memcpy(pending_kcv, targetkcv, KMS_KCV_LEN);
 	pending_kcv_set = true;
 	kms_cleanse(target, sizeof(target));
-	/* cached material is unchanged; only the wrapping changed */
-	KmsInvalidateAtCommit();
 	return count;
 }
 
@@ -935,7 +1014,7 @@ KmsLocalAtCommit(void)
 		uint8		newkcv[KMS_KCV_LEN];
 
 		(void) kms_master_kcv(pending_master, newkcv);
-		LWLockAcquire(KmsCacheLock(), LW_EXCLUSIVE);
+		LWLockAcquire(KmsMasterLock(), LW_EXCLUSIVE);
 		if (m->loaded && !kms_const_time_eq(m->kcv, newkcv, KMS_KCV_LEN))
 		{
 			/* the old key stays usable for databases not yet rotated */
@@ -947,7 +1026,7 @@ KmsLocalAtCommit(void)
 		memcpy(m->kcv, newkcv, KMS_KCV_LEN);
 		m->loaded = true;
 		m->error[0] = '\0';
-		LWLockRelease(KmsCacheLock());
+		LWLockRelease(KmsMasterLock());
 		ereport(LOG,
 				(errmsg("pg_kms: master key rotated"),
 				 errhint("Before the next restart, point pg_kms.master_key_file at the new master key and pg_kms.previous_master_key_file at the old one until every database using pg_kms has run kms_rotate_master_key().")));

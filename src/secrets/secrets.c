@@ -46,7 +46,7 @@
  * KmsInvalidateAtCommit(), so all backends drop their caches after commit.
  *
  * IDENTIFICATION
- *	  src/secrets.c
+ *	  src/secrets/secrets.c
  *
  *-------------------------------------------------------------------------
  */
@@ -75,9 +75,10 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "cache.h"
-#include "keystore.h"
-#include "secrets.h"
+#include "cache/cache.h"
+#include "envelope/envelope.h"
+#include "keystore/keystore.h"
+#include "secrets/secrets.h"
 
 #define SECRET_DEFAULT_ALIAS	"alias/pg_kms/secrets"
 #define SECRET_MAX_VALUE		65536

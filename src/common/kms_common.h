@@ -1,18 +1,24 @@
 /*-------------------------------------------------------------------------
  *
- * pg_kms.h
- *	  Declarations shared by the parts of pg_kms: settings, error names,
- *	  operations, and the C interfaces the layers call one another through
- *	  (SQL entry points -> secrets -> key store -> key cache -> providers ->
- *	  crypto).
+ * kms_common.h
+ *	  The lowest PostgreSQL layer of pg_kms (src/common/): error names and
+ *	  SQLSTATEs, operations, key states and usages with their names, UUID
+ *	  and random-id helpers, ARNs, tags, fmgr helpers, protected memory and
+ *	  the module's own state (loaded through shared_preload_libraries?).
+ *
+ *	  Owns: pg_kms.region, pg_kms.account_id (arn.c), pg_kms.protect_memory
+ *	  (secure_mem.c).  May call: crypto/ only.  Every other part includes
+ *	  this header; it includes nothing of pg_kms but crypto/crypto.h.  The
+ *	  layer order is written in README.md ("Layout") and enforced by
+ *	  make check-layers (scripts/check_layers.py).
  *
  * IDENTIFICATION
- *	  src/pg_kms.h
+ *	  src/common/kms_common.h
  *
  *-------------------------------------------------------------------------
  */
-#ifndef PG_KMS_H
-#define PG_KMS_H
+#ifndef PG_KMS_COMMON_H
+#define PG_KMS_COMMON_H
 
 #include "postgres.h"
 
@@ -23,7 +29,7 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
-#include "crypto.h"
+#include "crypto/crypto.h"
 
 #if PG_VERSION_NUM < 140000
 #error "pg_kms requires PostgreSQL 14 or later"
@@ -134,151 +140,41 @@ typedef enum KmsKeyUsage
 } KmsKeyUsage;
 
 /* ----------------------------------------------------------------
- * Settings (pg_kms.c)
+ * ARNs (arn.c): pg_kms.region and pg_kms.account_id
  * ----------------------------------------------------------------
  */
-extern char *kms_master_key_file;
-extern char *kms_master_key_command;
-extern char *kms_previous_master_key_file;
-extern char *kms_provider_name;
 extern char *kms_region;
 extern char *kms_account_id;
-extern int	kms_key_cache_size;
-extern int	kms_key_cache_ttl;		/* seconds */
-extern bool kms_protect_memory;
 
-/* ----------------------------------------------------------------
- * Key store (keystore.c): the catalog of keys, versions, aliases, grants.
- * ----------------------------------------------------------------
- */
-
-/*
- * What a backend caches about one key for the current user.  Valid until
- * the shared generation counter moves (cache.c).
- */
-typedef struct KmsKeyInfo
-{
-	uint8		key_id[KMS_KEY_ID_LEN]; /* hash key: MUST BE FIRST */
-	char		key_id_str[37];
-	KmsKeyState state;
-	KmsKeyUsage usage;
-	char		key_spec[24];
-	int32		current_version;
-	int32		material_len;	/* bytes of each version's material */
-	Oid			owner;
-	Oid			checked_user;	/* role the bits below were computed for */
-	uint32		allowed_ops;	/* KMS_OPBIT()s that role may perform */
-	bool		may_manage;		/* owner, kms_admin or superuser */
-	bool		valid;
-} KmsKeyInfo;
-
-/*
- * Resolve a key reference (key id, key ARN, alias name, alias ARN) and check
- * that the current user may perform op on it.  Raises NotFoundException
- * (only to roles that could know), AccessDeniedException otherwise.
- * Does not check the key state: see KmsCheckUsable().
- */
-extern KmsKeyInfo *KmsResolveKey(const char *keyref, KmsOp op);
-
-/* The same, from a key id out of a ciphertext blob; NULL if no such key. */
-extern KmsKeyInfo *KmsLookupKeyById(const uint8 *key_id);
-
-/* Privilege check on an already resolved key (errors out if denied). */
-extern void KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref);
-
-/* Raise DisabledException / KMSInvalidStateException unless Enabled. */
-extern void KmsCheckUsable(KmsKeyInfo *key);
-
-/* The key ARN of a key. */
-extern char *KmsKeyArn(const char *key_id_str);
-
+extern void KmsArnDefineGucs(void);
 /* Account id and region used in ARNs. */
 extern const char *KmsAccountId(void);
-
-/* Fetch the wrapped material of (key, version) from the catalog (palloc'd). */
-extern bytea *KmsFetchWrappedMaterial(const uint8 *key_id, int32 version);
-
-/* Run catalog SQL as the extension owner with a safe search_path. */
-typedef struct KmsCatalogState
-{
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
-	bool		spi_connected;
-} KmsCatalogState;
-
-extern void KmsCatalogEnter(KmsCatalogState *st);
-extern void KmsCatalogExit(KmsCatalogState *st);
-
-/* OID of kms.key (its relcache invalidations announce pg_kms changes) */
-extern Oid	KmsKeyRelationId(void);
-extern Oid	KmsKeyRelationIdIfKnown(void);
-
-/* Refuse writes on a standby / in a read-only transaction. */
-extern void KmsCheckWritable(const char *operation);
-
-/*
- * Create a key from C (the secrets store creates alias/pg_kms/secrets with
- * it).  Returns the new key id (text).  owner is the role that holds it.
- */
-extern char *KmsCreateKeyInternal(const char *description, KmsKeyUsage usage,
-								  const char *key_spec, Jsonb *tags, Oid owner);
-extern void KmsCreateAliasInternal(const char *alias_name, const char *key_id_str);
-
-/* True if the current user is a member of kms_admin (or superuser). */
-extern bool KmsIsAdmin(void);
+/* The ARN of a key, of an alias ("alias/..."). */
+extern char *KmsKeyArn(const char *key_id_str);
+extern char *KmsAliasArn(const char *alias_name);
 
 /* ----------------------------------------------------------------
- * Envelope encryption (kms_data.c), for SQL entry points and for the
- * secrets store alike.  The encryption context is given as pairs.
+ * Protected memory (secure_mem.c): pg_kms.protect_memory
  * ----------------------------------------------------------------
  */
-typedef struct KmsContext
-{
-	int			npairs;
-	KmsContextPair *pairs;
-} KmsContext;
+extern bool kms_protect_memory;
 
-/* Build a context from a jsonb object of strings (NULL -> empty). */
-extern void KmsContextFromJsonb(Jsonb *jb, KmsContext *ctx);
-
-/*
- * Encrypt data under key (already resolved, access and state checked by the
- * caller).  Returns a palloc'd blob.
- */
-extern bytea *KmsEncryptData(KmsKeyInfo *key, const char *data, Size len,
-							 KmsContext *ctx);
-
-/*
- * Decrypt a blob.  expected_keyref, if not NULL, must name the key that
- * encrypted it (IncorrectKeyException).  op is the operation checked on the
- * blob's key (Decrypt, or ReEncryptFrom).  If check_access is false the
- * caller has already authorised the use (the secrets store's own key).
- * Returns the plaintext (palloc'd) and the key in *key_out (may be NULL).
- */
-extern bytea *KmsDecryptData(bytea *blob, KmsContext *ctx,
-							 const char *expected_keyref, KmsOp op,
-							 bool check_access, KmsKeyInfo **key_out);
+extern void KmsSecureMemDefineGucs(void);
+/* Make this process non-dumpable once it holds key material. */
+extern void KmsProtectProcessMemory(void);
 
 /* ----------------------------------------------------------------
- * Audit (audit.c, docs/audit.md).  One event per call: operation is the
- * AWS operation name, resource a key id, alias name or secret ARN/name,
- * version a key version (0: none) or a secret version id, outcome
- * "success" or the AWS exception name.  params, if not NULL, is a JSON
- * object of request parameters that are safe to show (built with
- * KmsAuditParamStr/Int, then KmsAuditParams): never a plaintext, a
- * password or key material.  The event is queued for kms.audit and
- * logged before the function returns; a rollback does not undo it.
+ * Module state (module.c)
  * ----------------------------------------------------------------
  */
-extern void KmsAudit(const char *operation, const char *resource,
-					 int32 version, const char *outcome);
-extern void KmsAuditEx(const char *operation, const char *resource,
-					   const char *version, const char *outcome,
-					   const char *params);
-extern void KmsAuditParamStr(StringInfo params, const char *name, const char *value);
-extern void KmsAuditParamInt(StringInfo params, const char *name, int64 value);
-extern char *KmsAuditParams(StringInfo params);
+/* Set by _PG_init when loaded through shared_preload_libraries. */
+extern bool kms_preloaded;
+
+/*
+ * Error out unless pg_kms was loaded through shared_preload_libraries and
+ * the caller's shared memory is attached.
+ */
+extern void KmsCheckPreloaded(bool attached);
 
 /* ----------------------------------------------------------------
  * Tags (tags.c), shared by keys and secrets
@@ -304,7 +200,10 @@ extern const KmsTagStyle KmsSecretTagStyle;
 /* Validate tags (list or object form) and return them as a jsonb object. */
 extern Jsonb *KmsParseTags(Jsonb *jb, const KmsTagStyle *style);
 
-/* Helpers */
+/* ----------------------------------------------------------------
+ * Helpers (util.c)
+ * ----------------------------------------------------------------
+ */
 
 /* A text argument as a C string, NULL for SQL NULL. */
 static inline char *
@@ -317,6 +216,7 @@ struct Tuplestorestate;
 extern struct Tuplestorestate *KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern void KmsUuidToString(const uint8 *uuid, char *out37);
 extern bool KmsUuidFromString(const char *s, uint8 *out16);
-extern text *KmsJsonbGetText(Jsonb *jb, const char *key);
+/* A key id (UUID) as a uuid Datum (palloc'd). */
+extern Datum KmsUuidDatum(const uint8 *key_id);
 
-#endif							/* PG_KMS_H */
+#endif							/* PG_KMS_COMMON_H */

@@ -45,7 +45,7 @@
  *	  secret; keys are chosen the same way.
  *
  * IDENTIFICATION
- *	  src/rotation.c
+ *	  src/rotation/rotation.c
  *
  *-------------------------------------------------------------------------
  */
@@ -91,12 +91,12 @@
 #include "utils/uuid.h"
 #include "utils/varlena.h"
 
-#include "cache.h"
-#include "keystore.h"
-#include "rotation.h"
-#include "worker.h"
-#include "scram.h"
-#include "secrets.h"
+#include "cache/cache.h"
+#include "keystore/keystore.h"
+#include "rotation/rotation.h"
+#include "rotation/scram.h"
+#include "secrets/secrets.h"
+#include "worker/worker.h"
 
 extern PGDLLEXPORT Datum get_random_password(PG_FUNCTION_ARGS);
 

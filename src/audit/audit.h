@@ -4,7 +4,7 @@
  *	  The audit trail: events, the backend-local aggregate of data-plane
  *	  calls, the shared-memory queue, and the drain the worker runs.
  *
- *	  KmsAudit() (pg_kms.h) records one event: a management call, a secret
+ *	  KmsAudit() records one event: a management call, a secret
  *	  read, or a denied call.  KmsAuditData() counts one successful
  *	  data-plane call in a backend-local aggregate that is flushed at the
  *	  end of the top-level statement and at transaction end.  Either way
@@ -13,15 +13,33 @@
  *	  erase it; the worker (worker.c) drains the queue into kms.audit_log.
  *
  * IDENTIFICATION
- *	  src/audit.h
+ *	  src/audit/audit.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_KMS_AUDIT_H
 #define PG_KMS_AUDIT_H
 
-#include "pg_kms.h"
+#include "catalog/kms_catalog.h"
 #include "storage/latch.h"
+
+/*
+ * One event per call: operation is the AWS operation name, resource a key
+ * id, alias name or secret ARN/name, version a key version (0: none) or a
+ * secret version id, outcome "success" or the AWS exception name.  params,
+ * if not NULL, is a JSON object of request parameters that are safe to show
+ * (built with KmsAuditParamStr/Int, then KmsAuditParams): never a
+ * plaintext, a password or key material.  The event is queued for kms.audit
+ * and logged before the function returns; a rollback does not undo it.
+ */
+extern void KmsAudit(const char *operation, const char *resource,
+					 int32 version, const char *outcome);
+extern void KmsAuditEx(const char *operation, const char *resource,
+					   const char *version, const char *outcome,
+					   const char *params);
+extern void KmsAuditParamStr(StringInfo params, const char *name, const char *value);
+extern void KmsAuditParamInt(StringInfo params, const char *name, int64 value);
+extern char *KmsAuditParams(StringInfo params);
 
 /* Settings */
 extern bool kms_audit_enabled;		/* pg_kms.audit */
@@ -34,11 +52,13 @@ extern void KmsAuditInit(void);
 
 /*
  * One successful data-plane call (Encrypt, Decrypt, GenerateDataKey*,
- * ReEncrypt*, GenerateMac, VerifyMac) on key at version (0 if unknown).
+ * ReEncrypt*, GenerateMac, VerifyMac) on key key_id (key_id_str its text
+ * form) at version (0 if unknown).
  * Costs a few nanoseconds when the previous call had the same key,
  * operation, version and role.
  */
-extern void KmsAuditData(KmsOp op, const KmsKeyInfo *key, int32 version);
+extern void KmsAuditData(KmsOp op, const uint8 *key_id, const char *key_id_str,
+						 int32 version);
 
 /* For the worker (worker.c) */
 extern void KmsAuditSetConsumer(Latch *latch, bool draining);

@@ -21,7 +21,7 @@
  *	  a deadline.
  *
  * IDENTIFICATION
- *	  src/scram.c
+ *	  src/rotation/scram.c
  *
  *-------------------------------------------------------------------------
  */
@@ -48,8 +48,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
-#include "pg_kms.h"
-#include "scram.h"
+#include "common/kms_common.h"
+#include "rotation/scram.h"
 
 #define SHA256_LEN 32
 

@@ -18,7 +18,7 @@
  * target key's.  No shared state.
  *
  * IDENTIFICATION
- *	  src/kms_api.c
+ *	  src/kms/kms_api.c
  *
  *-------------------------------------------------------------------------
  */
@@ -36,9 +36,9 @@
 #include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
-#include "cache.h"
-#include "keystore.h"
-#include "provider.h"
+#include "cache/cache.h"
+#include "keystore/keystore.h"
+#include "provider/provider.h"
 
 /* ----------------------------------------------------------------
  * Small helpers
@@ -1368,6 +1368,8 @@ kms_rotate_master_key(PG_FUNCTION_ARGS)
 				  "new_master_key_file must not be empty");
 	KmsCheckWritable("RotateMasterKey");
 	n = KmsLocalRotateMasterKey(path);
+	/* cached material is unchanged; only the wrapping changed */
+	KmsInvalidateAtCommit();
 	KmsAudit("RotateMasterKey", "master key", 0, "success");
 	PG_RETURN_INT32(n);
 }

@@ -10,7 +10,7 @@
  *	  in clear text or as MD5).
  *
  * IDENTIFICATION
- *	  src/scram.h
+ *	  src/rotation/scram.h
  *
  *-------------------------------------------------------------------------
  */

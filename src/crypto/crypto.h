@@ -16,7 +16,7 @@
  * them for independent implementations and test/interop checks them.
  *
  * IDENTIFICATION
- *	  src/crypto.h
+ *	  src/crypto/crypto.h
  *
  *-------------------------------------------------------------------------
  */

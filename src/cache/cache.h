@@ -1,41 +1,68 @@
 /*-------------------------------------------------------------------------
  *
  * cache.h
- *	  The shared-memory key cache (unwrapped key-version material, the
- *	  master key, statistics, the invalidation generation) and each
- *	  backend's own cache of AES contexts and key info.
+ *	  The key cache (src/cache/): the shared-memory cache of unwrapped
+ *	  key-version material (a protected region that also holds the
+ *	  provider's master slot), statistics, the invalidation generation, and
+ *	  each backend's own cache of AES contexts, key info and key references.
+ *	  Owns pg_kms.key_cache_size and pg_kms.key_cache_ttl.
+ *
+ *	  May call: provider/, audit/, catalog/, common/, crypto/.  What it
+ *	  needs from the key store above it (wrapped material) is installed by
+ *	  the module entry (KmsCacheSetWrappedFetcher).
  *
  * IDENTIFICATION
- *	  src/cache.h
+ *	  src/cache/cache.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_KMS_CACHE_H
 #define PG_KMS_CACHE_H
 
-#include "pg_kms.h"
+#include "common/kms_common.h"
+#include "provider/provider.h"
 #include "storage/lwlock.h"
 #include "port/atomics.h"
 #include "storage/spin.h"
 
-typedef struct KmsMasterSlot
+/* pg_kms.key_cache_size, pg_kms.key_cache_ttl (seconds) */
+extern int	kms_key_cache_size;
+extern int	kms_key_cache_ttl;
+
+extern void KmsCacheDefineGucs(void);
+
+/*
+ * What a backend caches about one key for the current user (the key store
+ * fills it, keystore/keystore.c).  Valid until the shared generation counter
+ * moves.
+ */
+typedef struct KmsKeyInfo
 {
-	bool		loaded;
-	char		error[512];		/* why not loaded (no key material in it) */
-	uint8		key[KMS_AES_KEY_LEN];
-	uint8		kcv[KMS_KCV_LEN];
-	/* the master key being rotated away from, while rewrapping is pending */
-	bool		prev_loaded;
-	uint8		prev_key[KMS_AES_KEY_LEN];
-	uint8		prev_kcv[KMS_KCV_LEN];
-} KmsMasterSlot;
+	uint8		key_id[KMS_KEY_ID_LEN]; /* hash key: MUST BE FIRST */
+	char		key_id_str[37];
+	KmsKeyState state;
+	KmsKeyUsage usage;
+	char		key_spec[24];
+	int32		current_version;
+	int32		material_len;	/* bytes of each version's material */
+	Oid			owner;
+	Oid			checked_user;	/* role the bits below were computed for */
+	uint32		allowed_ops;	/* KMS_OPBIT()s that role may perform */
+	bool		may_manage;		/* owner, kms_admin or superuser */
+	bool		valid;
+} KmsKeyInfo;
 
-extern void KmsShmemRequest(void);
-extern void KmsShmemStartup(void);
+/* Shared memory: the region (with the provider's master slot) and its lock */
+extern void KmsCacheShmemRequest(void);
+extern void KmsCacheShmemStartup(void);
 
-/* master key slot; read or write it holding KmsCacheLock() */
-extern KmsMasterSlot *KmsSharedMaster(void);
-extern LWLock *KmsCacheLock(void);
+/*
+ * On a miss the cache fetches the wrapped material of (key, version) through
+ * this (the key store's KmsFetchWrappedMaterial, installed by _PG_init) and
+ * unwraps it through the provider.
+ */
+typedef bytea *(*KmsWrappedFetcher) (const uint8 *key_id, int32 version);
+extern void KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch);
 
 /*
  * Invalidation: any change to keys, aliases or grants bumps a shared
@@ -80,7 +107,5 @@ typedef enum KmsStat
 } KmsStat;
 
 extern void KmsStatAdd(KmsStat stat, uint64 n);
-
-extern void KmsProtectProcessMemory(void);
 
 #endif							/* PG_KMS_CACHE_H */

@@ -11,14 +11,14 @@
  *	  does), so labels stay consistent: exactly one AWSCURRENT.
  *
  * IDENTIFICATION
- *	  src/secrets.h
+ *	  src/secrets/secrets.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_KMS_SECRETS_H
 #define PG_KMS_SECRETS_H
 
-#include "pg_kms.h"
+#include "common/kms_common.h"
 #include "nodes/pg_list.h"
 
 typedef struct KmsSecretInfo

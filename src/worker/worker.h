@@ -9,14 +9,14 @@
  *	  in its own transaction.
  *
  * IDENTIFICATION
- *	  src/worker.h
+ *	  src/worker/worker.h
  *
  *-------------------------------------------------------------------------
  */
 #ifndef PG_KMS_WORKER_H
 #define PG_KMS_WORKER_H
 
-#include "pg_kms.h"
+#include "common/kms_common.h"
 
 extern char *kms_worker_database;	/* pg_kms.database */
 extern int	kms_worker_naptime;		/* pg_kms.worker_naptime, seconds */

@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * module.c
+ *	  The module's own state: whether pg_kms was loaded through
+ *	  shared_preload_libraries (set by _PG_init, src/pg_kms.c).
+ *
+ * IDENTIFICATION
+ *	  src/common/module.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/kms_common.h"
+
+bool		kms_preloaded = false;
+
+void
+KmsCheckPreloaded(bool attached)
+{
+	if (!kms_preloaded || !attached)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("KMSInternalException: pg_kms is not loaded through shared_preload_libraries"),
+				 errhint("Add pg_kms to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
