@@ -1,14 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * pg_kms.c
- *	  Module entry: settings, shared-memory hooks, the transaction callback
- *	  that publishes cache invalidations and master-key changes at commit,
- *	  and small helpers shared by the parts.
+ *	  Module entry, included by nobody: _PG_init defines every setting
+ *	  through the part that reads it, installs what a lower layer needs from
+ *	  a higher one (the cache's source of wrapped material, the workers'
+ *	  jobs, due source and wake function), registers the background workers,
+ *	  and owns every PostgreSQL hook and callback: one shared-memory request
+ *	  and one startup hook, the executor and utility hooks, one transaction,
+ *	  one subtransaction and one relcache callback.  Each dispatches to the
+ *	  parts in the order the separate hooks and callbacks of pg_kms 1.1 ran
+ *	  in (the audit queue, then the worker status, then the key cache;
+ *	  rotation's and the key cache's transaction work, then the audit's).
+ *
+ *	  The layer order (README.md, "Layout"; make check-layers): crypto ->
+ *	  common -> catalog -> audit -> provider -> cache -> keystore ->
+ *	  envelope -> kms | secrets -> rotation -> worker -> this file.
  *
  * pg_kms must be in shared_preload_libraries: the key cache lives in shared
  * memory.  Loaded any other way, every call fails with a hint.
  *
- * Locking: none here; see cache.c.
+ * Locking: none here; see cache/cache.c.
  *
  * IDENTIFICATION
  *	  src/pg_kms.c
@@ -18,13 +29,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "funcapi.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
-#include "utils/builtins.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
-#include "utils/jsonb.h"
 
 #include "audit/audit.h"
 #include "cache/cache.h"
@@ -39,8 +49,21 @@ PG_MODULE_MAGIC;
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 void		_PG_init(void);
+
+/* Shared memory: the audit queue, the worker status, the key cache. */
+static void
+kms_shmem_request_all(void)
+{
+	KmsAuditShmemRequest();
+	KmsWorkerShmemRequest();
+	KmsCacheShmemRequest();
+}
 
 #if PG_VERSION_NUM >= 150000
 static void
@@ -48,7 +71,7 @@ kms_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	KmsCacheShmemRequest();
+	kms_shmem_request_all();
 }
 #endif
 
@@ -57,7 +80,43 @@ kms_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
+	KmsAuditShmemStartup();
+	KmsWorkerShmemStartup();
 	KmsCacheShmemStartup();
+}
+
+/* Executor and utility hooks: the audit's statement boundaries. */
+static void
+kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				bool execute_once)
+{
+	KmsAuditExecutorRun(queryDesc, direction, count, execute_once,
+						prev_ExecutorRun ? prev_ExecutorRun : standard_ExecutorRun);
+}
+
+static void
+kms_ExecutorFinish(QueryDesc *queryDesc)
+{
+	KmsAuditExecutorFinish(queryDesc,
+						   prev_ExecutorFinish ? prev_ExecutorFinish : standard_ExecutorFinish);
+}
+
+static void
+kms_ExecutorEnd(QueryDesc *queryDesc)
+{
+	KmsAuditExecutorEnd(queryDesc,
+						prev_ExecutorEnd ? prev_ExecutorEnd : standard_ExecutorEnd);
+}
+
+static void
+kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
+						   params, queryEnv, dest, qc,
+						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
 }
 
 /*
@@ -67,6 +126,9 @@ kms_shmem_startup(void)
 static void
 kms_xact_callback(XactEvent event, void *arg)
 {
+	/* wake the rotation worker for a rotation requested by this transaction */
+	KmsRotationXactCallback(event);
+
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -89,6 +151,9 @@ kms_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+
+	/* the audit: flush aggregates at commit, keep counts across a rollback */
+	KmsAuditXactCallback(event);
 }
 
 /* kms.key invalidated (on a standby: replayed): drop what we cached. */
@@ -115,35 +180,48 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	/* settings, each defined by the part that reads it (today's order) */
-	KmsLocalProviderDefineGucs();
-	KmsProviderDefineGucs();
-	KmsArnDefineGucs();
-	KmsCacheDefineGucs();
-	KmsSecureMemDefineGucs();
-
-	/* the audit trail and the worker: their settings, memory and hooks */
-	KmsAuditInit();
-	KmsWorkerInit();
-
-	/* rotation: its (test-only) setting */
-	KmsRotationInit();
+	/* settings, each defined by the part that reads it */
+	KmsLocalProviderDefineGucs();	/* master_key_file, _command, previous_ */
+	KmsProviderDefineGucs();	/* provider */
+	KmsArnDefineGucs();			/* region, account_id */
+	KmsCacheDefineGucs();		/* key_cache_size, key_cache_ttl */
+	KmsSecureMemDefineGucs();	/* protect_memory */
+	KmsAuditDefineGucs();		/* audit, audit_* */
+	KmsWorkerDefineGucs();		/* database, worker_naptime */
+	KmsRotationDefineGucs();	/* rotation_jobs, rotation_* */
 
 	MarkGUCPrefixReserved("pg_kms");
 
 	kms_preloaded = true;
 
-	/* upward needs, met by registration: the cache's source of wrapped material */
+	/* upward needs, met by registration */
 	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
+	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
+	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
+	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationSecretsWorkerJob);
+	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationKeysWorkerJob);
+	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationDeletionWorkerJob);
+	KmsWorkerSetDueSource(KmsRotationNextDue, KmsRotationJobsEnabled);
+	KmsSetWorkerWake(KmsWorkerWake);
+	KmsWorkerRegisterBgworkers();
 
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = kms_shmem_request;
 #else
-	KmsCacheShmemRequest();
+	kms_shmem_request_all();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = kms_shmem_startup;
+
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = kms_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = kms_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = kms_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = kms_ProcessUtility;
 
 	RegisterXactCallback(kms_xact_callback, NULL);
 	RegisterSubXactCallback(kms_subxact_callback, NULL);

@@ -163,14 +163,6 @@ typedef struct KmsAuditShared
 
 static KmsAuditShared *kmsAudit = NULL;
 
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ExecutorRun_hook_type prev_ExecutorRun = NULL;
-static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 /* An event being built, before it is serialized. */
 typedef struct KmsAuditEvent
@@ -275,24 +267,17 @@ KmsAuditShmemSize(void)
 	return add_size(offsetof(KmsAuditShared, ring), (Size) KmsAuditCapacity());
 }
 
-static void
-kms_audit_shmem_request(void)
+void
+KmsAuditShmemRequest(void)
 {
-#if PG_VERSION_NUM >= 150000
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(KmsAuditShmemSize());
 	RequestNamedLWLockTranche("pg_kms audit", 1);
 }
 
-static void
-kms_audit_shmem_startup(void)
+void
+KmsAuditShmemStartup(void)
 {
 	bool		found;
-
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	kmsAudit = ShmemInitStruct("pg_kms audit queue", KmsAuditShmemSize(), &found);
@@ -892,17 +877,14 @@ KmsAuditData(KmsOp op, const uint8 *key_id, const char *key_id_str,
  * Statement and transaction end
  * ----------------------------------------------------------------
  */
-static void
-kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
-				bool execute_once)
+void
+KmsAuditExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+					bool execute_once, ExecutorRun_hook_type next)
 {
 	kms_nesting++;
 	PG_TRY();
 	{
-		if (prev_ExecutorRun)
-			prev_ExecutorRun(queryDesc, direction, count, execute_once);
-		else
-			standard_ExecutorRun(queryDesc, direction, count, execute_once);
+		next(queryDesc, direction, count, execute_once);
 	}
 	PG_FINALLY();
 	{
@@ -911,16 +893,13 @@ kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 	PG_END_TRY();
 }
 
-static void
-kms_ExecutorFinish(QueryDesc *queryDesc)
+void
+KmsAuditExecutorFinish(QueryDesc *queryDesc, ExecutorFinish_hook_type next)
 {
 	kms_nesting++;
 	PG_TRY();
 	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
+		next(queryDesc);
 	}
 	PG_FINALLY();
 	{
@@ -947,32 +926,26 @@ KmsAuditStatementEnd(void)
 		KmsAuditFlush(true);
 }
 
-static void
-kms_ExecutorEnd(QueryDesc *queryDesc)
+void
+KmsAuditExecutorEnd(QueryDesc *queryDesc, ExecutorEnd_hook_type next)
 {
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
+	next(queryDesc);
 	if (kms_nesting == 0)
 		KmsAuditStatementEnd();
 }
 
-static void
-kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
-				   bool readOnlyTree, ProcessUtilityContext context,
-				   ParamListInfo params, QueryEnvironment *queryEnv,
-				   DestReceiver *dest, QueryCompletion *qc)
+void
+KmsAuditProcessUtility(PlannedStmt *pstmt, const char *queryString,
+					   bool readOnlyTree, ProcessUtilityContext context,
+					   ParamListInfo params, QueryEnvironment *queryEnv,
+					   DestReceiver *dest, QueryCompletion *qc,
+					   ProcessUtility_hook_type next)
 {
 	kms_nesting++;
 	PG_TRY();
 	{
-		if (prev_ProcessUtility)
-			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
-		else
-			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-									params, queryEnv, dest, qc);
+		next(pstmt, queryString, readOnlyTree, context,
+			 params, queryEnv, dest, qc);
 	}
 	PG_FINALLY();
 	{
@@ -983,8 +956,8 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 		KmsAuditStatementEnd();
 }
 
-static void
-kms_audit_xact_callback(XactEvent event, void *arg)
+void
+KmsAuditXactCallback(XactEvent event)
 {
 	switch (event)
 	{
@@ -1023,7 +996,7 @@ kms_audit_shmem_exit(int code, Datum arg)
  * ----------------------------------------------------------------
  */
 void
-KmsAuditInit(void)
+KmsAuditDefineGucs(void)
 {
 	DefineCustomBoolVariable("pg_kms.audit",
 							 "Records audit events of pg_kms calls.",
@@ -1069,27 +1042,13 @@ KmsAuditInit(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
-
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = kms_audit_shmem_request;
-#else
-	kms_audit_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = kms_audit_shmem_startup;
-
-	prev_ExecutorRun = ExecutorRun_hook;
-	ExecutorRun_hook = kms_ExecutorRun;
-	prev_ExecutorFinish = ExecutorFinish_hook;
-	ExecutorFinish_hook = kms_ExecutorFinish;
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = kms_ExecutorEnd;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = kms_ProcessUtility;
-
-	RegisterXactCallback(kms_audit_xact_callback, NULL);
 }
+
+/* The audit worker's jobs (registered by _PG_init, in this order). */
+const KmsWorkerJob KmsAuditDrainJob =
+{"audit drain", KmsAuditDrain, KmsAuditDrainCommitted, KmsAuditDrainAborted, true};
+const KmsWorkerJob KmsAuditRetentionJob =
+{"audit retention", KmsAuditPurge, NULL, NULL, true};
 
 /* ----------------------------------------------------------------
  * The worker's side

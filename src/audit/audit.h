@@ -21,7 +21,10 @@
 #define PG_KMS_AUDIT_H
 
 #include "catalog/kms_catalog.h"
+#include "access/xact.h"
+#include "executor/executor.h"
 #include "storage/latch.h"
+#include "tcop/utility.h"
 
 /*
  * One event per call: operation is the AWS operation name, resource a key
@@ -47,8 +50,27 @@ extern int	kms_audit_queue_size;	/* pg_kms.audit_queue_size, events */
 extern int	kms_audit_queue_wait;	/* pg_kms.audit_queue_wait, ms */
 extern int	kms_audit_retention;	/* pg_kms.audit_retention, minutes; 0 = keep */
 
-/* Module setup, from _PG_init (GUCs, shared memory, hooks, callbacks). */
-extern void KmsAuditInit(void);
+/*
+ * Module setup: _PG_init (src/pg_kms.c) defines the settings, and calls the
+ * shared memory, executor/utility hook and transaction parts from its own
+ * hooks and callbacks (next: the hook to chain to).
+ */
+extern void KmsAuditDefineGucs(void);
+extern void KmsAuditShmemRequest(void);
+extern void KmsAuditShmemStartup(void);
+extern void KmsAuditExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+								uint64 count, bool execute_once,
+								ExecutorRun_hook_type next);
+extern void KmsAuditExecutorFinish(QueryDesc *queryDesc,
+								   ExecutorFinish_hook_type next);
+extern void KmsAuditExecutorEnd(QueryDesc *queryDesc,
+								ExecutorEnd_hook_type next);
+extern void KmsAuditProcessUtility(PlannedStmt *pstmt, const char *queryString,
+								   bool readOnlyTree, ProcessUtilityContext context,
+								   ParamListInfo params, QueryEnvironment *queryEnv,
+								   DestReceiver *dest, QueryCompletion *qc,
+								   ProcessUtility_hook_type next);
+extern void KmsAuditXactCallback(XactEvent event);
 
 /*
  * One successful data-plane call (Encrypt, Decrypt, GenerateDataKey*,
@@ -60,7 +82,11 @@ extern void KmsAuditInit(void);
 extern void KmsAuditData(KmsOp op, const uint8 *key_id, const char *key_id_str,
 						 int32 version);
 
-/* For the worker (worker.c) */
+/* The audit worker's jobs: drain the queue, apply retention */
+extern const KmsWorkerJob KmsAuditDrainJob;
+extern const KmsWorkerJob KmsAuditRetentionJob;
+
+/* For the worker (worker/worker.c) */
 extern void KmsAuditSetConsumer(Latch *latch, bool draining);
 extern bool KmsAuditDrain(void);		/* one batch; true if more is queued */
 extern void KmsAuditDrainCommitted(void);	/* release what was just committed */

@@ -176,6 +176,30 @@ extern bool kms_preloaded;
  */
 extern void KmsCheckPreloaded(bool attached);
 
+/*
+ * A background-worker job (worker/ runs them; audit/ and rotation/ define
+ * theirs; _PG_init registers them).  run() does one unit of work inside a transaction the worker has
+ * started (SPI connected, snapshot pushed) and returns true if more work is
+ * due right away.  committed(), if set, runs after that transaction
+ * committed; aborted(), if set, when it failed.  Jobs with primary_only
+ * are skipped on a standby.
+ */
+typedef struct KmsWorkerJob
+{
+	const char *name;
+	bool		(*run) (void);
+	void		(*committed) (void);
+	void		(*aborted) (void);
+	bool		primary_only;
+} KmsWorkerJob;
+
+/*
+ * Wake the background worker that runs requested work (rotation), through
+ * the function the worker layer installs at _PG_init; a no-op before.
+ */
+extern void KmsSetWorkerWake(void (*wake) (void));
+extern void KmsWakeWorker(void);
+
 /* ----------------------------------------------------------------
  * Tags (tags.c), shared by keys and secrets
  * ----------------------------------------------------------------

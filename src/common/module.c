@@ -2,7 +2,8 @@
  *
  * module.c
  *	  The module's own state: whether pg_kms was loaded through
- *	  shared_preload_libraries (set by _PG_init, src/pg_kms.c).
+ *	  shared_preload_libraries (set by _PG_init, src/pg_kms.c), and the
+ *	  worker wake function installed there.
  *
  * IDENTIFICATION
  *	  src/common/module.c
@@ -14,6 +15,21 @@
 #include "common/kms_common.h"
 
 bool		kms_preloaded = false;
+
+static void (*kms_worker_wake) (void) = NULL;
+
+void
+KmsSetWorkerWake(void (*wake) (void))
+{
+	kms_worker_wake = wake;
+}
+
+void
+KmsWakeWorker(void)
+{
+	if (kms_worker_wake)
+		kms_worker_wake();
+}
 
 void
 KmsCheckPreloaded(bool attached)

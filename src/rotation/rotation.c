@@ -96,7 +96,6 @@
 #include "rotation/rotation.h"
 #include "rotation/scram.h"
 #include "secrets/secrets.h"
-#include "worker/worker.h"
 
 extern PGDLLEXPORT Datum get_random_password(PG_FUNCTION_ARGS);
 
@@ -142,9 +141,24 @@ check_crash_at(char **newval, void **extra, GucSource source)
 	return false;
 }
 
+/*
+ * pg_kms.rotation_jobs: the rotation jobs can be paused without stopping
+ * the audit drain; kms_rotation_run_job() still runs them by hand.
+ */
+bool		kms_rotation_jobs = true;
+
 void
-KmsRotationInit(void)
+KmsRotationDefineGucs(void)
 {
+	DefineCustomBoolVariable("pg_kms.rotation_jobs",
+							 "Runs due secret rotations, key rotations and deletions in the pg_kms rotation worker.",
+							 "Off pauses them cluster-wide (the audit worker goes on); kms_rotation_run_job() still runs them by hand.",
+							 &kms_rotation_jobs,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	DefineCustomStringVariable("pg_kms.rotation_test_crash_at",
 							   "TEST ONLY: makes the pg_kms worker kill itself with SIGKILL at a rotation step.",
 							   "none, or createSecret, setSecret, testSecret or finishSecret, optionally with "
@@ -2260,24 +2274,50 @@ KmsRotationNextDue(void)
 	return due;
 }
 
+/* The rotation worker's jobs (registered by _PG_init, in this order). */
+bool
+KmsRotationJobsEnabled(void)
+{
+	return kms_rotation_jobs;
+}
+
+static bool
+KmsRotationSecretsWorkerRun(void)
+{
+	return kms_rotation_jobs && KmsRotationSecretsJob();
+}
+
+static bool
+KmsRotationKeysWorkerRun(void)
+{
+	return kms_rotation_jobs && KmsRotationKeysJob();
+}
+
+static bool
+KmsRotationDeletionWorkerRun(void)
+{
+	return kms_rotation_jobs && KmsRotationDeletionJob();
+}
+
+const KmsWorkerJob KmsRotationSecretsWorkerJob =
+{"secret rotation", KmsRotationSecretsWorkerRun, KmsRotationSecretsCommitted, NULL, true};
+const KmsWorkerJob KmsRotationKeysWorkerJob =
+{"key rotation", KmsRotationKeysWorkerRun, NULL, NULL, true};
+const KmsWorkerJob KmsRotationDeletionWorkerJob =
+{"deletion", KmsRotationDeletionWorkerRun, NULL, NULL, true};
+
 /*
  * Wake the worker once this transaction commits, so a requested rotation
  * starts at once rather than after pg_kms.worker_naptime.
  */
-static void
-KmsRotationWakeWorker(void)
-{
-	KmsWorkerWake();
-}
-
-static bool wake_registered = false;
 static bool wake_pending = false;
 
-static void
-RotationXactCallback(XactEvent event, void *arg)
+/* Called from the module's transaction callback (src/pg_kms.c). */
+void
+KmsRotationXactCallback(XactEvent event)
 {
 	if (event == XACT_EVENT_COMMIT && wake_pending)
-		KmsRotationWakeWorker();
+		KmsWakeWorker();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT)
 		wake_pending = false;
 }
@@ -2285,11 +2325,6 @@ RotationXactCallback(XactEvent event, void *arg)
 static void
 KmsRotationWakeAtCommit(void)
 {
-	if (!wake_registered)
-	{
-		RegisterXactCallback(RotationXactCallback, NULL);
-		wake_registered = true;
-	}
 	wake_pending = true;
 }
 

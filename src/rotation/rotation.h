@@ -7,11 +7,16 @@
  *	  strategies, automatic key rotation, and the expiry of deletion
  *	  windows (keys: crypto-shredding; secrets: purge).
  *
- *	  The jobs below are run by the background worker (worker.c), each
- *	  call one unit of work in the transaction the worker opened; a job
- *	  returns true if more work is due right away.  State lives in the
- *	  catalog (kms.secret.rotation_*), so a crash at any point resumes at
- *	  the step that was last committed.  docs/rotation.md.
+ *	  The jobs below are run by the rotation worker (worker/worker.c, which
+ *	  gets them registered by _PG_init), each call one unit of work in the
+ *	  transaction the worker opened; a job returns true if more work is due
+ *	  right away.  State lives in the catalog (kms.secret.rotation_*), so a
+ *	  crash at any point resumes at the step that was last committed.
+ *	  docs/rotation.md.  Owns the pg_kms.rotation_* settings.
+ *
+ *	  May call: secrets/ (secrets.h only), keystore/, cache/, audit/,
+ *	  catalog/, common/, crypto/.  The worker is woken through common/
+ *	  (KmsWakeWorker).
  *
  * IDENTIFICATION
  *	  src/rotation/rotation.h
@@ -22,6 +27,7 @@
 #define PG_KMS_ROTATION_H
 
 #include "common/kms_common.h"
+#include "access/xact.h"
 
 /* pg_kms.rotation_test_crash_at (test-only; superuser) */
 extern char *kms_rotation_test_crash_at;
@@ -30,10 +36,22 @@ extern char *kms_rotation_local_hosts;
 extern int	kms_rotation_login_timeout;
 extern int	kms_rotation_step_timeout;
 
-/* Module setup, from _PG_init: the settings of this part. */
-extern void KmsRotationInit(void);
+/* pg_kms.rotation_jobs: off pauses the rotation worker's jobs */
+extern bool kms_rotation_jobs;
 
-/* Worker jobs */
+/* Module setup, from _PG_init: the settings of this part. */
+extern void KmsRotationDefineGucs(void);
+
+/* From the module's transaction callback: wake the worker at commit. */
+extern void KmsRotationXactCallback(XactEvent event);
+
+/* The rotation worker's jobs, its due source and its switch (_PG_init) */
+extern const KmsWorkerJob KmsRotationSecretsWorkerJob;
+extern const KmsWorkerJob KmsRotationKeysWorkerJob;
+extern const KmsWorkerJob KmsRotationDeletionWorkerJob;
+extern bool KmsRotationJobsEnabled(void);
+
+/* One unit of each job (also kms_rotation_run_job()) */
 extern bool KmsRotationSecretsJob(void);	/* one step of one secret's rotation */
 extern void KmsRotationSecretsCommitted(void);	/* test-only crash injection */
 extern bool KmsRotationKeysJob(void);	/* one key whose rotation is due */

@@ -176,45 +176,13 @@ typedef struct SecretValue
 static MemoryContext SecretCacheContext = NULL;
 static HTAB *secret_cache = NULL;
 static uint64 secret_cache_gen = 0;
-static bool secret_cache_stale = true;
-static bool secret_callbacks_registered = false;
 
+/* Start the cache over, empty, as of generation gen. */
 static void
-SecretXactCallback(XactEvent event, void *arg)
+SecretCacheReset(uint64 gen)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
-		secret_cache_stale = true;
-}
-
-static void
-SecretSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
-					  SubTransactionId parentSubid, void *arg)
-{
-	if (event == SUBXACT_EVENT_ABORT_SUB)
-		secret_cache_stale = true;
-}
-
-/*
- * At every entry point: drop the cache if anything changed since it was
- * filled.  One atomic read when nothing did.  Entries are only freed here,
- * so a pointer into the cache stays valid until the next entry point.
- */
-static void
-SecretCacheCheck(void)
-{
-	uint64		gen;
 	HASHCTL		ctl;
 
-	KmsCheckGeneration();
-	gen = KmsCurrentGeneration();
-	if (likely(!secret_cache_stale && gen == secret_cache_gen && secret_cache != NULL))
-		return;
-	if (!secret_callbacks_registered)
-	{
-		RegisterXactCallback(SecretXactCallback, NULL);
-		RegisterSubXactCallback(SecretSubXactCallback, NULL);
-		secret_callbacks_registered = true;
-	}
 	if (SecretCacheContext)
 		MemoryContextReset(SecretCacheContext);
 	else
@@ -228,14 +196,34 @@ SecretCacheCheck(void)
 	secret_cache = hash_create("pg_kms secrets", 64, &ctl,
 							   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	secret_cache_gen = gen;
-	secret_cache_stale = false;
+}
+
+/*
+ * At every entry point: drop the cache if anything changed since it was
+ * filled.  One atomic read when nothing did.  Entries are only freed here,
+ * so a pointer into the cache stays valid until the next entry point.
+ *
+ * The key cache's generation (cache/cache.c) moves on every change
+ * committed anywhere, and, in this backend, on its own writes
+ * (SecretChanged), on abort and on subtransaction abort, so it is all the
+ * staleness test this cache needs.
+ */
+static void
+SecretCacheCheck(void)
+{
+	uint64		gen;
+
+	KmsCheckGeneration();
+	gen = KmsCurrentGeneration();
+	if (likely(gen == secret_cache_gen && secret_cache != NULL))
+		return;
+	SecretCacheReset(gen);
 }
 
 /* A write: this backend forgets at once, every backend after commit. */
 static void
 SecretChanged(void)
 {
-	secret_cache_stale = true;
 	KmsInvalidateAtCommit();
 }
 
@@ -1511,8 +1499,8 @@ FetchForRead(const char *ref, const char *version_id, const char *stage)
 	{
 		if (hash_get_num_entries(secret_cache) >= SECRET_CACHE_MAX)
 		{
-			secret_cache_stale = true;
-			SecretCacheCheck();
+			KmsCheckGeneration();
+			SecretCacheReset(KmsCurrentGeneration());
 		}
 		e = hash_search(secret_cache, key.data, HASH_ENTER, &found);
 		CopyEntry(e, &local, SecretCacheContext);

@@ -60,65 +60,57 @@
 #include "utils/timestamp.h"
 
 #include "audit/audit.h"
-#include "rotation/rotation.h"
 #include "worker/worker.h"
 
 char	   *kms_worker_database = NULL;
 int			kms_worker_naptime = 10;
-bool		kms_rotation_jobs = true;
-
-/*
- * The rotation jobs can be paused (pg_kms.rotation_jobs = off) without
- * stopping the audit drain; kms_rotation_run_job() still runs them by hand.
- */
-static bool
-KmsWorkerSecretRotation(void)
-{
-	return kms_rotation_jobs && KmsRotationSecretsJob();
-}
-
-static bool
-KmsWorkerKeyRotation(void)
-{
-	return kms_rotation_jobs && KmsRotationKeysJob();
-}
-
-static bool
-KmsWorkerDeletion(void)
-{
-	return kms_rotation_jobs && KmsRotationDeletionJob();
-}
-
-static const KmsWorkerJob kms_audit_jobs[] = {
-	{"audit drain", KmsAuditDrain, KmsAuditDrainCommitted, KmsAuditDrainAborted, true},
-	{"audit retention", KmsAuditPurge, NULL, NULL, true},
-};
-
-static const KmsWorkerJob kms_rotation_jobs_table[] = {
-	{"secret rotation", KmsWorkerSecretRotation, KmsRotationSecretsCommitted, NULL, true},
-	{"key rotation", KmsWorkerKeyRotation, NULL, NULL, true},
-	{"deletion", KmsWorkerDeletion, NULL, NULL, true},
-};
 
 /* The workers, in bgw_main_arg order (also the rows of kms_worker_status()). */
 typedef struct KmsWorkerKind
 {
 	const char *name;			/* kms_worker_status().worker */
 	const char *bgw_name;		/* bgw_name, bgw_type, application_name */
-	const KmsWorkerJob *jobs;
-	int			njobs;
 	bool		drains_audit;	/* the audit queue's consumer */
 	bool		wakes_for_due;	/* sleeps no longer than next_due */
 } KmsWorkerKind;
 
-#define KMS_WORKER_AUDIT	0
-#define KMS_WORKER_ROTATION 1
-#define KMS_NWORKERS		2
-
 static const KmsWorkerKind kms_worker_kinds[KMS_NWORKERS] = {
-	{"audit", "pg_kms audit worker", kms_audit_jobs, lengthof(kms_audit_jobs), true, false},
-	{"rotation", "pg_kms rotation worker", kms_rotation_jobs_table, lengthof(kms_rotation_jobs_table), false, true},
+	{"audit", "pg_kms audit worker", true, false},
+	{"rotation", "pg_kms rotation worker", false, true},
 };
+
+/*
+ * The jobs of each worker, registered by _PG_init (KmsWorkerRegisterJob),
+ * run in registration order; and where the rotation worker learns when work
+ * is due and whether it is paused (KmsWorkerSetDueSource).
+ */
+#define KMS_WORKER_MAX_JOBS 8
+static const KmsWorkerJob *kms_worker_jobs[KMS_NWORKERS][KMS_WORKER_MAX_JOBS];
+static int	kms_worker_njobs[KMS_NWORKERS];
+static TimestampTz (*kms_due_next) (void) = NULL;
+static bool (*kms_due_enabled) (void) = NULL;
+
+void
+KmsWorkerRegisterJob(int worker, const KmsWorkerJob *job)
+{
+	Assert(worker >= 0 && worker < KMS_NWORKERS);
+	Assert(kms_worker_njobs[worker] < KMS_WORKER_MAX_JOBS);
+	kms_worker_jobs[worker][kms_worker_njobs[worker]++] = job;
+}
+
+void
+KmsWorkerSetDueSource(TimestampTz (*next_due) (void), bool (*enabled) (void))
+{
+	kms_due_next = next_due;
+	kms_due_enabled = enabled;
+}
+
+/* Is the due work (rotation) switched on?  pg_kms.rotation_jobs */
+static bool
+KmsWorkerDueEnabled(void)
+{
+	return kms_due_enabled == NULL || kms_due_enabled();
+}
 
 typedef struct KmsWorkerStatus
 {
@@ -140,15 +132,11 @@ typedef struct KmsWorkerStatus
 static KmsWorkerStatus *kmsWorkers = NULL;	/* [KMS_NWORKERS] in shared memory */
 
 /* In a worker: which one this process is, and its status. */
+static int	MyKmsWhich = -1;
 static const KmsWorkerKind *MyKmsKind = NULL;
 static KmsWorkerStatus *MyKmsStatus = NULL;
 
 static void KmsWorkerNoteNextDue(void);
-
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static volatile sig_atomic_t got_sigterm = false;
 static volatile sig_atomic_t in_job = false;
@@ -174,23 +162,17 @@ KmsWorkerShmemSize(void)
 	return MAXALIGN(mul_size(sizeof(KmsWorkerStatus), KMS_NWORKERS));
 }
 
-static void
-kms_worker_shmem_request(void)
+void
+KmsWorkerShmemRequest(void)
 {
-#if PG_VERSION_NUM >= 150000
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-#endif
 	RequestAddinShmemSpace(KmsWorkerShmemSize());
 }
 
-static void
-kms_worker_shmem_startup(void)
+void
+KmsWorkerShmemStartup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	kmsWorkers = ShmemInitStruct("pg_kms worker status", KmsWorkerShmemSize(), &found);
 	if (!found)
@@ -228,7 +210,7 @@ KmsWorkerSetJob(const char *job)
  * ----------------------------------------------------------------
  */
 void
-KmsWorkerInit(void)
+KmsWorkerDefineGucs(void)
 {
 	DefineCustomStringVariable("pg_kms.database",
 							   "Sets the database the pg_kms workers connect to.",
@@ -239,15 +221,6 @@ KmsWorkerInit(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 
-	DefineCustomBoolVariable("pg_kms.rotation_jobs",
-							 "Runs due secret rotations, key rotations and deletions in the pg_kms rotation worker.",
-							 "Off pauses them cluster-wide (the audit worker goes on); kms_rotation_run_job() still runs them by hand.",
-							 &kms_rotation_jobs,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
-
 	DefineCustomIntVariable("pg_kms.worker_naptime",
 							"Sets how long the pg_kms workers sleep between rounds.",
 							"The audit worker also wakes up when the audit queue is half full; the rotation worker when a rotation is requested or due.",
@@ -256,16 +229,11 @@ KmsWorkerInit(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
+}
 
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = kms_worker_shmem_request;
-#else
-	kms_worker_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = kms_worker_shmem_startup;
-
+void
+KmsWorkerRegisterBgworkers(void)
+{
 	if (IsBinaryUpgrade)
 		return;
 
@@ -466,7 +434,7 @@ KmsWorkerRound(void)
 	}
 	if (MyKmsKind->drains_audit)
 		KmsAuditSetConsumer(MyLatch, true);
-	if (MyKmsKind->wakes_for_due && !kms_rotation_jobs)
+	if (MyKmsKind->wakes_for_due && !KmsWorkerDueEnabled())
 	{
 		/* paused: nothing to run, but next_due stays true for the status */
 		KmsWorkerSetState("paused");
@@ -477,9 +445,9 @@ KmsWorkerRound(void)
 	do
 	{
 		more = false;
-		for (int i = 0; i < MyKmsKind->njobs; i++)
+		for (int i = 0; i < kms_worker_njobs[MyKmsWhich]; i++)
 		{
-			const KmsWorkerJob *job = &MyKmsKind->jobs[i];
+			const KmsWorkerJob *job = kms_worker_jobs[MyKmsWhich][i];
 
 			if (got_sigterm)
 				return;
@@ -509,7 +477,7 @@ KmsWorkerNoteNextDue(void)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	due = KmsRotationNextDue();
+	due = kms_due_next ? kms_due_next() : 0;
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	SpinLockAcquire(&MyKmsStatus->mutex);
@@ -544,6 +512,7 @@ KmsWorkerMain(Datum main_arg)
 
 	if (which < 0 || which >= KMS_NWORKERS)
 		elog(FATAL, "pg_kms worker: unknown worker %d", which);
+	MyKmsWhich = which;
 	MyKmsKind = &kms_worker_kinds[which];
 	MyKmsStatus = &kmsWorkers[which];
 
@@ -605,7 +574,7 @@ KmsWorkerMain(Datum main_arg)
 			TimestampTz due = MyKmsStatus->next_due;
 
 			/* wake for what is due before the naptime ends (but not in a loop) */
-			if (due != 0 && kms_rotation_jobs && due > now &&
+			if (due != 0 && KmsWorkerDueEnabled() && due > now &&
 				due < TimestampTzPlusMilliseconds(now, sleep_ms))
 				sleep_ms = Max(TimestampDifferenceMilliseconds(now, due), 100);
 		}
