@@ -145,6 +145,17 @@ kms_xact_callback(XactEvent event, void *arg)
 			/* PREPARE is refused in pre-prepare; nothing pending here */
 			break;
 		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * What a transaction changed is published by this callback at
+			 * commit (cache invalidation, a new master key and its check
+			 * value); COMMIT PREPARED runs in another session and calls no
+			 * callback of ours, so it would commit the change unpublished.
+			 * Refuse PREPARE, as PostgreSQL does for temporary objects.
+			 */
+			if (KmsCacheChangesPending() || KmsLocalChangesPending())
+				kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+						  "cannot PREPARE a transaction that has changed keys, secrets or the master key");
 			KmsCacheAtAbort();
 			KmsLocalAtAbort();
 			break;

@@ -570,7 +570,7 @@ KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
 	pfree(buf.data);
 }
 
-/* Record one event: queue it, then log it. */
+/* Queue first: the log line says whether the event is also in the queue. */
 static void
 KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait)
 {
@@ -1222,7 +1222,7 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 	}
 	if (EVP_Digest(h.data, h.len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_INTERNAL),
+				(errcode(KMS_SQLSTATE_INTERNAL), errhidestmt(true),
 				 errmsg("KMSInternalException: SHA-256 failed")));
 
 	prevb = palloc(VARHDRSZ + 32);
@@ -1449,11 +1449,7 @@ kms_audit_stats(PG_FUNCTION_ARGS)
 	Datum		values[9];
 	bool		nulls[9] = {0};
 
-	if (kmsAudit == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("KMSInternalException: pg_kms is not loaded via shared_preload_libraries"),
-				 errhint("Add pg_kms to shared_preload_libraries and restart the server.")));
+	KmsCheckPreloaded(kmsAudit != NULL);
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 

@@ -914,6 +914,13 @@ KmsForgetKeyAtCommit(const uint8 *key_id)
 	pending_invalidate = true;
 }
 
+/* Has this transaction changed something published at commit? */
+bool
+KmsCacheChangesPending(void)
+{
+	return pending_invalidate;
+}
+
 void
 KmsCacheAtCommit(void)
 {

@@ -71,6 +71,7 @@ extern void KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch);
  */
 extern void KmsInvalidateAtCommit(void);
 extern void KmsForgetKeyAtCommit(const uint8 *key_id);
+extern bool KmsCacheChangesPending(void);
 extern void KmsCacheAtCommit(void);
 extern void KmsCacheAtAbort(void);
 extern void KmsCheckGeneration(void);

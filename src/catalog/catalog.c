@@ -49,7 +49,7 @@ KmsCatalogOwner(void)
 
 	if (!OidIsValid(nsp))
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errhidestmt(true),
 				 errmsg("KMSInternalException: schema \"kms\" does not exist"),
 				 errhint("Run CREATE EXTENSION pg_kms in this database.")));
 	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
@@ -128,7 +128,7 @@ KmsCheckWritable(const char *operation)
 {
 	if (RecoveryInProgress())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_READ_ONLY),
+				(errcode(KMS_SQLSTATE_READ_ONLY), errhidestmt(true),
 				 errmsg("KMSInvalidStateException: %s cannot run on a standby server", operation),
 				 errdetail("Key and secret changes are made on the primary; a standby serves reads and decryption.")));
 	PreventCommandIfReadOnly(operation);

@@ -36,7 +36,7 @@ KmsCheckPreloaded(bool attached)
 {
 	if (!kms_preloaded || !attached)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errhidestmt(true),
 				 errmsg("KMSInternalException: pg_kms is not loaded through shared_preload_libraries"),
 				 errhint("Add pg_kms to shared_preload_libraries in postgresql.conf and restart the server.")));
 }

@@ -106,7 +106,7 @@ extern int	kms_context_encode(KmsContextPair *pairs, int npairs,
 
 /*
  * An AES-256-GCM key with its expanded schedule kept, so that each message
- * costs only a nonce reset (the 0.27 us floor of perf-anchors.md).
+ * costs only a nonce reset (docs/performance.md measures it).
  * kms_aead_new() returns NULL on allocation or OpenSSL failure;
  * kms_aead_free() cleanses and frees (NULL is a no-op).
  */

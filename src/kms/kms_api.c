@@ -266,7 +266,7 @@ kms_create_key(PG_FUNCTION_ARGS)
 	KmsCheckGeneration();
 	if (!KmsIsAdmin())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform CreateKey",
 						GetUserNameFromId(GetUserId(), false)),
 				 errhint("Members of kms_admin may create keys.")));
@@ -1308,7 +1308,7 @@ kms_retire_grant(PG_FUNCTION_ARGS)
 		  (OidIsValid(retiring) && has_privs_of_role(user, retiring)) ||
 		  (has_retire_op && has_privs_of_role(user, grantee))))
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform RetireGrant on grant \"%s\"",
 						GetUserNameFromId(user, false), grant_id)));
 	KmsDeleteGrant(key, grant_id);
@@ -1361,7 +1361,7 @@ kms_rotate_master_key(PG_FUNCTION_ARGS)
 	KmsCheckGeneration();
 	if (!superuser())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: only a superuser may rotate the master key")));
 	if (path != NULL && path[0] == '\0')
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,

@@ -897,7 +897,7 @@ KmsLocalRotateMasterKey(const char *path)
 
 		if (err)
 			ereport(ERROR,
-					(errcode(KMS_SQLSTATE_VALIDATION),
+					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
 					 errmsg("ValidationException: %s", err)));
 		if (kms_master_kcv(target, targetkcv) != 0)
 			kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
@@ -959,7 +959,7 @@ KmsLocalRotateMasterKey(const char *path)
 			kms_cleanse(target, sizeof(target));
 			KmsUuidToString(uuid, kids);
 			ereport(ERROR,
-					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
+					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE), errhidestmt(true),
 					 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, version),
 					 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
 		}
@@ -1035,6 +1035,13 @@ KmsLocalAtCommit(void)
 	if (pending_kcv_set)
 		KmsRecordClusterKcv(pending_kcv, WARNING);
 	KmsLocalAtAbort();
+}
+
+/* Does this transaction publish a master key or its check value at commit? */
+bool
+KmsLocalChangesPending(void)
+{
+	return pending_master_set || pending_kcv_set;
 }
 
 void

@@ -84,6 +84,7 @@ extern void KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init)
 /* local provider: master key handling (local.c) */
 /* Rewrap every version under the key in path; the caller invalidates caches. */
 extern int	KmsLocalRotateMasterKey(const char *path);
+extern bool KmsLocalChangesPending(void);
 extern void KmsLocalAtCommit(void);
 extern void KmsLocalAtAbort(void);
 

@@ -1613,7 +1613,7 @@ NewPassword(void)
 	return s;
 }
 
-/* json with key set to a string value; the result is a C string. */
+/* A copy of jb with key set to the string value (a new jsonb). */
 static Jsonb *
 JsonbSetString(Jsonb *jb, const char *key, const char *value)
 {
@@ -2597,7 +2597,7 @@ kms_rotation_run_job(PG_FUNCTION_ARGS)
 
 	if (!superuser())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: only a superuser may run worker jobs by hand")));
 	KmsCheckWritable("kms_rotation_run_job");
 	if (strcmp(job, "secret rotation") == 0)
@@ -2619,7 +2619,7 @@ kms_rotation_next_due(PG_FUNCTION_ARGS)
 
 	if (!KmsIsAdmin())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: only kms_admin members may read the rotation schedule")));
 	due = KmsRotationNextDue();
 	if (due == 0)

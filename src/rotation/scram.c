@@ -93,7 +93,7 @@ KmsScramVerifier(const char *password)
 	/* as the server does: SASLprep if it applies, else the raw bytes */
 	rc = pg_saslprep(password, &prepped);
 	if (rc == SASLPREP_OOM)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errhidestmt(true), errmsg("out of memory")));
 	if (rc == SASLPREP_SUCCESS)
 		pw = prepped;
 
@@ -402,7 +402,7 @@ ScramFinal(LoginConn *c, const char *server_first, const char *password)
 
 	rc = pg_saslprep(password, &prepped);
 	if (rc == SASLPREP_OOM)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errhidestmt(true), errmsg("out of memory")));
 	if (rc == SASLPREP_SUCCESS)
 		pw = prepped;
 	if (PKCS5_PBKDF2_HMAC(pw, strlen(pw), (unsigned char *) salt, saltlen, (int) iterations,
@@ -714,7 +714,7 @@ kms_rotation_login_selftest(PG_FUNCTION_ARGS)
 
 	if (!superuser())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: only a superuser may run the login self-test")));
 	memset(&t, 0, sizeof(t));
 	if (host[0] == '/')

@@ -904,10 +904,7 @@ SecretEncrypt(KmsKeyInfo *key, const char *arn, const char *version_id,
 	bytea	   *blob;
 
 	SecretContext(&ctx, pairs, arn, version_id);
-	/*
-	 * The key store reads with the active snapshot: let it see a key made
-	 * by this command, or committed by a session we waited for.
-	 */
+	/* the latest snapshot, for the reason given in DefaultKey() */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetLatestSnapshot());
 	blob = KmsEncryptData(key, data, len, &ctx);
@@ -1891,7 +1888,7 @@ list_secrets(PG_FUNCTION_ARGS)
 	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
 		(rsinfo->allowedModes & SFRM_Materialize) == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errhidestmt(true),
 				 errmsg("set-valued function called in context that cannot accept a set")));
 	rows = ListVisible(filters, include_deleted, strcmp(order, "desc") == 0);
 

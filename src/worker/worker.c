@@ -667,14 +667,10 @@ kms_worker_status(PG_FUNCTION_ARGS)
 	bool		nulls[KMS_STATUS_COLS];
 	ReturnSetInfo *rsinfo;
 
-	if (kmsWorkers == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("KMSInternalException: pg_kms is not loaded via shared_preload_libraries"),
-				 errhint("Add pg_kms to shared_preload_libraries and restart the server.")));
+	KmsCheckPreloaded(kmsWorkers != NULL);
 	if (!KmsIsAdmin())
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: only kms_admin members may read the worker status")));
 
 	if (!fcinfo->flinfo->fn_retset)
