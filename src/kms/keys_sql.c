@@ -1,24 +1,12 @@
 /*-------------------------------------------------------------------------
  *
- * kms_api.c
- *	  SQL entry points of KMS key management: CreateKey, DescribeKey,
- *	  ListKeys, Enable/DisableKey, Schedule/CancelKeyDeletion, rotation,
- *	  aliases, tags, grants, and the master-key rotation.
- *
- *	  Each entry point checks the caller's privilege on the key (keystore.c)
- *	  before it touches anything, then the key state, then its arguments'
- *	  meaning; changes are made with catalog SQL and published to other
- *	  backends when the transaction commits (cache.c).  Keys pg_kms manages
- *	  (KeyManager AWS) are changed by superusers only; aliases move between
- *	  keys of different owners only by a role owning both.
- *
- * Locking: every change locks the key's row (SELECT ... FOR UPDATE) and
- * decides on the state found after the lock, as the deletion job does, so
- * transitions serialize; alias changes lock the alias row first, then the
- * target key's.  No shared state.
+ * keys_sql.c
+ *	  CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey,
+ *	  ScheduleKeyDeletion, CancelKeyDeletion, key tags and key rotation in
+ *	  SQL, with the helpers the other KMS entry points share.
  *
  * IDENTIFICATION
- *	  src/kms/kms_api.c
+ *	  src/kms/keys_sql.c
  *
  *-------------------------------------------------------------------------
  */
@@ -40,11 +28,13 @@
 #include "keystore/keystore.h"
 #include "provider/provider.h"
 
+#include "kms/kms_internal.h"
+
 /* ----------------------------------------------------------------
  * Small helpers
  * ----------------------------------------------------------------
  */
-static char *
+char *
 ArgKeyRef(FunctionCallInfo fcinfo, int n)
 {
 	char	   *s = KmsArgText(fcinfo, n);
@@ -80,7 +70,7 @@ KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnul
 }
 
 /* Run a modifying statement as the catalog owner; returns rows affected. */
-static uint64
+uint64
 KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 {
 	KmsCatalogState st;
@@ -97,7 +87,7 @@ KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
  * default key, named by an alias under alias/pg_kms/) is changed by a
  * superuser only, as AWS lets no customer change an AWS managed key.
  */
-static void
+void
 KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation)
 {
 	if (!aws_managed)
@@ -119,7 +109,7 @@ KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation)
  * A superuser changing a key pg_kms manages is told what the change does
  * and how many secrets it concerns, just before the change is made.
  */
-static void
+void
 KmsWarnManagedKey(KmsKeyInfo *key, const char *operation, const char *object,
 				  const char *what)
 {
@@ -143,7 +133,7 @@ KmsWarnManagedKey(KmsKeyInfo *key, const char *operation, const char *object,
  * (which locks the row too) serialize.  Fills a copy of the key info with
  * the locked state; a key deleted meanwhile is NotFoundException.
  */
-static KmsKeyInfo *
+KmsKeyInfo *
 KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
 {
 	KmsKeyInfo *key = palloc(sizeof(KmsKeyInfo));
@@ -199,7 +189,7 @@ KmsManagedKeyEx(const char *keyref, const char *operation, bool *aws_managed,
 	return key;
 }
 
-static KmsKeyInfo *
+KmsKeyInfo *
 KmsManagedKey(const char *keyref, const char *operation)
 {
 	bool		aws_managed;
@@ -226,7 +216,7 @@ KmsUpdateKey(KmsKeyInfo *key, const char *set_clause, int nextra, Oid *types,
 	KmsInvalidateAtCommit();
 }
 
-static void
+void
 KmsNotPendingDeletion(KmsKeyInfo *key)
 {
 	if (key->state == KMS_STATE_PENDING_DELETION)
@@ -380,8 +370,6 @@ KmsAllKeyIds(void)
 	return ids;
 }
 
-/* one rule for ListKeys, ListAliases and kms.keys (keystore.c) */
-#define KmsVisible(key) KmsKeyVisibleToUser(key)
 
 PG_FUNCTION_INFO_V1(kms_list_keys);
 Datum
@@ -660,7 +648,6 @@ kms_get_key_rotation_status(PG_FUNCTION_ARGS)
 								  "FROM kms.key WHERE key_id = $1", 2, t, v, &isnull));
 }
 
-#define KMS_MAX_ON_DEMAND_ROTATIONS 25
 
 PG_FUNCTION_INFO_V1(kms_rotate_key_on_demand);
 Datum
@@ -730,646 +717,4 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
 	}
 	KmsCatalogExit(&st);
 	return (Datum) 0;
-}
-
-/* ----------------------------------------------------------------
- * Aliases
- * ----------------------------------------------------------------
- */
-#define KMS_MANAGED_ALIAS_PREFIX "alias/pg_kms/"
-
-static bool
-KmsIsManagedAliasName(const char *alias_name)
-{
-	return strncmp(alias_name, KMS_MANAGED_ALIAS_PREFIX,
-				   strlen(KMS_MANAGED_ALIAS_PREFIX)) == 0;
-}
-
-/*
- * The key an existing alias names, checked for management.  The alias row
- * is locked, so that the key checked is the key the alias still names when
- * it is changed.  Returns a copy of the key info; *aws_managed is true if
- * the alias or its key is pg_kms's own.
- */
-static KmsKeyInfo *
-KmsManagedAlias(const char *alias_name, const char *opname, bool *aws_managed)
-{
-	uint8		key_id[KMS_KEY_ID_LEN];
-	KmsKeyInfo *key = NULL;
-	KmsKeyInfo *copy;
-	KmsCatalogState st;
-	Oid			t = TEXTOID;
-	Datum		v = CStringGetTextDatum(alias_name);
-	bool		found = false;
-
-	KmsCheckGeneration();
-	KmsSetOperationName(opname);
-	KmsValidateAliasName(alias_name);
-	KmsCheckWritable(opname);
-	*aws_managed = KmsIsManagedAliasName(alias_name);
-	KmsCatalogEnter(&st);
-	if (KmsExec(psprintf("SELECT a.key_id, (%s) = 'AWS' FROM kms.alias a JOIN kms.key k USING (key_id) "
-						 "WHERE a.alias_name = $1 FOR UPDATE OF a", KmsKeyManagerSql()),
-				1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
-	{
-		bool		isnull;
-		HeapTuple	tup = SPI_tuptable->vals[0];
-
-		memcpy(key_id, DatumGetUUIDP(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull))->data,
-			   KMS_KEY_ID_LEN);
-		if (DatumGetBool(SPI_getbinval(tup, SPI_tuptable->tupdesc, 2, &isnull)))
-			*aws_managed = true;
-		found = true;
-	}
-	KmsCatalogExit(&st);
-	if (!found || (key = KmsLookupKeyById(key_id)) == NULL)
-	{
-		if (KmsIsAdmin())
-			kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-					  "alias \"%s\" is not found", KmsAliasArn(alias_name));
-		KmsKeyNotFound(alias_name, KMS_OP_MANAGE);
-	}
-	KmsCheckAccess(key, KMS_OP_MANAGE, alias_name);
-	KmsSetOperationName(NULL);
-	copy = palloc(sizeof(KmsKeyInfo));
-	*copy = *key;				/* the local cache may be reset meanwhile */
-	return copy;
-}
-
-/*
- * An alias routes its users' data to a key.  Pointing it at a key of
- * another owner (deleting it, then creating it again, is the same move)
- * would let a kms_admin member send an application's new data to a key it
- * owns, so it needs a role that owns every key involved, or a superuser;
- * managing keys (kms_admin) is not enough.
- */
-static void
-KmsCheckAliasOwners(const char *alias_name, const char *opname, Oid from, Oid to)
-{
-	Oid			user = GetUserId();
-
-	if (superuser() ||
-		(has_privs_of_role(user, from) && (!OidIsValid(to) || has_privs_of_role(user, to))))
-		return;
-	KmsAudit(opname, alias_name, 0, "AccessDeniedException");
-	ereport(ERROR,
-			(errcode(KMS_SQLSTATE_ACCESS_DENIED),
-			 errhidestmt(true),
-			 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform %s on alias \"%s\"",
-					GetUserNameFromId(user, false), opname, alias_name),
-			 OidIsValid(to) ?
-			 errdetail("The alias would move to a key of another owner; only a role that owns both keys, or a superuser, may do that.") :
-			 errdetail("Only the owner of the key the alias names, or a superuser, may delete the alias.")));
-}
-
-PG_FUNCTION_INFO_V1(kms_create_alias);
-Datum
-kms_create_alias(PG_FUNCTION_ARGS)
-{
-	char	   *alias_name = KmsArgText(fcinfo, 0);
-	char	   *target = ArgKeyRef(fcinfo, 1);
-	KmsKeyInfo *key;
-
-	if (alias_name == NULL)
-		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
-				  "alias name must not be null");
-	KmsValidateAliasName(alias_name);
-	/* as alias/aws/ in AWS: only pg_kms names its own keys there */
-	if (KmsIsManagedAliasName(alias_name))
-		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
-				  "alias name \"%s\" is reserved: names beginning with \"" KMS_MANAGED_ALIAS_PREFIX "\" belong to keys pg_kms manages",
-				  alias_name);
-	key = KmsManagedKey(target, "CreateAlias");
-	KmsNotPendingDeletion(key);
-	KmsCreateAliasInternal(alias_name, key->key_id_str);
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(kms_update_alias);
-Datum
-kms_update_alias(PG_FUNCTION_ARGS)
-{
-	char	   *alias_name = KmsArgText(fcinfo, 0);
-	char	   *target = ArgKeyRef(fcinfo, 1);
-	KmsKeyInfo *oldkey;
-	KmsKeyInfo *newkey;
-	bool		aws_managed;
-	Oid			t[2] = {TEXTOID, UUIDOID};
-	Datum		v[2];
-
-	if (alias_name == NULL)
-		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
-				  "alias name must not be null");
-	oldkey = KmsManagedAlias(alias_name, "UpdateAlias", &aws_managed);
-	KmsCheckManagedKey(oldkey, aws_managed, "UpdateAlias");
-	newkey = KmsManagedKey(target, "UpdateAlias");
-	KmsNotPendingDeletion(newkey);
-	if (newkey->usage != oldkey->usage)
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "alias \"%s\" can only point to a key with the same key usage", alias_name);
-	if (newkey->owner != oldkey->owner)
-		KmsCheckAliasOwners(alias_name, "UpdateAlias", oldkey->owner, newkey->owner);
-	if (aws_managed)
-		KmsWarnManagedKey(oldkey, "UpdateAlias", "an alias or key",
-						  "what its users encrypt from now on (new secrets too) is encrypted under the new key, and whoever may use that key can read it");
-	v[0] = CStringGetTextDatum(alias_name);
-	v[1] = KmsUuidDatum(newkey->key_id);
-	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
-			  2, t, v, SPI_OK_UPDATE);
-	KmsInvalidateAtCommit();
-	{
-		StringInfoData p;
-
-		initStringInfo(&p);
-		KmsAuditParamStr(&p, "targetKeyId", newkey->key_id_str);
-		KmsAuditEx("UpdateAlias", alias_name, NULL, "success", KmsAuditParams(&p));
-	}
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(kms_delete_alias);
-Datum
-kms_delete_alias(PG_FUNCTION_ARGS)
-{
-	char	   *alias_name = KmsArgText(fcinfo, 0);
-	KmsKeyInfo *key;
-	bool		aws_managed;
-	Oid			t = TEXTOID;
-	Datum		v;
-
-	if (alias_name == NULL)
-		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
-				  "alias name must not be null");
-	key = KmsManagedAlias(alias_name, "DeleteAlias", &aws_managed);
-	KmsCheckManagedKey(key, aws_managed, "DeleteAlias");
-	KmsCheckAliasOwners(alias_name, "DeleteAlias", key->owner, InvalidOid);
-	if (aws_managed)
-		KmsWarnManagedKey(key, "DeleteAlias", "an alias or key",
-						  KmsIsManagedAliasName(alias_name) ?
-						  "secrets stored from now on without a kms_key_id get a new default key; those under this key stay readable" :
-						  "users of the alias can no longer name the key by it");
-	v = CStringGetTextDatum(alias_name);
-	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
-	KmsInvalidateAtCommit();
-	KmsAudit("DeleteAlias", alias_name, 0, "success");
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(kms_list_aliases);
-Datum
-kms_list_aliases(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
-	KmsCatalogState st;
-	KmsKeyInfo *filter = NULL;
-	Oid			t = UUIDOID;
-	Datum		v;
-	uint64		n;
-	List	   *rows = NIL;
-	ListCell   *lc;
-	MemoryContext caller = CurrentMemoryContext;
-
-	typedef struct AliasRow
-	{
-		char	   *name;
-		uint8		key_id[KMS_KEY_ID_LEN];
-		Datum		created;
-		Datum		updated;
-	} AliasRow;
-
-	KmsCheckGeneration();
-	if (!PG_ARGISNULL(0))
-		filter = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
-
-	KmsCatalogEnter(&st);
-	if (filter)
-	{
-		v = KmsUuidDatum(filter->key_id);
-		n = KmsExec("SELECT alias_name, key_id, creation_date, last_updated_date FROM kms.alias "
-					"WHERE key_id = $1 ORDER BY alias_name", 1, &t, &v, NULL, true, SPI_OK_SELECT);
-	}
-	else
-		n = KmsExec("SELECT alias_name, key_id, creation_date, last_updated_date FROM kms.alias "
-					"ORDER BY alias_name", 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	td = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *name = SPI_getvalue(tup, td, 1);
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		AliasRow   *r = palloc(sizeof(AliasRow));
-
-		r->name = pstrdup(name);
-		memcpy(r->key_id, DatumGetUUIDP(SPI_getbinval(tup, td, 2, &isnull))->data, KMS_KEY_ID_LEN);
-		r->created = SPI_getbinval(tup, td, 3, &isnull);	/* timestamps are by value */
-		r->updated = SPI_getbinval(tup, td, 4, &isnull);
-		rows = lappend(rows, r);
-		MemoryContextSwitchTo(old);
-	}
-	KmsCatalogExit(&st);
-
-	foreach(lc, rows)
-	{
-		AliasRow   *r = lfirst(lc);
-		KmsKeyInfo *key = KmsLookupKeyById(r->key_id);
-		Datum		values[5];
-		bool		nulls[5] = {0};
-
-		if (!KmsVisible(key))
-			continue;
-		values[0] = CStringGetTextDatum(r->name);
-		values[1] = CStringGetTextDatum(KmsAliasArn(r->name));
-		values[2] = CStringGetTextDatum(key->key_id_str);
-		values[3] = r->created;
-		values[4] = r->updated;
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
-	}
-	return (Datum) 0;
-}
-
-/* ----------------------------------------------------------------
- * Grants
- * ----------------------------------------------------------------
- */
-static Oid
-KmsRoleArg(const char *name, const char *what)
-{
-	Oid			role;
-
-	if (name == NULL || name[0] == '\0')
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "%s must not be empty", what);
-	role = get_role_oid(name, true);
-	if (!OidIsValid(role))
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "%s \"%s\" is not a role", what, name);
-	return role;
-}
-
-PG_FUNCTION_INFO_V1(kms_create_grant);
-Datum
-kms_create_grant(PG_FUNCTION_ARGS)
-{
-	char	   *keyref = ArgKeyRef(fcinfo, 0);
-	char	   *grantee_name = KmsArgText(fcinfo, 1);
-	char	   *name = KmsArgText(fcinfo, 3);
-	char	   *retiring_name = KmsArgText(fcinfo, 4);
-	ArrayType  *ops;
-	Datum	   *elems;
-	bool	   *elemnulls;
-	int			nelems;
-	uint32		opbits = 0;
-	KmsKeyInfo *key;
-	Oid			grantee;
-	Oid			retiring = InvalidOid;
-	char	   *grant_id = NULL;
-	char	   *token = KmsNewToken(48);
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {0};
-	KmsCatalogState st;
-	ArrayBuildState *astate = NULL;
-	Datum		oparray;
-	MemoryContext caller = CurrentMemoryContext;
-
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	KmsCheckGeneration();
-	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
-	KmsCheckWritable("CreateGrant");
-	{
-		bool		aws_managed = false;
-
-		/* the state after the row lock: not a key deleted meanwhile */
-		key = KmsLockKey(key, &aws_managed, NULL);
-		KmsCheckManagedKey(key, aws_managed, "CreateGrant");
-	}
-	KmsCheckUsable(key);
-	grantee = KmsRoleArg(grantee_name, "grantee principal");
-	if (retiring_name)
-		retiring = KmsRoleArg(retiring_name, "retiring principal");
-	if (name && (strlen(name) < 1 || strlen(name) > 256))
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "grant name must be 1 to 256 characters");
-
-	if (PG_ARGISNULL(2))
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "operations must not be null");
-	ops = PG_GETARG_ARRAYTYPE_P(2);
-	deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nelems);
-	if (nelems == 0)
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "operations must list at least one operation");
-	for (int i = 0; i < nelems; i++)
-	{
-		char	   *op;
-		int			o;
-
-		if (elemnulls[i])
-			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-					  "operations must not contain null");
-		op = TextDatumGetCString(elems[i]);
-		o = KmsOpFromName(op);
-		if (o < 0)
-			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-					  "operation \"%s\" is not a valid grant operation for this key", op);
-		if ((key->usage == KMS_USAGE_GENERATE_VERIFY_MAC) !=
-			(o == KMS_OP_GENERATE_MAC || o == KMS_OP_VERIFY_MAC) &&
-			o != KMS_OP_DESCRIBE_KEY && o != KMS_OP_CREATE_GRANT && o != KMS_OP_RETIRE_GRANT)
-			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-					  "operation %s is not valid for a key with key usage %s", op,
-					  key->usage == KMS_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC" : "ENCRYPT_DECRYPT");
-		if (!(opbits & KMS_OPBIT(o)))
-			astate = accumArrayResult(astate, CStringGetTextDatum(KmsOpNames[o]), false,
-									  TEXTOID, CurrentMemoryContext);
-		opbits |= KMS_OPBIT(o);
-	}
-	/*
-	 * Only the owner (or a member of it) and superusers grant what they
-	 * like.  Anyone else holding CreateGrant passes on only operations it
-	 * holds through grants itself: managing keys (kms_admin) is not using
-	 * them, so it never lets a role grant itself, or anyone, data
-	 * operations on a key it does not own.
-	 */
-	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
-		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
-	{
-		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
-				 errhidestmt(true),
-				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
-						GetUserNameFromId(GetUserId(), false), keyref),
-				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
-	}
-	oparray = makeArrayResult(astate, CurrentMemoryContext);
-
-	KmsCatalogEnter(&st);
-	if (name)
-	{
-		/*
-		 * A named grant retried with the same parameters is the same grant,
-		 * and the retry's token must work for it: return the stored one.
-		 */
-		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
-		Datum		v[5];
-		char		n[5] = {' ', ' ', ' ', ' ', ' '};
-
-		v[0] = KmsUuidDatum(key->key_id);
-		v[1] = CStringGetTextDatum(name);
-		v[2] = ObjectIdGetDatum(grantee);
-		v[3] = oparray;
-		if (OidIsValid(retiring))
-			v[4] = ObjectIdGetDatum(retiring);
-		else
-			n[4] = 'n';
-		if (KmsExec("SELECT grant_id, grant_token FROM kms.grants WHERE key_id = $1 AND name = $2 "
-					"AND grantee = $3::regrole AND operations = $4 "
-					"AND retiring_principal IS NOT DISTINCT FROM $5::regrole "
-					"ORDER BY creation_date, grant_id LIMIT 1",
-					5, t, v, n, true, SPI_OK_SELECT) >= 1)
-		{
-			/* copied out of SPI's memory, which KmsCatalogExit frees */
-			grant_id = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-			token = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		}
-	}
-	if (grant_id == NULL)
-	{
-		Oid			t[8] = {TEXTOID, UUIDOID, TEXTOID, OIDOID, OIDOID, TEXTARRAYOID, OIDOID, TEXTOID};
-		Datum		v[8];
-		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		grant_id = KmsNewToken(32);
-		v[0] = CStringGetTextDatum(grant_id);
-		v[1] = KmsUuidDatum(key->key_id);
-		if (name)
-			v[2] = CStringGetTextDatum(name);
-		else
-			n[2] = 'n';
-		v[3] = ObjectIdGetDatum(grantee);
-		if (OidIsValid(retiring))
-			v[4] = ObjectIdGetDatum(retiring);
-		else
-			n[4] = 'n';
-		v[5] = oparray;
-		v[6] = ObjectIdGetDatum(st.save_userid);
-		v[7] = CStringGetTextDatum(token);
-		KmsExec("INSERT INTO kms.grants (grant_id, key_id, name, grantee, retiring_principal, operations, "
-				"issuing_role, grant_token, creation_date) "
-				"VALUES ($1, $2, $3, $4::regrole, $5::regrole, $6, $7::regrole, $8, pg_catalog.now())",
-				8, t, v, n, false, SPI_OK_INSERT);
-	}
-	KmsCatalogExit(&st);
-	KmsInvalidateAtCommit();
-	{
-		StringInfoData p;
-
-		initStringInfo(&p);
-		KmsAuditParamStr(&p, "granteePrincipal", grantee_name);
-		KmsAuditParamStr(&p, "retiringPrincipal", retiring_name);
-		KmsAuditParamStr(&p, "name", name);
-		{
-			StringInfoData opsbuf;
-
-			initStringInfo(&opsbuf);
-			for (int o = 0; o < KMS_NUM_GRANT_OPS; o++)
-				if (opbits & KMS_OPBIT(o))
-					appendStringInfo(&opsbuf, "%s%s", opsbuf.len ? "," : "", KmsOpNames[o]);
-			KmsAuditParamStr(&p, "operations", opsbuf.data);
-		}
-		KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
-	}
-
-	values[0] = CStringGetTextDatum(token);
-	values[1] = CStringGetTextDatum(grant_id);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-}
-
-static void
-KmsCheckGrantId(const char *grant_id)
-{
-	if (grant_id == NULL || strlen(grant_id) < 1 || strlen(grant_id) > 128)
-		kms_error(InvalidGrantIdException, KMS_SQLSTATE_INVALID_GRANT_ID,
-				  "grant id must be 1 to 128 characters");
-}
-
-static void
-KmsDeleteGrant(KmsKeyInfo *key, const char *grant_id)
-{
-	Oid			t[2] = {UUIDOID, TEXTOID};
-	Datum		v[2];
-
-	v[0] = KmsUuidDatum(key->key_id);
-	v[1] = CStringGetTextDatum(grant_id);
-	if (KmsModify("DELETE FROM kms.grants WHERE key_id = $1 AND grant_id = $2",
-				  2, t, v, SPI_OK_DELETE) != 1)
-		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "grant \"%s\" does not exist on key \"%s\"", grant_id, KmsKeyArn(key->key_id_str));
-	KmsInvalidateAtCommit();
-}
-
-PG_FUNCTION_INFO_V1(kms_revoke_grant);
-Datum
-kms_revoke_grant(PG_FUNCTION_ARGS)
-{
-	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RevokeGrant");
-	char	   *grant_id = KmsArgText(fcinfo, 1);
-
-	KmsCheckGrantId(grant_id);
-	KmsDeleteGrant(key, grant_id);
-	KmsAudit("RevokeGrant", key->key_id_str, 0, "success");
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(kms_retire_grant);
-Datum
-kms_retire_grant(PG_FUNCTION_ARGS)
-{
-	char	   *token = KmsArgText(fcinfo, 0);
-	char	   *keyref = KmsArgText(fcinfo, 1);
-	char	   *grant_id = KmsArgText(fcinfo, 2);
-	KmsCatalogState st;
-	uint8		key_id[KMS_KEY_ID_LEN];
-	Oid			grantee = InvalidOid;
-	Oid			retiring = InvalidOid;
-	bool		has_retire_op = false;
-	bool		found = false;
-	KmsKeyInfo *key;
-	Oid			user = GetUserId();
-
-	KmsCheckGeneration();
-	KmsCheckWritable("RetireGrant");
-	if (token == NULL && (keyref == NULL || grant_id == NULL))
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "give either grant_token, or key_id and grant_id");
-	if (token == NULL)
-	{
-		key = KmsResolveKey(keyref, KMS_OP_RETIRE_GRANT);
-		KmsCheckGrantId(grant_id);
-		memcpy(key_id, key->key_id, KMS_KEY_ID_LEN);
-	}
-
-	KmsCatalogEnter(&st);
-	{
-		Oid			t[2] = {TEXTOID, UUIDOID};
-		Datum		v[2];
-		uint64		n;
-
-		if (token)
-		{
-			v[0] = CStringGetTextDatum(token);
-			n = KmsExec("SELECT key_id, grant_id, grantee::oid, retiring_principal::oid, "
-						"'RetireGrant' = ANY (operations) FROM kms.grants WHERE grant_token = $1",
-						1, t, v, NULL, true, SPI_OK_SELECT);
-		}
-		else
-		{
-			v[0] = CStringGetTextDatum(grant_id);
-			v[1] = KmsUuidDatum(key_id);
-			n = KmsExec("SELECT key_id, grant_id, grantee::oid, retiring_principal::oid, "
-						"'RetireGrant' = ANY (operations) FROM kms.grants WHERE grant_id = $1 AND key_id = $2",
-						2, t, v, NULL, true, SPI_OK_SELECT);
-		}
-		if (n == 1)
-		{
-			HeapTuple	tup = SPI_tuptable->vals[0];
-			TupleDesc	td = SPI_tuptable->tupdesc;
-			bool		isnull;
-
-			found = true;
-			memcpy(key_id, DatumGetUUIDP(SPI_getbinval(tup, td, 1, &isnull))->data, KMS_KEY_ID_LEN);
-			grant_id = MemoryContextStrdup(CurTransactionContext, SPI_getvalue(tup, td, 2));
-			grantee = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
-			retiring = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
-			if (isnull)
-				retiring = InvalidOid;
-			has_retire_op = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
-		}
-	}
-	KmsCatalogExit(&st);
-
-	if (!found)
-	{
-		if (token)
-			kms_error(InvalidGrantTokenException, KMS_SQLSTATE_INVALID_GRANT_TOKEN,
-					  "the grant token is not valid");
-		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "grant \"%s\" does not exist", grant_id);
-	}
-	key = KmsLookupKeyById(key_id);
-	if (key == NULL)
-		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "grant \"%s\" does not exist", grant_id);
-	/* the retiring principal, a grantee allowed RetireGrant, or a manager */
-	if (!(key->may_manage ||
-		  (OidIsValid(retiring) && has_privs_of_role(user, retiring)) ||
-		  (has_retire_op && has_privs_of_role(user, grantee))))
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
-				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform RetireGrant on grant \"%s\"",
-						GetUserNameFromId(user, false), grant_id)));
-	KmsDeleteGrant(key, grant_id);
-	KmsAudit("RetireGrant", key->key_id_str, 0, "success");
-	PG_RETURN_VOID();
-}
-
-PG_FUNCTION_INFO_V1(kms_list_grants);
-Datum
-kms_list_grants(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
-	KmsKeyInfo *key = KmsResolveKeyForManagement(ArgKeyRef(fcinfo, 0), "ListGrants");
-	KmsCatalogState st;
-	Oid			t[2] = {UUIDOID, TEXTOID};
-	Datum		v[2];
-	uint64		n;
-
-	v[0] = KmsUuidDatum(key->key_id);
-	v[1] = CStringGetTextDatum(KmsAccountId());
-	KmsCatalogEnter(&st);
-	n = KmsExec("SELECT key_id::text, grant_id, name, grantee::text, retiring_principal::text, $2, "
-				"operations, creation_date FROM kms.grants WHERE key_id = $1 ORDER BY creation_date, grant_id",
-				2, t, v, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < n; i++)
-	{
-		Datum		values[8];
-		bool		nulls[8];
-
-		for (int j = 0; j < 8; j++)
-			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
-	}
-	KmsCatalogExit(&st);
-	return (Datum) 0;
-}
-
-/* ----------------------------------------------------------------
- * kms_rotate_master_key(new_master_key_file)
- * ----------------------------------------------------------------
- */
-PG_FUNCTION_INFO_V1(kms_rotate_master_key);
-Datum
-kms_rotate_master_key(PG_FUNCTION_ARGS)
-{
-	char	   *path = KmsArgText(fcinfo, 0);
-	int			n;
-
-	KmsCheckGeneration();
-	if (!superuser())
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
-				 errmsg("AccessDeniedException: only a superuser may rotate the master key")));
-	if (path != NULL && path[0] == '\0')
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "new_master_key_file must not be empty");
-	KmsCheckWritable("RotateMasterKey");
-	n = KmsLocalRotateMasterKey(path);
-	/* cached material is unchanged; only the wrapping changed */
-	KmsInvalidateAtCommit();
-	KmsAudit("RotateMasterKey", "master key", 0, "success");
-	PG_RETURN_INT32(n);
 }
