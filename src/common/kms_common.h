@@ -240,6 +240,12 @@ struct Tuplestorestate;
 extern struct Tuplestorestate *KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern void KmsUuidToString(const uint8 *uuid, char *out37);
 extern bool KmsUuidFromString(const char *s, uint8 *out16);
+/* Hex: encode n bytes (out: 2n + 1); decode 2n digits (false if not hex). */
+extern void KmsHexEncode(const uint8 *in, size_t n, char *out);
+extern bool KmsHexDecode(const char *in, size_t n, uint8 *out, bool upper_ok);
+/* A random version 4 UUID (false: no randomness); random bytes as hex. */
+extern bool KmsRandomUuid(uint8 *out);
+extern char *KmsRandomHex(int nbytes);
 /* A key id (UUID) as a uuid Datum (palloc'd). */
 extern Datum KmsUuidDatum(const uint8 *key_id);
 

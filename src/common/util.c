@@ -46,62 +46,109 @@ KmsOpFromName(const char *name)
 	return -1;
 }
 
+/* Encode n bytes as 2n lower-case hex digits and a NUL (out: 2n + 1). */
 void
-KmsUuidToString(const uint8 *u, char *out)
+KmsHexEncode(const uint8 *in, size_t n, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	int			j = 0;
 
-	for (int i = 0; i < 16; i++)
+	for (size_t i = 0; i < n; i++)
 	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[j++] = '-';
-		out[j++] = hex[u[i] >> 4];
-		out[j++] = hex[u[i] & 0xf];
+		out[2 * i] = hex[in[i] >> 4];
+		out[2 * i + 1] = hex[in[i] & 0xf];
 	}
-	out[j] = '\0';
+	out[2 * n] = '\0';
 }
 
 static int
-hexval(char c)
+KmsHexDigit(char c, bool upper_ok)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
 	if (c >= 'a' && c <= 'f')
 		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
+	if (upper_ok && c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+/*
+ * Decode 2n hex digits into n bytes (upper-case digits too if upper_ok).
+ * False at the first character that is not one; out is then partly written.
+ */
+bool
+KmsHexDecode(const char *in, size_t n, uint8 *out, bool upper_ok)
+{
+	for (size_t i = 0; i < n; i++)
+	{
+		int			hi = KmsHexDigit(in[2 * i], upper_ok);
+		int			lo = KmsHexDigit(in[2 * i + 1], upper_ok);
+
+		if (hi < 0 || lo < 0)
+			return false;
+		out[i] = (uint8) ((hi << 4) | lo);
+	}
+	return true;
+}
+
+/* The byte groups of a UUID's text form: 8-4-4-4-12 digits. */
+static const int uuid_groups[5] = {4, 2, 2, 2, 6};
+
+void
+KmsUuidToString(const uint8 *u, char *out)
+{
+	for (int g = 0; g < 5; g++)
+	{
+		KmsHexEncode(u, uuid_groups[g], out);
+		u += uuid_groups[g];
+		out += 2 * uuid_groups[g];
+		if (g < 4)
+			*out++ = '-';
+	}
 }
 
 /* Accept exactly the canonical 8-4-4-4-12 form, either case. */
 bool
 KmsUuidFromString(const char *s, uint8 *out)
 {
-	int			j = 0;
-
 	if (strlen(s) != 36)
 		return false;
-	for (int i = 0; i < 36;)
+	for (int g = 0; g < 5; g++)
 	{
-		int			hi,
-					lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (s[i] != '-')
-				return false;
-			i++;
-			continue;
-		}
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
-		if (hi < 0 || lo < 0)
+		if (!KmsHexDecode(s, uuid_groups[g], out, true))
 			return false;
-		out[j++] = (uint8) ((hi << 4) | lo);
-		i += 2;
+		s += 2 * uuid_groups[g];
+		out += uuid_groups[g];
+		if (g < 4 && *s++ != '-')
+			return false;
 	}
-	return j == 16;
+	return true;
+}
+
+/* A random (version 4) UUID; false if no random bytes could be had. */
+bool
+KmsRandomUuid(uint8 *out)
+{
+	if (kms_random_bytes(out, 16) != 0)
+		return false;
+	out[6] = (out[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
+	out[8] = (out[8] & 0x3f) | 0x80;
+	return true;
+}
+
+/* nbytes (at most 64) random bytes as hex: grant tokens and ids, salts. */
+char *
+KmsRandomHex(int nbytes)
+{
+	uint8		buf[64];
+	char	   *out = palloc(nbytes * 2 + 1);
+
+	Assert(nbytes <= 64);
+	if (kms_random_bytes(buf, nbytes) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not generate random bytes");
+	KmsHexEncode(buf, nbytes, out);
+	return out;
 }
 
 Datum

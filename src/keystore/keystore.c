@@ -468,31 +468,6 @@ KmsFetchWrappedMaterial(const uint8 *key_id, int32 version)
  * Creating keys and versions
  * ----------------------------------------------------------------
  */
-static char *
-KmsRandomHex(int nbytes)
-{
-	uint8		buf[64];
-	char	   *out = palloc(nbytes * 2 + 1);
-	static const char hex[] = "0123456789abcdef";
-
-	Assert(nbytes <= 64);
-	if (kms_random_bytes(buf, nbytes) != 0)
-		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
-				  "could not generate random bytes");
-	for (int i = 0; i < nbytes; i++)
-	{
-		out[2 * i] = hex[buf[i] >> 4];
-		out[2 * i + 1] = hex[buf[i] & 0xf];
-	}
-	out[nbytes * 2] = '\0';
-	return out;
-}
-
-char *
-KmsNewToken(int nbytes)
-{
-	return KmsRandomHex(nbytes);
-}
 
 /* Add version `version` of a key: new material, wrapped, never plain. */
 static void
@@ -540,11 +515,9 @@ KmsCreateKeyInternal(const char *description, KmsKeyUsage usage,
 	Datum		values[6];
 
 	KmsCheckWritable("CreateKey");
-	if (kms_random_bytes(key_id, sizeof(key_id)) != 0)
+	if (!KmsRandomUuid(key_id))
 		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
 				  "could not generate random bytes");
-	key_id[6] = (key_id[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
-	key_id[8] = (key_id[8] & 0x3f) | 0x80;
 	KmsUuidToString(key_id, kid);
 
 	values[0] = KmsUuidDatum(key_id);

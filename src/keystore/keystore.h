@@ -51,7 +51,6 @@ extern void KmsCreateAliasInternal(const char *alias_name, const char *key_id_st
 
 extern void KmsKeyNotFound(const char *keyref, KmsOp op) pg_attribute_noreturn();
 extern int	KmsMaterialLength(const char *key_spec);
-extern char *KmsNewToken(int nbytes);
 extern int32 KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type);
 extern void KmsValidateAliasName(const char *name);
 

@@ -64,7 +64,7 @@ kms_create_grant(PG_FUNCTION_ARGS)
 	Oid			grantee;
 	Oid			retiring = InvalidOid;
 	char	   *grant_id = NULL;
-	char	   *token = KmsNewToken(48);
+	char	   *token = KmsRandomHex(48);
 	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {0};
@@ -181,7 +181,7 @@ kms_create_grant(PG_FUNCTION_ARGS)
 		Datum		v[8];
 		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-		grant_id = KmsNewToken(32);
+		grant_id = KmsRandomHex(32);
 		v[0] = CStringGetTextDatum(grant_id);
 		v[1] = KmsUuidDatum(key->key_id);
 		if (name)

@@ -184,30 +184,9 @@ KmsParseMasterKey(const uint8 *buf, size_t len, uint8 *out)
 		hexlen--;
 	if (hexlen == 2 * KMS_AES_KEY_LEN)
 	{
-		for (int i = 0; i < KMS_AES_KEY_LEN; i++)
-		{
-			int			v = 0;
-
-			for (int j = 0; j < 2; j++)
-			{
-				uint8		c = buf[2 * i + j];
-
-				v <<= 4;
-				if (c >= '0' && c <= '9')
-					v |= c - '0';
-				else if (c >= 'a' && c <= 'f')
-					v |= c - 'a' + 10;
-				else if (c >= 'A' && c <= 'F')
-					v |= c - 'A' + 10;
-				else
-				{
-					kms_cleanse(out, KMS_AES_KEY_LEN);
-					return "it is neither 32 raw bytes nor 64 hexadecimal digits";
-				}
-			}
-			out[i] = (uint8) v;
-		}
-		return NULL;
+		if (KmsHexDecode((const char *) buf, KMS_AES_KEY_LEN, out, true))
+			return NULL;
+		kms_cleanse(out, KMS_AES_KEY_LEN);
 	}
 	return "it is neither 32 raw bytes nor 64 hexadecimal digits";
 }
@@ -569,24 +548,8 @@ KmsReadClusterKcv(uint8 *kcv)
 	for (ssize_t i = 2 * KMS_KCV_LEN; i < n; i++)
 		if (buf[i] != '\n' && buf[i] != '\r' && buf[i] != ' ')
 			return -1;
-	for (int i = 0; i < KMS_KCV_LEN; i++)
-	{
-		int			v = 0;
-
-		for (int j = 0; j < 2; j++)
-		{
-			char		c = buf[2 * i + j];
-
-			v <<= 4;
-			if (c >= '0' && c <= '9')
-				v |= c - '0';
-			else if (c >= 'a' && c <= 'f')
-				v |= c - 'a' + 10;
-			else
-				return -1;
-		}
-		kcv[i] = (uint8) v;
-	}
+	if (!KmsHexDecode(buf, KMS_KCV_LEN, kcv, false))
+		return -1;
 	return 1;
 }
 
@@ -599,8 +562,7 @@ KmsWriteClusterKcv(const uint8 *kcv, int elevel)
 	int			fd;
 	int			save_errno;
 
-	for (int i = 0; i < KMS_KCV_LEN; i++)
-		snprintf(buf + 2 * i, 3, "%02x", kcv[i]);
+	KmsHexEncode(kcv, KMS_KCV_LEN, buf);
 	buf[2 * KMS_KCV_LEN] = '\n';
 	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", KMS_CLUSTER_KCV_FILE, (int) MyProcPid);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY, pg_file_create_mode);

@@ -204,12 +204,10 @@ KmsRotationSecretsJob(void)
 
 		RowFromSpi(&r);
 		RowCopyOut(&r, cxt);
-		if (kms_random_bytes(u, sizeof(u)) != 0)
+		if (!KmsRandomUuid(u))
 			elog(ERROR, "could not generate random bytes");
-		u[6] = (u[6] & 0x0f) | 0x40;
-		u[8] = (u[8] & 0x3f) | 0x80;
 		KmsUuidToString(u, tok);
-		v[0] = IdDatum(r.id);
+		v[0] = KmsUuidDatum(r.id);
 		v[1] = CStringGetTextDatum(tok);
 		KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
 				"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "

@@ -156,7 +156,6 @@ extern const char *const rotation_columns;
 
 extern Jsonb *ParseRules(Jsonb *jb, Rules *r);
 extern TimestampTz NextRotation(Rules *r, TimestampTz base);
-extern Datum IdDatum(const uint8 *id);
 extern void RowFromSpi(RotationRow *r);
 extern void RowCopyOut(RotationRow *r, MemoryContext cxt);
 extern bool LoadRow(const uint8 *id, RotationRow *r);

@@ -233,10 +233,8 @@ rotate_secret(PG_FUNCTION_ARGS)
 	{
 		uint8		u[16];
 
-		if (kms_random_bytes(u, sizeof(u)) != 0)
+		if (!KmsRandomUuid(u))
 			elog(ERROR, "could not generate random bytes");
-		u[6] = (u[6] & 0x0f) | 0x40;
-		u[8] = (u[8] & 0x3f) | 0x80;
 		KmsUuidToString(u, tok);
 		token = tok;
 	}

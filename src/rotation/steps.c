@@ -64,16 +64,6 @@
  * Catalog helpers
  * ----------------------------------------------------------------
  */
-Datum
-IdDatum(const uint8 *id)
-{
-	pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
-
-	memcpy(u->data, id, 16);
-	return UUIDPGetDatum(u);
-}
-
-
 const char *const rotation_columns =
 "SELECT secret_id, arn, name, rotation_strategy, rotation_rules, rotation_role::oid, "
 "rotation_token, rotation_step, rotation_attempts, rotation_enabled, "
@@ -130,7 +120,7 @@ LoadRow(const uint8 *id, RotationRow *r)
 {
 	KmsCatalogState st;
 	Oid			t = UUIDOID;
-	Datum		v = IdDatum(id);
+	Datum		v = KmsUuidDatum(id);
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		found;
 
@@ -157,7 +147,7 @@ UpdateSecretRow(const uint8 *id, const char *set, int nargs, Oid *types, Datum *
 	char		n[9];
 
 	t[0] = UUIDOID;
-	v[0] = IdDatum(id);
+	v[0] = KmsUuidDatum(id);
 	n[0] = ' ';
 	for (int i = 0; i < nargs; i++)
 	{

@@ -114,7 +114,7 @@ LoadVersion(SecretMeta *m, const char *version_id, const char *stage,
 	Datum		v[2];
 	bool		found = false;
 
-	v[0] = UuidDatum(m->id);
+	v[0] = KmsUuidDatum(m->id);
 	KmsCatalogEnter(&st);
 	if (version_id)
 	{
@@ -626,7 +626,6 @@ PG_FUNCTION_INFO_V1(list_secrets);
 Datum
 list_secrets(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Jsonb	   *fj = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	bool		include_deleted = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	char	   *order = KmsArgText(fcinfo, 2);
@@ -635,7 +634,6 @@ list_secrets(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts;
-	MemoryContext old;
 
 	SecretCacheCheck();
 	if (order == NULL)
@@ -645,22 +643,8 @@ list_secrets(PG_FUNCTION_ARGS)
 				  "sort_order must be asc or desc");
 	filters = ParseFilters(fj);
 
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED), errhidestmt(true),
-				 errmsg("set-valued function called in context that cannot accept a set")));
+	ts = KmsStartSRF(fcinfo, &tupdesc);
 	rows = ListVisible(filters, include_deleted, strcmp(order, "desc") == 0);
-
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = CreateTupleDescCopy(tupdesc);
-	ts = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = ts;
-	rsinfo->setDesc = tupdesc;
-	MemoryContextSwitchTo(old);
 
 	foreach(lc, rows)
 	{
@@ -870,7 +854,7 @@ describe_secret(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
-	v = UuidDatum(m.id);
+	v = KmsUuidDatum(m.id);
 	KmsCatalogEnter(&st);
 	if (KmsExec("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
 				"'ARN', s.arn, 'Name', s.name, 'Description', s.description, "
@@ -907,36 +891,18 @@ list_secret_version_ids(PG_FUNCTION_ARGS)
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	bool		include_deprecated = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	SecretMeta	m;
-	TupleDesc	tupdesc;
-	Tuplestorestate *ts;
-	KmsCatalogState st;
-	Oid			t = UUIDOID;
-	Datum		v;
-	uint64		n;
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
-	ts = KmsStartSRF(fcinfo, &tupdesc);
-	v = UuidDatum(m.id);
-	KmsCatalogEnter(&st);
-	n = KmsExec(psprintf("SELECT v.version_id, "
-						 "COALESCE(pg_catalog.array_agg(s.stage ORDER BY s.stage) FILTER (WHERE s.stage IS NOT NULL), '{}'), "
-						 "v.created_date "
-						 "FROM kms.secret_version v LEFT JOIN kms.secret_stage s USING (secret_id, version_id) "
-						 "WHERE v.secret_id = $1 GROUP BY v.version_id, v.created_date %s "
-						 "ORDER BY v.created_date DESC, v.version_id",
-						 include_deprecated ? "" : "HAVING count(s.stage) > 0"),
-				1, &t, &v, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < n; i++)
-	{
-		Datum		values[3];
-		bool		nulls[3];
-
-		for (int j = 0; j < 3; j++)
-			values[j] = SpiDatum(i, j + 1, &nulls[j]);
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
-	}
-	KmsCatalogExit(&st);
+	SecretRowsToSRF(fcinfo, m.id,
+					psprintf("SELECT v.version_id, "
+							 "COALESCE(pg_catalog.array_agg(s.stage ORDER BY s.stage) FILTER (WHERE s.stage IS NOT NULL), '{}'), "
+							 "v.created_date "
+							 "FROM kms.secret_version v LEFT JOIN kms.secret_stage s USING (secret_id, version_id) "
+							 "WHERE v.secret_id = $1 GROUP BY v.version_id, v.created_date %s "
+							 "ORDER BY v.created_date DESC, v.version_id",
+							 include_deprecated ? "" : "HAVING count(s.stage) > 0"),
+					3);
 	KmsAudit("ListSecretVersionIds", m.arn, 0, "success");
 	return (Datum) 0;
 }

@@ -165,10 +165,12 @@ extern void ValidateDescription(const char *description);
 extern List *ArgStages(FunctionCallInfo fcinfo, int n);
 extern Jsonb *NormalizeTags(Jsonb *jb);
 extern void RandomBytes(uint8 *buf, size_t n);
+extern void RandomUuid(uint8 *u);
+extern void SecretRowsToSRF(FunctionCallInfo fcinfo, const uint8 *id,
+							const char *sql, int ncols);
 extern char *NewVersionId(void);
 extern void RandomChars(char *out, int n, const char *set, int setlen);
 extern char *NewSecretArn(const char *name);
-extern Datum UuidDatum(const uint8 *id);
 extern Jsonb *JsonbFromString(StringInfo buf);
 extern void JsonStr(StringInfo buf, bool *first, const char *key, const char *val);
 extern void JsonDate(StringInfo buf, bool *first, const char *key, TimestampTz ts);

@@ -217,15 +217,22 @@ RandomBytes(uint8 *buf, size_t n)
 				  "could not generate random bytes");
 }
 
+/* A new random (version 4) UUID: secret ids and version ids. */
+void
+RandomUuid(uint8 *u)
+{
+	if (!KmsRandomUuid(u))
+		kms_error(InternalServiceError, KMS_SQLSTATE_INTERNAL,
+				  "could not generate random bytes");
+}
+
 char *
 NewVersionId(void)
 {
 	uint8		u[16];
 	char	   *out = palloc(37);
 
-	RandomBytes(u, sizeof(u));
-	u[6] = (u[6] & 0x0f) | 0x40;	/* RFC 4122 version 4 */
-	u[8] = (u[8] & 0x3f) | 0x80;
+	RandomUuid(u);
 	KmsUuidToString(u, out);
 	return out;
 }
@@ -261,10 +268,34 @@ NewSecretArn(const char *name)
 					kms_region, KmsAccountId(), name, suffix);
 }
 
-Datum
-UuidDatum(const uint8 *id)
+/*
+ * The rows of a catalog query about one secret ($1: its id), of ncols
+ * columns, as the materialized result of a set-returning function.
+ */
+void
+SecretRowsToSRF(FunctionCallInfo fcinfo, const uint8 *id, const char *sql,
+				int ncols)
 {
-	return KmsUuidDatum(id);
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	KmsCatalogState st;
+	Oid			t = UUIDOID;
+	Datum		v = KmsUuidDatum(id);
+	uint64		n;
+
+	KmsCatalogEnter(&st);
+	n = KmsExec(sql, 1, &t, &v, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8];
+
+		Assert(ncols <= 8);
+		for (int j = 0; j < ncols; j++)
+			values[j] = SpiDatum(i, j + 1, &nulls[j]);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	KmsCatalogExit(&st);
 }
 
 Jsonb *
@@ -331,20 +362,6 @@ SpiDatum(uint64 row, int col, bool *isnull)
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
-/* The owner of schema kms (the extension owner): it owns the default key. */
-static Oid
-ExtensionOwner(void)
-{
-	Oid			nsp = get_namespace_oid("kms", false);
-	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
 
 /* ----------------------------------------------------------------
  * Secrets: lookup and privileges
@@ -374,7 +391,7 @@ SecretFromTuple(HeapTuple tup, TupleDesc td, SecretMeta *m, MemoryContext cxt)
 	memcpy(m->key_id, DatumGetUUIDP(heap_getattr(tup, 6, td, &isnull))->data, KMS_KEY_ID_LEN);
 	m->default_key = DatumGetBool(heap_getattr(tup, 7, td, &isnull));
 
-	v = UuidDatum(m->id);
+	v = KmsUuidDatum(m->id);
 	n = KmsExec("SELECT grantee::oid, operations FROM kms.secret_grant WHERE secret_id = $1",
 				1, &t, &v, NULL, false, SPI_OK_SELECT);
 	m->ngrants = (int) n;
@@ -400,23 +417,16 @@ SecretFromTuple(HeapTuple tup, TupleDesc td, SecretMeta *m, MemoryContext cxt)
 	}
 }
 
-/*
- * Load a secret by name or ARN (fresh snapshot).  False if there is none.
- * Strings go to cxt.
- */
-bool
-SecretLoad(const char *ref, SecretMeta *m, MemoryContext cxt)
+/* The secret of a query on secret_columns with one argument; false if none. */
+static bool
+SecretLoadWhere(const char *sql, Oid argtype, Datum arg, SecretMeta *m,
+				MemoryContext cxt)
 {
 	KmsCatalogState st;
-	Oid			t = TEXTOID;
-	Datum		v = CStringGetTextDatum(ref);
 	bool		found = false;
-	char	   *sql;
 
-	sql = psprintf("%s WHERE %s = $1", secret_columns,
-				   strncmp(ref, "arn:", 4) == 0 ? "arn" : "name");
 	KmsCatalogEnter(&st);
-	if (KmsExec(sql, 1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
+	if (KmsExec(sql, 1, &argtype, &arg, NULL, false, SPI_OK_SELECT) == 1)
 	{
 		SecretFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, m, cxt);
 		found = true;
@@ -425,25 +435,24 @@ SecretLoad(const char *ref, SecretMeta *m, MemoryContext cxt)
 	return found;
 }
 
+/*
+ * Load a secret by name or ARN (fresh snapshot).  False if there is none.
+ * Strings go to cxt.
+ */
+bool
+SecretLoad(const char *ref, SecretMeta *m, MemoryContext cxt)
+{
+	return SecretLoadWhere(psprintf("%s WHERE %s = $1", secret_columns,
+									strncmp(ref, "arn:", 4) == 0 ? "arn" : "name"),
+						   TEXTOID, CStringGetTextDatum(ref), m, cxt);
+}
+
 bool
 SecretLoadById(const uint8 *id, SecretMeta *m, bool for_update)
 {
-	KmsCatalogState st;
-	Oid			t = UUIDOID;
-	Datum		v = UuidDatum(id);
-	bool		found = false;
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *sql = psprintf("%s WHERE secret_id = $1%s", secret_columns,
-							   for_update ? " FOR UPDATE" : "");
-
-	KmsCatalogEnter(&st);
-	if (KmsExec(sql, 1, &t, &v, NULL, false, SPI_OK_SELECT) == 1)
-	{
-		SecretFromTuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, m, cxt);
-		found = true;
-	}
-	KmsCatalogExit(&st);
-	return found;
+	return SecretLoadWhere(psprintf("%s WHERE secret_id = $1%s", secret_columns,
+									for_update ? " FOR UPDATE" : ""),
+						   UUIDOID, KmsUuidDatum(id), m, CurrentMemoryContext);
 }
 
 /* May the current role perform op on the secret? */
@@ -553,7 +562,7 @@ SecretTouch(SecretMeta *m)
 {
 	KmsCatalogState st;
 	Oid			t = UUIDOID;
-	Datum		v = UuidDatum(m->id);
+	Datum		v = KmsUuidDatum(m->id);
 
 	KmsCatalogEnter(&st);
 	KmsExec("UPDATE kms.secret SET last_changed_date = pg_catalog.now() WHERE secret_id = $1",
@@ -635,7 +644,7 @@ DefaultKey(KmsKeyInfo *out)
 			char	   *kid = KmsCreateKeyInternal("Default key for pg_kms secrets",
 												   KMS_USAGE_ENCRYPT_DECRYPT,
 												   "SYMMETRIC_DEFAULT", NULL,
-												   ExtensionOwner());
+												   KmsCatalogOwner());
 
 			KmsCreateAliasInternal(SECRET_DEFAULT_ALIAS, kid);
 			if (!KmsUuidFromString(kid, key_id))

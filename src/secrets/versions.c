@@ -158,7 +158,7 @@ FetchVersion(SecretMeta *m, const char *version_id, bool *binary)
 	Datum		v[2];
 	bytea	   *blob = NULL;
 
-	v[0] = UuidDatum(m->id);
+	v[0] = KmsUuidDatum(m->id);
 	v[1] = CStringGetTextDatum(version_id);
 	KmsCatalogEnter(&st);
 	if (KmsExec("SELECT value_type = 'SecretBinary', ciphertext FROM kms.secret_version "
@@ -188,7 +188,7 @@ PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 	bytea	   *old = FetchVersion(m, version_id, &old_binary);
 	bytea	   *blob;
 	KmsCatalogState st;
-	Datum		sid = UuidDatum(m->id);
+	Datum		sid = KmsUuidDatum(m->id);
 	ListCell   *lc;
 	bool		has_current = false;
 
@@ -259,7 +259,7 @@ WriteResult(SecretMeta *m, const char *version_id, bool with_stages)
 		MemoryContext cxt = CurrentMemoryContext;
 
 		KmsCatalogEnter(&st);
-		n = VersionStages(UuidDatum(m->id), version_id, &stages, cxt);
+		n = VersionStages(KmsUuidDatum(m->id), version_id, &stages, cxt);
 		KmsCatalogExit(&st);
 		JsonStrArray(&buf, &first, "VersionStages", stages, n);
 	}
@@ -370,7 +370,7 @@ KmsSecretStageHolder(const uint8 *id, const char *stage)
 	char	   *holder;
 
 	KmsCatalogEnter(&st);
-	holder = StageHolder(UuidDatum(id), stage);
+	holder = StageHolder(KmsUuidDatum(id), stage);
 	KmsCatalogExit(&st);
 	return holder ? pstrdup(holder) : NULL;
 }
@@ -382,7 +382,7 @@ KmsSecretVersionExists(const uint8 *id, const char *version_id)
 	bool		found;
 
 	KmsCatalogEnter(&st);
-	found = VersionExists(UuidDatum(id), version_id);
+	found = VersionExists(KmsUuidDatum(id), version_id);
 	KmsCatalogExit(&st);
 	return found;
 }
@@ -399,7 +399,7 @@ void
 KmsSecretMoveStage(const uint8 *id, const char *stage, const char *move_to)
 {
 	KmsCatalogState st;
-	Datum		sid = UuidDatum(id);
+	Datum		sid = KmsUuidDatum(id);
 
 	KmsCatalogEnter(&st);
 	if (move_to)

@@ -111,9 +111,7 @@ create_secret(PG_FUNCTION_ARGS)
 
 	KeyForWrite(key_ref, &key);
 
-	RandomBytes(sid, sizeof(sid));
-	sid[6] = (sid[6] & 0x0f) | 0x40;
-	sid[8] = (sid[8] & 0x3f) | 0x80;
+	RandomUuid(sid);
 	memset(&m, 0, sizeof(m));
 	memcpy(m.id, sid, 16);
 	m.name = name;
@@ -128,14 +126,14 @@ create_secret(PG_FUNCTION_ARGS)
 		Datum		v[8];
 		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
-		v[0] = UuidDatum(sid);
+		v[0] = KmsUuidDatum(sid);
 		v[1] = CStringGetTextDatum(m.name);
 		v[2] = CStringGetTextDatum(m.arn);
 		if (description)
 			v[3] = CStringGetTextDatum(description);
 		else
 			n[3] = 'n';
-		v[4] = UuidDatum(key.key_id);
+		v[4] = KmsUuidDatum(key.key_id);
 		if (!m.default_key)
 			v[5] = CStringGetTextDatum(key_ref);
 		else
@@ -218,7 +216,7 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 	ListCell   *lc;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	v[0] = UuidDatum(m->id);
+	v[0] = KmsUuidDatum(m->id);
 	KmsCatalogEnter(&st);
 	n = KmsExec("SELECT DISTINCT version_id FROM kms.secret_stage WHERE secret_id = $1 ORDER BY 1",
 				1, t, v, NULL, false, SPI_OK_SELECT);
@@ -299,8 +297,8 @@ update_secret(PG_FUNCTION_ARGS)
 			char		n[3] = {' ', ' ', ' '};
 
 			Reencrypt(&m, &key);
-			v[0] = UuidDatum(m.id);
-			v[1] = UuidDatum(key.key_id);
+			v[0] = KmsUuidDatum(m.id);
+			v[1] = KmsUuidDatum(key.key_id);
 			if (IsDefaultKeyRef(key_ref))
 				n[2] = 'n';
 			else
@@ -319,7 +317,7 @@ update_secret(PG_FUNCTION_ARGS)
 		Oid			t[2] = {UUIDOID, TEXTOID};
 		Datum		v[2];
 
-		v[0] = UuidDatum(m.id);
+		v[0] = KmsUuidDatum(m.id);
 		v[1] = CStringGetTextDatum(description);
 		KmsCatalogEnter(&st);
 		KmsExec("UPDATE kms.secret SET description = $2 WHERE secret_id = $1",
@@ -378,7 +376,7 @@ update_secret_version_stage(PG_FUNCTION_ARGS)
 				  "give move_to_version_id, remove_from_version_id, or both");
 
 	SecretForWrite(ref, SEC_OP_UPDATE_SECRET_VERSION_STAGE, "UpdateSecretVersionStage", true, &m);
-	sid = UuidDatum(m.id);
+	sid = KmsUuidDatum(m.id);
 	KmsCatalogEnter(&st);
 	holder = StageHolder(sid, stage);
 	if (move_to)
@@ -461,7 +459,7 @@ delete_secret(PG_FUNCTION_ARGS)
 	if (force)
 	{
 		Oid			t = UUIDOID;
-		Datum		v = UuidDatum(m.id);
+		Datum		v = KmsUuidDatum(m.id);
 
 		KmsCatalogEnter(&st);
 		KmsExec("DELETE FROM kms.secret WHERE secret_id = $1", 1, &t, &v, NULL, false, SPI_OK_DELETE);
@@ -480,7 +478,7 @@ delete_secret(PG_FUNCTION_ARGS)
 					 errhidestmt(true),
 					 errmsg("InvalidRequestException: secret \"%s\" is already scheduled for deletion", m.name),
 					 errhint("Restore it with restore_secret(), or delete it at once with force_delete_without_recovery.")));
-		v[0] = UuidDatum(m.id);
+		v[0] = KmsUuidDatum(m.id);
 		v[1] = Int32GetDatum(days);
 		KmsCatalogEnter(&st);
 		KmsExec("UPDATE kms.secret SET deleted_date = pg_catalog.now(), "
@@ -513,7 +511,7 @@ restore_secret(PG_FUNCTION_ARGS)
 	SecretForWrite(ref, SEC_OP_DELETE_SECRET, "RestoreSecret", false, &m);
 	if (m.deleted)
 	{
-		v = UuidDatum(m.id);
+		v = KmsUuidDatum(m.id);
 		KmsCatalogEnter(&st);
 		KmsExec("UPDATE kms.secret SET deleted_date = NULL, deletion_date = NULL WHERE secret_id = $1",
 				1, &t, &v, NULL, false, SPI_OK_UPDATE);
@@ -547,7 +545,7 @@ tag_resource(PG_FUNCTION_ARGS)
 				  "tags must not be null");
 	tags = NormalizeTags(PG_GETARG_JSONB_P(1));
 	SecretForWrite(ref, SEC_OP_TAG_RESOURCE, "TagResource", true, &m);
-	v[0] = UuidDatum(m.id);
+	v[0] = KmsUuidDatum(m.id);
 	v[1] = JsonbPGetDatum(tags);
 	KmsCatalogEnter(&st);
 	KmsExec("UPDATE kms.secret SET tags = tags || $2 WHERE secret_id = $1 "
@@ -583,7 +581,7 @@ untag_resource(PG_FUNCTION_ARGS)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "tag_keys must not contain null");
 	SecretForWrite(ref, SEC_OP_TAG_RESOURCE, "UntagResource", true, &m);
-	v[0] = UuidDatum(m.id);
+	v[0] = KmsUuidDatum(m.id);
 	v[1] = PointerGetDatum(keys);
 	KmsCatalogEnter(&st);
 	KmsExec("UPDATE kms.secret SET tags = tags - $2 WHERE secret_id = $1",
@@ -770,14 +768,14 @@ secret_create_grant(PG_FUNCTION_ARGS)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "grantee principal \"%s\" is not a role", grantee_name);
 
-	grant_id = KmsNewToken(32);
+	grant_id = KmsRandomHex(32);
 	KmsCatalogEnter(&st);
 	{
 		Oid			t[5] = {TEXTOID, UUIDOID, OIDOID, TEXTARRAYOID, OIDOID};
 		Datum		v[5];
 
 		v[0] = CStringGetTextDatum(grant_id);
-		v[1] = UuidDatum(m.id);
+		v[1] = KmsUuidDatum(m.id);
 		v[2] = ObjectIdGetDatum(grantee);
 		v[3] = makeArrayResult(astate, CurrentMemoryContext);
 		v[4] = ObjectIdGetDatum(issuer);
@@ -808,7 +806,7 @@ secret_revoke_grant(PG_FUNCTION_ARGS)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "grant id must be 1 to 128 characters");
 	SecretForWrite(ref, SEC_OP_MANAGE_GRANTS, "RevokeGrant", false, &m);
-	v[0] = UuidDatum(m.id);
+	v[0] = KmsUuidDatum(m.id);
 	v[1] = CStringGetTextDatum(grant_id);
 	KmsCatalogEnter(&st);
 	n = KmsExec("DELETE FROM kms.secret_grant WHERE secret_id = $1 AND grant_id = $2",
@@ -828,31 +826,13 @@ secret_list_grants(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	SecretMeta	m;
-	TupleDesc	tupdesc;
-	Tuplestorestate *ts;
-	KmsCatalogState st;
-	Oid			t = UUIDOID;
-	Datum		v;
-	uint64		n;
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_MANAGE_GRANTS, &m);
-	ts = KmsStartSRF(fcinfo, &tupdesc);
-	v = UuidDatum(m.id);
-	KmsCatalogEnter(&st);
-	n = KmsExec("SELECT grant_id, grantee::text, operations, issuing_role::text, creation_date "
-				"FROM kms.secret_grant WHERE secret_id = $1 ORDER BY creation_date, grant_id",
-				1, &t, &v, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < n; i++)
-	{
-		Datum		values[5];
-		bool		nulls[5];
-
-		for (int j = 0; j < 5; j++)
-			values[j] = SpiDatum(i, j + 1, &nulls[j]);
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
-	}
-	KmsCatalogExit(&st);
+	SecretRowsToSRF(fcinfo, m.id,
+					"SELECT grant_id, grantee::text, operations, issuing_role::text, creation_date "
+					"FROM kms.secret_grant WHERE secret_id = $1 ORDER BY creation_date, grant_id",
+					5);
 	return (Datum) 0;
 }
 
