@@ -47,56 +47,24 @@ KmsRoleArg(const char *name, const char *what)
 	return role;
 }
 
-PG_FUNCTION_INFO_V1(kms_create_grant);
-Datum
-kms_create_grant(PG_FUNCTION_ARGS)
+/*
+ * The operations argument of CreateGrant (argument n): each a grant
+ * operation valid for the key's usage.  Returns them as a text[] of
+ * distinct names in the order given, and their bits in *opbits.
+ */
+static Datum
+GrantOperationsArg(FunctionCallInfo fcinfo, int n, KmsKeyInfo *key, uint32 *opbits)
 {
-	char	   *keyref = ArgKeyRef(fcinfo, 0);
-	char	   *grantee_name = KmsArgText(fcinfo, 1);
-	char	   *name = KmsArgText(fcinfo, 3);
-	char	   *retiring_name = KmsArgText(fcinfo, 4);
 	ArrayType  *ops;
 	Datum	   *elems;
 	bool	   *elemnulls;
 	int			nelems;
-	uint32		opbits = 0;
-	KmsKeyInfo *key;
-	Oid			grantee;
-	Oid			retiring = InvalidOid;
-	char	   *grant_id = NULL;
-	char	   *token = KmsRandomHex(48);
-	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {0};
-	KmsCatalogState st;
 	ArrayBuildState *astate = NULL;
-	Datum		oparray;
-	MemoryContext caller = CurrentMemoryContext;
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	KmsCheckGeneration();
-	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
-	KmsCheckWritable("CreateGrant");
-	{
-		bool		aws_managed = false;
-
-		/* the state after the row lock: not a key deleted meanwhile */
-		key = KmsLockKey(key, &aws_managed, NULL);
-		KmsCheckManagedKey(key, aws_managed, "CreateGrant");
-	}
-	KmsCheckUsable(key);
-	grantee = KmsRoleArg(grantee_name, "grantee principal");
-	if (retiring_name)
-		retiring = KmsRoleArg(retiring_name, "retiring principal");
-	if (name && (strlen(name) < 1 || strlen(name) > 256))
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "grant name must be 1 to 256 characters");
-
-	if (PG_ARGISNULL(2))
+	if (PG_ARGISNULL(n))
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "operations must not be null");
-	ops = PG_GETARG_ARRAYTYPE_P(2);
+	ops = PG_GETARG_ARRAYTYPE_P(n);
 	deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nelems);
 	if (nelems == 0)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
@@ -120,38 +88,51 @@ kms_create_grant(PG_FUNCTION_ARGS)
 			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 					  "operation %s is not valid for a key with key usage %s", op,
 					  key->usage == KMS_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC" : "ENCRYPT_DECRYPT");
-		if (!(opbits & KMS_OPBIT(o)))
+		if (!(*opbits & KMS_OPBIT(o)))
 			astate = accumArrayResult(astate, CStringGetTextDatum(KmsOpNames[o]), false,
 									  TEXTOID, CurrentMemoryContext);
-		opbits |= KMS_OPBIT(o);
+		*opbits |= KMS_OPBIT(o);
 	}
-	/*
-	 * Only the owner (or a member of it) and superusers grant what they
-	 * like.  Anyone else holding CreateGrant passes on only operations it
-	 * holds through grants itself: managing keys (kms_admin) is not using
-	 * them, so it never lets a role grant itself, or anyone, data
-	 * operations on a key it does not own.
-	 */
-	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
-		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
-	{
-		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
-				 errhidestmt(true),
-				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
-						GetUserNameFromId(GetUserId(), false), keyref),
-				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
-	}
-	oparray = makeArrayResult(astate, CurrentMemoryContext);
+	return makeArrayResult(astate, CurrentMemoryContext);
+}
+
+/* The audit event of a CreateGrant, with its (safe) parameters. */
+static void
+AuditCreateGrant(KmsKeyInfo *key, const char *grantee_name,
+				 const char *retiring_name, const char *name, uint32 opbits)
+{
+	StringInfoData p;
+	StringInfoData opsbuf;
+
+	initStringInfo(&p);
+	KmsAuditParamStr(&p, "granteePrincipal", grantee_name);
+	KmsAuditParamStr(&p, "retiringPrincipal", retiring_name);
+	KmsAuditParamStr(&p, "name", name);
+	initStringInfo(&opsbuf);
+	for (int o = 0; o < KMS_NUM_GRANT_OPS; o++)
+		if (opbits & KMS_OPBIT(o))
+			appendStringInfo(&opsbuf, "%s%s", opsbuf.len ? "," : "", KmsOpNames[o]);
+	KmsAuditParamStr(&p, "operations", opsbuf.data);
+	KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
+}
+
+/*
+ * Record the grant in kms.grants (grant id and token in *grant_id, *token).
+ * A named grant retried with the same parameters is the same grant, and the
+ * retry's token must work for it: then the stored id and token are returned.
+ */
+static void
+StoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
+		   Datum oparray, char **grant_id_out, char **token_out)
+{
+	KmsCatalogState st;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *grant_id = NULL;
+	char	   *token = *token_out;
 
 	KmsCatalogEnter(&st);
 	if (name)
 	{
-		/*
-		 * A named grant retried with the same parameters is the same grant,
-		 * and the retry's token must work for it: return the stored one.
-		 */
 		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
 		Datum		v[5];
 		char		n[5] = {' ', ' ', ' ', ' ', ' '};
@@ -202,25 +183,72 @@ kms_create_grant(PG_FUNCTION_ARGS)
 				8, t, v, n, false, SPI_OK_INSERT);
 	}
 	KmsCatalogExit(&st);
-	KmsInvalidateAtCommit();
+	*grant_id_out = grant_id;
+	*token_out = token;
+}
+
+PG_FUNCTION_INFO_V1(kms_create_grant);
+Datum
+kms_create_grant(PG_FUNCTION_ARGS)
+{
+	char	   *keyref = ArgKeyRef(fcinfo, 0);
+	char	   *grantee_name = KmsArgText(fcinfo, 1);
+	char	   *name = KmsArgText(fcinfo, 3);
+	char	   *retiring_name = KmsArgText(fcinfo, 4);
+	uint32		opbits = 0;
+	KmsKeyInfo *key;
+	Oid			grantee;
+	Oid			retiring = InvalidOid;
+	char	   *grant_id = NULL;
+	char	   *token = KmsRandomHex(48);
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+	Datum		oparray;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	KmsCheckGeneration();
+	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
+	KmsCheckWritable("CreateGrant");
 	{
-		StringInfoData p;
+		bool		aws_managed = false;
 
-		initStringInfo(&p);
-		KmsAuditParamStr(&p, "granteePrincipal", grantee_name);
-		KmsAuditParamStr(&p, "retiringPrincipal", retiring_name);
-		KmsAuditParamStr(&p, "name", name);
-		{
-			StringInfoData opsbuf;
-
-			initStringInfo(&opsbuf);
-			for (int o = 0; o < KMS_NUM_GRANT_OPS; o++)
-				if (opbits & KMS_OPBIT(o))
-					appendStringInfo(&opsbuf, "%s%s", opsbuf.len ? "," : "", KmsOpNames[o]);
-			KmsAuditParamStr(&p, "operations", opsbuf.data);
-		}
-		KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
+		/* the state after the row lock: not a key deleted meanwhile */
+		key = KmsLockKey(key, &aws_managed, NULL);
+		KmsCheckManagedKey(key, aws_managed, "CreateGrant");
 	}
+	KmsCheckUsable(key);
+	grantee = KmsRoleArg(grantee_name, "grantee principal");
+	if (retiring_name)
+		retiring = KmsRoleArg(retiring_name, "retiring principal");
+	if (name && (strlen(name) < 1 || strlen(name) > 256))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "grant name must be 1 to 256 characters");
+
+	oparray = GrantOperationsArg(fcinfo, 2, key, &opbits);
+	/*
+	 * Only the owner (or a member of it) and superusers grant what they
+	 * like.  Anyone else holding CreateGrant passes on only operations it
+	 * holds through grants itself: managing keys (kms_admin) is not using
+	 * them, so it never lets a role grant itself, or anyone, data
+	 * operations on a key it does not own.
+	 */
+	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
+		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
+	{
+		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
+						GetUserNameFromId(GetUserId(), false), keyref),
+				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
+	}
+
+	StoreGrant(key, name, grantee, retiring, oparray, &grant_id, &token);
+	KmsInvalidateAtCommit();
+	AuditCreateGrant(key, grantee_name, retiring_name, name, opbits);
 
 	values[0] = CStringGetTextDatum(token);
 	values[1] = CStringGetTextDatum(grant_id);

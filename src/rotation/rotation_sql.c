@@ -132,6 +132,87 @@ CurrentUsername(const uint8 *id)
 	return user;
 }
 
+/*
+ * The role a rotation runs as, and the strategy function in *fn; errors
+ * out if what the rotation will change is not that role's to change.
+ */
+static Oid
+RotationConfigurer(const char *strategy, RotationRow *r, KmsSecretInfo *info,
+				   Oid *fn)
+{
+	Oid			configurer;
+	const char *eff_strategy;
+
+	/*
+	 * Who configures a strategy runs it; otherwise the first configurer
+	 * stays.  What the rotation will change must be the configurer's to
+	 * change: checked here for a clear error, and again at every step.
+	 */
+	configurer = strategy || !OidIsValid(r->role) ? GetUserId() : r->role;
+	eff_strategy = strategy ? strategy : r->strategy;
+	if (!strategy)
+		*fn = r->function;
+	if (!IsBuiltin(eff_strategy))
+	{
+		if (!OidIsValid(*fn))
+			InvalidRequest(psprintf("the rotation function %s of secret \"%s\" is not pinned (configured before pg_kms 1.1)",
+									eff_strategy, info->name),
+						   "Give rotation_strategy again.");
+		CheckStrategyFunction(*fn, configurer, info->name);
+	}
+	else
+	{
+		bool		alternate = strcmp(eff_strategy, STRATEGY_ALTERNATE) == 0;
+		char	   *user = CurrentUsername(info->id);
+
+		/* roles that do not exist yet are checked when the worker gets to them */
+		if (user && OidIsValid(get_role_oid(user, true)))
+			CheckRotationRoles(r, configurer, alternate, user,
+							   alternate ? AltUsername(user) : user);
+	}
+	return configurer;
+}
+
+/* Record a secret's rotation configuration (and start it if immediately). */
+static void
+WriteRotationConfig(const uint8 *id, const char *strategy, Jsonb *norm,
+					Rules *rules, Oid configurer, const char *token,
+					bool immediately, Oid fn)
+{
+	Oid			t[7] = {TEXTOID, JSONBOID, OIDOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, OIDOID};
+	Datum		v[7];
+	char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	TimestampTz next = 0;
+
+	v[0] = CStringGetTextDatum(strategy);
+	if (norm)
+		v[1] = JsonbPGetDatum(norm);
+	else
+		n[1] = 'n';
+	v[2] = ObjectIdGetDatum(configurer);
+	v[3] = CStringGetTextDatum(token);
+	if (norm && !immediately)
+		next = NextRotation(rules, GetCurrentTransactionStartTimestamp());
+	v[4] = TimestampTzGetDatum(next);
+	if (next == 0)
+		n[4] = 'n';
+	v[5] = BoolGetDatum(immediately);
+	v[6] = ObjectIdGetDatum(fn);
+	if (!OidIsValid(fn))
+		n[6] = 'n';
+	UpdateSecretRow(id,
+					"rotation_enabled = true, rotation_strategy = $2, rotation_lambda_arn = $2, "
+					"rotation_rules = $3, rotation_role = $4::regrole, "
+					"rotation_function = $8::pg_catalog.regprocedure, "
+					"rotation_token = CASE WHEN $7 THEN $5 END, "
+					"rotation_step = CASE WHEN $7 THEN 'createSecret' END, "
+					"rotation_started = CASE WHEN $7 THEN pg_catalog.now() END, "
+					"rotation_attempts = 0, rotation_next_attempt = NULL, "
+					"rotation_last_error = NULL, rotation_last_error_date = NULL, "
+					"next_rotation_date = CASE WHEN $7 THEN next_rotation_date ELSE $6 END",
+					7, t, v, n);
+}
+
 PG_FUNCTION_INFO_V1(rotate_secret);
 Datum
 rotate_secret(PG_FUNCTION_ARGS)
@@ -151,7 +232,6 @@ rotate_secret(PG_FUNCTION_ARGS)
 	char		tok[37];
 	Oid			fn = InvalidOid;
 	Oid			configurer;
-	const char *eff_strategy;
 
 	if (ref == NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, "secret_id is required");
@@ -199,33 +279,7 @@ rotate_secret(PG_FUNCTION_ARGS)
 		ParseRules(norm, &rules);
 	}
 
-	/*
-	 * Who configures a strategy runs it; otherwise the first configurer
-	 * stays.  What the rotation will change must be the configurer's to
-	 * change: checked here for a clear error, and again at every step.
-	 */
-	configurer = strategy || !OidIsValid(r.role) ? GetUserId() : r.role;
-	eff_strategy = strategy ? strategy : r.strategy;
-	if (!strategy)
-		fn = r.function;
-	if (!IsBuiltin(eff_strategy))
-	{
-		if (!OidIsValid(fn))
-			InvalidRequest(psprintf("the rotation function %s of secret \"%s\" is not pinned (configured before pg_kms 1.1)",
-									eff_strategy, info.name),
-						   "Give rotation_strategy again.");
-		CheckStrategyFunction(fn, configurer, info.name);
-	}
-	else
-	{
-		bool		alternate = strcmp(eff_strategy, STRATEGY_ALTERNATE) == 0;
-		char	   *user = CurrentUsername(info.id);
-
-		/* roles that do not exist yet are checked when the worker gets to them */
-		if (user && OidIsValid(get_role_oid(user, true)))
-			CheckRotationRoles(&r, configurer, alternate, user,
-							   alternate ? AltUsername(user) : user);
-	}
+	configurer = RotationConfigurer(strategy, &r, &info, &fn);
 
 	if (token && KmsSecretVersionExists(info.id, token))
 		InvalidRequest(psprintf("a version with client request token \"%s\" already exists", token), NULL);
@@ -239,40 +293,8 @@ rotate_secret(PG_FUNCTION_ARGS)
 		token = tok;
 	}
 
-	{
-		Oid			t[7] = {TEXTOID, JSONBOID, OIDOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, OIDOID};
-		Datum		v[7];
-		char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-		TimestampTz next = 0;
-
-		v[0] = CStringGetTextDatum(strategy ? strategy : r.strategy);
-		if (norm)
-			v[1] = JsonbPGetDatum(norm);
-		else
-			n[1] = 'n';
-		v[2] = ObjectIdGetDatum(configurer);
-		v[3] = CStringGetTextDatum(token);
-		if (norm && !immediately)
-			next = NextRotation(&rules, GetCurrentTransactionStartTimestamp());
-		v[4] = TimestampTzGetDatum(next);
-		if (next == 0)
-			n[4] = 'n';
-		v[5] = BoolGetDatum(immediately);
-		v[6] = ObjectIdGetDatum(fn);
-		if (!OidIsValid(fn))
-			n[6] = 'n';
-		UpdateSecretRow(info.id,
-						"rotation_enabled = true, rotation_strategy = $2, rotation_lambda_arn = $2, "
-						"rotation_rules = $3, rotation_role = $4::regrole, "
-						"rotation_function = $8::pg_catalog.regprocedure, "
-						"rotation_token = CASE WHEN $7 THEN $5 END, "
-						"rotation_step = CASE WHEN $7 THEN 'createSecret' END, "
-						"rotation_started = CASE WHEN $7 THEN pg_catalog.now() END, "
-						"rotation_attempts = 0, rotation_next_attempt = NULL, "
-						"rotation_last_error = NULL, rotation_last_error_date = NULL, "
-						"next_rotation_date = CASE WHEN $7 THEN next_rotation_date ELSE $6 END",
-						7, t, v, n);
-	}
+	WriteRotationConfig(info.id, strategy ? strategy : r.strategy, norm,
+						norm ? &rules : NULL, configurer, token, immediately, fn);
 	KmsSecretChanged(info.id);
 	KmsRotationWakeAtCommit();
 	KmsAudit("RotateSecret", info.arn, 0, "success");
