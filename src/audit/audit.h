@@ -10,7 +10,7 @@
  *	  end of the top-level statement and at transaction end.  Either way
  *	  the event is put on the shared queue and written to the server log at
  *	  once (docs/audit.md), so neither a rollback nor a crashed backend can
- *	  erase it; the worker (worker.c) drains the queue into kms.audit_log.
+ *	  erase it; the worker (worker/worker.c) drains the queue into kms.audit_log.
  *
  * IDENTIFICATION
  *	  src/audit/audit.h

@@ -16,7 +16,7 @@
  *		every operation on it, and grants of any of them;
  *	  - members of kms_admin: create keys, manage every key, DescribeKey,
  *		but neither use nor grant use of a key they do not own, nor change
- *		a key pg_kms manages (KeyManager AWS, kms_api.c);
+ *		a key pg_kms manages (KeyManager AWS, kms/keys_sql.c);
  *	  - a grantee: the operations of its grants, and with CreateGrant,
  *		grants of those operations only.
  *	  A role that may not use a key gets AccessDeniedException whether the
@@ -24,7 +24,7 @@
  *	  role sees a key (ListKeys, ListAliases, kms.keys) iff it may
  *	  DescribeKey it.
  *
- * Locking: no shared state here; key info is cached per backend (cache.c),
+ * Locking: no shared state here; key info is cached per backend (cache/cache.c),
  * dropped when the shared generation moves and re-checked when a role
  * changes.
  *

@@ -3,9 +3,12 @@
  * keystore.h
  *	  The key store (src/keystore/): the catalog of keys, versions,
  *	  aliases and grants.  Key references resolved to keys, privilege and
- *	  key-state checks, key creation, key material (wrapped by a provider,
- *	  cached unwrapped by cache/).  Owns the writes to kms.key,
- *	  kms.key_material, kms.alias and kms.grants.
+ *	  key-state checks, key creation and rotation of key material (wrapped
+ *	  by a provider, cached unwrapped by cache/), and the worker's key jobs
+ *	  (lifecycle.c).  Writes kms.key, kms.key_version, kms.alias and
+ *	  kms.grants; so, still, do the key-management entry points of kms/
+ *	  (key state, aliases, grants) and the local provider's master-key
+ *	  rewrap (kms.key_version).
  *
  *	  May call: cache/, provider/, audit/, catalog/, common/, crypto/.
  *
@@ -64,6 +67,10 @@ extern uint32 KmsGrantedOps(const uint8 *key_id);
 
 /* SQL for a key's KeyManager ('AWS' or 'CUSTOMER') from kms.key row k. */
 extern const char *KmsKeyManagerSql(void);
+
+/* Worker jobs (lifecycle.c): one due key rotated; one expired key destroyed. */
+extern bool KmsKeysRotateOneDue(void);
+extern bool KmsKeysDestroyOneExpired(void);
 
 /* The one visibility rule of ListKeys, ListAliases and kms.keys. */
 extern bool KmsKeyVisibleToUser(KmsKeyInfo *key);

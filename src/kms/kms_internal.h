@@ -11,10 +11,10 @@
  *	  ListKeys, Enable/DisableKey, Schedule/CancelKeyDeletion, rotation,
  *	  aliases, tags, grants, and the master-key rotation.
  *
- *	  Each entry point checks the caller's privilege on the key (keystore.c)
+ *	  Each entry point checks the caller's privilege on the key (keystore/)
  *	  before it touches anything, then the key state, then its arguments'
  *	  meaning; changes are made with catalog SQL and published to other
- *	  backends when the transaction commits (cache.c).  Keys pg_kms manages
+ *	  backends when the transaction commits (cache/cache.c).  Keys pg_kms manages
  *	  (KeyManager AWS) are changed by superusers only; aliases move between
  *	  keys of different owners only by a role owning both.
  *
@@ -38,7 +38,7 @@
 
 
 
-/* one rule for ListKeys, ListAliases and kms.keys (keystore.c) */
+/* one rule for ListKeys, ListAliases and kms.keys (keystore/) */
 #define KmsVisible(key) KmsKeyVisibleToUser(key)
 
 #define KMS_MAX_ON_DEMAND_ROTATIONS 25

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * provider_local.c
+ * local.c
  *	  The `local` key provider: key-version material is wrapped with
  *	  AES-256-GCM under a master key that is read once, in the postmaster,
  *	  from pg_kms.master_key_file or pg_kms.master_key_command.  The master
@@ -8,7 +8,7 @@
  *	  server: it is reported at start and by every call that needs it.
  *
  *	  The master key lives in the shared key cache region (excluded from
- *	  core dumps).  kms.master holds its key check value (KCV), so a wrong
+ *	  core dumps), handed over by the cache at startup (KmsProviderShmemAttach).  kms.master holds its key check value (KCV), so a wrong
  *	  key is named as such instead of failing as garbage.
  *
  *	  Crash restarts: the postmaster keeps its own copy of the master slot
@@ -35,7 +35,7 @@
  *	  (clusters from before the file existed).
  *
  * Locking: the master slot is read and written under the pg_kms LWLock
- * (cache.c).  Writers of wrapped material hold the kms.master row FOR
+ * (cache/cache.c).  Writers of wrapped material hold the kms.master row FOR
  * SHARE, kms_rotate_master_key() holds it FOR UPDATE, so no version is ever
  * wrapped under a master key that a concurrent rotation is replacing; the
  * new key is published in the commit callback, before the row lock is
@@ -286,7 +286,7 @@ KmsPostmasterKeysWipe(int code, Datum arg)
 		kms_cleanse(pm_keys, pm_keys_len);
 }
 
-/* One private page, protected as the shared key cache is (cache.c). */
+/* One private page, protected as the shared key cache is (cache/cache.c). */
 static void
 KmsPostmasterKeysAlloc(void)
 {

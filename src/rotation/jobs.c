@@ -296,91 +296,19 @@ KmsRotationSecretsCommitted(void)
 bool
 KmsRotationKeysJob(void)
 {
-	KmsCatalogState st;
-	uint8		key_id[KMS_KEY_ID_LEN];
-	KmsKeyInfo	key;
-	KmsKeyInfo *k;
-	Oid			t = UUIDOID;
-	Datum		v;
-	bool		isnull;
-	int32		version;
-	char		kid[37];
-
-	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT key_id FROM kms.key WHERE rotation_enabled AND key_state = 'Enabled' "
-				"AND next_rotation_date <= pg_catalog.now() "
-				"ORDER BY next_rotation_date, key_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-				0, NULL, NULL, NULL, false, SPI_OK_SELECT) != 1)
-	{
-		KmsCatalogExit(&st);
-		return false;
-	}
-	memcpy(key_id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))->data,
-		   KMS_KEY_ID_LEN);
-	KmsCatalogExit(&st);
-
-	k = KmsLookupKeyById(key_id);
-	if (k == NULL)
-		elog(ERROR, "key vanished during automatic rotation");
-	key = *k;
-	version = KmsRotateKeyMaterial(&key, "AUTOMATIC");
-
-	v = KmsUuidDatum(key_id);
-	KmsCatalogEnter(&st);
-	/* the schedule keeps its anchor; a key that was disabled past it restarts from now */
-	KmsExec("UPDATE kms.key SET next_rotation_date = CASE "
-			"WHEN next_rotation_date + pg_catalog.make_interval(days => COALESCE(rotation_period_days, 365)) > pg_catalog.now() "
-			"THEN next_rotation_date + pg_catalog.make_interval(days => COALESCE(rotation_period_days, 365)) "
-			"ELSE pg_catalog.now() + pg_catalog.make_interval(days => COALESCE(rotation_period_days, 365)) END "
-			"WHERE key_id = $1",
-			1, &t, &v, NULL, false, SPI_OK_UPDATE);
-	KmsCatalogExit(&st);
-	KmsInvalidateAtCommit();
-	KmsUuidToString(key_id, kid);
-	KmsAudit("RotateKey", kid, version, "success");
-	return true;
+	return KmsKeysRotateOneDue();
 }
 
 /*
- * Deletion windows: one key whose PendingDeletion window has passed
- * becomes Deleted and its material is destroyed (every version's wrapped
- * material is set NULL; aliases and grants go); then secrets whose
- * recovery window has passed are purged, a batch at a time.
+ * Deletion windows: one key whose PendingDeletion window has passed is
+ * destroyed (keystore/lifecycle.c); else secrets whose recovery window has
+ * passed are purged, a batch at a time.
  */
 bool
 KmsRotationDeletionJob(void)
 {
-	KmsCatalogState st;
-	uint8		key_id[KMS_KEY_ID_LEN];
-	Oid			t = UUIDOID;
-	Datum		v;
-	bool		isnull;
-	char		kid[37];
-
-	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT key_id FROM kms.key WHERE key_state = 'PendingDeletion' "
-				"AND deletion_date <= pg_catalog.now() "
-				"ORDER BY deletion_date, key_id LIMIT 1 FOR UPDATE SKIP LOCKED",
-				0, NULL, NULL, NULL, false, SPI_OK_SELECT) == 1)
-	{
-		memcpy(key_id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))->data,
-			   KMS_KEY_ID_LEN);
-		v = KmsUuidDatum(key_id);
-		KmsExec("UPDATE kms.key SET key_state = 'Deleted', rotation_enabled = false, "
-				"next_rotation_date = NULL WHERE key_id = $1",
-				1, &t, &v, NULL, false, SPI_OK_UPDATE);
-		KmsExec("UPDATE kms.key_version SET material = NULL WHERE key_id = $1",
-				1, &t, &v, NULL, false, SPI_OK_UPDATE);
-		KmsExec("DELETE FROM kms.alias WHERE key_id = $1", 1, &t, &v, NULL, false, SPI_OK_DELETE);
-		KmsExec("DELETE FROM kms.grants WHERE key_id = $1", 1, &t, &v, NULL, false, SPI_OK_DELETE);
-		KmsCatalogExit(&st);
-		KmsForgetKeyAtCommit(key_id);
-		KmsInvalidateAtCommit();
-		KmsUuidToString(key_id, kid);
-		KmsAudit("DeleteKey", kid, 0, "success");
+	if (KmsKeysDestroyOneExpired())
 		return true;
-	}
-	KmsCatalogExit(&st);
 	return KmsSecretsPurgeExpired(100) > 0;
 }
 

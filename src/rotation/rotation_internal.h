@@ -69,8 +69,6 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 
-extern PGDLLEXPORT Datum get_random_password(PG_FUNCTION_ARGS);
-
 #define STRATEGY_SINGLE		"postgres_single_user"
 #define STRATEGY_ALTERNATE	"postgres_alternating_users"
 #define CLONE_SUFFIX		"_clone"

@@ -297,16 +297,9 @@ ValidateStrategy(const char *strategy, Oid *fn_out)
 static char *
 NewPassword(void)
 {
-	text	   *t = DatumGetTextPP(DirectFunctionCall8Coll(get_random_password, InvalidOid,
-														   Int64GetDatum(ROTATION_PW_LEN),
-														   CStringGetTextDatum(ROTATION_EXCLUDE),
-														   BoolGetDatum(false), BoolGetDatum(false),
-														   BoolGetDatum(false), BoolGetDatum(false),
-														   BoolGetDatum(false), BoolGetDatum(true)));
-	char	   *s = text_to_cstring(t);
+	static const bool excl[4] = {false, false, false, false};
 
-	kms_cleanse(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-	return s;
+	return KmsRandomPassword(ROTATION_PW_LEN, ROTATION_EXCLUDE, excl, false, true);
 }
 
 /* A copy of jb with key set to the string value (a new jsonb). */

@@ -2,12 +2,12 @@
  *
  * secrets.h
  *	  A small C interface of the secrets store for the rotation part
- *	  (rotation.c).  These calls do no privilege checks of their own unless
+ *	  (rotation/).  These calls do no privilege checks of their own unless
  *	  they say so: the caller is the worker (a superuser) or an entry point
  *	  that has checked RotateSecret.  Plaintext returned by them is
  *	  palloc'd; the caller wipes it with kms_cleanse() when done.
  *
- *	  Writes lock the secret's row first (as every writer in secrets.c
+ *	  Writes lock the secret's row first (as every writer in secrets/
  *	  does), so labels stay consistent: exactly one AWSCURRENT.
  *
  * IDENTIFICATION
@@ -38,8 +38,6 @@ typedef struct KmsSecretInfo
  */
 extern void KmsSecretForRotation(const char *ref, KmsSecretInfo *info);
 
-/* Load by id (no privilege check); lock the row if for_update. */
-extern bool KmsSecretLoadInfo(const uint8 *id, KmsSecretInfo *info, bool for_update);
 
 /*
  * The SecretString of a version named by version_id and/or stage (both
@@ -74,6 +72,13 @@ extern void KmsSecretMoveStage(const uint8 *id, const char *stage, const char *m
 
 /* Mark the secret changed: last_changed_date, caches of every backend. */
 extern void KmsSecretChanged(const uint8 *id);
+
+/*
+ * GetRandomPassword's generator (excl: uppercase, lowercase, numbers,
+ * punctuation); palloc'd, the caller wipes it.
+ */
+extern char *KmsRandomPassword(int64 length, const char *exclude, const bool excl[4],
+							   bool include_space, bool require_each);
 
 /* Purge secrets whose recovery window has passed; at most limit; count. */
 extern int	KmsSecretsPurgeExpired(int limit);

@@ -18,7 +18,7 @@
  *
  *	  A value is encrypted here, in C, under the secret's KMS key with the
  *	  encryption context {"SecretARN": arn, "SecretVersionId": version id}
- *	  (kms_data.c's envelope encryption) before any catalog statement runs;
+ *	  (envelope/'s envelope encryption) before any catalog statement runs;
  *	  only the ciphertext is ever a parameter of one.  Plaintext never
  *	  reaches a table, the WAL, a statement text or an error message, and is
  *	  wiped from this backend's memory once the result is built.
@@ -49,7 +49,7 @@
  *
  * Caching: GetSecretValue keeps, per backend, the resolved version's
  * ciphertext and the secret's owner and grants (never plaintext), valid
- * while the shared generation (cache.c) stays put and no transaction of
+ * while the shared generation (cache/cache.c) stays put and no transaction of
  * this backend that could have filled it aborted.  Every write calls
  * KmsInvalidateAtCommit(), so all backends drop their caches after commit.
  *

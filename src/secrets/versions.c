@@ -292,17 +292,6 @@ KmsSecretForRotation(const char *ref, KmsSecretInfo *info)
 	InfoFromMeta(&m, info);
 }
 
-bool
-KmsSecretLoadInfo(const uint8 *id, KmsSecretInfo *info, bool for_update)
-{
-	SecretMeta	m;
-
-	if (!SecretLoadById(id, &m, for_update))
-		return false;
-	InfoFromMeta(&m, info);
-	return true;
-}
-
 char *
 KmsSecretGetString(const uint8 *id, const char *version_id, const char *stage,
 				   char **version_out)

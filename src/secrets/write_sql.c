@@ -596,9 +596,16 @@ untag_resource(PG_FUNCTION_ARGS)
  * GetRandomPassword
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(get_random_password);
-Datum
-get_random_password(PG_FUNCTION_ARGS)
+/*
+ * GetRandomPassword in C (secrets.h): a password of length characters from
+ * the classes not excluded (excl: uppercase, lowercase, numbers,
+ * punctuation) minus the exclude characters, with a space if include_space,
+ * with one of each included class if require_each.  Palloc'd; the caller
+ * wipes it.
+ */
+char *
+KmsRandomPassword(int64 length, const char *exclude, const bool excl[4],
+				  bool include_space, bool require_each)
 {
 	static const char *const classes[4] = {
 		"ABCDEFGHIJKLMNOPQRSTUVWXYZ",
@@ -606,23 +613,12 @@ get_random_password(PG_FUNCTION_ARGS)
 		"0123456789",
 		"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"
 	};
-	int64		length = PG_ARGISNULL(0) ? 32 : PG_GETARG_INT64(0);
-	char	   *exclude = KmsArgText(fcinfo, 1);
-	bool		excl[4];
-	bool		include_space = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
-	bool		require_each = PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7);
 	char		set[128];
 	int			setlen = 0;
 	char		cls[4][64];
 	int			clslen[4] = {0, 0, 0, 0};
 	int			nclasses = 0;
 	char	   *pw;
-	text	   *result;
-
-	excl[0] = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);	/* uppercase */
-	excl[1] = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);	/* lowercase */
-	excl[2] = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);	/* numbers */
-	excl[3] = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);	/* punctuation */
 
 	if (length < 1 || length > 4096)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -675,6 +671,27 @@ get_random_password(PG_FUNCTION_ARGS)
 			break;
 	}
 	pw[length] = '\0';
+	return pw;
+}
+
+PG_FUNCTION_INFO_V1(get_random_password);
+Datum
+get_random_password(PG_FUNCTION_ARGS)
+{
+	int64		length = PG_ARGISNULL(0) ? 32 : PG_GETARG_INT64(0);
+	char	   *exclude = KmsArgText(fcinfo, 1);
+	bool		excl[4];
+	bool		include_space = PG_ARGISNULL(6) ? false : PG_GETARG_BOOL(6);
+	bool		require_each = PG_ARGISNULL(7) ? true : PG_GETARG_BOOL(7);
+	char	   *pw;
+	text	   *result;
+
+	excl[0] = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);	/* uppercase */
+	excl[1] = PG_ARGISNULL(5) ? false : PG_GETARG_BOOL(5);	/* lowercase */
+	excl[2] = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);	/* numbers */
+	excl[3] = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);	/* punctuation */
+
+	pw = KmsRandomPassword(length, exclude, excl, include_space, require_each);
 	result = cstring_to_text_with_len(pw, (int) length);
 	kms_cleanse(pw, length);
 	PG_RETURN_TEXT_P(result);
