@@ -45,6 +45,44 @@
  * CreateSecret
  * ----------------------------------------------------------------
  */
+/*
+ * Insert the row of a new secret m (id, name, ARN, owner, key filled in);
+ * false if the name was taken meanwhile.
+ */
+static bool
+InsertSecretRow(SecretMeta *m, const char *description, const char *key_ref,
+				Jsonb *tags)
+{
+	KmsCatalogState st;
+	Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, OIDOID, JSONBOID};
+	Datum		v[8];
+	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		inserted;
+
+	v[0] = KmsUuidDatum(m->id);
+	v[1] = CStringGetTextDatum(m->name);
+	v[2] = CStringGetTextDatum(m->arn);
+	if (description)
+		v[3] = CStringGetTextDatum(description);
+	else
+		n[3] = 'n';
+	v[4] = KmsUuidDatum(m->key_id);
+	if (!m->default_key)
+		v[5] = CStringGetTextDatum(key_ref);
+	else
+		n[5] = 'n';
+	v[6] = ObjectIdGetDatum(m->owner);
+	v[7] = tags ? JsonbPGetDatum(tags) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	KmsCatalogEnter(&st);
+	inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
+					   "owner, tags, created_date, last_changed_date) "
+					   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now()) "
+					   "ON CONFLICT (name) DO NOTHING",
+					   8, t, v, n, false, SPI_OK_INSERT) == 1;
+	KmsCatalogExit(&st);
+	return inserted;
+}
+
 PG_FUNCTION_INFO_V1(create_secret);
 Datum
 create_secret(PG_FUNCTION_ARGS)
@@ -120,33 +158,7 @@ create_secret(PG_FUNCTION_ARGS)
 	memcpy(m.key_id, key.key_id, KMS_KEY_ID_LEN);
 	m.default_key = IsDefaultKeyRef(key_ref);
 
-	KmsCatalogEnter(&st);
-	{
-		Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, OIDOID, JSONBOID};
-		Datum		v[8];
-		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		v[0] = KmsUuidDatum(sid);
-		v[1] = CStringGetTextDatum(m.name);
-		v[2] = CStringGetTextDatum(m.arn);
-		if (description)
-			v[3] = CStringGetTextDatum(description);
-		else
-			n[3] = 'n';
-		v[4] = KmsUuidDatum(key.key_id);
-		if (!m.default_key)
-			v[5] = CStringGetTextDatum(key_ref);
-		else
-			n[5] = 'n';
-		v[6] = ObjectIdGetDatum(owner);
-		v[7] = tags ? JsonbPGetDatum(tags) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-		inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
-						   "owner, tags, created_date, last_changed_date) "
-						   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now()) "
-						   "ON CONFLICT (name) DO NOTHING",
-						   8, t, v, n, false, SPI_OK_INSERT) == 1;
-	}
-	KmsCatalogExit(&st);
+	inserted = InsertSecretRow(&m, description, key_ref, tags);
 	if (!inserted)
 		kms_error(ResourceExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
 				  "the secret \"%s\" already exists", name);
