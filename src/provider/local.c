@@ -828,6 +828,65 @@ KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init)
 }
 
 /*
+ * Rewrap one row of kms.key_version (key_id, version, material) under
+ * target unless it is there already; true if it was rewrapped.  Material
+ * that neither target nor the current or previous master key unwraps stops
+ * the rotation (target is wiped first).  Inside KmsCatalogEnter.
+ */
+static bool
+KmsRewrapRow(uint8 *target, HeapTuple tup, TupleDesc desc)
+{
+	int			rc;
+	bool		isnull;
+	Datum		kid = SPI_getbinval(tup, desc, 1, &isnull);
+	int32		version = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	bytea	   *w = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
+	uint8	   *uuid = (uint8 *) DatumGetPointer(kid);
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	size_t		len;
+	bytea	   *neww;
+	Datum		args[3];
+	Oid			types[3] = {BYTEAOID, UUIDOID, INT4OID};
+	bool		used_previous;
+
+	/* already under the target? */
+	if (kms_unwrap(target, uuid, (uint32) version,
+				   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+				   material, sizeof(material), &len) == 0)
+	{
+		kms_cleanse(material, sizeof(material));
+		return false;
+	}
+	if (KmsUnwrapAny(uuid, (uint32) version,
+					 (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+					 material, sizeof(material), &len, &used_previous) != 0)
+	{
+		char		kids[37];
+
+		kms_cleanse(target, KMS_AES_KEY_LEN);
+		KmsUuidToString(uuid, kids);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE), errhidestmt(true),
+				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, version),
+				 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
+	}
+	neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+	SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+	rc = kms_wrap(target, uuid, (uint32) version, material, len, (uint8 *) VARDATA(neww));
+	kms_cleanse(material, sizeof(material));
+	if (rc != 0)
+		elog(ERROR, "could not wrap key material");
+	args[0] = PointerGetDatum(neww);
+	args[1] = kid;
+	args[2] = Int32GetDatum(version);
+	rc = SPI_execute_with_args("UPDATE kms.key_version SET material = $1 WHERE key_id = $2 AND version = $3",
+							   3, types, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute failed: %d", rc);
+	return true;
+}
+
+/*
  * kms_rotate_master_key([new_master_key_file]): rewrap, in this transaction,
  * every key version of this database that is not yet under the target
  * master key.  With a file, the target is the key in it, and it becomes the
@@ -891,55 +950,8 @@ KmsLocalRotateMasterKey(const char *path)
 	tt = SPI_tuptable;
 	n = SPI_processed;
 	for (uint64 i = 0; i < n; i++)
-	{
-		bool		isnull;
-		Datum		kid = SPI_getbinval(tt->vals[i], tt->tupdesc, 1, &isnull);
-		int32		version = DatumGetInt32(SPI_getbinval(tt->vals[i], tt->tupdesc, 2, &isnull));
-		bytea	   *w = DatumGetByteaPP(SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull));
-		uint8	   *uuid = (uint8 *) DatumGetPointer(kid);
-		uint8		material[KMS_MAX_MATERIAL_LEN];
-		size_t		len;
-		bytea	   *neww;
-		Datum		args[3];
-		Oid			types[3] = {BYTEAOID, UUIDOID, INT4OID};
-		bool		used_previous;
-
-		/* already under the target? */
-		if (kms_unwrap(target, uuid, (uint32) version,
-					   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
-					   material, sizeof(material), &len) == 0)
-		{
-			kms_cleanse(material, sizeof(material));
-			continue;
-		}
-		if (KmsUnwrapAny(uuid, (uint32) version,
-						 (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
-						 material, sizeof(material), &len, &used_previous) != 0)
-		{
-			char		kids[37];
-
-			kms_cleanse(target, sizeof(target));
-			KmsUuidToString(uuid, kids);
-			ereport(ERROR,
-					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE), errhidestmt(true),
-					 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, version),
-					 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
-		}
-		neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
-		SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
-		rc = kms_wrap(target, uuid, (uint32) version, material, len, (uint8 *) VARDATA(neww));
-		kms_cleanse(material, sizeof(material));
-		if (rc != 0)
-			elog(ERROR, "could not wrap key material");
-		args[0] = PointerGetDatum(neww);
-		args[1] = kid;
-		args[2] = Int32GetDatum(version);
-		rc = SPI_execute_with_args("UPDATE kms.key_version SET material = $1 WHERE key_id = $2 AND version = $3",
-								   3, types, args, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %d", rc);
-		count++;
-	}
+		if (KmsRewrapRow(target, tt->vals[i], tt->tupdesc))
+			count++;
 	{
 		Datum		arg;
 		Oid			t = BYTEAOID;

@@ -713,32 +713,24 @@ get_random_password(PG_FUNCTION_ARGS)
  * Per-secret grants
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(secret_create_grant);
-Datum
-secret_create_grant(PG_FUNCTION_ARGS)
+/*
+ * The operations argument of secret_create_grant (argument n): grantable
+ * secret operations, as a text[] of distinct names in the order given, and
+ * their bits in *bits.
+ */
+static Datum
+SecretGrantOperationsArg(FunctionCallInfo fcinfo, int n, uint32 *bits)
 {
-	char	   *ref = ArgSecretId(fcinfo, 0);
-	char	   *grantee_name = KmsArgText(fcinfo, 1);
 	ArrayType  *ops;
 	Datum	   *elems;
 	bool	   *elemnulls;
 	int			nelems;
-	uint32		bits = 0;
 	ArrayBuildState *astate = NULL;
-	Oid			grantee;
-	SecretMeta	m;
-	KmsCatalogState st;
-	char	   *grant_id;
-	Oid			issuer = GetUserId();
 
-	SecretCacheCheck();
-	if (grantee_name == NULL || grantee_name[0] == '\0')
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "grantee_principal must not be empty");
-	if (PG_ARGISNULL(2))
+	if (PG_ARGISNULL(n))
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "operations must not be null");
-	ops = PG_GETARG_ARRAYTYPE_P(2);
+	ops = PG_GETARG_ARRAYTYPE_P(n);
 	deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nelems);
 	if (nelems == 0)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -758,11 +750,33 @@ secret_create_grant(PG_FUNCTION_ARGS)
 		if (o < 0)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 					  "operation \"%s\" is not a valid secret grant operation", op);
-		if (!(bits & SEC_OPBIT(o)))
+		if (!(*bits & SEC_OPBIT(o)))
 			astate = accumArrayResult(astate, CStringGetTextDatum(SecretOpNames[o]), false,
 									  TEXTOID, CurrentMemoryContext);
-		bits |= SEC_OPBIT(o);
+		*bits |= SEC_OPBIT(o);
 	}
+	return makeArrayResult(astate, CurrentMemoryContext);
+}
+
+PG_FUNCTION_INFO_V1(secret_create_grant);
+Datum
+secret_create_grant(PG_FUNCTION_ARGS)
+{
+	char	   *ref = ArgSecretId(fcinfo, 0);
+	char	   *grantee_name = KmsArgText(fcinfo, 1);
+	uint32		bits = 0;
+	Datum		oparray;
+	Oid			grantee;
+	SecretMeta	m;
+	KmsCatalogState st;
+	char	   *grant_id;
+	Oid			issuer = GetUserId();
+
+	SecretCacheCheck();
+	if (grantee_name == NULL || grantee_name[0] == '\0')
+		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+				  "grantee_principal must not be empty");
+	oparray = SecretGrantOperationsArg(fcinfo, 2, &bits);
 
 	SecretForWrite(ref, SEC_OP_MANAGE_GRANTS, "CreateGrant", false, &m);
 
@@ -806,7 +820,7 @@ secret_create_grant(PG_FUNCTION_ARGS)
 		v[0] = CStringGetTextDatum(grant_id);
 		v[1] = KmsUuidDatum(m.id);
 		v[2] = ObjectIdGetDatum(grantee);
-		v[3] = makeArrayResult(astate, CurrentMemoryContext);
+		v[3] = oparray;
 		v[4] = ObjectIdGetDatum(issuer);
 		KmsExec("INSERT INTO kms.secret_grant (grant_id, secret_id, grantee, operations, issuing_role, creation_date) "
 				"VALUES ($1, $2, $3::regrole, $4, $5::regrole, pg_catalog.now())",
