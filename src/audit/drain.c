@@ -148,46 +148,19 @@ KmsAuditEpochUs(TimestampTz t)
 }
 
 /*
- * Insert one record as row id, chained to prev (32 bytes); the new row's
- * hash goes to prev.  with_oids: the table has the role OID columns, which
- * are then filled and hashed (fields 19 and 20).
+ * The row hash of an audit row: SHA-256 of the previous row's hash and the
+ * row's fields (s: its strings, sanitized), in the order and forms
+ * docs/audit.md gives (kms.audit_payload() computes the same in SQL).
  */
 static void
-KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
+KmsAuditRowHash(const KmsAuditRecord *rec, int64 id, const uint8 *prev,
+				char **s, const char *params_text, bool with_oids, uint8 *hash)
 {
-	Datum		values[KMS_AUDIT_NCOLS];
-	char		nulls[KMS_AUDIT_NCOLS];
-	char	   *s[KMS_AUDIT_NSTR];
-	char	   *params_text = NULL;
 	StringInfoData h;
-	uint8		hash[32];
 	unsigned int hlen = 0;
-	bytea	   *prevb,
-			   *hashb;
-	int			rc;
 
-	memset(nulls, ' ', sizeof(nulls));
-	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
-	{
-		int			len;
-		const char *v = KmsAuditRecStr(rec, i, &len);
-
-		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
-	}
-	if (s[S_PARAMS] != NULL)
-	{
-		Datum		jb = DirectFunctionCall1(jsonb_in, CStringGetDatum(s[S_PARAMS]));
-		Jsonb	   *j = DatumGetJsonbP(jb);
-
-		params_text = JsonbToCString(NULL, &j->root, VARSIZE(j));
-		values[17] = jb;
-	}
-	else
-		nulls[17] = 'n';
-
-	/* the payload: field order and forms as in docs/audit.md */
 	initStringInfo(&h);
-	appendBinaryStringInfo(&h, (char *) prev, 32);
+	appendBinaryStringInfo(&h, (const char *) prev, 32);
 	KmsAuditHashField(&h, psprintf(INT64_FORMAT, id));
 	KmsAuditHashField(&h, KmsAuditEpochUs(rec->time));
 	KmsAuditHashField(&h, KmsAuditEpochUs(rec->last_time));
@@ -216,6 +189,45 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INTERNAL), errhidestmt(true),
 				 errmsg("KMSInternalException: SHA-256 failed")));
+}
+
+/*
+ * Insert one record as row id, chained to prev (32 bytes); the new row's
+ * hash goes to prev.  with_oids: the table has the role OID columns, which
+ * are then filled and hashed (fields 19 and 20).
+ */
+static void
+KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
+{
+	Datum		values[KMS_AUDIT_NCOLS];
+	char		nulls[KMS_AUDIT_NCOLS];
+	char	   *s[KMS_AUDIT_NSTR];
+	char	   *params_text = NULL;
+	uint8		hash[32];
+	bytea	   *prevb,
+			   *hashb;
+	int			rc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
+	{
+		int			len;
+		const char *v = KmsAuditRecStr(rec, i, &len);
+
+		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
+	}
+	if (s[S_PARAMS] != NULL)
+	{
+		Datum		jb = DirectFunctionCall1(jsonb_in, CStringGetDatum(s[S_PARAMS]));
+		Jsonb	   *j = DatumGetJsonbP(jb);
+
+		params_text = JsonbToCString(NULL, &j->root, VARSIZE(j));
+		values[17] = jb;
+	}
+	else
+		nulls[17] = 'n';
+
+	KmsAuditRowHash(rec, id, prev, s, params_text, with_oids, hash);
 
 	prevb = palloc(VARHDRSZ + 32);
 	SET_VARSIZE(prevb, VARHDRSZ + 32);
