@@ -162,6 +162,29 @@ StepTimeoutDisarm(void)
  */
 
 /*
+ * Start the scheduled rotation of r: a new token (the AWSPENDING version
+ * id to be), first step createSecret.  Inside KmsCatalogEnter.
+ */
+static void
+StartScheduledRotation(RotationRow *r)
+{
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+	uint8		u[16];
+	char		tok[37];
+
+	if (!KmsRandomUuid(u))
+		elog(ERROR, "could not generate random bytes");
+	KmsUuidToString(u, tok);
+	v[0] = KmsUuidDatum(r->id);
+	v[1] = CStringGetTextDatum(tok);
+	KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
+			"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "
+			"WHERE secret_id = $1",
+			2, t, v, NULL, false, SPI_OK_UPDATE);
+}
+
+/*
  * One unit of secret rotation: the next step of one rotation in progress
  * whose retry time has come, or the start of one scheduled rotation.
  * Errors of the step roll back a subtransaction and are recorded; the job
@@ -197,22 +220,9 @@ KmsRotationSecretsJob(void)
 					 0, NULL, NULL, NULL, false, SPI_OK_SELECT) == 1)
 	{
 		/* a scheduled rotation: start it, run it from the next call */
-		Oid			t[2] = {UUIDOID, TEXTOID};
-		Datum		v[2];
-		uint8		u[16];
-		char		tok[37];
-
 		RowFromSpi(&r);
 		RowCopyOut(&r, cxt);
-		if (!KmsRandomUuid(u))
-			elog(ERROR, "could not generate random bytes");
-		KmsUuidToString(u, tok);
-		v[0] = KmsUuidDatum(r.id);
-		v[1] = CStringGetTextDatum(tok);
-		KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
-				"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "
-				"WHERE secret_id = $1",
-				2, t, v, NULL, false, SPI_OK_UPDATE);
+		StartScheduledRotation(&r);
 		KmsCatalogExit(&st);
 		KmsAudit("RotationStarted", r.arn, 0, "success");
 		return true;
