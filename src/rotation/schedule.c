@@ -429,6 +429,77 @@ RuleMember(Jsonb *jb, const char *aws, const char *snake)
 	return v;
 }
 
+/* rate(<digits> <unit>) of ScheduleExpression e, into r. */
+static void
+ParseRate(const char *e, Rules *r)
+{
+	const char *p = e + 5;
+	const char *q;
+	char	   *end;
+	char	   *unit;
+	char	   *numtext;
+	long		n;
+
+	/* digits by hand: no sscanf, whose %d wraps silently */
+	for (q = p; isdigit((unsigned char) *q); q++)
+		;
+	if (q == p || *q != ' ' || e[strlen(e) - 1] != ')')
+		RulesError("ScheduleExpression \"%s\" is not valid: use rate(N hours) or rate(N days)", e);
+	numtext = pnstrdup(p, q - p);
+	unit = pnstrdup(q + 1, strlen(q + 1) - 1);
+	errno = 0;
+	n = strtol(numtext, &end, 10);
+	if (errno == ERANGE || n > 999 * 24)
+		n = 999 * 24 + 1;	/* too large for any unit: the range checks below say so */
+	if (strcmp(unit, "hours") == 0 || strcmp(unit, "hour") == 0)
+	{
+		if (n < 4)
+			RulesError("ScheduleExpression \"%s\": rotation can run at most every 4 hours", e);
+		if (n > 999 * 24)
+			RulesError("ScheduleExpression \"%s\": the longest interval is 999 days", e);
+		r->kind = RULE_RATE_HOURS;
+	}
+	else if (strcmp(unit, "days") == 0 || strcmp(unit, "day") == 0)
+	{
+		if (n < 1 || n > 999)
+			RulesError("ScheduleExpression \"%s\": the number of days must be 1 to 999", e);
+		r->kind = RULE_RATE_DAYS;
+	}
+	else
+		RulesError("ScheduleExpression \"%s\": the unit must be hours or days", e);
+	r->n = (int) n;
+}
+
+/* The Duration member of rotation_rules (hours of a rotation window). */
+static void
+ParseDuration(JsonbValue *dur, Rules *r)
+{
+	char	   *d;
+	char	   *end;
+	long		h;
+	int			limit;
+
+	if (dur->type != jbvString)
+		RulesError("Duration must be a string such as \"3h\"");
+	d = pnstrdup(dur->val.string.val, dur->val.string.len);
+	h = strtol(d, &end, 10);
+	if (!isdigit((unsigned char) d[0]) || strcmp(end, "h") != 0 || strlen(d) > 3)
+		RulesError("Duration \"%s\" is not valid: use \"<hours>h\", such as \"3h\"", d);
+	if (h < 1 || h > 24)
+		RulesError("Duration must be 1h to 24h");
+	if (r->kind == RULE_DAYS)
+		RulesError("Duration goes with ScheduleExpression, not with AutomaticallyAfterDays");
+	limit = r->kind == RULE_RATE_HOURS ? Min(r->n, 24) :
+		r->kind == RULE_CRON ? CronMinGap(&r->cron) : 24;
+	if (h > limit)
+		RulesError("Duration %ldh is longer than the interval between rotation windows", h);
+	if (r->kind == RULE_CRON)
+		for (int i = 0; i < 24; i++)
+			if (r->cron.hour[i] && i + h > 24)
+				RulesError("a rotation window must not cross into the next UTC day: %02d:00 + %ldh", i, h);
+	r->duration = (int) h;
+}
+
 /*
  * Validate rotation_rules as AWS does and parse them into r.  Returns the
  * normalized rules (AWS member names) as a jsonb.
@@ -478,49 +549,13 @@ ParseRules(Jsonb *jb, Rules *r)
 	else
 	{
 		char	   *e;
-		char	   *unit;
-		char	   *numtext;
-		long		n;
 
 		if (expr->type != jbvString)
 			RulesError("ScheduleExpression must be a string");
 		e = pnstrdup(expr->val.string.val, expr->val.string.len);
 		r->expression = e;
 		if (strncmp(e, "rate(", 5) == 0)
-		{
-			/* rate(<digits> <unit>): no sscanf, whose %d wraps silently */
-			const char *p = e + 5;
-			const char *q;
-			char	   *end;
-
-			for (q = p; isdigit((unsigned char) *q); q++)
-				;
-			if (q == p || *q != ' ' || e[strlen(e) - 1] != ')')
-				RulesError("ScheduleExpression \"%s\" is not valid: use rate(N hours) or rate(N days)", e);
-			numtext = pnstrdup(p, q - p);
-			unit = pnstrdup(q + 1, strlen(q + 1) - 1);
-			errno = 0;
-			n = strtol(numtext, &end, 10);
-			if (errno == ERANGE || n > 999 * 24)
-				n = 999 * 24 + 1;	/* too large for any unit: the range checks below say so */
-			if (strcmp(unit, "hours") == 0 || strcmp(unit, "hour") == 0)
-			{
-				if (n < 4)
-					RulesError("ScheduleExpression \"%s\": rotation can run at most every 4 hours", e);
-				if (n > 999 * 24)
-					RulesError("ScheduleExpression \"%s\": the longest interval is 999 days", e);
-				r->kind = RULE_RATE_HOURS;
-			}
-			else if (strcmp(unit, "days") == 0 || strcmp(unit, "day") == 0)
-			{
-				if (n < 1 || n > 999)
-					RulesError("ScheduleExpression \"%s\": the number of days must be 1 to 999", e);
-				r->kind = RULE_RATE_DAYS;
-			}
-			else
-				RulesError("ScheduleExpression \"%s\": the unit must be hours or days", e);
-			r->n = (int) n;
-		}
+			ParseRate(e, r);
 		else if (strncmp(e, "cron(", 5) == 0 && e[strlen(e) - 1] == ')')
 		{
 			char	   *inner = pnstrdup(e + 5, strlen(e) - 6);
@@ -534,32 +569,7 @@ ParseRules(Jsonb *jb, Rules *r)
 			RulesError("ScheduleExpression \"%s\" is not valid: use rate(...) or cron(...)", e);
 	}
 	if (dur)
-	{
-		char	   *d;
-		char	   *end;
-		long		h;
-		int			limit;
-
-		if (dur->type != jbvString)
-			RulesError("Duration must be a string such as \"3h\"");
-		d = pnstrdup(dur->val.string.val, dur->val.string.len);
-		h = strtol(d, &end, 10);
-		if (!isdigit((unsigned char) d[0]) || strcmp(end, "h") != 0 || strlen(d) > 3)
-			RulesError("Duration \"%s\" is not valid: use \"<hours>h\", such as \"3h\"", d);
-		if (h < 1 || h > 24)
-			RulesError("Duration must be 1h to 24h");
-		if (r->kind == RULE_DAYS)
-			RulesError("Duration goes with ScheduleExpression, not with AutomaticallyAfterDays");
-		limit = r->kind == RULE_RATE_HOURS ? Min(r->n, 24) :
-			r->kind == RULE_CRON ? CronMinGap(&r->cron) : 24;
-		if (h > limit)
-			RulesError("Duration %ldh is longer than the interval between rotation windows", h);
-		if (r->kind == RULE_CRON)
-			for (int i = 0; i < 24; i++)
-				if (r->cron.hour[i] && i + h > 24)
-					RulesError("a rotation window must not cross into the next UTC day: %02d:00 + %ldh", i, h);
-		r->duration = (int) h;
-	}
+		ParseDuration(dur, r);
 
 	initStringInfo(&out);
 	if (r->kind == RULE_DAYS)
