@@ -236,6 +236,10 @@ KmsArgText(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
+/* CreateGrant's operations (text[]) as C strings; see util.c. */
+extern char **KmsArgOperations(FunctionCallInfo fcinfo, int n, bool secrets_api,
+							   int *count);
+
 struct Tuplestorestate;
 extern struct Tuplestorestate *KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc);
 extern void KmsUuidToString(const uint8 *uuid, char *out37);

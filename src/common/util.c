@@ -13,6 +13,8 @@
 
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
 
@@ -158,6 +160,44 @@ KmsUuidDatum(const uint8 *key_id)
 
 	memcpy(u->data, key_id, KMS_KEY_ID_LEN);
 	return UUIDPGetDatum(u);
+}
+
+/*
+ * CreateGrant's operations argument (argument n, text[]): its elements as
+ * C strings (NULL for a null element, which the caller refuses in its
+ * turn), *count of them.  Refuses a null or empty array with the error of
+ * the API's dialect: KMS's ValidationException, or Secrets Manager's
+ * InvalidParameterException if secrets_api.
+ */
+char	  **
+KmsArgOperations(FunctionCallInfo fcinfo, int n, bool secrets_api, int *count)
+{
+	Datum	   *elems;
+	bool	   *elemnulls;
+	char	  **names;
+
+	if (PG_ARGISNULL(n))
+	{
+		if (secrets_api)
+			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+					  "operations must not be null");
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "operations must not be null");
+	}
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(n), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elemnulls, count);
+	if (*count == 0)
+	{
+		if (secrets_api)
+			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+					  "operations must list at least one operation");
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "operations must list at least one operation");
+	}
+	names = palloc(*count * sizeof(char *));
+	for (int i = 0; i < *count; i++)
+		names[i] = elemnulls[i] ? NULL : TextDatumGetCString(elems[i]);
+	return names;
 }
 
 /* Start a materialized set-returning function (works on PG 14 too). */

@@ -55,29 +55,19 @@ KmsRoleArg(const char *name, const char *what)
 static Datum
 GrantOperationsArg(FunctionCallInfo fcinfo, int n, KmsKeyInfo *key, uint32 *opbits)
 {
-	ArrayType  *ops;
-	Datum	   *elems;
-	bool	   *elemnulls;
 	int			nelems;
+	char	  **names = KmsArgOperations(fcinfo, n, false, &nelems);
 	ArrayBuildState *astate = NULL;
 
-	if (PG_ARGISNULL(n))
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "operations must not be null");
-	ops = PG_GETARG_ARRAYTYPE_P(n);
-	deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nelems);
-	if (nelems == 0)
-		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
-				  "operations must list at least one operation");
 	for (int i = 0; i < nelems; i++)
 	{
 		char	   *op;
 		int			o;
 
-		if (elemnulls[i])
+		if (names[i] == NULL)
 			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 					  "operations must not contain null");
-		op = TextDatumGetCString(elems[i]);
+		op = names[i];
 		o = KmsOpFromName(op);
 		if (o < 0)
 			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,

@@ -721,29 +721,19 @@ get_random_password(PG_FUNCTION_ARGS)
 static Datum
 SecretGrantOperationsArg(FunctionCallInfo fcinfo, int n, uint32 *bits)
 {
-	ArrayType  *ops;
-	Datum	   *elems;
-	bool	   *elemnulls;
 	int			nelems;
+	char	  **names = KmsArgOperations(fcinfo, n, true, &nelems);
 	ArrayBuildState *astate = NULL;
 
-	if (PG_ARGISNULL(n))
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "operations must not be null");
-	ops = PG_GETARG_ARRAYTYPE_P(n);
-	deconstruct_array(ops, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elemnulls, &nelems);
-	if (nelems == 0)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "operations must list at least one operation");
 	for (int i = 0; i < nelems; i++)
 	{
 		char	   *op;
 		int			o = -1;
 
-		if (elemnulls[i])
+		if (names[i] == NULL)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 					  "operations must not contain null");
-		op = TextDatumGetCString(elems[i]);
+		op = names[i];
 		for (int k = 0; k < SEC_NUM_GRANT_OPS; k++)
 			if (strcmp(op, SecretOpNames[k]) == 0)
 				o = k;
