@@ -6,7 +6,9 @@ EXTENSION = pg_kms
 EXTVERSION = 1.1
 MODULE_big = pg_kms
 
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+# src/pg_kms.c is the module entry; each folder of src/ is one layer's part
+# (README.md, "Layout"; make check-layers).
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 # The install script is assembled from one SQL file per part, in name order.
 SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
@@ -26,7 +28,7 @@ TAP_TESTS = 1
 PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 
 PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
-# No libpq: the rotation worker logs in with its own SCRAM-only client (src/scram.c).
+# No libpq: the rotation worker logs in with its own SCRAM-only client (src/rotation/scram.c).
 SHLIB_LINK = -lcrypto -lcurl
 EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/output_iso results regression.diffs regression.out \
 	test/fuzz/fuzz_ciphertext test/kat/kat_gcm tmp_check
@@ -38,13 +40,20 @@ sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
 
 # Stand-alone checks of the crypto core (no server needed).
-CRYPTO_STANDALONE = src/crypto.c
-test/kat/kat_gcm: test/kat/kat_gcm.c $(CRYPTO_STANDALONE) src/crypto.h
-	$(CC) -O2 -Wall -I src -o $@ test/kat/kat_gcm.c $(CRYPTO_STANDALONE) -lcrypto
-test/fuzz/fuzz_ciphertext: test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) src/crypto.h
-	$(CC) -O1 -g -fsanitize=address,undefined -Wall -I src -o $@ test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) -lcrypto
+CRYPTO_STANDALONE = src/crypto/crypto.c
+test/kat/kat_gcm: test/kat/kat_gcm.c $(CRYPTO_STANDALONE) src/crypto/crypto.h
+	$(CC) -O2 -Wall -I src/crypto -o $@ test/kat/kat_gcm.c $(CRYPTO_STANDALONE) -lcrypto
+test/fuzz/fuzz_ciphertext: test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) src/crypto/crypto.h
+	$(CC) -O1 -g -fsanitize=address,undefined -Wall -I src/crypto -o $@ test/fuzz/fuzz_ciphertext.c $(CRYPTO_STANDALONE) -lcrypto
 
-.PHONY: check-standalone bench
+# Layer check (issue 10): the include and call graph of src/ points down the
+# layer order written in scripts/check_layers.py; no cycles.  Fails on any
+# finding (CHECK_LAYERS_FLAGS=--report only prints them).
+CHECK_LAYERS_FLAGS ?=
+.PHONY: check-standalone bench check-layers
+check-layers:
+	python3 scripts/check_layers.py $(CHECK_LAYERS_FLAGS)
+
 check-standalone: test/kat/kat_gcm test/fuzz/fuzz_ciphertext
 	./test/kat/kat_gcm
 	./test/fuzz/fuzz_ciphertext 200000

@@ -350,6 +350,35 @@ if want regress || want interop || want docs; then
 	fi
 fi
 
+# ------------------------------------- 4b. layers: include graph, inventory
+# Issue 10: src/ includes and calls point one way (make check-layers), and what a
+# refactor must not change (messages, settings, shmem, SQL symbols) equals
+# test/layers/inventory.before.  PG_KMS_INVENTORY_OUT=FILE keeps a copy of
+# the current inventory (to update the file, with the reason in the commit).
+if want regress && [ $CLUSTER_OK = 1 ]; then
+	banner "layers (make check-layers, test/layers/inventory.sh)"
+	t=$(now)
+	lp=0 lf=0
+	if run_logged "$WORK/layers.log" 120 make --no-print-directory PG_CONFIG="$PG_CONFIG" check-layers; then
+		lp=$((lp + 1))
+	else
+		lf=$((lf + 1))
+	fi
+	bash test/layers/inventory.sh "$REPO/pg_kms.so" >"$WORK/inventory.now" 2>&1
+	[ -n "${PG_KMS_INVENTORY_OUT:-}" ] && cp "$WORK/inventory.now" "$PG_KMS_INVENTORY_OUT"
+	if diff -u test/layers/inventory.before "$WORK/inventory.now"; then
+		lp=$((lp + 1))
+	else
+		echo "!! inventory differs from test/layers/inventory.before (see above)"
+		lf=$((lf + 1))
+	fi
+	if [ $lf -gt 0 ]; then
+		record layers FAIL $lp $lf $(( $(now) - t ))
+	else
+		record layers PASS $lp 0 $(( $(now) - t ))
+	fi
+fi
+
 # ------------------------------------------------ 5. pg_regress + isolation
 if want regress && [ $CLUSTER_OK = 1 ]; then
 	banner "pg_regress (sql/ -> expected/)"

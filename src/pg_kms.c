@@ -1,14 +1,25 @@
 /*-------------------------------------------------------------------------
  *
  * pg_kms.c
- *	  Module entry: settings, shared-memory hooks, the transaction callback
- *	  that publishes cache invalidations and master-key changes at commit,
- *	  and small helpers shared by the parts.
+ *	  Module entry, included by nobody: _PG_init defines every setting
+ *	  through the part that reads it, installs what a lower layer needs from
+ *	  a higher one (the cache's source of wrapped material, the workers'
+ *	  jobs, due source and wake function), registers the background workers,
+ *	  and owns every PostgreSQL hook and callback: one shared-memory request
+ *	  and one startup hook, the executor and utility hooks, one transaction,
+ *	  one subtransaction and one relcache callback.  Each dispatches to the
+ *	  parts in the order the separate hooks and callbacks of pg_kms 1.1 ran
+ *	  in (the audit queue, then the worker status, then the key cache;
+ *	  rotation's and the key cache's transaction work, then the audit's).
+ *
+ *	  The layer order (README.md, "Layout"; make check-layers): crypto ->
+ *	  common -> catalog -> audit -> provider -> cache -> keystore ->
+ *	  envelope -> kms | secrets -> rotation -> worker -> this file.
  *
  * pg_kms must be in shared_preload_libraries: the key cache lives in shared
  * memory.  Loaded any other way, every call fails with a hint.
  *
- * Locking: none here; see cache.c.
+ * Locking: none here; see cache/cache.c.
  *
  * IDENTIFICATION
  *	  src/pg_kms.c
@@ -18,60 +29,41 @@
 #include "postgres.h"
 
 #include "access/xact.h"
-#include "funcapi.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
-#include "utils/builtins.h"
+#include "tcop/utility.h"
 #include "utils/guc.h"
 #include "utils/inval.h"
-#include "utils/jsonb.h"
 
-#include "audit.h"
-#include "cache.h"
-#include "pg_kms.h"
-#include "provider.h"
-#include "rotation.h"
-#include "worker.h"
+#include "audit/audit.h"
+#include "cache/cache.h"
+#include "keystore/keystore.h"
+#include "provider/provider.h"
+#include "rotation/rotation.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
-
-char	   *kms_master_key_file = NULL;
-char	   *kms_master_key_command = NULL;
-char	   *kms_previous_master_key_file = NULL;
-char	   *kms_provider_name = NULL;
-char	   *kms_region = NULL;
-char	   *kms_account_id = NULL;
-int			kms_key_cache_size = 1024;
-int			kms_key_cache_ttl = 300;
-bool		kms_protect_memory = true;
-
-bool		kms_preloaded = false;
 
 #if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-const char *const KmsOpNames[] = {
-	"Decrypt",
-	"Encrypt",
-	"GenerateDataKey",
-	"GenerateDataKeyWithoutPlaintext",
-	"ReEncryptFrom",
-	"ReEncryptTo",
-	"CreateGrant",
-	"RetireGrant",
-	"DescribeKey",
-	"GenerateMac",
-	"VerifyMac",
-	"ManageKey"
-};
-
-const char *const KmsKeyStateNames[] = {
-	"Enabled", "Disabled", "PendingDeletion", "Deleted"
-};
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
 void		_PG_init(void);
+
+/* Shared memory: the audit queue, the worker status, the key cache. */
+static void
+kms_shmem_request_all(void)
+{
+	KmsAuditShmemRequest();
+	KmsWorkerShmemRequest();
+	KmsCacheShmemRequest();
+}
 
 #if PG_VERSION_NUM >= 150000
 static void
@@ -79,7 +71,7 @@ kms_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	KmsShmemRequest();
+	kms_shmem_request_all();
 }
 #endif
 
@@ -88,7 +80,43 @@ kms_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	KmsShmemStartup();
+	KmsAuditShmemStartup();
+	KmsWorkerShmemStartup();
+	KmsCacheShmemStartup();
+}
+
+/* Executor and utility hooks: the audit's statement boundaries. */
+static void
+kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
+				bool execute_once)
+{
+	KmsAuditExecutorRun(queryDesc, direction, count, execute_once,
+						prev_ExecutorRun ? prev_ExecutorRun : standard_ExecutorRun);
+}
+
+static void
+kms_ExecutorFinish(QueryDesc *queryDesc)
+{
+	KmsAuditExecutorFinish(queryDesc,
+						   prev_ExecutorFinish ? prev_ExecutorFinish : standard_ExecutorFinish);
+}
+
+static void
+kms_ExecutorEnd(QueryDesc *queryDesc)
+{
+	KmsAuditExecutorEnd(queryDesc,
+						prev_ExecutorEnd ? prev_ExecutorEnd : standard_ExecutorEnd);
+}
+
+static void
+kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				   bool readOnlyTree, ProcessUtilityContext context,
+				   ParamListInfo params, QueryEnvironment *queryEnv,
+				   DestReceiver *dest, QueryCompletion *qc)
+{
+	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
+						   params, queryEnv, dest, qc,
+						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
 }
 
 /*
@@ -98,6 +126,9 @@ kms_shmem_startup(void)
 static void
 kms_xact_callback(XactEvent event, void *arg)
 {
+	/* wake the rotation worker for a rotation requested by this transaction */
+	KmsRotationXactCallback(event);
+
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -114,12 +145,26 @@ kms_xact_callback(XactEvent event, void *arg)
 			/* PREPARE is refused in pre-prepare; nothing pending here */
 			break;
 		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * What a transaction changed is published by this callback at
+			 * commit (cache invalidation, a new master key and its check
+			 * value); COMMIT PREPARED runs in another session and calls no
+			 * callback of ours, so it would commit the change unpublished.
+			 * Refuse PREPARE, as PostgreSQL does for temporary objects.
+			 */
+			if (KmsCacheChangesPending() || KmsLocalChangesPending())
+				kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+						  "cannot PREPARE a transaction that has changed keys, secrets or the master key");
 			KmsCacheAtAbort();
 			KmsLocalAtAbort();
 			break;
 		default:
 			break;
 	}
+
+	/* the audit: flush aggregates at commit, keep counts across a rollback */
+	KmsAuditXactCallback(event);
 }
 
 /* kms.key invalidated (on a standby: replayed): drop what we cached. */
@@ -146,222 +191,50 @@ _PG_init(void)
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-	DefineCustomStringVariable("pg_kms.master_key_file",
-							   "Path of the local provider's master key file.",
-							   "32 raw bytes or 64 hex characters; mode 0600 or stricter, outside the data directory. Read once at server start.",
-							   &kms_master_key_file,
-							   NULL,
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.master_key_command",
-							   "Shell command that prints the local provider's master key.",
-							   "Used when pg_kms.master_key_file is not set. Run once at server start.",
-							   &kms_master_key_command,
-							   NULL,
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.previous_master_key_file",
-							   "Path of the master key being rotated away from.",
-							   "Set it to the old master key while some database still has key material wrapped under it; kms_rotate_master_key() then rewraps that material under the current master key.",
-							   &kms_previous_master_key_file,
-							   NULL,
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.provider",
-							   "Key provider that wraps key material.",
-							   "Only \"local\" is available in this release.",
-							   &kms_provider_name,
-							   "local",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.region",
-							   "Region name used in ARNs.",
-							   NULL,
-							   &kms_region,
-							   "local",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.account_id",
-							   "Account id used in ARNs.",
-							   "Empty means twelve digits derived from the database system identifier.",
-							   &kms_account_id,
-							   "",
-							   PGC_POSTMASTER,
-							   0,
-							   NULL, NULL, NULL);
-
-	DefineCustomIntVariable("pg_kms.key_cache_size",
-							"Number of key versions the shared key cache holds.",
-							NULL,
-							&kms_key_cache_size,
-							1024, 16, 1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("pg_kms.key_cache_ttl",
-							"How long unwrapped key material stays cached.",
-							NULL,
-							&kms_key_cache_ttl,
-							300, 1, 7 * 86400,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomBoolVariable("pg_kms.protect_memory",
-							 "Keep key material out of core dumps.",
-							 "Excludes the shared key cache from core dumps and locks it in memory, and marks a backend non-dumpable once it holds key material.",
-							 &kms_protect_memory,
-							 true,
-							 PGC_POSTMASTER,
-							 0,
-							 NULL, NULL, NULL);
-
-	/* the audit trail and the worker: their settings, memory and hooks */
-	KmsAuditInit();
-	KmsWorkerInit();
-
-	/* rotation: its (test-only) setting */
-	KmsRotationInit();
+	/* settings, each defined by the part that reads it */
+	KmsLocalProviderDefineGucs();	/* master_key_file, _command, previous_ */
+	KmsProviderDefineGucs();	/* provider */
+	KmsArnDefineGucs();			/* region, account_id */
+	KmsCacheDefineGucs();		/* key_cache_size, key_cache_ttl */
+	KmsSecureMemDefineGucs();	/* protect_memory */
+	KmsAuditDefineGucs();		/* audit, audit_* */
+	KmsWorkerDefineGucs();		/* database, worker_naptime */
+	KmsRotationDefineGucs();	/* rotation_jobs, rotation_* */
 
 	MarkGUCPrefixReserved("pg_kms");
 
 	kms_preloaded = true;
 
+	/* upward needs, met by registration */
+	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
+	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
+	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
+	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationSecretsWorkerJob);
+	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationKeysWorkerJob);
+	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationDeletionWorkerJob);
+	KmsWorkerSetDueSource(KmsRotationNextDue, KmsRotationJobsEnabled);
+	KmsSetWorkerWake(KmsWorkerWake);
+	KmsWorkerRegisterBgworkers();
+
 #if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = kms_shmem_request;
 #else
-	KmsShmemRequest();
+	kms_shmem_request_all();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = kms_shmem_startup;
 
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = kms_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = kms_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = kms_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = kms_ProcessUtility;
+
 	RegisterXactCallback(kms_xact_callback, NULL);
 	RegisterSubXactCallback(kms_subxact_callback, NULL);
 	CacheRegisterRelcacheCallback(kms_relcache_callback, (Datum) 0);
-}
-
-/* ----------------------------------------------------------------
- * Helpers
- * ----------------------------------------------------------------
- */
-int
-KmsOpFromName(const char *name)
-{
-	for (int i = 0; i < KMS_NUM_GRANT_OPS; i++)
-		if (strcmp(name, KmsOpNames[i]) == 0)
-			return i;
-	return -1;
-}
-
-void
-KmsUuidToString(const uint8 *u, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	int			j = 0;
-
-	for (int i = 0; i < 16; i++)
-	{
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[j++] = '-';
-		out[j++] = hex[u[i] >> 4];
-		out[j++] = hex[u[i] & 0xf];
-	}
-	out[j] = '\0';
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Accept exactly the canonical 8-4-4-4-12 form, either case. */
-bool
-KmsUuidFromString(const char *s, uint8 *out)
-{
-	int			j = 0;
-
-	if (strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36;)
-	{
-		int			hi,
-					lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23)
-		{
-			if (s[i] != '-')
-				return false;
-			i++;
-			continue;
-		}
-		hi = hexval(s[i]);
-		lo = hexval(s[i + 1]);
-		if (hi < 0 || lo < 0)
-			return false;
-		out[j++] = (uint8) ((hi << 4) | lo);
-		i += 2;
-	}
-	return j == 16;
-}
-
-/* Text value of a top-level string member of a jsonb object, or NULL. */
-text *
-KmsJsonbGetText(Jsonb *jb, const char *key)
-{
-	JsonbValue	k;
-	JsonbValue *v;
-
-	if (jb == NULL || !JB_ROOT_IS_OBJECT(jb))
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) key;
-	k.val.string.len = strlen(key);
-	v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return cstring_to_text_with_len(v->val.string.val, v->val.string.len);
-}
-
-/* Start a materialized set-returning function (works on PG 14 too). */
-Tuplestorestate *
-KmsStartSRF(FunctionCallInfo fcinfo, TupleDesc *tupdesc)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	MemoryContext old;
-	Tuplestorestate *ts;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		(rsinfo->allowedModes & SFRM_Materialize) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	if (get_call_result_type(fcinfo, NULL, tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	*tupdesc = CreateTupleDescCopy(*tupdesc);
-	ts = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	rsinfo->setResult = ts;
-	rsinfo->setDesc = *tupdesc;
-	MemoryContextSwitchTo(old);
-	return ts;
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_ciphertext.c
- *	  Fuzz driver for src/crypto.c: mutated ciphertext blobs must never
+ *	  Fuzz driver for src/crypto/crypto.c: mutated ciphertext blobs must never
  *	  decrypt, and no input to kms_blob_parse, kms_aead_decrypt,
  *	  kms_unwrap or kms_context_encode may crash or read out of bounds.
  *

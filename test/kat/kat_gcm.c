@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * kat_gcm.c
- *	  Known-answer tests for src/crypto.c: AES-256-GCM (McGrew-Viega GCM
+ *	  Known-answer tests for src/crypto/crypto.c: AES-256-GCM (McGrew-Viega GCM
  *	  spec test cases 13-16), HKDF-SHA256 (RFC 5869 A.1-A.3), HMAC-SHA2
  *	  (RFC 4231 cases 1-2), the context encoding, wrapping and blob parsing.
  *

@@ -1,0 +1,99 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  The audit trail: events, the backend-local aggregate of data-plane
+ *	  calls, the shared-memory queue, and the drain the worker runs.
+ *
+ *	  KmsAudit() records one event: a management call, a secret
+ *	  read, or a denied call.  KmsAuditData() counts one successful
+ *	  data-plane call in a backend-local aggregate that is flushed at the
+ *	  end of the top-level statement and at transaction end.  Either way
+ *	  the event is put on the shared queue and written to the server log at
+ *	  once (docs/audit.md), so neither a rollback nor a crashed backend can
+ *	  erase it; the worker (worker/worker.c) drains the queue into kms.audit_log.
+ *
+ * IDENTIFICATION
+ *	  src/audit/audit.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_AUDIT_H
+#define PG_KMS_AUDIT_H
+
+#include "catalog/kms_catalog.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "storage/latch.h"
+#include "tcop/utility.h"
+
+/*
+ * One event per call: operation is the AWS operation name, resource a key
+ * id, alias name or secret ARN/name, version a key version (0: none) or a
+ * secret version id, outcome "success" or the AWS exception name.  params,
+ * if not NULL, is a JSON object of request parameters that are safe to show
+ * (built with KmsAuditParamStr/Int, then KmsAuditParams): never a
+ * plaintext, a password or key material.  The event is queued for kms.audit
+ * and logged before the function returns; a rollback does not undo it.
+ */
+extern void KmsAudit(const char *operation, const char *resource,
+					 int32 version, const char *outcome);
+extern void KmsAuditEx(const char *operation, const char *resource,
+					   const char *version, const char *outcome,
+					   const char *params);
+extern void KmsAuditParamStr(StringInfo params, const char *name, const char *value);
+extern void KmsAuditParamInt(StringInfo params, const char *name, int64 value);
+extern char *KmsAuditParams(StringInfo params);
+
+/* Settings */
+extern bool kms_audit_enabled;		/* pg_kms.audit */
+extern int	kms_audit_queue_size;	/* pg_kms.audit_queue_size, events */
+extern int	kms_audit_queue_wait;	/* pg_kms.audit_queue_wait, ms */
+extern int	kms_audit_retention;	/* pg_kms.audit_retention, minutes; 0 = keep */
+
+/*
+ * Module setup: _PG_init (src/pg_kms.c) defines the settings, and calls the
+ * shared memory, executor/utility hook and transaction parts from its own
+ * hooks and callbacks (next: the hook to chain to).
+ */
+extern void KmsAuditDefineGucs(void);
+extern void KmsAuditShmemRequest(void);
+extern void KmsAuditShmemStartup(void);
+extern void KmsAuditExecutorRun(QueryDesc *queryDesc, ScanDirection direction,
+								uint64 count, bool execute_once,
+								ExecutorRun_hook_type next);
+extern void KmsAuditExecutorFinish(QueryDesc *queryDesc,
+								   ExecutorFinish_hook_type next);
+extern void KmsAuditExecutorEnd(QueryDesc *queryDesc,
+								ExecutorEnd_hook_type next);
+extern void KmsAuditProcessUtility(PlannedStmt *pstmt, const char *queryString,
+								   bool readOnlyTree, ProcessUtilityContext context,
+								   ParamListInfo params, QueryEnvironment *queryEnv,
+								   DestReceiver *dest, QueryCompletion *qc,
+								   ProcessUtility_hook_type next);
+extern void KmsAuditXactCallback(XactEvent event);
+
+/*
+ * One successful data-plane call (Encrypt, Decrypt, GenerateDataKey*,
+ * ReEncrypt*, GenerateMac, VerifyMac) on key key_id (key_id_str its text
+ * form) at version (0 if unknown).
+ * Costs a few nanoseconds when the previous call had the same key,
+ * operation, version and role.
+ */
+extern void KmsAuditData(KmsOp op, const uint8 *key_id, const char *key_id_str,
+						 int32 version);
+
+/* The audit worker's jobs: drain the queue, apply retention */
+extern const KmsWorkerJob KmsAuditDrainJob;
+extern const KmsWorkerJob KmsAuditRetentionJob;
+
+/* For the worker (worker/worker.c) */
+extern void KmsAuditSetConsumer(Latch *latch, bool draining);
+extern bool KmsAuditDrain(void);		/* one batch; true if more is queued */
+extern void KmsAuditDrainCommitted(void);	/* release what was just committed */
+extern void KmsAuditDrainAborted(void);
+extern bool KmsAuditPurge(void);		/* retention; false = nothing more */
+extern uint32 KmsAuditQueueLength(void);
+extern uint64 KmsAuditWritten(void);
+extern uint64 KmsAuditOnlyLogged(void);
+
+#endif							/* PG_KMS_AUDIT_H */

@@ -1,0 +1,188 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit_internal.h
+ *	  The audit trail's internal interface, shared by the files of
+ *	  src/audit/ only: event.c (identity, the shared queue, serialization,
+ *	  the log line, single events), aggregate.c (the data-plane aggregate,
+ *	  statement and transaction ends, settings), drain.c (the worker's
+ *	  drain into kms.audit_log, retention, kms_audit_stats).  Owns
+ *	  kms.audit_log and the pg_kms.audit* settings.  May call: catalog/,
+ *	  common/, crypto/.
+ *
+ *	  The audit trail: event creation, the backend-local aggregate of
+ *	  data-plane calls, the bounded shared-memory queue, the server-log
+ *	  line, and the drain into kms.audit_log that the worker runs.
+ *
+ * An event is created by the call it describes, in the caller's backend:
+ * KmsAudit()/KmsAuditEx() for management calls, secret reads and denied
+ * calls; KmsAuditData() counts a successful data-plane call into a small
+ * backend-local table keyed by (key, operation, version, role), which is
+ * flushed as one event per entry at the end of the top-level statement and
+ * at transaction end (commit or abort).  Creating an event means, at once:
+ * copy it into the shared queue (waiting up to pg_kms.audit_queue_wait if
+ * it is full and the worker is draining), then write its log line
+ * ("pg_kms audit: {json}", docs/audit.md) with "queued" saying whether the
+ * table will get it.  Neither step belongs to the caller's transaction, so
+ * a rollback cannot erase the event, and the log line is out before the
+ * call returns or raises its error.
+ *
+ * Queue: a byte ring in shared memory of pg_kms.audit_queue_size events of
+ * KMS_AUDIT_AVG_BYTES each on average, holding variable-length records of
+ * at most KMS_AUDIT_MAX_RECORD bytes (long strings are clipped).  head and
+ * tail are monotonically increasing byte positions; a record that does not
+ * fit before the end of the ring leaves a zero length word there and starts
+ * at offset 0.  Producers append at head; only the worker advances tail,
+ * and only after the transaction that inserted the records committed, so
+ * a failed drain leaves them queued.  A crash of any backend resets shared
+ * memory: whatever was still queued then is in the server log only.
+ *
+ * Locking: the named LWLock "pg_kms audit" guards head, tail, nevents and
+ * the ring bytes in [tail, head) being appended; LW_EXCLUSIVE to append or
+ * advance tail, LW_SHARED to read positions.  The worker reads the record
+ * bytes in [tail, head) without the lock: producers never write there.
+ * Counters are atomics.  The condition variable `space` is broadcast when
+ * tail moves.
+ *
+ * Hash chain: computed by the audit worker, the single writer, as
+ * SHA-256(prev_hash || payload(row)) where payload is a length-prefixed
+ * serialization of the row's fields (docs/audit.md; kms.audit_payload() in
+ * SQL is the same definition and kms_audit_verify() recomputes it).  The
+ * role OIDs (pg_kms 1.1) are in the payload of the rows that have them, so
+ * rows written before the update still verify.
+ *
+ * Encodings: an event's strings are in its caller's database encoding;
+ * KmsAuditSanitize() makes them valid UTF-8 for the log line and valid in
+ * the trail database for the row.
+ *
+ * IDENTIFICATION
+ *	  src/audit/audit_internal.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_AUDIT_INTERNAL_H
+#define PG_KMS_AUDIT_INTERNAL_H
+
+#include "audit/audit.h"
+#include "utils/timestamp.h"
+#include "storage/condition_variable.h"
+#include "port/atomics.h"
+#include "storage/lwlock.h"
+
+/* Settings */
+
+
+/* ----------------------------------------------------------------
+ * Records
+ * ----------------------------------------------------------------
+ */
+typedef enum KmsAuditStr
+{
+	S_TYPE = 0,					/* "call" or "aggregate" */
+	S_DB_USER,
+	S_SESSION_USER,
+	S_DATABASE,
+	S_CLIENT_ADDR,
+	S_APP,
+	S_OPERATION,
+	S_RESOURCE,
+	S_ARN,
+	S_VERSION,
+	S_OUTCOME,
+	S_PARAMS,					/* a JSON object, or NULL */
+	KMS_AUDIT_NSTR
+} KmsAuditStr;
+
+#define KMS_AUDIT_NULL		0xFFFF
+
+#define KMS_AUDIT_AVG_BYTES 512
+
+#define KMS_AUDIT_MAX_RECORD 4096
+
+#define KMS_AUDIT_BATCH		1000
+
+#define KMS_AUDIT_PURGE_BATCH 10000
+
+typedef struct KmsAuditRecord
+{
+	uint32		len;			/* MAXALIGN'd total; 0 = skip to ring start */
+	int32		pid;
+	TimestampTz time;			/* the call; an aggregate's first call */
+	TimestampTz last_time;		/* an aggregate's last call */
+	int64		count;			/* calls (1 for single events) */
+	uint64		query_id;		/* top-level query id, 0 if unknown */
+	uint64		seq;			/* per server start, also in the log line */
+	Oid			db_user_oid;	/* the roles of db_user and session_user */
+	Oid			session_user_oid;
+	uint16		slen[KMS_AUDIT_NSTR];	/* lengths, KMS_AUDIT_NULL = NULL */
+	char		data[FLEXIBLE_ARRAY_MEMBER];	/* the strings, each + NUL */
+} KmsAuditRecord;
+
+typedef struct KmsAuditShared
+{
+	LWLock	   *lock;
+	ConditionVariable space;	/* broadcast when tail moves */
+	uint64		head;			/* byte positions, lock */
+	uint64		tail;
+	uint32		nevents;
+	uint32		max_events;
+	uint64		capacity;		/* ring bytes, multiple of MAXIMUM_ALIGNOF */
+	/* the consumer (the worker), lock */
+	Latch	   *consumer_latch;
+	int			consumer_pid;
+	bool		consumer_draining;
+	pg_atomic_uint64 seq;
+	pg_atomic_uint64 enqueued;
+	pg_atomic_uint64 written;
+	pg_atomic_uint64 only_logged;
+	pg_atomic_uint64 waits;
+	char		ring[FLEXIBLE_ARRAY_MEMBER];
+} KmsAuditShared;
+
+/* An event being built, before it is serialized. */
+typedef struct KmsAuditEvent
+{
+	const char *str[KMS_AUDIT_NSTR];
+	TimestampTz time;
+	TimestampTz last_time;
+	int64		count;
+	uint64		query_id;
+	Oid			db_user_oid;
+	Oid			session_user_oid;
+} KmsAuditEvent;
+
+/* ----------------------------------------------------------------
+ * Data-plane aggregate
+ * ----------------------------------------------------------------
+ */
+#define KMS_AUDIT_AGG_MAX 32
+
+typedef struct KmsAuditAgg
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	Oid			userid;
+	int32		version;
+	int32		op;
+	int64		count;
+	TimestampTz first;			/* first call */
+	uint64		query_id;
+	uint32		stmt_hash;		/* the top-level statement's text */
+	char		key_id_str[37];
+	char		db_user[NAMEDATALEN];
+} KmsAuditAgg;
+
+#define KMS_AUDIT_NCOLS_1_0 20
+
+#define KMS_AUDIT_NCOLS 22
+
+/* Shared between the files of this folder */
+extern int	kms_audit_aggregate_interval;	/* pg_kms.audit_aggregate_interval, ms */
+extern KmsAuditShared *kmsAudit;
+
+extern void KmsAuditIdentity(void);
+extern void KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_user_oid);
+extern const char *KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len);
+extern char *KmsAuditSanitize(const char *s, int len, int encoding);
+extern void KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait);
+extern void kms_audit_shmem_exit(int code, Datum arg);
+
+#endif							/* PG_KMS_AUDIT_INTERNAL_H */

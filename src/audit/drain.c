@@ -1,0 +1,472 @@
+/*-------------------------------------------------------------------------
+ *
+ * drain.c
+ *	  The worker's side: draining the queue into kms.audit_log with its
+ *	  hash chain, retention, and kms_audit_stats().
+ *
+ * IDENTIFICATION
+ *	  src/audit/drain.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <openssl/evp.h>
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "audit/audit_internal.h"
+
+/* ----------------------------------------------------------------
+ * The worker's side
+ * ----------------------------------------------------------------
+ */
+void
+KmsAuditSetConsumer(Latch *latch, bool draining)
+{
+	if (kmsAudit == NULL)
+		return;
+	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+	kmsAudit->consumer_latch = latch;
+	kmsAudit->consumer_pid = latch ? MyProcPid : 0;
+	kmsAudit->consumer_draining = latch ? draining : false;
+	LWLockRelease(kmsAudit->lock);
+	if (!draining)
+		ConditionVariableBroadcast(&kmsAudit->space);
+}
+
+uint32
+KmsAuditQueueLength(void)
+{
+	uint32		n;
+
+	if (kmsAudit == NULL)
+		return 0;
+	LWLockAcquire(kmsAudit->lock, LW_SHARED);
+	n = kmsAudit->nevents;
+	LWLockRelease(kmsAudit->lock);
+	return n;
+}
+
+uint64
+KmsAuditWritten(void)
+{
+	return kmsAudit ? pg_atomic_read_u64(&kmsAudit->written) : 0;
+}
+
+uint64
+KmsAuditOnlyLogged(void)
+{
+	return kmsAudit ? pg_atomic_read_u64(&kmsAudit->only_logged) : 0;
+}
+
+/* what the last drain consumed, released once its transaction commits */
+static uint64 kms_drain_tail = 0;
+static uint32 kms_drain_n = 0;
+
+/*
+ * The insert, with the role OID columns (pg_kms 1.1) or without them (a
+ * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them).
+ */
+static SPIPlanPtr kms_insert_plan[2] = {NULL, NULL};
+
+
+static const char *const kms_insert_sql[2] = {
+	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
+	"db_user, session_user_name, database, client_addr, application_name, "
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
+	"outcome, parameters, prev_hash, row_hash) VALUES "
+	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
+	"db_user, session_user_name, database, client_addr, application_name, "
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
+	"outcome, parameters, prev_hash, row_hash, db_user_oid, session_user_oid) VALUES "
+	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+};
+
+static const Oid kms_insert_types[KMS_AUDIT_NCOLS] = {
+	INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, OIDOID, OIDOID
+};
+
+/* Append one hash-payload field: uint32 big-endian length + UTF-8 bytes. */
+static void
+KmsAuditHashField(StringInfo buf, const char *s)
+{
+	uint32		n;
+	uint8		be[4];
+
+	if (s == NULL)
+	{
+		appendBinaryStringInfo(buf, "\xff\xff\xff\xff", 4);
+		return;
+	}
+	s = pg_server_to_any(s, strlen(s), PG_UTF8);
+	n = strlen(s);
+	be[0] = n >> 24;
+	be[1] = n >> 16;
+	be[2] = n >> 8;
+	be[3] = n;
+	appendBinaryStringInfo(buf, (char *) be, 4);
+	appendBinaryStringInfo(buf, s, n);
+}
+
+static char *
+KmsAuditEpochUs(TimestampTz t)
+{
+	return psprintf(INT64_FORMAT,
+					(int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+}
+
+/*
+ * The row hash of an audit row: SHA-256 of the previous row's hash and the
+ * row's fields (s: its strings, sanitized), in the order and forms
+ * docs/audit.md gives (kms.audit_payload() computes the same in SQL).
+ */
+static void
+KmsAuditRowHash(const KmsAuditRecord *rec, int64 id, const uint8 *prev,
+				char **s, const char *params_text, bool with_oids, uint8 *hash)
+{
+	StringInfoData h;
+	unsigned int hlen = 0;
+
+	initStringInfo(&h);
+	appendBinaryStringInfo(&h, (const char *) prev, 32);
+	KmsAuditHashField(&h, psprintf(INT64_FORMAT, id));
+	KmsAuditHashField(&h, KmsAuditEpochUs(rec->time));
+	KmsAuditHashField(&h, KmsAuditEpochUs(rec->last_time));
+	KmsAuditHashField(&h, psprintf(INT64_FORMAT, rec->count));
+	KmsAuditHashField(&h, s[S_TYPE]);
+	KmsAuditHashField(&h, s[S_DB_USER]);
+	KmsAuditHashField(&h, s[S_SESSION_USER]);
+	KmsAuditHashField(&h, s[S_DATABASE]);
+	KmsAuditHashField(&h, s[S_CLIENT_ADDR]);
+	KmsAuditHashField(&h, s[S_APP]);
+	KmsAuditHashField(&h, psprintf("%d", rec->pid));
+	KmsAuditHashField(&h, rec->query_id ? psprintf(INT64_FORMAT, (int64) rec->query_id) : NULL);
+	KmsAuditHashField(&h, s[S_OPERATION]);
+	KmsAuditHashField(&h, s[S_RESOURCE]);
+	KmsAuditHashField(&h, s[S_ARN]);
+	KmsAuditHashField(&h, s[S_VERSION]);
+	KmsAuditHashField(&h, s[S_OUTCOME]);
+	KmsAuditHashField(&h, params_text);
+	if (with_oids)
+	{
+		/* only rows that have them: rows written before 1.1 still verify */
+		KmsAuditHashField(&h, OidIsValid(rec->db_user_oid) ? psprintf("%u", rec->db_user_oid) : NULL);
+		KmsAuditHashField(&h, OidIsValid(rec->session_user_oid) ? psprintf("%u", rec->session_user_oid) : NULL);
+	}
+	if (EVP_Digest(h.data, h.len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INTERNAL), errhidestmt(true),
+				 errmsg("KMSInternalException: SHA-256 failed")));
+}
+
+/*
+ * Insert one record as row id, chained to prev (32 bytes); the new row's
+ * hash goes to prev.  with_oids: the table has the role OID columns, which
+ * are then filled and hashed (fields 19 and 20).
+ */
+static void
+KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
+{
+	Datum		values[KMS_AUDIT_NCOLS];
+	char		nulls[KMS_AUDIT_NCOLS];
+	char	   *s[KMS_AUDIT_NSTR];
+	char	   *params_text = NULL;
+	uint8		hash[32];
+	bytea	   *prevb,
+			   *hashb;
+	int			rc;
+
+	memset(nulls, ' ', sizeof(nulls));
+	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
+	{
+		int			len;
+		const char *v = KmsAuditRecStr(rec, i, &len);
+
+		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
+	}
+	if (s[S_PARAMS] != NULL)
+	{
+		Datum		jb = DirectFunctionCall1(jsonb_in, CStringGetDatum(s[S_PARAMS]));
+		Jsonb	   *j = DatumGetJsonbP(jb);
+
+		params_text = JsonbToCString(NULL, &j->root, VARSIZE(j));
+		values[17] = jb;
+	}
+	else
+		nulls[17] = 'n';
+
+	KmsAuditRowHash(rec, id, prev, s, params_text, with_oids, hash);
+
+	prevb = palloc(VARHDRSZ + 32);
+	SET_VARSIZE(prevb, VARHDRSZ + 32);
+	memcpy(VARDATA(prevb), prev, 32);
+	hashb = palloc(VARHDRSZ + 32);
+	SET_VARSIZE(hashb, VARHDRSZ + 32);
+	memcpy(VARDATA(hashb), hash, 32);
+
+	values[0] = Int64GetDatum(id);
+	values[1] = TimestampTzGetDatum(rec->time);
+	values[2] = TimestampTzGetDatum(rec->last_time);
+	values[3] = Int64GetDatum(rec->count);
+	for (int i = 0; i < 6; i++)
+	{
+		static const int map[6] = {S_TYPE, S_DB_USER, S_SESSION_USER, S_DATABASE, S_CLIENT_ADDR, S_APP};
+
+		if (s[map[i]])
+			values[4 + i] = CStringGetTextDatum(s[map[i]]);
+		else
+			nulls[4 + i] = 'n';
+	}
+	values[10] = Int32GetDatum(rec->pid);
+	if (rec->query_id)
+		values[11] = Int64GetDatum((int64) rec->query_id);
+	else
+		nulls[11] = 'n';
+	for (int i = 0; i < 5; i++)
+	{
+		static const int map[5] = {S_OPERATION, S_RESOURCE, S_ARN, S_VERSION, S_OUTCOME};
+
+		if (s[map[i]])
+			values[12 + i] = CStringGetTextDatum(s[map[i]]);
+		else
+			nulls[12 + i] = 'n';
+	}
+	values[18] = PointerGetDatum(prevb);
+	values[19] = PointerGetDatum(hashb);
+	if (with_oids)
+	{
+		values[20] = ObjectIdGetDatum(rec->db_user_oid);
+		nulls[20] = OidIsValid(rec->db_user_oid) ? ' ' : 'n';
+		values[21] = ObjectIdGetDatum(rec->session_user_oid);
+		nulls[21] = OidIsValid(rec->session_user_oid) ? ' ' : 'n';
+	}
+
+	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
+	memcpy(prev, hash, 32);
+}
+
+/*
+ * Move up to KMS_AUDIT_BATCH queued events into kms.audit_log.  Runs in
+ * the worker's transaction with SPI connected; the events leave the queue
+ * only in KmsAuditDrainCommitted().  Returns true if more are queued.
+ */
+bool
+KmsAuditDrain(void)
+{
+	uint64		head,
+				pos,
+				cap;
+	int64		id = 0;
+	uint8		prev[32];
+	uint32		n = 0;
+	Oid			relid;
+	bool		with_oids;
+	MemoryContext cxt,
+				old;
+
+	kms_drain_n = 0;
+	if (kmsAudit == NULL)
+		return false;
+	LWLockAcquire(kmsAudit->lock, LW_SHARED);
+	head = kmsAudit->head;
+	pos = kmsAudit->tail;
+	LWLockRelease(kmsAudit->lock);
+	if (pos == head)
+		return false;
+	cap = kmsAudit->capacity;
+
+	/*
+	 * Which columns the table has: locked first, so that an ALTER EXTENSION
+	 * UPDATE adding the OID columns is either all before us or all after.
+	 */
+	relid = get_relname_relid("audit_log", get_namespace_oid("kms", false));
+	if (!OidIsValid(relid))
+		elog(ERROR, "pg_kms audit: table kms.audit_log does not exist");
+	LockRelationOid(relid, RowExclusiveLock);
+	with_oids = get_attnum(relid, "db_user_oid") != InvalidAttrNumber &&
+		get_attnum(relid, "session_user_oid") != InvalidAttrNumber;
+	if (kms_insert_plan[with_oids] == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(kms_insert_sql[with_oids],
+									with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0,
+									(Oid *) kms_insert_types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "pg_kms audit: could not prepare the insert into kms.audit_log");
+		kms_insert_plan[with_oids] = p;
+	}
+
+	/* the chain's last link; the table is written by this process only */
+	if (SPI_execute("SELECT id, row_hash FROM kms.audit_log ORDER BY id DESC LIMIT 1",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "pg_kms audit: could not read kms.audit_log");
+	memset(prev, 0, sizeof(prev));
+	if (SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		d;
+
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		id = DatumGetInt64(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+		if (!isnull)
+		{
+			bytea	   *b = DatumGetByteaPP(d);
+
+			if (VARSIZE_ANY_EXHDR(b) == 32)
+				memcpy(prev, VARDATA_ANY(b), 32);
+		}
+	}
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_kms audit drain",
+								ALLOCSET_DEFAULT_SIZES);
+	while (pos < head && n < KMS_AUDIT_BATCH)
+	{
+		uint64		off = pos % cap;
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
+
+		CHECK_FOR_INTERRUPTS();
+		if (rec->len == 0)
+		{
+			pos += cap - off;
+			continue;
+		}
+		old = MemoryContextSwitchTo(cxt);
+		KmsAuditInsert(rec, ++id, prev, with_oids);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(cxt);
+		pos += rec->len;
+		n++;
+	}
+	MemoryContextDelete(cxt);
+	kms_drain_tail = pos;
+	kms_drain_n = n;
+	return pos < head || head != kmsAudit->head;
+}
+
+void
+KmsAuditDrainCommitted(void)
+{
+	if (kms_drain_n == 0 || kmsAudit == NULL)
+		return;
+	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+	kmsAudit->tail = kms_drain_tail;
+	kmsAudit->nevents -= kms_drain_n;
+	if (kmsAudit->tail == kmsAudit->head)
+	{
+		/* empty: start over at offset 0, fewer wraps */
+		kmsAudit->head = kmsAudit->tail = 0;
+	}
+	LWLockRelease(kmsAudit->lock);
+	pg_atomic_fetch_add_u64(&kmsAudit->written, kms_drain_n);
+	kms_drain_n = 0;
+	ConditionVariableBroadcast(&kmsAudit->space);
+}
+
+void
+KmsAuditDrainAborted(void)
+{
+	kms_drain_n = 0;
+}
+
+/*
+ * Retention: delete the oldest rows older than pg_kms.audit_retention,
+ * keeping the rows as a contiguous suffix of ids (and always the newest
+ * row, the chain's anchor).  Returns true if more are due.
+ */
+bool
+KmsAuditPurge(void)
+{
+	static TimestampTz last_purge = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	int			rc;
+
+	if (kms_audit_retention <= 0)
+		return false;
+	if (last_purge != 0 && !TimestampDifferenceExceeds(last_purge, now, 60 * 1000))
+		return false;
+	values[0] = Int32GetDatum(kms_audit_retention);
+	rc = SPI_execute_with_args(
+							   "WITH bound AS ("
+							   "  SELECT coalesce((SELECT min(id) FROM kms.audit_log"
+							   "                    WHERE event_time >= pg_catalog.now() - pg_catalog.make_interval(mins => $1)),"
+							   "                  (SELECT max(id) FROM kms.audit_log)) AS keep_from) "
+							   "DELETE FROM kms.audit_log WHERE id IN ("
+							   "  SELECT id FROM kms.audit_log, bound WHERE id < bound.keep_from"
+							   "  ORDER BY id LIMIT 10000)",
+							   1, types, values, NULL, false, 0);
+	if (rc != SPI_OK_DELETE)
+		elog(ERROR, "pg_kms audit: retention purge failed (%d)", rc);
+	if (SPI_processed < KMS_AUDIT_PURGE_BATCH)
+	{
+		last_purge = now;
+		return false;
+	}
+	return true;
+}
+
+/* ----------------------------------------------------------------
+ * SQL: kms_audit_stats()
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_audit_stats);
+Datum
+kms_audit_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[9];
+	bool		nulls[9] = {0};
+
+	KmsCheckPreloaded(kmsAudit != NULL);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	LWLockAcquire(kmsAudit->lock, LW_SHARED);
+	values[0] = Int32GetDatum((int32) kmsAudit->max_events);
+	values[1] = Int32GetDatum((int32) kmsAudit->nevents);
+	values[2] = Int64GetDatum((int64) kmsAudit->capacity);
+	values[3] = Int64GetDatum((int64) (kmsAudit->head - kmsAudit->tail));
+	values[8] = BoolGetDatum(kmsAudit->consumer_draining);
+	LWLockRelease(kmsAudit->lock);
+	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&kmsAudit->enqueued));
+	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&kmsAudit->written));
+	values[6] = Int64GetDatum((int64) pg_atomic_read_u64(&kmsAudit->only_logged));
+	values[7] = Int64GetDatum((int64) pg_atomic_read_u64(&kmsAudit->waits));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,572 @@
+/*-------------------------------------------------------------------------
+ *
+ * event.c
+ *	  Audit records and events: this backend's identity, the shared queue
+ *	  in shared memory, serialization, the log line, single events.
+ *
+ * IDENTIFICATION
+ *	  src/audit/event.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/atomics.h"
+#include "storage/condition_variable.h"
+#include "storage/ipc.h"
+#include "storage/lmgr.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "audit/audit_internal.h"
+
+
+/* longest kept value of each string, in bytes (clipped on a character) */
+static const int kms_audit_strmax[KMS_AUDIT_NSTR] = {
+	15, 63, 63, 63, 63, 63, 63, 511, 511, 63, 63, 1023
+};
+
+
+
+
+KmsAuditShared *kmsAudit = NULL;
+
+
+
+/* scratch for one record; events are built one at a time per backend */
+static union
+{
+	KmsAuditRecord rec;
+	char		bytes[KMS_AUDIT_MAX_RECORD];
+}			kms_recbuf;
+
+static MemoryContext kms_audit_cxt = NULL;
+
+
+/* ----------------------------------------------------------------
+ * This backend's identity, looked up once (no catalog access at abort)
+ * ----------------------------------------------------------------
+ */
+static bool kms_ident_done = false;
+static char kms_ident_database[NAMEDATALEN];
+static char kms_ident_client[64];
+static bool kms_ident_has_client = false;
+static Oid	kms_ident_session_oid = InvalidOid;
+static char kms_ident_session_user[NAMEDATALEN];
+
+void
+KmsAuditIdentity(void)
+{
+	Oid			sess;
+
+	if (!kms_ident_done)
+	{
+		char	   *db = OidIsValid(MyDatabaseId) ? get_database_name(MyDatabaseId) : NULL;
+
+		strlcpy(kms_ident_database, db ? db : "", sizeof(kms_ident_database));
+		kms_ident_has_client = false;
+		if (MyProcPort != NULL)
+		{
+			/* inet_client_addr(): NULL for a Unix-domain socket */
+			LOCAL_FCINFO(fcinfo, 0);
+			Datum		addr;
+
+			InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+			addr = inet_client_addr(fcinfo);
+			kms_ident_has_client = true;
+			if (fcinfo->isnull)
+				strlcpy(kms_ident_client, "[local]", sizeof(kms_ident_client));
+			else
+			{
+				char	   *txt = DatumGetCString(DirectFunctionCall1(inet_out, addr));
+
+				strlcpy(kms_ident_client, txt, sizeof(kms_ident_client));
+			}
+		}
+		kms_ident_done = true;
+	}
+	sess = GetSessionUserId();
+	if (sess != kms_ident_session_oid)
+	{
+		char	   *n = GetUserNameFromId(sess, true);
+
+		strlcpy(kms_ident_session_user, n ? n : "", sizeof(kms_ident_session_user));
+		kms_ident_session_oid = sess;
+	}
+}
+
+void
+KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_user_oid)
+{
+	ev->str[S_DB_USER] = db_user;
+	ev->db_user_oid = db_user_oid;
+	ev->str[S_SESSION_USER] = kms_ident_session_user;
+	ev->session_user_oid = kms_ident_session_oid;
+	ev->str[S_DATABASE] = kms_ident_database;
+	ev->str[S_CLIENT_ADDR] = kms_ident_has_client ? kms_ident_client : NULL;
+	ev->str[S_APP] = (application_name && application_name[0]) ? application_name : NULL;
+}
+
+/* ----------------------------------------------------------------
+ * Shared memory
+ * ----------------------------------------------------------------
+ */
+static uint64
+KmsAuditCapacity(void)
+{
+	return (uint64) MAXALIGN((Size) kms_audit_queue_size * KMS_AUDIT_AVG_BYTES);
+}
+
+static Size
+KmsAuditShmemSize(void)
+{
+	return add_size(offsetof(KmsAuditShared, ring), (Size) KmsAuditCapacity());
+}
+
+void
+KmsAuditShmemRequest(void)
+{
+	RequestAddinShmemSpace(KmsAuditShmemSize());
+	RequestNamedLWLockTranche("pg_kms audit", 1);
+}
+
+void
+KmsAuditShmemStartup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	kmsAudit = ShmemInitStruct("pg_kms audit queue", KmsAuditShmemSize(), &found);
+	if (!found)
+	{
+		memset(kmsAudit, 0, offsetof(KmsAuditShared, ring));
+		kmsAudit->lock = &(GetNamedLWLockTranche("pg_kms audit"))->lock;
+		ConditionVariableInit(&kmsAudit->space);
+		kmsAudit->capacity = KmsAuditCapacity();
+		kmsAudit->max_events = kms_audit_queue_size;
+		pg_atomic_init_u64(&kmsAudit->seq, 0);
+		pg_atomic_init_u64(&kmsAudit->enqueued, 0);
+		pg_atomic_init_u64(&kmsAudit->written, 0);
+		pg_atomic_init_u64(&kmsAudit->only_logged, 0);
+		pg_atomic_init_u64(&kmsAudit->waits, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* ----------------------------------------------------------------
+ * Serialization, queue, log line
+ * ----------------------------------------------------------------
+ */
+
+/* Clip s to at most max bytes without splitting a character. */
+static int
+KmsAuditClip(const char *s, int max)
+{
+	int			len = strlen(s);
+
+	if (len <= max)
+		return len;
+	return pg_mbcliplen(s, len, max);
+}
+
+static KmsAuditRecord *
+KmsAuditSerialize(const KmsAuditEvent *ev, uint64 seq)
+{
+	KmsAuditRecord *rec = &kms_recbuf.rec;
+	char	   *p = rec->data;
+
+	rec->pid = MyProcPid;
+	rec->time = ev->time;
+	rec->last_time = ev->last_time;
+	rec->count = ev->count;
+	rec->query_id = ev->query_id;
+	rec->db_user_oid = ev->db_user_oid;
+	rec->session_user_oid = ev->session_user_oid;
+	rec->seq = seq;
+	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
+	{
+		const char *s = ev->str[i];
+		int			n;
+
+		if (s == NULL)
+		{
+			rec->slen[i] = KMS_AUDIT_NULL;
+			continue;
+		}
+		n = strlen(s);
+		if (n > kms_audit_strmax[i])
+		{
+			/* clipped JSON would not parse: say that it was too long */
+			if (i == S_PARAMS)
+				s = "{\"truncated\": true}";
+			n = KmsAuditClip(s, kms_audit_strmax[i]);
+		}
+		memcpy(p, s, n);
+		p[n] = '\0';
+		rec->slen[i] = (uint16) n;
+		p += n + 1;
+	}
+	rec->len = MAXALIGN(p - (char *) rec);
+	Assert(rec->len <= KMS_AUDIT_MAX_RECORD);
+	return rec;
+}
+
+/* The i-th string of a record, or NULL; sets *len. */
+const char *
+KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len)
+{
+	const char *p = rec->data;
+
+	for (int j = 0; j < i; j++)
+		if (rec->slen[j] != KMS_AUDIT_NULL)
+			p += rec->slen[j] + 1;
+	if (rec->slen[i] == KMS_AUDIT_NULL)
+	{
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	if (len)
+		*len = rec->slen[i];
+	return p;
+}
+
+/*
+ * A copy of s (len bytes) that is valid in encoding: unchanged if it is,
+ * else with every non-ASCII byte replaced by '?'.  The strings of an event
+ * are in the encoding of the caller's database, which may be SQL_ASCII
+ * (any bytes) or differ from the trail database's; this one rule makes
+ * both the kms.audit row (the trail database's encoding) and the log line
+ * (UTF-8, as JSON must be) valid.  No conversion: no catalog access, no
+ * error, so it is safe at abort too.
+ */
+char *
+KmsAuditSanitize(const char *s, int len, int encoding)
+{
+	char	   *r;
+
+	if (s == NULL)
+		return NULL;
+	r = pnstrdup(s, len);
+	if (pg_verify_mbstr(encoding, r, len, true))
+		return r;
+	for (int i = 0; i < len; i++)
+		if ((unsigned char) r[i] >= 0x80)
+			r[i] = '?';
+	return r;
+}
+
+/* The i-th string of a record made valid UTF-8 for the log line, or NULL. */
+static const char *
+KmsAuditLogStr(const KmsAuditRecord *rec, int i)
+{
+	int			len;
+	const char *v = KmsAuditRecStr(rec, i, &len);
+
+	return KmsAuditSanitize(v, len, PG_UTF8);
+}
+
+/* Append rec at head if it fits; caller holds the lock exclusively. */
+static bool
+KmsAuditTryAppend(const KmsAuditRecord *rec)
+{
+	uint64		cap = kmsAudit->capacity;
+	uint64		used = kmsAudit->head - kmsAudit->tail;
+	uint64		off = kmsAudit->head % cap;
+	uint64		contig = cap - off;
+	uint64		need = rec->len;
+
+	if (kmsAudit->nevents >= kmsAudit->max_events)
+		return false;
+	if (need > contig)
+		need += contig;			/* the rest of the ring is skipped */
+	if (need > cap - used)
+		return false;
+	if (rec->len > contig)
+	{
+		*(uint32 *) (kmsAudit->ring + off) = 0;
+		kmsAudit->head += contig;
+		off = 0;
+	}
+	memcpy(kmsAudit->ring + off, rec, rec->len);
+	kmsAudit->head += rec->len;
+	kmsAudit->nevents++;
+	return true;
+}
+
+/*
+ * Put rec on the queue.  If it is full and the worker is draining, wait up
+ * to pg_kms.audit_queue_wait for space (not at abort, and not in the worker
+ * itself).  Interrupts are held meanwhile: the event must come out of here
+ * either queued or logged.  Returns whether it was queued.
+ */
+static bool
+KmsAuditEnqueue(const KmsAuditRecord *rec, bool may_wait)
+{
+	bool		queued;
+	bool		wake = false;
+	bool		can_wait;
+
+	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+	queued = KmsAuditTryAppend(rec);
+	can_wait = kmsAudit->consumer_draining && kmsAudit->consumer_pid != MyProcPid;
+	if (queued)
+		wake = kmsAudit->nevents * 2 >= kmsAudit->max_events ||
+			(kmsAudit->head - kmsAudit->tail) * 2 >= kmsAudit->capacity;
+	else
+		wake = true;
+	if (wake && kmsAudit->consumer_latch)
+		SetLatch(kmsAudit->consumer_latch);
+	LWLockRelease(kmsAudit->lock);
+
+	if (!queued && may_wait && can_wait && kms_audit_queue_wait > 0)
+	{
+		TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   kms_audit_queue_wait);
+
+		pg_atomic_fetch_add_u64(&kmsAudit->waits, 1);
+		HOLD_INTERRUPTS();
+		ConditionVariablePrepareToSleep(&kmsAudit->space);
+		for (;;)
+		{
+			long		remain = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+
+			LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+			queued = KmsAuditTryAppend(rec);
+			if (!queued && kmsAudit->consumer_latch)
+				SetLatch(kmsAudit->consumer_latch);
+			LWLockRelease(kmsAudit->lock);
+			if (queued || remain <= 0)
+				break;
+			(void) ConditionVariableTimedSleep(&kmsAudit->space, remain, PG_WAIT_EXTENSION);
+		}
+		ConditionVariableCancelSleep();
+		RESUME_INTERRUPTS();
+	}
+
+	if (queued)
+		pg_atomic_fetch_add_u64(&kmsAudit->enqueued, 1);
+	else
+		pg_atomic_fetch_add_u64(&kmsAudit->only_logged, 1);
+	return queued;
+}
+
+/* ISO 8601 in UTC with microseconds: 2024-05-01T12:00:00.123456Z */
+static void
+KmsAuditTimeString(TimestampTz t, char *buf, size_t len)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (timestamp2tm(t, NULL, &tm, &fsec, NULL, NULL) != 0)
+	{
+		strlcpy(buf, "invalid", len);
+		return;
+	}
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
+			 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			 tm.tm_sec, (int) fsec);
+}
+
+static void
+KmsAuditJsonStr(StringInfo buf, const char *name, const char *value)
+{
+	appendStringInfo(buf, ",\"%s\":", name);
+	if (value)
+		escape_json(buf, value);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+/*
+ * The server-log line of an event (docs/audit.md):
+ *   pg_kms audit: {"v":1,"seq":...,...,"queued":true}
+ * Fields are always present and always in this order.  Strings are made
+ * valid UTF-8 by KmsAuditSanitize() (params too: a '?' keeps the JSON
+ * valid), so the line decodes whatever the caller's database encoding.
+ */
+static void
+KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
+{
+	StringInfoData buf;
+	char		ts[40];
+	const char *params;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"v\":1,\"seq\":" UINT64_FORMAT, rec->seq);
+	KmsAuditJsonStr(&buf, "type", KmsAuditLogStr(rec, S_TYPE));
+	KmsAuditTimeString(rec->time, ts, sizeof(ts));
+	KmsAuditJsonStr(&buf, "time", ts);
+	KmsAuditTimeString(rec->last_time, ts, sizeof(ts));
+	KmsAuditJsonStr(&buf, "last_time", ts);
+	appendStringInfo(&buf, ",\"count\":" INT64_FORMAT, rec->count);
+	KmsAuditJsonStr(&buf, "db_user", KmsAuditLogStr(rec, S_DB_USER));
+	KmsAuditJsonStr(&buf, "session_user", KmsAuditLogStr(rec, S_SESSION_USER));
+	KmsAuditJsonStr(&buf, "database", KmsAuditLogStr(rec, S_DATABASE));
+	KmsAuditJsonStr(&buf, "client_addr", KmsAuditLogStr(rec, S_CLIENT_ADDR));
+	KmsAuditJsonStr(&buf, "application_name", KmsAuditLogStr(rec, S_APP));
+	appendStringInfo(&buf, ",\"pid\":%d", rec->pid);
+	if (rec->query_id != 0)
+		appendStringInfo(&buf, ",\"query_id\":" INT64_FORMAT, (int64) rec->query_id);
+	else
+		appendStringInfoString(&buf, ",\"query_id\":null");
+	KmsAuditJsonStr(&buf, "operation", KmsAuditLogStr(rec, S_OPERATION));
+	KmsAuditJsonStr(&buf, "resource", KmsAuditLogStr(rec, S_RESOURCE));
+	KmsAuditJsonStr(&buf, "arn", KmsAuditLogStr(rec, S_ARN));
+	KmsAuditJsonStr(&buf, "version", KmsAuditLogStr(rec, S_VERSION));
+	KmsAuditJsonStr(&buf, "outcome", KmsAuditLogStr(rec, S_OUTCOME));
+	params = KmsAuditLogStr(rec, S_PARAMS);
+	appendStringInfo(&buf, ",\"params\":%s", params ? params : "null");
+	appendStringInfo(&buf, ",\"queued\":%s}", queued ? "true" : "false");
+
+	ereport(LOG_SERVER_ONLY,
+			(errmsg_internal("pg_kms audit: %s", buf.data),
+			 errhidestmt(true),
+			 errhidecontext(true)));
+	pfree(buf.data);
+}
+
+/* Queue first: the log line says whether the event is also in the queue. */
+void
+KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait)
+{
+	KmsAuditRecord *rec;
+	bool		queued = false;
+	uint64		seq = 0;
+	MemoryContext old;
+
+	if (kms_audit_cxt == NULL)
+		kms_audit_cxt = AllocSetContextCreate(TopMemoryContext, "pg_kms audit",
+											  ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(kms_audit_cxt);
+	if (kmsAudit != NULL)
+		seq = pg_atomic_add_fetch_u64(&kmsAudit->seq, 1);
+	rec = KmsAuditSerialize(ev, seq);
+	if (kmsAudit != NULL)
+		queued = KmsAuditEnqueue(rec, may_wait);
+	KmsAuditLogLine(rec, queued);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(kms_audit_cxt);
+}
+
+/* The ARN of a resource reference, if it names one we can tell. */
+static char *
+KmsAuditArn(const char *resource)
+{
+	uint8		id[KMS_KEY_ID_LEN];
+
+	if (resource == NULL)
+		return NULL;
+	if (strncmp(resource, "arn:", 4) == 0)
+		return pstrdup(resource);
+	if (strncmp(resource, "alias/", 6) == 0)
+		return psprintf("arn:aws:kms:%s:%s:%s", kms_region, KmsAccountId(), resource);
+	if (KmsUuidFromString(resource, id))
+		return KmsKeyArn(resource);
+	return NULL;
+}
+
+/* ----------------------------------------------------------------
+ * Single events
+ * ----------------------------------------------------------------
+ */
+void
+KmsAuditEx(const char *operation, const char *resource, const char *version,
+		   const char *outcome, const char *params)
+{
+	KmsAuditEvent ev;
+	char	   *db_user;
+	Oid			userid;
+
+	if (!kms_audit_enabled)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	KmsAuditIdentity();
+	userid = GetUserId();
+	db_user = GetUserNameFromId(userid, true);
+	KmsAuditFillIdentity(&ev, db_user ? db_user : "", userid);
+	ev.str[S_TYPE] = "call";
+	ev.str[S_OPERATION] = operation;
+	ev.str[S_RESOURCE] = resource;
+	ev.str[S_ARN] = KmsAuditArn(resource);
+	ev.str[S_VERSION] = version;
+	ev.str[S_OUTCOME] = outcome;
+	ev.str[S_PARAMS] = params;
+	ev.time = ev.last_time = GetCurrentTimestamp();
+	ev.count = 1;
+	ev.query_id = pgstat_get_my_query_id();
+	KmsAuditEmit(&ev, true);
+}
+
+void
+KmsAudit(const char *operation, const char *resource, int32 version,
+		 const char *outcome)
+{
+	char		v[16];
+
+	if (!kms_audit_enabled)
+		return;
+	if (version > 0)
+		snprintf(v, sizeof(v), "%d", version);
+	KmsAuditEx(operation, resource, version > 0 ? v : NULL, outcome, NULL);
+}
+
+/* Request parameters: append "name": value to a JSON object body. */
+void
+KmsAuditParamStr(StringInfo params, const char *name, const char *value)
+{
+	if (params->len > 0)
+		appendStringInfoString(params, ", ");
+	escape_json(params, name);
+	appendStringInfoString(params, ": ");
+	if (value == NULL)
+		appendStringInfoString(params, "null");
+	else if (strlen(value) > 256)
+	{
+		char	   *clip = pnstrdup(value, KmsAuditClip(value, 256));
+
+		escape_json(params, clip);
+	}
+	else
+		escape_json(params, value);
+}
+
+void
+KmsAuditParamInt(StringInfo params, const char *name, int64 value)
+{
+	if (params->len > 0)
+		appendStringInfoString(params, ", ");
+	escape_json(params, name);
+	appendStringInfo(params, ": " INT64_FORMAT, value);
+}
+
+/* The JSON object of the parameters collected (palloc'd), NULL if none. */
+char *
+KmsAuditParams(StringInfo params)
+{
+	if (params->len == 0)
+		return NULL;
+	return psprintf("{%s}", params->data);
+}

@@ -1,0 +1,1008 @@
+/*-------------------------------------------------------------------------
+ *
+ * cache.c
+ *	  The shared-memory key cache and each backend's local caches.
+ *
+ * Shared memory holds one page-aligned region (excluded from core dumps and
+ * locked in memory where the OS allows):
+ *
+ *	  KmsSharedState   lock, generation counter, master key slot, counters
+ *	  KmsCacheEntry[]  unwrapped key-version material, pg_kms.key_cache_size
+ *	  KmsBackendStats[] one row of counters per backend, written only by it
+ *
+ * An entry maps (key id, version) to material, its expiry, and the current
+ * encryption epoch of that version: a random derivation salt D and a count
+ * of encryptions under it (the nonce budget, docs/ciphertext-format.md).
+ *
+ * Locking: the named LWLock "pg_kms" protects the entry array and the
+ * master slot: LW_SHARED to look up or copy material, LW_EXCLUSIVE to
+ * insert, evict or roll an epoch.  An entry's `used` counter is atomic and
+ * is advanced under LW_SHARED.  The generation counter and the per-backend
+ * statistics are atomics read without the lock.  The spinlock `mutex`
+ * guards the provider-call counters.
+ *
+ * Each backend keeps, in TopMemoryContext, AES contexts per (key, version,
+ * salt) and key info per key id for the current role.  They are dropped as
+ * a whole whenever the shared generation moves (a key, alias or grant
+ * changed and committed somewhere) and contexts expire with the material
+ * they came from.  Key info is also re-checked after a role change (a
+ * syscache invalidation of pg_authid or pg_auth_members moves a local
+ * counter).  The hot path of kms_decrypt is: one atomic read, one
+ * pointer comparison (the last context used) or a local hash probe, one
+ * local counter compare, and the AES-GCM call; no lock, no catalog access, no provider call.
+ *
+ * IDENTIFICATION
+ *	  src/cache/cache.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "access/xact.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "cache/cache.h"
+#include "catalog/kms_catalog.h"
+#include "utils/guc.h"
+
+/* encryptions per (version, salt) epoch, and per backend reservation */
+#define KMS_EPOCH_LIMIT		((uint64) 1 << 30)
+#define KMS_EPOCH_BLOCK		((uint64) 1 << 16)
+
+typedef struct KmsCacheEntry
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	uint32		version;
+	bool		valid;
+	int32		material_len;
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	TimestampTz expires_at;
+	uint64		last_used;		/* clock for LRU eviction */
+	uint8		salt[KMS_SALT_LEN];
+	pg_atomic_uint64 used;		/* encryptions reserved under salt */
+} KmsCacheEntry;
+
+typedef struct KmsBackendStats
+{
+	pg_atomic_uint64 counters[KMS_NUM_LOCAL_STATS];
+	char		pad[64 - (KMS_NUM_LOCAL_STATS * 8) % 64];
+} KmsBackendStats;
+
+typedef struct KmsSharedState
+{
+	LWLock	   *lock;
+	pg_atomic_uint64 generation;
+	pg_atomic_uint64 clock;
+	slock_t		mutex;
+	/* protected by mutex */
+	uint64		evictions;
+	uint64		provider_calls;
+	uint64		provider_errors;
+	double		provider_total_ms;
+	double		provider_max_ms;
+	uint64		salt_rollovers;
+	/* protected by lock */
+	KmsMasterSlot master;
+	int			nentries;
+	int			nbackends;
+	KmsCacheEntry *entries;
+	KmsBackendStats *backends;
+} KmsSharedState;
+
+static KmsSharedState *kmsShared = NULL;
+
+int			kms_key_cache_size = 1024;
+int			kms_key_cache_ttl = 300;
+
+void
+KmsCacheDefineGucs(void)
+{
+	DefineCustomIntVariable("pg_kms.key_cache_size",
+							"Number of key versions the shared key cache holds.",
+							NULL,
+							&kms_key_cache_size,
+							1024, 16, 1000000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_kms.key_cache_ttl",
+							"How long unwrapped key material stays cached.",
+							NULL,
+							&kms_key_cache_ttl,
+							300, 1, 7 * 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Shared memory setup
+ * ----------------------------------------------------------------
+ */
+static int
+KmsNumBackendSlots(void)
+{
+#if PG_VERSION_NUM >= 150000
+	return MaxBackends + 1;
+#else
+	return MaxConnections + autovacuum_max_workers + max_worker_processes +
+		max_wal_senders + 2;
+#endif
+}
+
+static Size
+KmsRegionSize(void)
+{
+	Size		size;
+
+	size = MAXALIGN(sizeof(KmsSharedState));
+	size = add_size(size, mul_size(kms_key_cache_size, sizeof(KmsCacheEntry)));
+	size = add_size(size, mul_size(KmsNumBackendSlots(), sizeof(KmsBackendStats)));
+	return size;
+}
+
+void
+KmsCacheShmemRequest(void)
+{
+	long		page = sysconf(_SC_PAGESIZE);
+
+	/* two extra pages so the region can be page-aligned for madvise */
+	RequestAddinShmemSpace(add_size(KmsRegionSize(), 2 * page));
+	RequestNamedLWLockTranche("pg_kms", 1);
+}
+
+void
+KmsCacheShmemStartup(void)
+{
+	bool		found;
+	long		page = sysconf(_SC_PAGESIZE);
+	Size		region = KmsRegionSize();
+	char	   *raw;
+	char	   *base;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	raw = ShmemInitStruct("pg_kms key cache", add_size(region, 2 * page), &found);
+	base = (char *) TYPEALIGN(page, raw);
+	kmsShared = (KmsSharedState *) base;
+
+	if (!found)
+	{
+		Size		protlen = TYPEALIGN(page, region);
+
+		memset(base, 0, region);
+		kmsShared->lock = &(GetNamedLWLockTranche("pg_kms"))->lock;
+		pg_atomic_init_u64(&kmsShared->generation, 1);
+		pg_atomic_init_u64(&kmsShared->clock, 1);
+		SpinLockInit(&kmsShared->mutex);
+		kmsShared->nentries = kms_key_cache_size;
+		kmsShared->nbackends = KmsNumBackendSlots();
+		kmsShared->entries = (KmsCacheEntry *) (base + MAXALIGN(sizeof(KmsSharedState)));
+		kmsShared->backends = (KmsBackendStats *)
+			((char *) kmsShared->entries + kms_key_cache_size * sizeof(KmsCacheEntry));
+		for (int i = 0; i < kmsShared->nentries; i++)
+			pg_atomic_init_u64(&kmsShared->entries[i].used, 0);
+		for (int i = 0; i < kmsShared->nbackends; i++)
+			for (int j = 0; j < KMS_NUM_LOCAL_STATS; j++)
+				pg_atomic_init_u64(&kmsShared->backends[i].counters[j], 0);
+
+		/*
+		 * Keep key material out of core dumps and swap.  Both are best
+		 * effort: huge pages or RLIMIT_MEMLOCK may refuse, which we report.
+		 */
+		if (kms_protect_memory)
+		{
+#ifdef MADV_DONTDUMP
+			if (madvise(base, protlen, MADV_DONTDUMP) != 0)
+				ereport(LOG,
+						(errmsg("pg_kms: could not exclude the key cache from core dumps: %m")));
+#endif
+			if (mlock(base, protlen) != 0)
+				ereport(LOG,
+						(errmsg("pg_kms: could not lock the key cache in memory: %m"),
+						 errhint("Raise RLIMIT_MEMLOCK for the postgres user to keep key material out of swap.")));
+		}
+	}
+	/* the provider's master slot lives in this protected region */
+	KmsProviderShmemAttach(&kmsShared->master, kmsShared->lock, !found);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+KmsCheckLoaded(void)
+{
+	KmsCheckPreloaded(kmsShared != NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Statistics
+ * ----------------------------------------------------------------
+ */
+static KmsBackendStats *
+KmsMyStats(void)
+{
+	int			slot;
+
+#if PG_VERSION_NUM >= 170000
+	slot = MyProcNumber + 1;
+#else
+	slot = MyBackendId;
+#endif
+	if (slot < 0 || slot >= kmsShared->nbackends)
+		slot = 0;				/* shared overflow row, see KmsStatAdd */
+	return &kmsShared->backends[slot];
+}
+
+void
+KmsStatAdd(KmsStat stat, uint64 n)
+{
+	KmsBackendStats *s = KmsMyStats();
+
+	if (s == &kmsShared->backends[0])
+		pg_atomic_fetch_add_u64(&s->counters[stat], n);
+	else
+		/* only this backend writes its row: no locked instruction needed */
+		pg_atomic_write_u64(&s->counters[stat],
+							pg_atomic_read_u64(&s->counters[stat]) + n);
+}
+
+/* ----------------------------------------------------------------
+ * Backend-local caches
+ * ----------------------------------------------------------------
+ */
+typedef struct KmsCtxKey
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	uint32		version;
+	uint8		salt[KMS_SALT_LEN];
+} KmsCtxKey;
+
+typedef struct KmsLocalCtx
+{
+	KmsCtxKey	key;			/* hash key: MUST BE FIRST */
+	KmsAead    *aead;
+	TimestampTz expires_at;
+} KmsLocalCtx;
+
+typedef struct KmsEncKey
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	uint32		version;
+} KmsEncKey;
+
+typedef struct KmsLocalEnc
+{
+	KmsEncKey	key;			/* hash key: MUST BE FIRST */
+	uint8		salt[KMS_SALT_LEN];
+	KmsAead    *aead;
+	uint64		next;			/* next counter value of our reservation */
+	uint64		end;			/* end of our reservation (exclusive) */
+	TimestampTz expires_at;
+} KmsLocalEnc;
+
+#define KMS_REF_MAXLEN 320
+
+typedef struct KmsLocalRef
+{
+	char		ref[KMS_REF_MAXLEN];	/* hash key: MUST BE FIRST */
+	uint8		key_id[KMS_KEY_ID_LEN];
+} KmsLocalRef;
+
+static MemoryContext KmsLocalContext = NULL;
+static HTAB *local_ctx = NULL;
+static HTAB *local_enc = NULL;
+static HTAB *local_keys = NULL;
+static HTAB *local_refs = NULL;
+static uint64 local_generation = 0;
+static uint64 local_epoch = 0;	/* moves on invalidations received here */
+static KmsLocalCtx *last_ctx = NULL;
+static KmsKeyInfo *last_key = NULL;
+
+/*
+ * Role changes (membership granted or revoked, SUPERUSER or INHERIT
+ * altered, a role dropped) move role_epoch from a syscache callback; the
+ * next entry point sees it differ from roles_seen and makes every cached
+ * key info re-check the role's rights.  Nothing is freed there, so key
+ * info pointers held by a running function stay valid.
+ */
+static uint64 role_epoch = 0;
+static uint64 roles_seen = 0;
+static bool role_callbacks_registered = false;
+
+static void
+KmsLocalReset(void)
+{
+	HASH_SEQ_STATUS seq;
+
+	if (local_ctx)
+	{
+		KmsLocalCtx *c;
+
+		hash_seq_init(&seq, local_ctx);
+		while ((c = hash_seq_search(&seq)) != NULL)
+			kms_aead_free(c->aead);
+	}
+	if (local_enc)
+	{
+		KmsLocalEnc *e;
+
+		hash_seq_init(&seq, local_enc);
+		while ((e = hash_seq_search(&seq)) != NULL)
+			kms_aead_free(e->aead);
+	}
+	if (KmsLocalContext)
+		MemoryContextReset(KmsLocalContext);
+	else
+		KmsLocalContext = AllocSetContextCreate(TopMemoryContext,
+												"pg_kms local cache",
+												ALLOCSET_SMALL_SIZES);
+	local_ctx = local_enc = local_keys = local_refs = NULL;
+	last_ctx = NULL;
+	last_key = NULL;
+}
+
+static void
+KmsLocalInit(void)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.hcxt = KmsLocalContext;
+
+	ctl.keysize = sizeof(KmsCtxKey);
+	ctl.entrysize = sizeof(KmsLocalCtx);
+	local_ctx = hash_create("pg_kms contexts", 64, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(KmsEncKey);
+	ctl.entrysize = sizeof(KmsLocalEnc);
+	local_enc = hash_create("pg_kms encryption epochs", 16, &ctl,
+							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = KMS_KEY_ID_LEN;
+	ctl.entrysize = sizeof(KmsKeyInfo);
+	local_keys = hash_create("pg_kms keys", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = KMS_REF_MAXLEN;
+	ctl.entrysize = sizeof(KmsLocalRef);
+	local_refs = hash_create("pg_kms key references", 16, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
+
+static void
+KmsRoleCallback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	role_epoch++;
+}
+
+/* Cached rights are stale: every key info is checked again at next use. */
+static void
+KmsLocalRolesChanged(void)
+{
+	HASH_SEQ_STATUS seq;
+	KmsKeyInfo *info;
+
+	roles_seen = role_epoch;
+	if (local_keys == NULL)
+		return;
+	hash_seq_init(&seq, local_keys);
+	while ((info = hash_seq_search(&seq)) != NULL)
+		info->checked_user = InvalidOid;
+}
+
+/*
+ * Drop every local cache if anything changed since we filled them, and
+ * forget cached rights if a role changed.  Called at the start of every SQL
+ * entry point: one atomic read and one local compare when nothing did.
+ */
+void
+KmsCheckGeneration(void)
+{
+	uint64		gen;
+
+	KmsCheckLoaded();
+	if (unlikely(!role_callbacks_registered))
+	{
+		/* what has_privs_of_role() and superuser_arg() depend on */
+		CacheRegisterSyscacheCallback(AUTHMEMMEMROLE, KmsRoleCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, KmsRoleCallback, (Datum) 0);
+		CacheRegisterSyscacheCallback(AUTHOID, KmsRoleCallback, (Datum) 0);
+		role_callbacks_registered = true;
+	}
+	gen = pg_atomic_read_u64(&kmsShared->generation) + local_epoch;
+	if (likely(gen == local_generation && local_ctx != NULL))
+	{
+		if (unlikely(role_epoch != roles_seen))
+			KmsLocalRolesChanged();
+		return;
+	}
+	KmsLocalReset();
+	KmsLocalInit();
+	local_generation = gen;
+	roles_seen = role_epoch;
+}
+
+/*
+ * The shared generation, for parts that keep caches of their own (the
+ * secrets store): a cache filled at generation g is stale once this moves.
+ */
+uint64
+KmsCurrentGeneration(void)
+{
+	KmsCheckLoaded();
+	return pg_atomic_read_u64(&kmsShared->generation) + local_epoch;
+}
+
+KmsKeyInfo *
+KmsLocalKeyInfo(const uint8 *key_id, bool *found)
+{
+	/* rows of one column are mostly under one key */
+	if (last_key != NULL && memcmp(last_key->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+	{
+		*found = true;
+		return last_key;
+	}
+	last_key = (KmsKeyInfo *) hash_search(local_keys, key_id, HASH_ENTER, found);
+	return last_key;
+}
+
+/* Forget a key this backend found not to exist (no negative caching). */
+void
+KmsLocalKeyInfoRemove(const uint8 *key_id)
+{
+	last_key = NULL;
+	hash_search(local_keys, key_id, HASH_REMOVE, NULL);
+}
+
+bool
+KmsLocalRefLookup(const char *ref, uint8 *key_id_out)
+{
+	KmsLocalRef *r;
+
+	if (strlen(ref) >= KMS_REF_MAXLEN)
+		return false;
+	r = hash_search(local_refs, ref, HASH_FIND, NULL);
+	if (r == NULL)
+		return false;
+	memcpy(key_id_out, r->key_id, KMS_KEY_ID_LEN);
+	return true;
+}
+
+void
+KmsLocalRefStore(const char *ref, const uint8 *key_id)
+{
+	KmsLocalRef *r;
+
+	if (strlen(ref) >= KMS_REF_MAXLEN)
+		return;
+	r = hash_search(local_refs, ref, HASH_ENTER, NULL);
+	memcpy(r->key_id, key_id, KMS_KEY_ID_LEN);
+}
+
+/* ----------------------------------------------------------------
+ * Shared entries
+ * ----------------------------------------------------------------
+ */
+
+/* Find a live entry; caller holds the lock in any mode. */
+static KmsCacheEntry *
+KmsFindEntry(const uint8 *key_id, uint32 version, TimestampTz now)
+{
+	for (int i = 0; i < kmsShared->nentries; i++)
+	{
+		KmsCacheEntry *e = &kmsShared->entries[i];
+
+		/* an expired entry is as good as absent; a fresh copy may follow */
+		if (e->valid && e->version == version && e->expires_at > now &&
+			memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+static void
+KmsEvictEntry(KmsCacheEntry *e)
+{
+	kms_cleanse(e->material, sizeof(e->material));
+	e->valid = false;
+	e->material_len = 0;
+}
+
+/* Where wrapped material comes from: the key store, set by _PG_init. */
+static KmsWrappedFetcher wrapped_fetcher = NULL;
+
+void
+KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch)
+{
+	wrapped_fetcher = fetch;
+}
+
+/* Unwrap through the provider, counting the call and its latency. */
+static void
+KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
+				  size_t cap, size_t *material_len)
+{
+	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version);
+	const KmsProvider *prov = KmsGetProvider();
+	instr_time	start,
+				duration;
+	double		ms;
+
+	INSTR_TIME_SET_CURRENT(start);
+	PG_TRY();
+	{
+		prov->unwrap(key_id, version, wrapped, material, cap, material_len);
+	}
+	PG_CATCH();
+	{
+		SpinLockAcquire(&kmsShared->mutex);
+		kmsShared->provider_calls++;
+		kmsShared->provider_errors++;
+		SpinLockRelease(&kmsShared->mutex);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	INSTR_TIME_SET_CURRENT(duration);
+	INSTR_TIME_SUBTRACT(duration, start);
+	ms = INSTR_TIME_GET_MILLISEC(duration);
+
+	SpinLockAcquire(&kmsShared->mutex);
+	kmsShared->provider_calls++;
+	kmsShared->provider_total_ms += ms;
+	if (ms > kmsShared->provider_max_ms)
+		kmsShared->provider_max_ms = ms;
+	SpinLockRelease(&kmsShared->mutex);
+}
+
+/*
+ * Look up (key, version), loading it through the provider on a miss, and
+ * return with the lock held in shared mode and the entry valid.
+ */
+static KmsCacheEntry *
+KmsAcquireEntry(const uint8 *key_id, uint32 version)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	KmsCacheEntry *e;
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	size_t		material_len = 0;
+	KmsCacheEntry *victim = NULL;
+
+	LWLockAcquire(kmsShared->lock, LW_SHARED);
+	e = KmsFindEntry(key_id, version, now);
+	if (e != NULL)
+	{
+		e->last_used = pg_atomic_fetch_add_u64(&kmsShared->clock, 1);
+		KmsStatAdd(KMS_STAT_HITS, 1);
+		return e;
+	}
+	LWLockRelease(kmsShared->lock);
+
+	KmsStatAdd(KMS_STAT_MISSES, 1);
+
+	/* Miss: the catalog has the wrapped material, the provider unwraps it. */
+	KmsProviderUnwrap(key_id, version, material, sizeof(material), &material_len);
+
+	LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
+	e = KmsFindEntry(key_id, version, now);
+	if (e == NULL)
+	{
+		/* drop expired copies of this version first: never two entries */
+		for (int i = 0; i < kmsShared->nentries; i++)
+		{
+			KmsCacheEntry *c = &kmsShared->entries[i];
+
+			if (c->valid && c->version == version &&
+				memcmp(c->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+			{
+				KmsEvictEntry(c);
+				SpinLockAcquire(&kmsShared->mutex);
+				kmsShared->evictions++;
+				SpinLockRelease(&kmsShared->mutex);
+			}
+		}
+
+		/* a free slot, else an expired one, else the least recently used */
+		for (int i = 0; i < kmsShared->nentries; i++)
+		{
+			KmsCacheEntry *c = &kmsShared->entries[i];
+
+			if (!c->valid)
+			{
+				victim = c;
+				break;
+			}
+			if (c->expires_at <= now)
+			{
+				if (victim == NULL || victim->expires_at > now)
+					victim = c;
+			}
+			else if (victim == NULL ||
+					 (victim->expires_at > now && c->last_used < victim->last_used))
+				victim = c;
+		}
+		if (victim->valid)
+		{
+			KmsEvictEntry(victim);
+			SpinLockAcquire(&kmsShared->mutex);
+			kmsShared->evictions++;
+			SpinLockRelease(&kmsShared->mutex);
+		}
+		e = victim;
+		memcpy(e->key_id, key_id, KMS_KEY_ID_LEN);
+		e->version = version;
+		memcpy(e->material, material, material_len);
+		e->material_len = (int32) material_len;
+		e->expires_at = now + (TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
+		if (kms_random_bytes(e->salt, KMS_SALT_LEN) != 0)
+		{
+			KmsEvictEntry(e);
+			LWLockRelease(kmsShared->lock);
+			kms_cleanse(material, sizeof(material));
+			kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+					  "could not generate random bytes");
+		}
+		pg_atomic_write_u64(&e->used, 0);
+		e->valid = true;
+	}
+	e->last_used = pg_atomic_fetch_add_u64(&kmsShared->clock, 1);
+	kms_cleanse(material, sizeof(material));
+	LWLockRelease(kmsShared->lock);
+
+	/* Downgrade: re-acquire shared and find it again (it may be gone). */
+	LWLockAcquire(kmsShared->lock, LW_SHARED);
+	e = KmsFindEntry(key_id, version, now);
+	if (e == NULL)
+	{
+		LWLockRelease(kmsShared->lock);
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "key cache is too small for the working set");
+	}
+	return e;
+}
+
+void
+KmsGetMaterial(const uint8 *key_id, uint32 version,
+			   uint8 *out, size_t outcap, size_t *outlen)
+{
+	KmsCacheEntry *e = KmsAcquireEntry(key_id, version);
+
+	KmsProtectProcessMemory();
+	if ((size_t) e->material_len > outcap)
+	{
+		LWLockRelease(kmsShared->lock);
+		elog(ERROR, "key material buffer too small");
+	}
+	memcpy(out, e->material, e->material_len);
+	*outlen = e->material_len;
+	LWLockRelease(kmsShared->lock);
+}
+
+static KmsAead *
+KmsDeriveContext(const uint8 *material, size_t len, const uint8 *salt)
+{
+	uint8		dk[KMS_AES_KEY_LEN];
+	KmsAead    *aead;
+
+	if (kms_derive_data_key(material, len, salt, dk) != 0)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not derive a data key");
+	aead = kms_aead_new(dk);
+	kms_cleanse(dk, sizeof(dk));
+	if (aead == NULL)
+		kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+				  "could not create a cipher context");
+	KmsStatAdd(KMS_STAT_DERIVATIONS, 1);
+	return aead;
+}
+
+KmsAead *
+KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
+{
+	KmsCtxKey	k;
+	KmsLocalCtx *volatile c;
+	bool		found;
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	size_t		len;
+
+	/* Hot path: the same (key, version, salt) as the previous row. */
+	if (last_ctx != NULL &&
+		last_ctx->key.version == version &&
+		memcmp(last_ctx->key.salt, salt, KMS_SALT_LEN) == 0 &&
+		memcmp(last_ctx->key.key_id, key_id, KMS_KEY_ID_LEN) == 0 &&
+		last_ctx->expires_at > now)
+	{
+		KmsStatAdd(KMS_STAT_HITS, 1);
+		return last_ctx->aead;
+	}
+
+	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
+	k.version = version;
+	memcpy(k.salt, salt, KMS_SALT_LEN);
+	c = hash_search(local_ctx, &k, HASH_FIND, NULL);
+	if (c != NULL && c->expires_at > now)
+	{
+		last_ctx = c;
+		KmsStatAdd(KMS_STAT_HITS, 1);
+		return c->aead;
+	}
+
+	/* Bound the local table: start over rather than grow without limit. */
+	if (c == NULL && hash_get_num_entries(local_ctx) >= 256)
+	{
+		HASH_SEQ_STATUS seq;
+		KmsLocalCtx *x;
+
+		hash_seq_init(&seq, local_ctx);
+		while ((x = hash_seq_search(&seq)) != NULL)
+		{
+			kms_aead_free(x->aead);
+			hash_search(local_ctx, &x->key, HASH_REMOVE, NULL);
+		}
+		last_ctx = NULL;
+	}
+
+	KmsGetMaterial(key_id, version, material, sizeof(material), &len);
+	PG_TRY();
+	{
+		KmsAead    *aead = KmsDeriveContext(material, len, salt);
+		KmsLocalCtx *nc = hash_search(local_ctx, &k, HASH_ENTER, &found);
+
+		if (found)
+			kms_aead_free(nc->aead);
+		nc->aead = aead;
+		nc->expires_at = GetCurrentTimestamp() +
+			(TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
+		c = nc;
+	}
+	PG_FINALLY();
+	{
+		kms_cleanse(material, sizeof(material));
+	}
+	PG_END_TRY();
+	last_ctx = c;
+	return c->aead;
+}
+
+/*
+ * Reserve one encryption under the version's current epoch and return its
+ * number, which is unique within the epoch and becomes the GCM nonce (the
+ * deterministic construction of NIST SP 800-38D 8.2.1: no nonce ever
+ * repeats under one derived key).  Reservations are taken from the shared
+ * counter in blocks, so the common case touches no shared memory.
+ */
+KmsAead *
+KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
+				  uint64 *counter_out)
+{
+	KmsEncKey	k;
+	KmsLocalEnc *le;
+	bool		found;
+	TimestampTz now = GetCurrentStatementStartTimestamp();
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
+	k.version = version;
+	le = hash_search(local_enc, &k, HASH_ENTER, &found);
+	if (!found)
+	{
+		le->aead = NULL;
+		le->next = le->end = 0;
+	}
+
+	if (le->aead == NULL || le->next >= le->end || le->expires_at <= now)
+	{
+		KmsCacheEntry *e;
+		uint8		material[KMS_MAX_MATERIAL_LEN];
+		size_t		len;
+		uint64		start;
+		uint8		salt[KMS_SALT_LEN];
+
+		e = KmsAcquireEntry(key_id, version);	/* lock held shared */
+		for (;;)
+		{
+			start = pg_atomic_fetch_add_u64(&e->used, KMS_EPOCH_BLOCK);
+			if (start + KMS_EPOCH_BLOCK <= KMS_EPOCH_LIMIT)
+				break;
+
+			/* Epoch used up: draw a new salt (once, whoever gets here). */
+			LWLockRelease(kmsShared->lock);
+			LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
+			if (e->valid && e->version == version &&
+				memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0 &&
+				pg_atomic_read_u64(&e->used) + KMS_EPOCH_BLOCK > KMS_EPOCH_LIMIT)
+			{
+				if (kms_random_bytes(e->salt, KMS_SALT_LEN) != 0)
+				{
+					LWLockRelease(kmsShared->lock);
+					kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
+							  "could not generate random bytes");
+				}
+				pg_atomic_write_u64(&e->used, 0);
+				SpinLockAcquire(&kmsShared->mutex);
+				kmsShared->salt_rollovers++;
+				SpinLockRelease(&kmsShared->mutex);
+			}
+			LWLockRelease(kmsShared->lock);
+			e = KmsAcquireEntry(key_id, version);
+		}
+		memcpy(salt, e->salt, KMS_SALT_LEN);
+		memcpy(material, e->material, e->material_len);
+		len = e->material_len;
+		LWLockRelease(kmsShared->lock);
+		KmsProtectProcessMemory();
+
+		PG_TRY();
+		{
+			if (le->aead == NULL || memcmp(le->salt, salt, KMS_SALT_LEN) != 0)
+			{
+				KmsAead    *aead = KmsDeriveContext(material, len, salt);
+
+				kms_aead_free(le->aead);
+				le->aead = aead;
+				memcpy(le->salt, salt, KMS_SALT_LEN);
+			}
+		}
+		PG_FINALLY();
+		{
+			kms_cleanse(material, sizeof(material));
+		}
+		PG_END_TRY();
+		le->next = start;
+		le->end = start + KMS_EPOCH_BLOCK;
+		le->expires_at = GetCurrentTimestamp() +
+			(TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
+	}
+
+	*counter_out = le->next++;
+	memcpy(salt_out, le->salt, KMS_SALT_LEN);
+	return le->aead;
+}
+
+/* ----------------------------------------------------------------
+ * Invalidation at commit
+ * ----------------------------------------------------------------
+ */
+static bool pending_invalidate = false;
+static List *pending_forget = NIL;	/* key ids (palloc'd in TopMemoryContext) */
+
+void
+KmsInvalidateAtCommit(void)
+{
+	pending_invalidate = true;
+	/*
+	 * The shared counter tells this server's backends; a relcache
+	 * invalidation of kms.key travels in the commit record and tells a hot
+	 * standby's backends, which never run our commit callback.
+	 */
+	CacheInvalidateRelcacheByRelid(KmsKeyRelationId());
+	/* and this backend sees its own change at once */
+	KmsLocalDirty();
+}
+
+/*
+ * What this backend cached may be stale: a subtransaction rolled back, or an
+ * invalidation of kms.key arrived (on a standby, replayed from the primary).
+ */
+void
+KmsLocalDirty(void)
+{
+	local_generation = 0;
+	local_epoch++;
+}
+
+void
+KmsForgetKeyAtCommit(const uint8 *key_id)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	uint8	   *copy = palloc(KMS_KEY_ID_LEN);
+
+	memcpy(copy, key_id, KMS_KEY_ID_LEN);
+	pending_forget = lappend(pending_forget, copy);
+	MemoryContextSwitchTo(old);
+	pending_invalidate = true;
+}
+
+/* Has this transaction changed something published at commit? */
+bool
+KmsCacheChangesPending(void)
+{
+	return pending_invalidate;
+}
+
+void
+KmsCacheAtCommit(void)
+{
+	ListCell   *lc;
+
+	if (!pending_invalidate || kmsShared == NULL)
+		return;
+
+	if (pending_forget != NIL)
+	{
+		LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
+		foreach(lc, pending_forget)
+		{
+			uint8	   *kid = lfirst(lc);
+
+			for (int i = 0; i < kmsShared->nentries; i++)
+			{
+				KmsCacheEntry *e = &kmsShared->entries[i];
+
+				if (e->valid && memcmp(e->key_id, kid, KMS_KEY_ID_LEN) == 0)
+					KmsEvictEntry(e);
+			}
+		}
+		LWLockRelease(kmsShared->lock);
+	}
+	pg_atomic_fetch_add_u64(&kmsShared->generation, 1);
+	KmsCacheAtAbort();
+}
+
+void
+KmsCacheAtAbort(void)
+{
+	pending_invalidate = false;
+	list_free_deep(pending_forget);
+	pending_forget = NIL;
+	/* our own local caches may hold state from the aborted transaction */
+	KmsLocalDirty();
+}
+
+/* ----------------------------------------------------------------
+ * kms_cache_stats()
+ * ----------------------------------------------------------------
+ */
+PG_FUNCTION_INFO_V1(kms_cache_stats);
+Datum
+kms_cache_stats(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[11];
+	bool		nulls[11] = {0};
+	uint64		sums[KMS_NUM_LOCAL_STATS] = {0};
+	int			entries = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	KmsCheckLoaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	for (int i = 0; i < kmsShared->nbackends; i++)
+		for (int j = 0; j < KMS_NUM_LOCAL_STATS; j++)
+			sums[j] += pg_atomic_read_u64(&kmsShared->backends[i].counters[j]);
+
+	LWLockAcquire(kmsShared->lock, LW_SHARED);
+	for (int i = 0; i < kmsShared->nentries; i++)
+		if (kmsShared->entries[i].valid && kmsShared->entries[i].expires_at > now)
+			entries++;
+	LWLockRelease(kmsShared->lock);
+
+	values[0] = Int32GetDatum(kmsShared->nentries);
+	values[1] = Int32GetDatum(entries);
+	values[2] = Int64GetDatum((int64) sums[KMS_STAT_HITS]);
+	values[3] = Int64GetDatum((int64) sums[KMS_STAT_MISSES]);
+	SpinLockAcquire(&kmsShared->mutex);
+	values[4] = Int64GetDatum((int64) kmsShared->evictions);
+	values[5] = Int64GetDatum((int64) kmsShared->provider_calls);
+	values[6] = Int64GetDatum((int64) kmsShared->provider_errors);
+	values[7] = Float8GetDatum(kmsShared->provider_calls > 0 ?
+							   kmsShared->provider_total_ms / kmsShared->provider_calls : 0.0);
+	values[8] = Float8GetDatum(kmsShared->provider_max_ms);
+	values[10] = Int64GetDatum((int64) kmsShared->salt_rollovers);
+	SpinLockRelease(&kmsShared->mutex);
+	values[9] = Int64GetDatum((int64) sums[KMS_STAT_DERIVATIONS]);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,78 @@
+/*-------------------------------------------------------------------------
+ *
+ * keystore.h
+ *	  The key store (src/keystore/): the catalog of keys, versions,
+ *	  aliases and grants.  Key references resolved to keys, privilege and
+ *	  key-state checks, key creation and rotation of key material (wrapped
+ *	  by a provider, cached unwrapped by cache/), and the worker's key jobs
+ *	  (lifecycle.c).  Writes kms.key, kms.key_version, kms.alias and
+ *	  kms.grants; so, still, do the key-management entry points of kms/
+ *	  (key state, aliases, grants) and the local provider's master-key
+ *	  rewrap (kms.key_version).
+ *
+ *	  May call: cache/, provider/, audit/, catalog/, common/, crypto/.
+ *
+ * IDENTIFICATION
+ *	  src/keystore/keystore.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_KEYSTORE_H
+#define PG_KMS_KEYSTORE_H
+
+#include "audit/audit.h"
+#include "cache/cache.h"
+#include "catalog/kms_catalog.h"
+
+/*
+ * Resolve a key reference (key id, key ARN, alias name, alias ARN) and check
+ * that the current user may perform op on it.  Raises NotFoundException
+ * (only to roles that could know), AccessDeniedException otherwise.
+ * Does not check the key state: see KmsCheckUsable().
+ */
+extern KmsKeyInfo *KmsResolveKey(const char *keyref, KmsOp op);
+
+/* The same, from a key id out of a ciphertext blob; NULL if no such key. */
+extern KmsKeyInfo *KmsLookupKeyById(const uint8 *key_id);
+
+/* Privilege check on an already resolved key (errors out if denied). */
+extern void KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref);
+
+/* Raise DisabledException / KMSInvalidStateException unless Enabled. */
+extern void KmsCheckUsable(KmsKeyInfo *key);
+
+/* Fetch the wrapped material of (key, version) from the catalog (palloc'd). */
+extern bytea *KmsFetchWrappedMaterial(const uint8 *key_id, int32 version);
+
+/*
+ * Create a key from C (the secrets store creates alias/pg_kms/secrets with
+ * it).  Returns the new key id (text).  owner is the role that holds it.
+ */
+extern char *KmsCreateKeyInternal(const char *description, KmsKeyUsage usage,
+								  const char *key_spec, Jsonb *tags, Oid owner);
+extern void KmsCreateAliasInternal(const char *alias_name, const char *key_id_str);
+
+extern void KmsKeyNotFound(const char *keyref, KmsOp op) pg_attribute_noreturn();
+extern int	KmsMaterialLength(const char *key_spec);
+extern int32 KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type);
+extern void KmsValidateAliasName(const char *name);
+
+/* The key an alias names (no privilege check); false if no such alias. */
+extern bool KmsLookupAlias(const char *alias_name, uint8 *key_id);
+extern void KmsSetOperationName(const char *opname);
+extern KmsKeyInfo *KmsResolveKeyForManagement(const char *keyref, const char *opname);
+
+/* Operations the current user holds on a key through grants alone. */
+extern uint32 KmsGrantedOps(const uint8 *key_id);
+
+/* SQL for a key's KeyManager ('AWS' or 'CUSTOMER') from kms.key row k. */
+extern const char *KmsKeyManagerSql(void);
+
+/* Worker jobs (lifecycle.c): one due key rotated; one expired key destroyed. */
+extern bool KmsKeysRotateOneDue(void);
+extern bool KmsKeysDestroyOneExpired(void);
+
+/* The one visibility rule of ListKeys, ListAliases and kms.keys. */
+extern bool KmsKeyVisibleToUser(KmsKeyInfo *key);
+
+#endif							/* PG_KMS_KEYSTORE_H */

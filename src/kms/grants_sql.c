@@ -1,0 +1,405 @@
+/*-------------------------------------------------------------------------
+ *
+ * grants_sql.c
+ *	  CreateGrant, ListGrants, RetireGrant, RevokeGrant in SQL.
+ *
+ * IDENTIFICATION
+ *	  src/kms/grants_sql.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/uuid.h"
+
+#include "cache/cache.h"
+#include "keystore/keystore.h"
+#include "provider/provider.h"
+
+#include "kms/kms_internal.h"
+
+/* ----------------------------------------------------------------
+ * Grants
+ * ----------------------------------------------------------------
+ */
+static Oid
+KmsRoleArg(const char *name, const char *what)
+{
+	Oid			role;
+
+	if (name == NULL || name[0] == '\0')
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "%s must not be empty", what);
+	role = get_role_oid(name, true);
+	if (!OidIsValid(role))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "%s \"%s\" is not a role", what, name);
+	return role;
+}
+
+/*
+ * The operations argument of CreateGrant (argument n): each a grant
+ * operation valid for the key's usage.  Returns them as a text[] of
+ * distinct names in the order given, and their bits in *opbits.
+ */
+static Datum
+GrantOperationsArg(FunctionCallInfo fcinfo, int n, KmsKeyInfo *key, uint32 *opbits)
+{
+	int			nelems;
+	char	  **names = KmsArgOperations(fcinfo, n, false, &nelems);
+	ArrayBuildState *astate = NULL;
+
+	for (int i = 0; i < nelems; i++)
+	{
+		char	   *op;
+		int			o;
+
+		if (names[i] == NULL)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "operations must not contain null");
+		op = names[i];
+		o = KmsOpFromName(op);
+		if (o < 0)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "operation \"%s\" is not a valid grant operation for this key", op);
+		if ((key->usage == KMS_USAGE_GENERATE_VERIFY_MAC) !=
+			(o == KMS_OP_GENERATE_MAC || o == KMS_OP_VERIFY_MAC) &&
+			o != KMS_OP_DESCRIBE_KEY && o != KMS_OP_CREATE_GRANT && o != KMS_OP_RETIRE_GRANT)
+			kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+					  "operation %s is not valid for a key with key usage %s", op,
+					  key->usage == KMS_USAGE_GENERATE_VERIFY_MAC ? "GENERATE_VERIFY_MAC" : "ENCRYPT_DECRYPT");
+		if (!(*opbits & KMS_OPBIT(o)))
+			astate = accumArrayResult(astate, CStringGetTextDatum(KmsOpNames[o]), false,
+									  TEXTOID, CurrentMemoryContext);
+		*opbits |= KMS_OPBIT(o);
+	}
+	return makeArrayResult(astate, CurrentMemoryContext);
+}
+
+/* The audit event of a CreateGrant, with its (safe) parameters. */
+static void
+AuditCreateGrant(KmsKeyInfo *key, const char *grantee_name,
+				 const char *retiring_name, const char *name, uint32 opbits)
+{
+	StringInfoData p;
+	StringInfoData opsbuf;
+
+	initStringInfo(&p);
+	KmsAuditParamStr(&p, "granteePrincipal", grantee_name);
+	KmsAuditParamStr(&p, "retiringPrincipal", retiring_name);
+	KmsAuditParamStr(&p, "name", name);
+	initStringInfo(&opsbuf);
+	for (int o = 0; o < KMS_NUM_GRANT_OPS; o++)
+		if (opbits & KMS_OPBIT(o))
+			appendStringInfo(&opsbuf, "%s%s", opsbuf.len ? "," : "", KmsOpNames[o]);
+	KmsAuditParamStr(&p, "operations", opsbuf.data);
+	KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
+}
+
+/*
+ * Record the grant in kms.grants (grant id and token in *grant_id, *token).
+ * A named grant retried with the same parameters is the same grant, and the
+ * retry's token must work for it: then the stored id and token are returned.
+ */
+static void
+StoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
+		   Datum oparray, char **grant_id_out, char **token_out)
+{
+	KmsCatalogState st;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *grant_id = NULL;
+	char	   *token = *token_out;
+
+	KmsCatalogEnter(&st);
+	if (name)
+	{
+		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
+		Datum		v[5];
+		char		n[5] = {' ', ' ', ' ', ' ', ' '};
+
+		v[0] = KmsUuidDatum(key->key_id);
+		v[1] = CStringGetTextDatum(name);
+		v[2] = ObjectIdGetDatum(grantee);
+		v[3] = oparray;
+		if (OidIsValid(retiring))
+			v[4] = ObjectIdGetDatum(retiring);
+		else
+			n[4] = 'n';
+		if (KmsExec("SELECT grant_id, grant_token FROM kms.grants WHERE key_id = $1 AND name = $2 "
+					"AND grantee = $3::regrole AND operations = $4 "
+					"AND retiring_principal IS NOT DISTINCT FROM $5::regrole "
+					"ORDER BY creation_date, grant_id LIMIT 1",
+					5, t, v, n, true, SPI_OK_SELECT) >= 1)
+		{
+			/* copied out of SPI's memory, which KmsCatalogExit frees */
+			grant_id = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+			token = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+		}
+	}
+	if (grant_id == NULL)
+	{
+		Oid			t[8] = {TEXTOID, UUIDOID, TEXTOID, OIDOID, OIDOID, TEXTARRAYOID, OIDOID, TEXTOID};
+		Datum		v[8];
+		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		grant_id = KmsRandomHex(32);
+		v[0] = CStringGetTextDatum(grant_id);
+		v[1] = KmsUuidDatum(key->key_id);
+		if (name)
+			v[2] = CStringGetTextDatum(name);
+		else
+			n[2] = 'n';
+		v[3] = ObjectIdGetDatum(grantee);
+		if (OidIsValid(retiring))
+			v[4] = ObjectIdGetDatum(retiring);
+		else
+			n[4] = 'n';
+		v[5] = oparray;
+		v[6] = ObjectIdGetDatum(st.save_userid);
+		v[7] = CStringGetTextDatum(token);
+		KmsExec("INSERT INTO kms.grants (grant_id, key_id, name, grantee, retiring_principal, operations, "
+				"issuing_role, grant_token, creation_date) "
+				"VALUES ($1, $2, $3, $4::regrole, $5::regrole, $6, $7::regrole, $8, pg_catalog.now())",
+				8, t, v, n, false, SPI_OK_INSERT);
+	}
+	KmsCatalogExit(&st);
+	*grant_id_out = grant_id;
+	*token_out = token;
+}
+
+PG_FUNCTION_INFO_V1(kms_create_grant);
+Datum
+kms_create_grant(PG_FUNCTION_ARGS)
+{
+	char	   *keyref = ArgKeyRef(fcinfo, 0);
+	char	   *grantee_name = KmsArgText(fcinfo, 1);
+	char	   *name = KmsArgText(fcinfo, 3);
+	char	   *retiring_name = KmsArgText(fcinfo, 4);
+	uint32		opbits = 0;
+	KmsKeyInfo *key;
+	Oid			grantee;
+	Oid			retiring = InvalidOid;
+	char	   *grant_id = NULL;
+	char	   *token = KmsRandomHex(48);
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {0};
+	Datum		oparray;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	KmsCheckGeneration();
+	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
+	KmsCheckWritable("CreateGrant");
+	{
+		bool		aws_managed = false;
+
+		/* the state after the row lock: not a key deleted meanwhile */
+		key = KmsLockKey(key, &aws_managed, NULL);
+		KmsCheckManagedKey(key, aws_managed, "CreateGrant");
+	}
+	KmsCheckUsable(key);
+	grantee = KmsRoleArg(grantee_name, "grantee principal");
+	if (retiring_name)
+		retiring = KmsRoleArg(retiring_name, "retiring principal");
+	if (name && (strlen(name) < 1 || strlen(name) > 256))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "grant name must be 1 to 256 characters");
+
+	oparray = GrantOperationsArg(fcinfo, 2, key, &opbits);
+	/*
+	 * Only the owner (or a member of it) and superusers grant what they
+	 * like.  Anyone else holding CreateGrant passes on only operations it
+	 * holds through grants itself: managing keys (kms_admin) is not using
+	 * them, so it never lets a role grant itself, or anyone, data
+	 * operations on a key it does not own.
+	 */
+	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
+		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
+	{
+		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED),
+				 errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
+						GetUserNameFromId(GetUserId(), false), keyref),
+				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
+	}
+
+	StoreGrant(key, name, grantee, retiring, oparray, &grant_id, &token);
+	KmsInvalidateAtCommit();
+	AuditCreateGrant(key, grantee_name, retiring_name, name, opbits);
+
+	values[0] = CStringGetTextDatum(token);
+	values[1] = CStringGetTextDatum(grant_id);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+static void
+KmsCheckGrantId(const char *grant_id)
+{
+	if (grant_id == NULL || strlen(grant_id) < 1 || strlen(grant_id) > 128)
+		kms_error(InvalidGrantIdException, KMS_SQLSTATE_INVALID_GRANT_ID,
+				  "grant id must be 1 to 128 characters");
+}
+
+static void
+KmsDeleteGrant(KmsKeyInfo *key, const char *grant_id)
+{
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = CStringGetTextDatum(grant_id);
+	if (KmsModify("DELETE FROM kms.grants WHERE key_id = $1 AND grant_id = $2",
+				  2, t, v, SPI_OK_DELETE) != 1)
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "grant \"%s\" does not exist on key \"%s\"", grant_id, KmsKeyArn(key->key_id_str));
+	KmsInvalidateAtCommit();
+}
+
+PG_FUNCTION_INFO_V1(kms_revoke_grant);
+Datum
+kms_revoke_grant(PG_FUNCTION_ARGS)
+{
+	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RevokeGrant");
+	char	   *grant_id = KmsArgText(fcinfo, 1);
+
+	KmsCheckGrantId(grant_id);
+	KmsDeleteGrant(key, grant_id);
+	KmsAudit("RevokeGrant", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_retire_grant);
+Datum
+kms_retire_grant(PG_FUNCTION_ARGS)
+{
+	char	   *token = KmsArgText(fcinfo, 0);
+	char	   *keyref = KmsArgText(fcinfo, 1);
+	char	   *grant_id = KmsArgText(fcinfo, 2);
+	KmsCatalogState st;
+	uint8		key_id[KMS_KEY_ID_LEN];
+	Oid			grantee = InvalidOid;
+	Oid			retiring = InvalidOid;
+	bool		has_retire_op = false;
+	bool		found = false;
+	KmsKeyInfo *key;
+	Oid			user = GetUserId();
+
+	KmsCheckGeneration();
+	KmsCheckWritable("RetireGrant");
+	if (token == NULL && (keyref == NULL || grant_id == NULL))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "give either grant_token, or key_id and grant_id");
+	if (token == NULL)
+	{
+		key = KmsResolveKey(keyref, KMS_OP_RETIRE_GRANT);
+		KmsCheckGrantId(grant_id);
+		memcpy(key_id, key->key_id, KMS_KEY_ID_LEN);
+	}
+
+	KmsCatalogEnter(&st);
+	{
+		Oid			t[2] = {TEXTOID, UUIDOID};
+		Datum		v[2];
+		uint64		n;
+
+		if (token)
+		{
+			v[0] = CStringGetTextDatum(token);
+			n = KmsExec("SELECT key_id, grant_id, grantee::oid, retiring_principal::oid, "
+						"'RetireGrant' = ANY (operations) FROM kms.grants WHERE grant_token = $1",
+						1, t, v, NULL, true, SPI_OK_SELECT);
+		}
+		else
+		{
+			v[0] = CStringGetTextDatum(grant_id);
+			v[1] = KmsUuidDatum(key_id);
+			n = KmsExec("SELECT key_id, grant_id, grantee::oid, retiring_principal::oid, "
+						"'RetireGrant' = ANY (operations) FROM kms.grants WHERE grant_id = $1 AND key_id = $2",
+						2, t, v, NULL, true, SPI_OK_SELECT);
+		}
+		if (n == 1)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[0];
+			TupleDesc	td = SPI_tuptable->tupdesc;
+			bool		isnull;
+
+			found = true;
+			memcpy(key_id, DatumGetUUIDP(SPI_getbinval(tup, td, 1, &isnull))->data, KMS_KEY_ID_LEN);
+			grant_id = MemoryContextStrdup(CurTransactionContext, SPI_getvalue(tup, td, 2));
+			grantee = DatumGetObjectId(SPI_getbinval(tup, td, 3, &isnull));
+			retiring = DatumGetObjectId(SPI_getbinval(tup, td, 4, &isnull));
+			if (isnull)
+				retiring = InvalidOid;
+			has_retire_op = DatumGetBool(SPI_getbinval(tup, td, 5, &isnull));
+		}
+	}
+	KmsCatalogExit(&st);
+
+	if (!found)
+	{
+		if (token)
+			kms_error(InvalidGrantTokenException, KMS_SQLSTATE_INVALID_GRANT_TOKEN,
+					  "the grant token is not valid");
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "grant \"%s\" does not exist", grant_id);
+	}
+	key = KmsLookupKeyById(key_id);
+	if (key == NULL)
+		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "grant \"%s\" does not exist", grant_id);
+	/* the retiring principal, a grantee allowed RetireGrant, or a manager */
+	if (!(key->may_manage ||
+		  (OidIsValid(retiring) && has_privs_of_role(user, retiring)) ||
+		  (has_retire_op && has_privs_of_role(user, grantee))))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform RetireGrant on grant \"%s\"",
+						GetUserNameFromId(user, false), grant_id)));
+	KmsDeleteGrant(key, grant_id);
+	KmsAudit("RetireGrant", key->key_id_str, 0, "success");
+	PG_RETURN_VOID();
+}
+
+PG_FUNCTION_INFO_V1(kms_list_grants);
+Datum
+kms_list_grants(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	KmsKeyInfo *key = KmsResolveKeyForManagement(ArgKeyRef(fcinfo, 0), "ListGrants");
+	KmsCatalogState st;
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+	uint64		n;
+
+	v[0] = KmsUuidDatum(key->key_id);
+	v[1] = CStringGetTextDatum(KmsAccountId());
+	KmsCatalogEnter(&st);
+	n = KmsExec("SELECT key_id::text, grant_id, name, grantee::text, retiring_principal::text, $2, "
+				"operations, creation_date FROM kms.grants WHERE key_id = $1 ORDER BY creation_date, grant_id",
+				2, t, v, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[8];
+		bool		nulls[8];
+
+		for (int j = 0; j < 8; j++)
+			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	KmsCatalogExit(&st);
+	return (Datum) 0;
+}

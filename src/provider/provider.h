@@ -1,0 +1,91 @@
+/*-------------------------------------------------------------------------
+ *
+ * provider.h
+ *	  The key-provider interface (src/provider/): what wraps and unwraps
+ *	  key-version material.  `local` (local.c) wraps under a master key
+ *	  read at server start and kept across crash restarts; `aws` (a later
+ *	  part) will call AWS KMS.  Callers never know which one runs.
+ *
+ *	  The master key lives in a slot of the shared key cache's protected
+ *	  region (cache/cache.c hands the slot and its lock over at shared
+ *	  memory startup, KmsProviderShmemAttach), so this layer sits below
+ *	  the cache.  Owns pg_kms.provider, pg_kms.master_key_file,
+ *	  pg_kms.master_key_command and pg_kms.previous_master_key_file, and
+ *	  kms.master (the master key's check value).
+ *
+ *	  May call: catalog/, common/, crypto/.
+ *
+ * IDENTIFICATION
+ *	  src/provider/provider.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_KMS_PROVIDER_H
+#define PG_KMS_PROVIDER_H
+
+#include "common/kms_common.h"
+#include "storage/lwlock.h"
+
+/* Settings (local.c) */
+extern char *kms_master_key_file;
+extern char *kms_master_key_command;
+extern char *kms_previous_master_key_file;
+extern char *kms_provider_name;
+
+/* pg_kms.master_key_file, _command, previous_master_key_file */
+extern void KmsLocalProviderDefineGucs(void);
+/* pg_kms.provider */
+extern void KmsProviderDefineGucs(void);
+
+typedef struct KmsProvider
+{
+	const char *name;
+
+	/*
+	 * Generate new material of len bytes for (key_id, version) into out and
+	 * return its wrapped form (palloc'd).  Errors out if the provider is not
+	 * ready.
+	 */
+	bytea	   *(*generate) (const uint8 *key_id, uint32 version,
+							 uint8 *out, size_t len);
+
+	/* Unwrap; errors out (KeyUnavailableException etc.) on failure. */
+	void		(*unwrap) (const uint8 *key_id, uint32 version,
+						   const bytea *wrapped, uint8 *out, size_t outcap,
+						   size_t *outlen);
+} KmsProvider;
+
+extern const KmsProvider *KmsGetProvider(void);
+
+/*
+ * The master key slot, in the shared key cache's protected region; read or
+ * write it holding the lock handed over with it.
+ */
+typedef struct KmsMasterSlot
+{
+	bool		loaded;
+	char		error[512];		/* why not loaded (no key material in it) */
+	uint8		key[KMS_AES_KEY_LEN];
+	uint8		kcv[KMS_KCV_LEN];
+	/* the master key being rotated away from, while rewrapping is pending */
+	bool		prev_loaded;
+	uint8		prev_key[KMS_AES_KEY_LEN];
+	uint8		prev_kcv[KMS_KCV_LEN];
+} KmsMasterSlot;
+
+/*
+ * At shared memory startup (postmaster, at every start and crash restart;
+ * every backend under EXEC_BACKEND): where the slot is and what guards it.
+ * With init (the segment is new) the master key is loaded into it; the
+ * caller holds AddinShmemInitLock.
+ */
+extern void KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init);
+
+/* local provider: master key handling (local.c) */
+/* Rewrap every version under the key in path; the caller invalidates caches. */
+extern int	KmsLocalRotateMasterKey(const char *path);
+extern bool KmsLocalChangesPending(void);
+extern void KmsLocalAtCommit(void);
+extern void KmsLocalAtAbort(void);
+
+#endif							/* PG_KMS_PROVIDER_H */

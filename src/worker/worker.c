@@ -1,0 +1,696 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The pg_kms background workers: one drains and retains the audit
+ *	  trail, one runs secret rotation, key rotation and deletion windows.
+ *
+ * Two workers per cluster, registered in _PG_init when pg_kms is
+ * preloaded, so that rotation work, which runs code and logins a secret
+ * chooses, can never hold up the audit drain (a full queue makes every
+ * audited call wait).  Each starts once the server is consistent (so it
+ * also runs on a hot standby), connects to pg_kms.database as the
+ * bootstrap superuser, and loops: wake up (its own latch, or
+ * pg_kms.worker_naptime), and if the server is a primary and pg_kms is
+ * installed in that database, run each of its jobs in its own transaction
+ * until none has more to do.  On a standby it writes nothing and stays up;
+ * after promotion the next wake-up finds RecoveryInProgress() false and
+ * starts writing.  Producers wake the audit worker when the queue passes
+ * half full; KmsWorkerWake() wakes the rotation worker.
+ *
+ * Errors: a job's error is recorded in shared memory (kms_worker_status()
+ * shows it), then re-thrown, which ends that worker with exit code 1; the
+ * postmaster starts it again after bgw_restart_time.  SIGTERM ends it
+ * cleanly with exit code 0 (not restarted until the next server start, as
+ * for any background worker): between jobs at once, and during a job by
+ * cancelling the job (its transaction aborts; a second SIGTERM ends the
+ * process at the next interrupt check).  SIGHUP reloads the configuration.
+ *
+ * Adding a job: write a bool run(void) doing one bounded unit of work with
+ * SPI and add a line to the job table of the worker that should run it.
+ *
+ * Locking: each worker's status struct is guarded by its spinlock `mutex`.
+ *
+ * IDENTIFICATION
+ *	  src/worker/worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "audit/audit.h"
+#include "worker/worker.h"
+
+char	   *kms_worker_database = NULL;
+int			kms_worker_naptime = 10;
+
+/* The workers, in bgw_main_arg order (also the rows of kms_worker_status()). */
+typedef struct KmsWorkerKind
+{
+	const char *name;			/* kms_worker_status().worker */
+	const char *bgw_name;		/* bgw_name, bgw_type, application_name */
+	bool		drains_audit;	/* the audit queue's consumer */
+	bool		wakes_for_due;	/* sleeps no longer than next_due */
+} KmsWorkerKind;
+
+static const KmsWorkerKind kms_worker_kinds[KMS_NWORKERS] = {
+	{"audit", "pg_kms audit worker", true, false},
+	{"rotation", "pg_kms rotation worker", false, true},
+};
+
+/*
+ * The jobs of each worker, registered by _PG_init (KmsWorkerRegisterJob),
+ * run in registration order; and where the rotation worker learns when work
+ * is due and whether it is paused (KmsWorkerSetDueSource).
+ */
+#define KMS_WORKER_MAX_JOBS 8
+static const KmsWorkerJob *kms_worker_jobs[KMS_NWORKERS][KMS_WORKER_MAX_JOBS];
+static int	kms_worker_njobs[KMS_NWORKERS];
+static TimestampTz (*kms_due_next) (void) = NULL;
+static bool (*kms_due_enabled) (void) = NULL;
+
+void
+KmsWorkerRegisterJob(int worker, const KmsWorkerJob *job)
+{
+	Assert(worker >= 0 && worker < KMS_NWORKERS);
+	Assert(kms_worker_njobs[worker] < KMS_WORKER_MAX_JOBS);
+	kms_worker_jobs[worker][kms_worker_njobs[worker]++] = job;
+}
+
+void
+KmsWorkerSetDueSource(TimestampTz (*next_due) (void), bool (*enabled) (void))
+{
+	kms_due_next = next_due;
+	kms_due_enabled = enabled;
+}
+
+/* Is the due work (rotation) switched on?  pg_kms.rotation_jobs */
+static bool
+KmsWorkerDueEnabled(void)
+{
+	return kms_due_enabled == NULL || kms_due_enabled();
+}
+
+typedef struct KmsWorkerStatus
+{
+	slock_t		mutex;
+	int			pid;
+	char		state[32];
+	TimestampTz started;
+	TimestampTz last_wake;
+	TimestampTz next_wake;
+	TimestampTz last_error_time;
+	char		last_error[256];
+	uint64		restarts;
+	Latch	   *latch;			/* the worker's latch, to wake it */
+	TimestampTz next_due;		/* earliest rotation or deletion due */
+	char		job[32];		/* the job running now, "" when none */
+	TimestampTz job_started;
+} KmsWorkerStatus;
+
+static KmsWorkerStatus *kmsWorkers = NULL;	/* [KMS_NWORKERS] in shared memory */
+
+/* In a worker: which one this process is, and its status. */
+static int	MyKmsWhich = -1;
+static const KmsWorkerKind *MyKmsKind = NULL;
+static KmsWorkerStatus *MyKmsStatus = NULL;
+
+static void KmsWorkerNoteNextDue(void);
+
+static volatile sig_atomic_t got_sigterm = false;
+static volatile sig_atomic_t in_job = false;
+
+/*
+ * A job that ignores the cancel SIGTERM asks for (a custom rotation
+ * strategy can catch query_canceled) would keep the worker, and a fast
+ * shutdown, waiting: while a job runs a timer ticks every second, and once
+ * KMS_WORKER_STOP_GRACE ticks have passed since SIGTERM the process ends at
+ * its next interrupt check, as die() would.
+ */
+#define KMS_WORKER_STOP_GRACE 5
+static TimeoutId kms_job_tick_timeout;
+static volatile sig_atomic_t ticks_since_sigterm = 0;
+
+/* ----------------------------------------------------------------
+ * Shared status
+ * ----------------------------------------------------------------
+ */
+static Size
+KmsWorkerShmemSize(void)
+{
+	return MAXALIGN(mul_size(sizeof(KmsWorkerStatus), KMS_NWORKERS));
+}
+
+void
+KmsWorkerShmemRequest(void)
+{
+	RequestAddinShmemSpace(KmsWorkerShmemSize());
+}
+
+void
+KmsWorkerShmemStartup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	kmsWorkers = ShmemInitStruct("pg_kms worker status", KmsWorkerShmemSize(), &found);
+	if (!found)
+	{
+		memset(kmsWorkers, 0, KmsWorkerShmemSize());
+		for (int i = 0; i < KMS_NWORKERS; i++)
+		{
+			SpinLockInit(&kmsWorkers[i].mutex);
+			strlcpy(kmsWorkers[i].state, "not started", sizeof(kmsWorkers[i].state));
+		}
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+KmsWorkerSetState(const char *state)
+{
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	strlcpy(MyKmsStatus->state, state, sizeof(MyKmsStatus->state));
+	SpinLockRelease(&MyKmsStatus->mutex);
+	pgstat_report_activity(STATE_IDLE, state);
+}
+
+static void
+KmsWorkerSetJob(const char *job)
+{
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	strlcpy(MyKmsStatus->job, job ? job : "", sizeof(MyKmsStatus->job));
+	MyKmsStatus->job_started = job ? GetCurrentTimestamp() : 0;
+	SpinLockRelease(&MyKmsStatus->mutex);
+}
+
+/* ----------------------------------------------------------------
+ * Setup, from _PG_init
+ * ----------------------------------------------------------------
+ */
+void
+KmsWorkerDefineGucs(void)
+{
+	DefineCustomStringVariable("pg_kms.database",
+							   "Sets the database the pg_kms workers connect to.",
+							   "The audit trail of the whole cluster is kept in kms.audit of this database.",
+							   &kms_worker_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_kms.worker_naptime",
+							"Sets how long the pg_kms workers sleep between rounds.",
+							"The audit worker also wakes up when the audit queue is half full; the rotation worker when a rotation is requested or due.",
+							&kms_worker_naptime,
+							10, 1, 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
+
+void
+KmsWorkerRegisterBgworkers(void)
+{
+	if (IsBinaryUpgrade)
+		return;
+
+	for (int i = 0; i < KMS_NWORKERS; i++)
+	{
+		BackgroundWorker bgw;
+
+		memset(&bgw, 0, sizeof(bgw));
+		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		bgw.bgw_start_time = BgWorkerStart_ConsistentState;
+		bgw.bgw_restart_time = 5;
+		strlcpy(bgw.bgw_library_name, "pg_kms", BGW_MAXLEN);
+		strlcpy(bgw.bgw_function_name, "KmsWorkerMain", BGW_MAXLEN);
+		strlcpy(bgw.bgw_name, kms_worker_kinds[i].bgw_name, BGW_MAXLEN);
+		strlcpy(bgw.bgw_type, kms_worker_kinds[i].bgw_name, BGW_MAXLEN);
+		bgw.bgw_main_arg = Int32GetDatum(i);
+		bgw.bgw_notify_pid = 0;
+		RegisterBackgroundWorker(&bgw);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The workers
+ * ----------------------------------------------------------------
+ */
+
+/* The timer of a running job (see KMS_WORKER_STOP_GRACE). */
+static void
+KmsWorkerJobTick(void)
+{
+	if (in_job && got_sigterm && !proc_exit_inprogress &&
+		++ticks_since_sigterm >= KMS_WORKER_STOP_GRACE)
+	{
+		ProcDiePending = true;
+		InterruptPending = true;
+		SetLatch(MyLatch);
+	}
+}
+
+/*
+ * SIGTERM: stop after the current job.  A job may wait on something that
+ * never ends (a custom rotation strategy can sleep), so a job in progress
+ * is cancelled as a query cancel would (its transaction aborts and the
+ * worker exits cleanly); if a job ignores that, a second SIGTERM or
+ * KMS_WORKER_STOP_GRACE seconds end the process at its next interrupt
+ * check, as die() would (exit code 1).
+ */
+static void
+KmsWorkerSigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	if (in_job && !proc_exit_inprogress)
+	{
+		if (got_sigterm)
+			ProcDiePending = true;
+		else
+			QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+KmsWorkerAtExit(int code, Datum arg)
+{
+	if (MyKmsKind->drains_audit)
+		KmsAuditSetConsumer(NULL, false);
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->pid = 0;
+	MyKmsStatus->latch = NULL;
+	MyKmsStatus->job[0] = '\0';
+	MyKmsStatus->job_started = 0;
+	if (code == 0)
+		strlcpy(MyKmsStatus->state, "stopped", sizeof(MyKmsStatus->state));
+	else
+		strlcpy(MyKmsStatus->state, "restarting after error", sizeof(MyKmsStatus->state));
+	SpinLockRelease(&MyKmsStatus->mutex);
+}
+
+/*
+ * Run one job in its own transaction.  An error is recorded and re-thrown:
+ * with no handler above, it ends the worker with exit code 1.  An error
+ * after SIGTERM (the cancel KmsWorkerSigterm asked for) aborts the
+ * transaction and returns, so that the worker exits cleanly.
+ */
+static bool
+KmsWorkerRunJob(const KmsWorkerJob *job)
+{
+	volatile bool more = false;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	KmsWorkerSetJob(job->name);
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, job->name);
+
+		/* only the job itself is cancelled by SIGTERM, not the commit */
+		enable_timeout_every(kms_job_tick_timeout,
+							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 1000), 1000);
+		in_job = true;
+		if (!got_sigterm)
+			more = job->run();
+		in_job = false;
+		disable_timeout(kms_job_tick_timeout, false);
+		QueryCancelPending = false;
+
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (job->committed)
+			job->committed();
+		pgstat_report_stat(false);
+		pgstat_report_activity(STATE_IDLE, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		in_job = false;
+		disable_timeout(kms_job_tick_timeout, false);
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (job->aborted)
+			job->aborted();
+		if (got_sigterm && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		{
+			FlushErrorState();
+			AbortCurrentTransaction();
+			KmsWorkerSetJob(NULL);
+			ereport(LOG,
+					(errmsg("%s: job \"%s\" cancelled by SIGTERM", MyKmsKind->bgw_name, job->name)));
+			pgstat_report_activity(STATE_IDLE, NULL);
+			return false;
+		}
+		SpinLockAcquire(&MyKmsStatus->mutex);
+		snprintf(MyKmsStatus->last_error, sizeof(MyKmsStatus->last_error), "%s: %s",
+				 job->name, edata->message ? edata->message : "unknown error");
+		MyKmsStatus->last_error_time = GetCurrentTimestamp();
+		SpinLockRelease(&MyKmsStatus->mutex);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	KmsWorkerSetJob(NULL);
+	return more;
+}
+
+/* Is pg_kms installed in our database?  (Its own short transaction.) */
+static bool
+KmsWorkerExtensionInstalled(void)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	installed = OidIsValid(get_extension_oid("pg_kms", true));
+	CommitTransactionCommand();
+	return installed;
+}
+
+/* One round: every job of this worker until none has more to do. */
+static void
+KmsWorkerRound(void)
+{
+	static bool said_missing = false;
+	bool		standby = RecoveryInProgress();
+	bool		more;
+
+	if (!standby && !KmsWorkerExtensionInstalled())
+	{
+		if (!said_missing)
+			ereport(LOG,
+					(errmsg("%s: extension pg_kms is not installed in database \"%s\"; waiting",
+							MyKmsKind->bgw_name, kms_worker_database),
+					 errhint("Run CREATE EXTENSION pg_kms in database \"%s\", or set pg_kms.database.",
+							 kms_worker_database)));
+		said_missing = true;
+		if (MyKmsKind->drains_audit)
+			KmsAuditSetConsumer(MyLatch, false);
+		KmsWorkerSetState("waiting for extension");
+		return;
+	}
+	said_missing = false;
+	if (standby)
+	{
+		/* no writes here; the queue and the rotations wait for a promotion */
+		if (MyKmsKind->drains_audit)
+			KmsAuditSetConsumer(MyLatch, false);
+		KmsWorkerSetState("standby");
+		return;
+	}
+	if (MyKmsKind->drains_audit)
+		KmsAuditSetConsumer(MyLatch, true);
+	if (MyKmsKind->wakes_for_due && !KmsWorkerDueEnabled())
+	{
+		/* paused: nothing to run, but next_due stays true for the status */
+		KmsWorkerSetState("paused");
+		KmsWorkerNoteNextDue();
+		return;
+	}
+	KmsWorkerSetState("running");
+	do
+	{
+		more = false;
+		for (int i = 0; i < kms_worker_njobs[MyKmsWhich]; i++)
+		{
+			const KmsWorkerJob *job = kms_worker_jobs[MyKmsWhich][i];
+
+			if (got_sigterm)
+				return;
+			CHECK_FOR_INTERRUPTS();
+			if (job->primary_only && RecoveryInProgress())
+				continue;
+			if (KmsWorkerRunJob(job))
+				more = true;
+		}
+		if (ConfigReloadPending)
+		{
+			/* a long round still sees pg_kms.rotation_jobs = off soon */
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+	} while (more && !got_sigterm);
+	if (MyKmsKind->wakes_for_due && !got_sigterm)
+		KmsWorkerNoteNextDue();
+}
+
+/* Record when the next rotation or deletion is due (for the sleep and status). */
+static void
+KmsWorkerNoteNextDue(void)
+{
+	TimestampTz due;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	due = kms_due_next ? kms_due_next() : 0;
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->next_due = due;
+	SpinLockRelease(&MyKmsStatus->mutex);
+}
+
+/*
+ * Wake the rotation worker now (a rotation was requested).  Safe from any
+ * backend; a no-op when that worker is not running.
+ */
+void
+KmsWorkerWake(void)
+{
+	KmsWorkerStatus *st;
+	Latch	   *latch;
+
+	if (kmsWorkers == NULL)
+		return;
+	st = &kmsWorkers[KMS_WORKER_ROTATION];
+	SpinLockAcquire(&st->mutex);
+	latch = st->latch;
+	SpinLockRelease(&st->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+void
+KmsWorkerMain(Datum main_arg)
+{
+	int			which = DatumGetInt32(main_arg);
+
+	if (which < 0 || which >= KMS_NWORKERS)
+		elog(FATAL, "pg_kms worker: unknown worker %d", which);
+	MyKmsWhich = which;
+	MyKmsKind = &kms_worker_kinds[which];
+	MyKmsStatus = &kmsWorkers[which];
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, KmsWorkerSigterm);
+	BackgroundWorkerUnblockSignals();
+
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->pid = MyProcPid;
+	MyKmsStatus->started = GetCurrentTimestamp();
+	MyKmsStatus->last_wake = 0;
+	MyKmsStatus->next_wake = 0;
+	MyKmsStatus->restarts++;
+	MyKmsStatus->latch = MyLatch;
+	MyKmsStatus->next_due = 0;
+	MyKmsStatus->job[0] = '\0';
+	MyKmsStatus->job_started = 0;
+	strlcpy(MyKmsStatus->state, "starting", sizeof(MyKmsStatus->state));
+	SpinLockRelease(&MyKmsStatus->mutex);
+	before_shmem_exit(KmsWorkerAtExit, (Datum) 0);
+
+	BackgroundWorkerInitializeConnection(kms_worker_database, NULL, 0);
+	kms_job_tick_timeout = RegisterTimeout(USER_TIMEOUT, KmsWorkerJobTick);
+	pgstat_report_appname(MyKmsKind->bgw_name);
+	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("application_name", MyKmsKind->bgw_name, PGC_SUSET, PGC_S_OVERRIDE);
+
+	ereport(LOG,
+			(errmsg("%s started in database \"%s\"", MyKmsKind->bgw_name, kms_worker_database)));
+
+	for (;;)
+	{
+		TimestampTz now;
+		long		sleep_ms;
+
+		if (got_sigterm)
+			break;
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		now = GetCurrentTimestamp();
+		SpinLockAcquire(&MyKmsStatus->mutex);
+		MyKmsStatus->last_wake = now;
+		SpinLockRelease(&MyKmsStatus->mutex);
+
+		KmsWorkerRound();
+		if (got_sigterm)
+			break;
+
+		now = GetCurrentTimestamp();
+		sleep_ms = kms_worker_naptime * 1000L;
+		SpinLockAcquire(&MyKmsStatus->mutex);
+		if (MyKmsKind->wakes_for_due)
+		{
+			TimestampTz due = MyKmsStatus->next_due;
+
+			/* wake for what is due before the naptime ends (but not in a loop) */
+			if (due != 0 && KmsWorkerDueEnabled() && due > now &&
+				due < TimestampTzPlusMilliseconds(now, sleep_ms))
+				sleep_ms = Max(TimestampDifferenceMilliseconds(now, due), 100);
+		}
+		MyKmsStatus->next_wake = TimestampTzPlusMilliseconds(now, sleep_ms);
+		SpinLockRelease(&MyKmsStatus->mutex);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+
+	ereport(LOG, (errmsg("%s stopping", MyKmsKind->bgw_name)));
+	proc_exit(0);
+}
+
+/* ----------------------------------------------------------------
+ * SQL: kms_worker_status()
+ * ----------------------------------------------------------------
+ */
+
+/* Columns of pg_kms 1.0's kms_worker_status(), one row. */
+#define KMS_STATUS_COLS_1_0 10
+#define KMS_STATUS_COLS		13
+
+static void
+KmsWorkerStatusRow(int which, bool legacy, Datum *values, bool *nulls)
+{
+	KmsWorkerStatus st;
+
+	SpinLockAcquire(&kmsWorkers[which].mutex);
+	memcpy(&st, &kmsWorkers[which], sizeof(st));
+	SpinLockRelease(&kmsWorkers[which].mutex);
+
+	memset(nulls, 0, KMS_STATUS_COLS * sizeof(bool));
+	values[0] = CStringGetTextDatum(st.state);
+	if (st.pid != 0)
+		values[1] = Int32GetDatum(st.pid);
+	else
+		nulls[1] = true;
+#define TS_OR_NULL(i, t) do { if ((t) != 0) values[i] = TimestampTzGetDatum(t); else nulls[i] = true; } while (0)
+	TS_OR_NULL(2, st.started);
+	TS_OR_NULL(3, st.last_wake);
+	TS_OR_NULL(4, st.next_wake);
+	if (st.last_error[0])
+		values[5] = CStringGetTextDatum(st.last_error);
+	else
+		nulls[5] = true;
+	/* the audit queue's figures on the row of the worker that drains it */
+	if (kms_worker_kinds[which].drains_audit || legacy)
+	{
+		values[6] = Int32GetDatum((int32) KmsAuditQueueLength());
+		values[7] = Int64GetDatum((int64) KmsAuditWritten());
+		values[8] = Int64GetDatum((int64) KmsAuditOnlyLogged());
+	}
+	else
+		nulls[6] = nulls[7] = nulls[8] = true;
+	if (legacy)
+	{
+		/* 1.0's one row: the audit worker, and when rotation work is due */
+		SpinLockAcquire(&kmsWorkers[KMS_WORKER_ROTATION].mutex);
+		st.next_due = kmsWorkers[KMS_WORKER_ROTATION].next_due;
+		SpinLockRelease(&kmsWorkers[KMS_WORKER_ROTATION].mutex);
+		TS_OR_NULL(9, st.next_due);
+		return;
+	}
+	if (kms_worker_kinds[which].wakes_for_due)
+		TS_OR_NULL(9, st.next_due);
+	else
+		nulls[9] = true;
+	values[10] = CStringGetTextDatum(kms_worker_kinds[which].name);
+	if (st.job[0])
+		values[11] = CStringGetTextDatum(st.job);
+	else
+		nulls[11] = true;
+	TS_OR_NULL(12, st.job_started);
+#undef TS_OR_NULL
+}
+
+/*
+ * One row per worker.  A database still at pg_kms 1.0 declares the
+ * function with one row of 10 columns: it gets the audit worker's row, as
+ * before the split, until ALTER EXTENSION pg_kms UPDATE.
+ */
+PG_FUNCTION_INFO_V1(kms_worker_status);
+Datum
+kms_worker_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[KMS_STATUS_COLS];
+	bool		nulls[KMS_STATUS_COLS];
+	ReturnSetInfo *rsinfo;
+
+	KmsCheckPreloaded(kmsWorkers != NULL);
+	if (!KmsIsAdmin())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: only kms_admin members may read the worker status")));
+
+	if (!fcinfo->flinfo->fn_retset)
+	{
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		if (tupdesc->natts != KMS_STATUS_COLS_1_0)
+			elog(ERROR, "kms_worker_status: unexpected result type (%d columns)", tupdesc->natts);
+		KmsWorkerStatusRow(KMS_WORKER_AUDIT, true, values, nulls);
+		PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	if (rsinfo->setDesc->natts != KMS_STATUS_COLS)
+		elog(ERROR, "kms_worker_status: unexpected result type (%d columns)", rsinfo->setDesc->natts);
+	for (int i = 0; i < KMS_NWORKERS; i++)
+	{
+		KmsWorkerStatusRow(i, false, values, nulls);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
