@@ -136,8 +136,9 @@ def main():
         err('release_status: not stable, testing or unstable')
     if 'tags' in meta:
         t = meta['tags']
-        if not isinstance(t, list) or not t or any(not isinstance(x, str) or not x or len(x) > 255 for x in t):
-            err('tags: must be a non-empty list of strings of 1 to 255 characters')
+        if not isinstance(t, list) or not t or any(
+                not isinstance(x, str) or not re.match(r'^[^/\\\x00-\x1f\x7f]{2,255}$', x) for x in t):
+            err('tags: must be a non-empty list of Tags (2 to 255 characters, no slash, backslash or control character)')
     if 'no_index' in meta:
         ni = meta['no_index']
         if not isinstance(ni, dict) or not ni:
