@@ -168,20 +168,13 @@ StepTimeoutDisarm(void)
 static void
 StartScheduledRotation(RotationRow *r)
 {
-	Oid			t[2] = {UUIDOID, TEXTOID};
-	Datum		v[2];
 	uint8		u[16];
 	char		tok[37];
 
 	if (!KmsRandomUuid(u))
 		elog(ERROR, "could not generate random bytes");
 	KmsUuidToString(u, tok);
-	v[0] = KmsUuidDatum(r->id);
-	v[1] = CStringGetTextDatum(tok);
-	KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
-			"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "
-			"WHERE secret_id = $1",
-			2, t, v, NULL, false, SPI_OK_UPDATE);
+	KmsSecretStartRotation(r->id, tok);
 }
 
 /*

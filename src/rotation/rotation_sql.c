@@ -200,7 +200,7 @@ WriteRotationConfig(const uint8 *id, const char *strategy, Jsonb *norm,
 	v[6] = ObjectIdGetDatum(fn);
 	if (!OidIsValid(fn))
 		n[6] = 'n';
-	UpdateSecretRow(id,
+	KmsSecretUpdateRotation(id,
 					"rotation_enabled = true, rotation_strategy = $2, rotation_lambda_arn = $2, "
 					"rotation_rules = $3, rotation_role = $4::regrole, "
 					"rotation_function = $8::pg_catalog.regprocedure, "
@@ -324,7 +324,7 @@ cancel_rotate_secret(PG_FUNCTION_ARGS)
 	if (!r.enabled && r.token == NULL)
 		InvalidRequest(psprintf("rotation is not enabled for secret \"%s\"", info.name), NULL);
 	pending = KmsSecretStageHolder(info.id, "AWSPENDING");
-	UpdateSecretRow(info.id, "rotation_enabled = false, next_rotation_date = NULL, "
+	KmsSecretUpdateRotation(info.id, "rotation_enabled = false, next_rotation_date = NULL, "
 					"rotation_token = NULL, rotation_step = NULL, rotation_attempts = 0, "
 					"rotation_next_attempt = NULL",
 					0, NULL, NULL, NULL);
