@@ -293,7 +293,7 @@ kms_rotate_master_key(PG_FUNCTION_ARGS)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "new_master_key_file must not be empty");
 	KmsCheckWritable("RotateMasterKey");
-	n = KmsLocalRotateMasterKey(path);
+	n = KmsRotateMasterKey(path);
 	/* cached material is unchanged; only the wrapping changed */
 	KmsInvalidateAtCommit();
 	KmsAudit("RotateMasterKey", "master key", 0, "success");
