@@ -93,43 +93,42 @@ InvalidRequest(const char *msg, const char *hint)
  * and the worker finds out.  Read in a subtransaction, so that any error
  * is dropped cleanly; only the username leaves it.
  */
+typedef struct UsernameRead
+{
+	const uint8 *id;
+	MemoryContext cxt;
+	char	   *user;
+} UsernameRead;
+
+static void
+CurrentUsername1(void *arg)
+{
+	UsernameRead *u = (UsernameRead *) arg;
+	char	   *value = KmsSecretGetString(u->id, NULL, "AWSCURRENT", NULL);
+
+	if (value)
+	{
+		Creds		cur;
+
+		ParseCreds(value, "AWSCURRENT", &cur);
+		kms_cleanse(value, strlen(value));
+		u->user = MemoryContextStrdup(u->cxt, cur.username);
+		WipeCreds(&cur);
+	}
+}
+
 static char *
 CurrentUsername(const uint8 *id)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile user = NULL;
+	UsernameRead u = {id, CurrentMemoryContext, NULL};
+	ErrorData  *edata = KmsRunInSubTransaction(CurrentUsername1, NULL, &u);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		char	   *value = KmsSecretGetString(id, NULL, "AWSCURRENT", NULL);
-
-		if (value)
-		{
-			Creds		cur;
-
-			ParseCreds(value, "AWSCURRENT", &cur);
-			kms_cleanse(value, strlen(value));
-			user = MemoryContextStrdup(cxt, cur.username);
-			WipeCreds(&cur);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		FreeErrorData(edata);
+		return NULL;
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		user = NULL;
-	}
-	PG_END_TRY();
-	return user;
+	return u.user;
 }
 
 /*
