@@ -26,7 +26,7 @@
 #include "common/kms_common.h"
 #include "storage/lwlock.h"
 
-/* Settings (local.c) */
+/* Settings (master_key_source.c; pg_kms.provider: local.c) */
 extern char *kms_master_key_file;
 extern char *kms_master_key_command;
 extern char *kms_previous_master_key_file;
