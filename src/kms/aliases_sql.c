@@ -25,7 +25,6 @@
 
 #include "cache/cache.h"
 #include "keystore/keystore.h"
-#include "provider/provider.h"
 
 #include "kms/kms_internal.h"
 
