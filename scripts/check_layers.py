@@ -13,7 +13,17 @@ paragraph repeats it for readers).  The check computes
 
 and fails on an edge that does not point to a strictly lower layer (an upward
 or peer edge), on any cycle between modules, and on a file in no module of
-the table.  --report prints the same findings and exits 0.
+the table.
+
+It also checks the table rule: every table of schema kms (CREATE TABLE kms.x
+in src/sql/, the install script's parts) is written by exactly one layer.
+A module writes a table when a string literal of its C code (adjacent
+literals joined, as the compiler does) holds INSERT INTO, UPDATE, DELETE FROM
+or TRUNCATE [TABLE] [ONLY] kms.<table>; the install SQL is not C and does not
+count.  A table written by modules of two layers, or by no C code, fails, as
+does a write of a kms table the install script does not create.
+
+--report prints the same findings and exits 0.
 """
 import os
 import re
@@ -39,6 +49,53 @@ LAYERS = [
 LAYER = {m: i for i, mods in enumerate(LAYERS) for m in mods}
 
 INC_RE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+
+# C string literals (with escapes), comments (skipped), and what lies between
+# two literals that the compiler joins (white space and comments only).
+LIT_RE = re.compile(r'"((?:[^"\\\n]|\\.)*)"|/\*.*?\*/|//[^\n]*|\'(?:[^\'\\\n]|\\.)*\'', re.S)
+GAP_RE = re.compile(r'\A(?:\s|/\*.*?\*/|//[^\n]*)*\Z', re.S)
+WRITE_RE = re.compile(r'\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|TRUNCATE(?:\s+TABLE)?)\s+(?:ONLY\s+)?'
+                      r'((?:"?kms"?\."?\w+"?\s*,\s*)*"?kms"?\."?\w+"?)', re.I)
+TABLE_RE = re.compile(r'\bCREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?"?kms"?\."?(\w+)"?', re.I)
+
+
+def c_literals(text):
+    """The string literals of C source text, adjacent ones joined."""
+    out, cur, end = [], None, None
+    for m in LIT_RE.finditer(text):
+        if m.group(0).startswith('"'):
+            if cur is not None and GAP_RE.match(text[end:m.start()]):
+                cur += m.group(1)
+            else:
+                if cur is not None:
+                    out.append(cur)
+                cur = m.group(1)
+            end = m.end()
+    if cur is not None:
+        out.append(cur)
+    return out
+
+
+def table_writers(src, files):
+    """{table: {module: [evidence]}} for the tables of schema kms."""
+    tables = set()
+    sqldir = os.path.join(src, "sql")
+    if os.path.isdir(sqldir):
+        for n in sorted(os.listdir(sqldir)):
+            if n.endswith(".sql"):
+                tables.update(t.lower() for t in TABLE_RE.findall(open(os.path.join(sqldir, n), encoding="utf-8").read()))
+    writers = {t: {} for t in tables}
+    for f in files:
+        if not f.endswith(".c"):
+            continue
+        text = open(os.path.join(src, f), encoding="utf-8").read()
+        for lit in (l.replace("\\\"", "\"") for l in c_literals(text)):
+            for m in WRITE_RE.finditer(lit):
+                for name in re.split(r"\s*,\s*", m.group(2)):
+                    t = name.split(".", 1)[1].strip('"').lower()
+                    writers.setdefault(t, {}).setdefault(module_of(f), []).append(
+                        "src/%s: %s kms.%s" % (f, " ".join(m.group(1).upper().split()), t))
+    return tables, writers
 
 
 def module_of(rel):
@@ -146,10 +203,27 @@ def main():
     for comp in sccs:
         problems.append("cycle between modules: " + ", ".join(comp))
 
+    # the table rule: one writing layer per table of schema kms
+    tables, writers = table_writers(src, files)
+    for t in sorted(writers):
+        mods = writers[t]
+        layers = sorted({LAYER[m] for m in mods if m in LAYER})
+        if t not in tables:
+            problems.append("table kms.%s is written but not created in src/sql/: %s" % (
+                t, "; ".join(w for m in sorted(mods) for w in mods[m][:1])))
+        elif not mods:
+            problems.append("table kms.%s is written by no C code (the rule: exactly one layer)" % t)
+        elif len(layers) != 1:
+            problems.append("table kms.%s is written by %d layers (%s): %s" % (
+                t, len(layers), ", ".join(sorted(mods)),
+                "; ".join(w for m in sorted(mods) for w in mods[m][:2])))
+
     order = " -> ".join(" | ".join(mods) for mods in LAYERS)
     print("layer order: " + order)
     print("%d files, %d module edges (%s)" % (len(files), len(edges),
           "includes and calls" if objs else "includes only; build for calls"))
+    print("kms tables and their writers: " + "; ".join(
+        "%s: %s" % (t, ", ".join(sorted(writers[t])) or "none") for t in sorted(writers)))
     for p in problems:
         print(("REPORT: " if report else "ERROR: ") + p)
     if problems and not report:

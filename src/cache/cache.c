@@ -31,6 +31,9 @@
  * pointer comparison (the last context used) or a local hash probe, one
  * local counter compare, and the AES-GCM call; no lock, no catalog access, no provider call.
  *
+ * The counters and kms_cache_stats() are stats.c; the shared layout is
+ * cache_internal.h.
+ *
  * IDENTIFICATION
  *	  src/cache/cache.c
  *
@@ -55,54 +58,11 @@
 #include "utils/timestamp.h"
 
 #include "cache/cache.h"
+#include "cache/cache_internal.h"
 #include "catalog/kms_catalog.h"
 #include "utils/guc.h"
 
-/* encryptions per (version, salt) epoch, and per backend reservation */
-#define KMS_EPOCH_LIMIT		((uint64) 1 << 30)
-#define KMS_EPOCH_BLOCK		((uint64) 1 << 16)
-
-typedef struct KmsCacheEntry
-{
-	uint8		key_id[KMS_KEY_ID_LEN];
-	uint32		version;
-	bool		valid;
-	int32		material_len;
-	uint8		material[KMS_MAX_MATERIAL_LEN];
-	TimestampTz expires_at;
-	uint64		last_used;		/* clock for LRU eviction */
-	uint8		salt[KMS_SALT_LEN];
-	pg_atomic_uint64 used;		/* encryptions reserved under salt */
-} KmsCacheEntry;
-
-typedef struct KmsBackendStats
-{
-	pg_atomic_uint64 counters[KMS_NUM_LOCAL_STATS];
-	char		pad[64 - (KMS_NUM_LOCAL_STATS * 8) % 64];
-} KmsBackendStats;
-
-typedef struct KmsSharedState
-{
-	LWLock	   *lock;
-	pg_atomic_uint64 generation;
-	pg_atomic_uint64 clock;
-	slock_t		mutex;
-	/* protected by mutex */
-	uint64		evictions;
-	uint64		provider_calls;
-	uint64		provider_errors;
-	double		provider_total_ms;
-	double		provider_max_ms;
-	uint64		salt_rollovers;
-	/* protected by lock */
-	KmsMasterSlot master;
-	int			nentries;
-	int			nbackends;
-	KmsCacheEntry *entries;
-	KmsBackendStats *backends;
-} KmsSharedState;
-
-static KmsSharedState *kmsShared = NULL;
+KmsSharedState *kmsShared = NULL;
 
 int			kms_key_cache_size = 1024;
 int			kms_key_cache_ttl = 300;
@@ -221,42 +181,10 @@ KmsCacheShmemStartup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-static void
+void
 KmsCheckLoaded(void)
 {
 	KmsCheckPreloaded(kmsShared != NULL);
-}
-
-/* ----------------------------------------------------------------
- * Statistics
- * ----------------------------------------------------------------
- */
-static KmsBackendStats *
-KmsMyStats(void)
-{
-	int			slot;
-
-#if PG_VERSION_NUM >= 170000
-	slot = MyProcNumber + 1;
-#else
-	slot = MyBackendId;
-#endif
-	if (slot < 0 || slot >= kmsShared->nbackends)
-		slot = 0;				/* shared overflow row, see KmsStatAdd */
-	return &kmsShared->backends[slot];
-}
-
-void
-KmsStatAdd(KmsStat stat, uint64 n)
-{
-	KmsBackendStats *s = KmsMyStats();
-
-	if (s == &kmsShared->backends[0])
-		pg_atomic_fetch_add_u64(&s->counters[stat], n);
-	else
-		/* only this backend writes its row: no locked instruction needed */
-		pg_atomic_write_u64(&s->counters[stat],
-							pg_atomic_read_u64(&s->counters[stat]) + n);
 }
 
 /* ----------------------------------------------------------------
@@ -958,51 +886,4 @@ KmsCacheAtAbort(void)
 	pending_forget = NIL;
 	/* our own local caches may hold state from the aborted transaction */
 	KmsLocalDirty();
-}
-
-/* ----------------------------------------------------------------
- * kms_cache_stats()
- * ----------------------------------------------------------------
- */
-PG_FUNCTION_INFO_V1(kms_cache_stats);
-Datum
-kms_cache_stats(PG_FUNCTION_ARGS)
-{
-	TupleDesc	tupdesc;
-	Datum		values[11];
-	bool		nulls[11] = {0};
-	uint64		sums[KMS_NUM_LOCAL_STATS] = {0};
-	int			entries = 0;
-	TimestampTz now = GetCurrentTimestamp();
-
-	KmsCheckLoaded();
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	for (int i = 0; i < kmsShared->nbackends; i++)
-		for (int j = 0; j < KMS_NUM_LOCAL_STATS; j++)
-			sums[j] += pg_atomic_read_u64(&kmsShared->backends[i].counters[j]);
-
-	LWLockAcquire(kmsShared->lock, LW_SHARED);
-	for (int i = 0; i < kmsShared->nentries; i++)
-		if (kmsShared->entries[i].valid && kmsShared->entries[i].expires_at > now)
-			entries++;
-	LWLockRelease(kmsShared->lock);
-
-	values[0] = Int32GetDatum(kmsShared->nentries);
-	values[1] = Int32GetDatum(entries);
-	values[2] = Int64GetDatum((int64) sums[KMS_STAT_HITS]);
-	values[3] = Int64GetDatum((int64) sums[KMS_STAT_MISSES]);
-	SpinLockAcquire(&kmsShared->mutex);
-	values[4] = Int64GetDatum((int64) kmsShared->evictions);
-	values[5] = Int64GetDatum((int64) kmsShared->provider_calls);
-	values[6] = Int64GetDatum((int64) kmsShared->provider_errors);
-	values[7] = Float8GetDatum(kmsShared->provider_calls > 0 ?
-							   kmsShared->provider_total_ms / kmsShared->provider_calls : 0.0);
-	values[8] = Float8GetDatum(kmsShared->provider_max_ms);
-	values[10] = Int64GetDatum((int64) kmsShared->salt_rollovers);
-	SpinLockRelease(&kmsShared->mutex);
-	values[9] = Int64GetDatum((int64) sums[KMS_STAT_DERIVATIONS]);
-
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

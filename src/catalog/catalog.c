@@ -6,7 +6,8 @@
  *	  to pg_catalog, so that no caller needs, or gets, privileges on the
  *	  tables, and no object a caller created can be picked up by name.  Also
  *	  the two authorisation checks that need no key: kms_admin membership
- *	  and "may this transaction write".
+ *	  and "may this transaction write"; and the internal subtransaction
+ *	  that runs one unit of work whose error is the caller's to handle.
  *
  *	  May call: common/.  Knows the schema kms and the relation kms.key
  *	  (whose relcache invalidations stand for any pg_kms change), not what
@@ -28,6 +29,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/resowner.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
@@ -143,4 +145,42 @@ KmsIsAdmin(void)
 		return true;
 	admin = get_role_oid("kms_admin", true);
 	return OidIsValid(admin) && has_privs_of_role(GetUserId(), admin);
+}
+
+/*
+ * Run fn(arg) in an internal subtransaction, in the caller's memory context
+ * and resource owner.  NULL if fn returned (the subtransaction released);
+ * else the subtransaction is rolled back and its error returned, copied in
+ * the caller's context with the error state flushed.  on_error (or NULL)
+ * runs first when fn fails, before anything else (a timeout to disarm).
+ */
+ErrorData *
+KmsRunInSubTransaction(void (*fn) (void *arg), void (*on_error) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		if (on_error)
+			on_error(arg);
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_END_TRY();
+	return edata;
 }

@@ -46,4 +46,12 @@ extern void KmsCheckWritable(const char *operation);
 /* True if the current user is a member of kms_admin (or superuser). */
 extern bool KmsIsAdmin(void);
 
+/*
+ * Run fn(arg) in an internal subtransaction: NULL if it returned, else its
+ * error (rolled back; copied in the caller's context).  on_error, if not
+ * NULL, runs first on failure.
+ */
+extern ErrorData *KmsRunInSubTransaction(void (*fn) (void *arg),
+										 void (*on_error) (void *arg), void *arg);
+
 #endif							/* PG_KMS_CATALOG_H */

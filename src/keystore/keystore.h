@@ -5,10 +5,10 @@
  *	  aliases and grants.  Key references resolved to keys, privilege and
  *	  key-state checks, key creation and rotation of key material (wrapped
  *	  by a provider, cached unwrapped by cache/), and the worker's key jobs
- *	  (lifecycle.c).  Writes kms.key, kms.key_version, kms.alias and
- *	  kms.grants; so, still, do the key-management entry points of kms/
- *	  (key state, aliases, grants) and the local provider's master-key
- *	  rewrap (kms.key_version).
+ *	  (lifecycle.c).  The one layer that writes kms.key, kms.alias,
+ *	  kms.grants (writes.c holds the writes of kms/'s entry points) and
+ *	  kms.key_version (master.c: the master-key rewrap, with the local
+ *	  provider doing the unwrapping and wrapping).
  *
  *	  May call: cache/, provider/, audit/, catalog/, common/, crypto/.
  *
@@ -71,6 +71,27 @@ extern const char *KmsKeyManagerSql(void);
 /* Worker jobs (lifecycle.c): one due key rotated; one expired key destroyed. */
 extern bool KmsKeysRotateOneDue(void);
 extern bool KmsKeysDestroyOneExpired(void);
+
+/*
+ * Writes for kms/'s entry points (writes.c), as the catalog owner, no
+ * privilege checks: UPDATE kms.key SET set_clause (its parameters from $2);
+ * an alias pointed at another key, or deleted; a grant stored (see
+ * writes.c) or deleted (rows deleted returned).
+ */
+extern void KmsUpdateKeyRow(const uint8 *key_id, const char *set_clause, int nextra,
+							Oid *types, Datum *values);
+extern void KmsRetargetAlias(const char *alias_name, const uint8 *key_id);
+extern void KmsDeleteAliasRow(const char *alias_name);
+extern void KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
+						  Datum oparray, char **grant_id_out, char **token_out);
+extern uint64 KmsDeleteGrantRow(const uint8 *key_id, const char *grant_id);
+
+/*
+ * kms_rotate_master_key (master.c): rewrap every version under the key in
+ * path (NULL: the current key); the number rewrapped.  The caller
+ * invalidates caches.
+ */
+extern int	KmsRotateMasterKey(const char *path);
 
 /* The one visibility rule of ListKeys, ListAliases and kms.keys. */
 extern bool KmsKeyVisibleToUser(KmsKeyInfo *key);

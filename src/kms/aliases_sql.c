@@ -25,7 +25,6 @@
 
 #include "cache/cache.h"
 #include "keystore/keystore.h"
-#include "provider/provider.h"
 
 #include "kms/kms_internal.h"
 
@@ -146,8 +145,6 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	KmsKeyInfo *oldkey;
 	KmsKeyInfo *newkey;
 	bool		aws_managed;
-	Oid			t[2] = {TEXTOID, UUIDOID};
-	Datum		v[2];
 
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
@@ -164,10 +161,7 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	if (aws_managed)
 		KmsWarnManagedKey(oldkey, "UpdateAlias", "an alias or key",
 						  "what its users encrypt from now on (new secrets too) is encrypted under the new key, and whoever may use that key can read it");
-	v[0] = CStringGetTextDatum(alias_name);
-	v[1] = KmsUuidDatum(newkey->key_id);
-	KmsModify("UPDATE kms.alias SET key_id = $2, last_updated_date = pg_catalog.now() WHERE alias_name = $1",
-			  2, t, v, SPI_OK_UPDATE);
+	KmsRetargetAlias(alias_name, newkey->key_id);
 	KmsInvalidateAtCommit();
 	{
 		StringInfoData p;
@@ -186,8 +180,6 @@ kms_delete_alias(PG_FUNCTION_ARGS)
 	char	   *alias_name = KmsArgText(fcinfo, 0);
 	KmsKeyInfo *key;
 	bool		aws_managed;
-	Oid			t = TEXTOID;
-	Datum		v;
 
 	if (alias_name == NULL)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
@@ -200,8 +192,7 @@ kms_delete_alias(PG_FUNCTION_ARGS)
 						  KmsIsManagedAliasName(alias_name) ?
 						  "secrets stored from now on without a kms_key_id get a new default key; those under this key stay readable" :
 						  "users of the alias can no longer name the key by it");
-	v = CStringGetTextDatum(alias_name);
-	KmsModify("DELETE FROM kms.alias WHERE alias_name = $1", 1, &t, &v, SPI_OK_DELETE);
+	KmsDeleteAliasRow(alias_name);
 	KmsInvalidateAtCommit();
 	KmsAudit("DeleteAlias", alias_name, 0, "success");
 	PG_RETURN_VOID();
@@ -301,7 +292,7 @@ kms_rotate_master_key(PG_FUNCTION_ARGS)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "new_master_key_file must not be empty");
 	KmsCheckWritable("RotateMasterKey");
-	n = KmsLocalRotateMasterKey(path);
+	n = KmsRotateMasterKey(path);
 	/* cached material is unchanged; only the wrapping changed */
 	KmsInvalidateAtCommit();
 	KmsAudit("RotateMasterKey", "master key", 0, "success");

@@ -106,77 +106,6 @@ AuditCreateGrant(KmsKeyInfo *key, const char *grantee_name,
 	KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
 }
 
-/*
- * Record the grant in kms.grants (grant id and token in *grant_id, *token).
- * A named grant retried with the same parameters is the same grant, and the
- * retry's token must work for it: then the stored id and token are returned.
- */
-static void
-StoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
-		   Datum oparray, char **grant_id_out, char **token_out)
-{
-	KmsCatalogState st;
-	MemoryContext caller = CurrentMemoryContext;
-	char	   *grant_id = NULL;
-	char	   *token = *token_out;
-
-	KmsCatalogEnter(&st);
-	if (name)
-	{
-		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
-		Datum		v[5];
-		char		n[5] = {' ', ' ', ' ', ' ', ' '};
-
-		v[0] = KmsUuidDatum(key->key_id);
-		v[1] = CStringGetTextDatum(name);
-		v[2] = ObjectIdGetDatum(grantee);
-		v[3] = oparray;
-		if (OidIsValid(retiring))
-			v[4] = ObjectIdGetDatum(retiring);
-		else
-			n[4] = 'n';
-		if (KmsExec("SELECT grant_id, grant_token FROM kms.grants WHERE key_id = $1 AND name = $2 "
-					"AND grantee = $3::regrole AND operations = $4 "
-					"AND retiring_principal IS NOT DISTINCT FROM $5::regrole "
-					"ORDER BY creation_date, grant_id LIMIT 1",
-					5, t, v, n, true, SPI_OK_SELECT) >= 1)
-		{
-			/* copied out of SPI's memory, which KmsCatalogExit frees */
-			grant_id = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-			token = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
-		}
-	}
-	if (grant_id == NULL)
-	{
-		Oid			t[8] = {TEXTOID, UUIDOID, TEXTOID, OIDOID, OIDOID, TEXTARRAYOID, OIDOID, TEXTOID};
-		Datum		v[8];
-		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		grant_id = KmsRandomHex(32);
-		v[0] = CStringGetTextDatum(grant_id);
-		v[1] = KmsUuidDatum(key->key_id);
-		if (name)
-			v[2] = CStringGetTextDatum(name);
-		else
-			n[2] = 'n';
-		v[3] = ObjectIdGetDatum(grantee);
-		if (OidIsValid(retiring))
-			v[4] = ObjectIdGetDatum(retiring);
-		else
-			n[4] = 'n';
-		v[5] = oparray;
-		v[6] = ObjectIdGetDatum(st.save_userid);
-		v[7] = CStringGetTextDatum(token);
-		KmsExec("INSERT INTO kms.grants (grant_id, key_id, name, grantee, retiring_principal, operations, "
-				"issuing_role, grant_token, creation_date) "
-				"VALUES ($1, $2, $3, $4::regrole, $5::regrole, $6, $7::regrole, $8, pg_catalog.now())",
-				8, t, v, n, false, SPI_OK_INSERT);
-	}
-	KmsCatalogExit(&st);
-	*grant_id_out = grant_id;
-	*token_out = token;
-}
-
 PG_FUNCTION_INFO_V1(kms_create_grant);
 Datum
 kms_create_grant(PG_FUNCTION_ARGS)
@@ -236,7 +165,7 @@ kms_create_grant(PG_FUNCTION_ARGS)
 				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
 	}
 
-	StoreGrant(key, name, grantee, retiring, oparray, &grant_id, &token);
+	KmsStoreGrant(key, name, grantee, retiring, oparray, &grant_id, &token);
 	KmsInvalidateAtCommit();
 	AuditCreateGrant(key, grantee_name, retiring_name, name, opbits);
 
@@ -256,13 +185,7 @@ KmsCheckGrantId(const char *grant_id)
 static void
 KmsDeleteGrant(KmsKeyInfo *key, const char *grant_id)
 {
-	Oid			t[2] = {UUIDOID, TEXTOID};
-	Datum		v[2];
-
-	v[0] = KmsUuidDatum(key->key_id);
-	v[1] = CStringGetTextDatum(grant_id);
-	if (KmsModify("DELETE FROM kms.grants WHERE key_id = $1 AND grant_id = $2",
-				  2, t, v, SPI_OK_DELETE) != 1)
+	if (KmsDeleteGrantRow(key->key_id, grant_id) != 1)
 		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
 				  "grant \"%s\" does not exist on key \"%s\"", grant_id, KmsKeyArn(key->key_id_str));
 	KmsInvalidateAtCommit();

@@ -69,19 +69,6 @@ KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnul
 	return d;
 }
 
-/* Run a modifying statement as the catalog owner; returns rows affected. */
-uint64
-KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected)
-{
-	KmsCatalogState st;
-	uint64		n;
-
-	KmsCatalogEnter(&st);
-	n = KmsExec(sql, nargs, types, values, NULL, false, expected);
-	KmsCatalogExit(&st);
-	return n;
-}
-
 /*
  * A key managed by pg_kms itself (KeyManager AWS: the secrets store's
  * default key, named by an alias under alias/pg_kms/) is changed by a
@@ -201,18 +188,7 @@ static void
 KmsUpdateKey(KmsKeyInfo *key, const char *set_clause, int nextra, Oid *types,
 			 Datum *values)
 {
-	Oid			t[4];
-	Datum		v[4];
-	char	   *sql = psprintf("UPDATE kms.key SET %s WHERE key_id = $1", set_clause);
-
-	t[0] = UUIDOID;
-	v[0] = KmsUuidDatum(key->key_id);
-	for (int i = 0; i < nextra; i++)
-	{
-		t[i + 1] = types[i];
-		v[i + 1] = values[i];
-	}
-	KmsModify(sql, 1 + nextra, t, v, SPI_OK_UPDATE);
+	KmsUpdateKeyRow(key->key_id, set_clause, nextra, types, values);
 	KmsInvalidateAtCommit();
 }
 
@@ -455,9 +431,9 @@ kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 	v[0] = KmsUuidDatum(key->key_id);
 	v[1] = Int32GetDatum(days);
 	v[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-	KmsModify("UPDATE kms.key SET key_state = 'PendingDeletion', pending_window_days = $2, "
-			  "deletion_date = pg_catalog.now() + pg_catalog.make_interval(days => $2) WHERE key_id = $1",
-			  2, t, v, SPI_OK_UPDATE);
+	KmsUpdateKeyRow(key->key_id, "key_state = 'PendingDeletion', pending_window_days = $2, "
+					"deletion_date = pg_catalog.now() + pg_catalog.make_interval(days => $2)",
+					1, &t[1], &v[1]);
 	KmsInvalidateAtCommit();
 	d = KmsQueryDatum("SELECT jsonb_build_object('KeyId', $3, 'DeletionDate', deletion_date, "
 					  "'KeyState', key_state, 'PendingWindowInDays', pending_window_days) "

@@ -52,7 +52,6 @@
 /* Shared between the files of this folder */
 
 extern char *ArgKeyRef(FunctionCallInfo fcinfo, int n);
-extern uint64 KmsModify(const char *sql, int nargs, Oid *types, Datum *values, int expected);
 extern void KmsCheckManagedKey(KmsKeyInfo *key, bool aws_managed, const char *operation);
 extern void KmsWarnManagedKey(KmsKeyInfo *key, const char *operation, const char *object,
 				  const char *what);

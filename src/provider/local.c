@@ -7,6 +7,9 @@
  *	  key never enters SQL.  A missing or bad master key never stops the
  *	  server: it is reported at start and by every call that needs it.
  *
+ *	  Reading the key from the file or command (and the settings that name
+ *	  them) is master_key_source.c.
+ *
  *	  The master key lives in the shared key cache region (excluded from
  *	  core dumps), handed over by the cache at startup (KmsProviderShmemAttach).  kms.master holds its key check value (KCV), so a wrong
  *	  key is named as such instead of failing as garbage.
@@ -70,10 +73,8 @@
 
 #include "catalog/kms_catalog.h"
 #include "provider/provider.h"
+#include "provider/master_key_source.h"
 
-char	   *kms_master_key_file = NULL;
-char	   *kms_master_key_command = NULL;
-char	   *kms_previous_master_key_file = NULL;
 char	   *kms_provider_name = NULL;
 
 /* The master slot in the key cache's region, and its lock (the "pg_kms" LWLock). */
@@ -107,37 +108,6 @@ static KmsMasterSlot *pm_slot = NULL;
 static void KmsLocalCheckMasterKey(bool for_write);
 
 void
-KmsLocalProviderDefineGucs(void)
-{
-	DefineCustomStringVariable("pg_kms.master_key_file",
-							   "Path of the local provider's master key file.",
-							   "32 raw bytes or 64 hex characters; mode 0600 or stricter, outside the data directory. Read once at server start.",
-							   &kms_master_key_file,
-							   NULL,
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.master_key_command",
-							   "Shell command that prints the local provider's master key.",
-							   "Used when pg_kms.master_key_file is not set. Run once at server start.",
-							   &kms_master_key_command,
-							   NULL,
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-
-	DefineCustomStringVariable("pg_kms.previous_master_key_file",
-							   "Path of the master key being rotated away from.",
-							   "Set it to the old master key while some database still has key material wrapped under it; kms_rotate_master_key() then rewraps that material under the current master key.",
-							   &kms_previous_master_key_file,
-							   NULL,
-							   PGC_POSTMASTER,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
-}
-
-void
 KmsProviderDefineGucs(void)
 {
 	DefineCustomStringVariable("pg_kms.provider",
@@ -163,116 +133,6 @@ KmsMasterLock(void)
 {
 	KmsCheckPreloaded(master_lock != NULL);
 	return master_lock;
-}
-
-/*
- * Parse a master key: exactly 32 raw bytes, or 64 hex digits optionally
- * followed by white space.  Returns NULL or an error text.
- */
-static const char *
-KmsParseMasterKey(const uint8 *buf, size_t len, uint8 *out)
-{
-	size_t		hexlen = len;
-
-	if (len == KMS_AES_KEY_LEN)
-	{
-		memcpy(out, buf, KMS_AES_KEY_LEN);
-		return NULL;
-	}
-	while (hexlen > 0 && (buf[hexlen - 1] == '\n' || buf[hexlen - 1] == '\r' ||
-						  buf[hexlen - 1] == ' ' || buf[hexlen - 1] == '\t'))
-		hexlen--;
-	if (hexlen == 2 * KMS_AES_KEY_LEN)
-	{
-		if (KmsHexDecode((const char *) buf, KMS_AES_KEY_LEN, out, true))
-			return NULL;
-		kms_cleanse(out, KMS_AES_KEY_LEN);
-	}
-	return "it is neither 32 raw bytes nor 64 hexadecimal digits";
-}
-
-/* Read a key file; returns NULL or an error text (palloc'd). */
-static char *
-KmsReadMasterKeyFile(const char *path, uint8 *out)
-{
-	struct stat st;
-	FILE	   *f;
-	uint8		buf[200];
-	size_t		n;
-	const char *err;
-	char	   *real;
-	char	   *realdata;
-
-	if (stat(path, &st) != 0)
-		return psprintf("could not access pg_kms.master_key_file \"%s\": %m", path);
-	if (!S_ISREG(st.st_mode))
-		return psprintf("pg_kms.master_key_file \"%s\" is not a regular file", path);
-	if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-		return psprintf("pg_kms.master_key_file \"%s\" has group or world access permissions; it must be mode 0600 or stricter", path);
-	real = realpath(path, NULL);
-	realdata = DataDir ? realpath(DataDir, NULL) : NULL;
-	if (real && realdata)
-	{
-		size_t		dl = strlen(realdata);
-		bool		inside = strncmp(real, realdata, dl) == 0 && real[dl] == '/';
-
-		free(real);
-		free(realdata);
-		if (inside)
-			return psprintf("pg_kms.master_key_file \"%s\" is inside the data directory; keep it outside, where backups and replicas do not copy it", path);
-	}
-	else
-	{
-		free(real);
-		free(realdata);
-	}
-	f = fopen(path, "rb");
-	if (f == NULL)
-		return psprintf("could not open pg_kms.master_key_file \"%s\": %m", path);
-	n = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	err = KmsParseMasterKey(buf, n, out);
-	kms_cleanse(buf, sizeof(buf));
-	if (err)
-		return psprintf("pg_kms.master_key_file \"%s\" is not a valid master key: %s (it has %zu bytes)", path, err, n);
-	return NULL;
-}
-
-static char *
-KmsRunMasterKeyCommand(const char *cmd, uint8 *out)
-{
-	FILE	   *p;
-	uint8		buf[200];
-	size_t		n;
-	int			rc;
-	const char *err;
-
-	fflush(NULL);
-	p = popen(cmd, "r");
-	if (p == NULL)
-		return psprintf("could not run pg_kms.master_key_command: %m");
-	n = fread(buf, 1, sizeof(buf), p);
-	rc = pclose(p);
-	if (rc != 0)
-	{
-		kms_cleanse(buf, sizeof(buf));
-		return psprintf("pg_kms.master_key_command failed with exit status %d", rc);
-	}
-	err = KmsParseMasterKey(buf, n, out);
-	kms_cleanse(buf, sizeof(buf));
-	if (err)
-		return psprintf("pg_kms.master_key_command did not print a valid master key: %s", err);
-	return NULL;
-}
-
-static char *
-KmsLoadKeyFromSettings(uint8 *out)
-{
-	if (kms_master_key_file && kms_master_key_file[0])
-		return KmsReadMasterKeyFile(kms_master_key_file, out);
-	if (kms_master_key_command && kms_master_key_command[0])
-		return KmsRunMasterKeyCommand(kms_master_key_command, out);
-	return pstrdup("no master key is configured: set pg_kms.master_key_file or pg_kms.master_key_command");
 }
 
 /* ----------------------------------------------------------------
@@ -828,89 +688,34 @@ KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init)
 }
 
 /*
- * Rewrap one row of kms.key_version (key_id, version, material) under
- * target unless it is there already; true if it was rewrapped.  Material
- * that neither target nor the current or previous master key unwraps stops
- * the rotation (target is wiped first).  Inside KmsCatalogEnter.
+ * Master-key rotation, the provider's side: keystore/master.c drives it
+ * (the key store writes kms.key_version), this file keeps the target key
+ * (rewrap_target, wiped at the end and at abort) and kms.master.
  */
-static bool
-KmsRewrapRow(uint8 *target, HeapTuple tup, TupleDesc desc)
-{
-	int			rc;
-	bool		isnull;
-	Datum		kid = SPI_getbinval(tup, desc, 1, &isnull);
-	int32		version = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	bytea	   *w = DatumGetByteaPP(SPI_getbinval(tup, desc, 3, &isnull));
-	uint8	   *uuid = (uint8 *) DatumGetPointer(kid);
-	uint8		material[KMS_MAX_MATERIAL_LEN];
-	size_t		len;
-	bytea	   *neww;
-	Datum		args[3];
-	Oid			types[3] = {BYTEAOID, UUIDOID, INT4OID};
-	bool		used_previous;
-
-	/* already under the target? */
-	if (kms_unwrap(target, uuid, (uint32) version,
-				   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
-				   material, sizeof(material), &len) == 0)
-	{
-		kms_cleanse(material, sizeof(material));
-		return false;
-	}
-	if (KmsUnwrapAny(uuid, (uint32) version,
-					 (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
-					 material, sizeof(material), &len, &used_previous) != 0)
-	{
-		char		kids[37];
-
-		kms_cleanse(target, KMS_AES_KEY_LEN);
-		KmsUuidToString(uuid, kids);
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE), errhidestmt(true),
-				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, version),
-				 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
-	}
-	neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
-	SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
-	rc = kms_wrap(target, uuid, (uint32) version, material, len, (uint8 *) VARDATA(neww));
-	kms_cleanse(material, sizeof(material));
-	if (rc != 0)
-		elog(ERROR, "could not wrap key material");
-	args[0] = PointerGetDatum(neww);
-	args[1] = kid;
-	args[2] = Int32GetDatum(version);
-	rc = SPI_execute_with_args("UPDATE kms.key_version SET material = $1 WHERE key_id = $2 AND version = $3",
-							   3, types, args, NULL, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "SPI_execute failed: %d", rc);
-	return true;
-}
+static uint8 rewrap_target[KMS_AES_KEY_LEN];
+static uint8 rewrap_kcv[KMS_KCV_LEN];
+static bool rewrap_to_new = false;
 
 /*
- * kms_rotate_master_key([new_master_key_file]): rewrap, in this transaction,
- * every key version of this database that is not yet under the target
- * master key.  With a file, the target is the key in it, and it becomes the
- * cluster's current master key at commit (the old one stays loaded as the
- * previous key, so other databases keep working until they are rotated
- * too).  Without, the target is the current master key, and what is
- * rewrapped is material still under pg_kms.previous_master_key_file.
+ * Begin kms_rotate_master_key([new_master_key_file]): with a file, the
+ * target is the key in it, and it becomes the cluster's current master key
+ * at commit (the old one stays loaded as the previous key, so other
+ * databases keep working until they are rotated too).  Without, the target
+ * is the current master key, and what is rewrapped is material still under
+ * pg_kms.previous_master_key_file.  Locks kms.master FOR UPDATE.
  */
-int
-KmsLocalRotateMasterKey(const char *path)
+void
+KmsLocalRewrapBegin(const char *path)
 {
-	uint8		target[KMS_AES_KEY_LEN];
-	uint8		targetkcv[KMS_KCV_LEN];
 	uint8		scratch[KMS_KCV_LEN];
 	KmsCatalogState st;
 	int			rc;
-	int			count = 0;
-	uint64		n;
-	SPITupleTable *tt;
 
 	KmsLocalCheckMasterKey(true);
+	rewrap_to_new = (path != NULL);
 	if (path != NULL)
 	{
-		char	   *err = KmsReadMasterKeyFile(path, target);
+		char	   *err = KmsReadMasterKeyFile(path, rewrap_target);
 		uint8		curkey[KMS_AES_KEY_LEN];
 		uint8		curkcv[KMS_KCV_LEN];
 		uint8		prevkey[KMS_AES_KEY_LEN];
@@ -920,7 +725,7 @@ KmsLocalRotateMasterKey(const char *path)
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
 					 errmsg("ValidationException: %s", err)));
-		if (kms_master_kcv(target, targetkcv) != 0)
+		if (kms_master_kcv(rewrap_target, rewrap_kcv) != 0)
 			kms_error(KMSInternalException, KMS_SQLSTATE_INTERNAL,
 					  "could not compute a key check value");
 		KmsCopyMaster(curkey, curkcv);
@@ -928,54 +733,102 @@ KmsLocalRotateMasterKey(const char *path)
 		kms_cleanse(curkey, sizeof(curkey));
 		kms_cleanse(prevkey, sizeof(prevkey));
 		/* only one rotation in flight: the previous slot must be free */
-		if (has_prev && !kms_const_time_eq(scratch, targetkcv, KMS_KCV_LEN) &&
-			!kms_const_time_eq(curkcv, targetkcv, KMS_KCV_LEN))
+		if (has_prev && !kms_const_time_eq(scratch, rewrap_kcv, KMS_KCV_LEN) &&
+			!kms_const_time_eq(curkcv, rewrap_kcv, KMS_KCV_LEN))
 		{
-			kms_cleanse(target, sizeof(target));
+			kms_cleanse(rewrap_target, sizeof(rewrap_target));
 			kms_error_detail(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
 							 "Finish the pending rotation first: run kms_rotate_master_key() in every database that uses pg_kms, then restart without pg_kms.previous_master_key_file.",
 							 "a previous master key is still in use");
 		}
 	}
 	else
-		KmsCopyMaster(target, targetkcv);
+		KmsCopyMaster(rewrap_target, rewrap_kcv);
 
 	KmsCatalogEnter(&st);
 	rc = SPI_execute("SELECT 1 FROM kms.master WHERE id = 1 FOR UPDATE", false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %d", rc);
-	rc = SPI_execute("SELECT key_id, version, material FROM kms.key_version WHERE material IS NOT NULL FOR UPDATE", false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %d", rc);
-	tt = SPI_tuptable;
-	n = SPI_processed;
-	for (uint64 i = 0; i < n; i++)
-		if (KmsRewrapRow(target, tt->vals[i], tt->tupdesc))
-			count++;
-	{
-		Datum		arg;
-		Oid			t = BYTEAOID;
-		bytea	   *kcvb = palloc(VARHDRSZ + KMS_KCV_LEN);
+	KmsCatalogExit(&st);
+}
 
-		SET_VARSIZE(kcvb, VARHDRSZ + KMS_KCV_LEN);
-		memcpy(VARDATA(kcvb), targetkcv, KMS_KCV_LEN);
-		arg = PointerGetDatum(kcvb);
-		rc = SPI_execute_with_args("UPDATE kms.master SET kcv = $1, rotated = pg_catalog.now() WHERE id = 1",
-								   1, &t, &arg, NULL, false, 0);
-		if (rc != SPI_OK_UPDATE)
-			elog(ERROR, "SPI_execute failed: %d", rc);
+/*
+ * The material of (key_id, version) wrapped under the rotation's target
+ * (palloc'd), or NULL if it is there already.  Material that neither the
+ * target nor the current or previous master key unwraps stops the rotation
+ * (the target is wiped first).
+ */
+bytea *
+KmsLocalRewrap(const uint8 *key_id, uint32 version, const bytea *w)
+{
+	int			rc;
+	uint8		material[KMS_MAX_MATERIAL_LEN];
+	size_t		len;
+	bytea	   *neww;
+	bool		used_previous;
+
+	/* already under the target? */
+	if (kms_unwrap(rewrap_target, key_id, version,
+				   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+				   material, sizeof(material), &len) == 0)
+	{
+		kms_cleanse(material, sizeof(material));
+		return NULL;
 	}
+	if (KmsUnwrapAny(key_id, version,
+					 (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
+					 material, sizeof(material), &len, &used_previous) != 0)
+	{
+		char		kids[37];
+
+		kms_cleanse(rewrap_target, sizeof(rewrap_target));
+		KmsUuidToString(key_id, kids);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE), errhidestmt(true),
+				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, (int32) version),
+				 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
+	}
+	neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+	SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
+	rc = kms_wrap(rewrap_target, key_id, version, material, len, (uint8 *) VARDATA(neww));
+	kms_cleanse(material, sizeof(material));
+	if (rc != 0)
+		elog(ERROR, "could not wrap key material");
+	return neww;
+}
+
+/*
+ * End the rewrap: kms.master gets the target's KCV; the target (with a
+ * file) is published as the current master key at commit, and its KCV
+ * recorded for the cluster.
+ */
+void
+KmsLocalRewrapEnd(void)
+{
+	KmsCatalogState st;
+	int			rc;
+	Datum		arg;
+	Oid			t = BYTEAOID;
+	bytea	   *kcvb = palloc(VARHDRSZ + KMS_KCV_LEN);
+
+	KmsCatalogEnter(&st);
+	SET_VARSIZE(kcvb, VARHDRSZ + KMS_KCV_LEN);
+	memcpy(VARDATA(kcvb), rewrap_kcv, KMS_KCV_LEN);
+	arg = PointerGetDatum(kcvb);
+	rc = SPI_execute_with_args("UPDATE kms.master SET kcv = $1, rotated = pg_catalog.now() WHERE id = 1",
+							   1, &t, &arg, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "SPI_execute failed: %d", rc);
 	KmsCatalogExit(&st);
 
-	if (path != NULL)
+	if (rewrap_to_new)
 	{
-		memcpy(pending_master, target, KMS_AES_KEY_LEN);
+		memcpy(pending_master, rewrap_target, KMS_AES_KEY_LEN);
 		pending_master_set = true;
 	}
-	memcpy(pending_kcv, targetkcv, KMS_KCV_LEN);
+	memcpy(pending_kcv, rewrap_kcv, KMS_KCV_LEN);
 	pending_kcv_set = true;
-	kms_cleanse(target, sizeof(target));
-	return count;
+	kms_cleanse(rewrap_target, sizeof(rewrap_target));
 }
 
 void
@@ -1022,6 +875,7 @@ void
 KmsLocalAtAbort(void)
 {
 	kms_cleanse(pending_master, sizeof(pending_master));
+	kms_cleanse(rewrap_target, sizeof(rewrap_target));
 	pending_master_set = false;
 	pending_kcv_set = false;
 }

@@ -26,7 +26,7 @@
 #include "common/kms_common.h"
 #include "storage/lwlock.h"
 
-/* Settings (local.c) */
+/* Settings (master_key_source.c; pg_kms.provider: local.c) */
 extern char *kms_master_key_file;
 extern char *kms_master_key_command;
 extern char *kms_previous_master_key_file;
@@ -82,8 +82,15 @@ typedef struct KmsMasterSlot
 extern void KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init);
 
 /* local provider: master key handling (local.c) */
-/* Rewrap every version under the key in path; the caller invalidates caches. */
-extern int	KmsLocalRotateMasterKey(const char *path);
+/*
+ * Master-key rotation (keystore/master.c runs it): begin (target: the key
+ * in path, or the current key; kms.master locked), the material of one
+ * version rewrapped under the target (NULL if it is there already), end
+ * (kms.master updated; the new key published at commit).
+ */
+extern void KmsLocalRewrapBegin(const char *path);
+extern bytea *KmsLocalRewrap(const uint8 *key_id, uint32 version, const bytea *wrapped);
+extern void KmsLocalRewrapEnd(void);
 extern bool KmsLocalChangesPending(void);
 extern void KmsLocalAtCommit(void);
 extern void KmsLocalAtAbort(void);

@@ -168,20 +168,38 @@ StepTimeoutDisarm(void)
 static void
 StartScheduledRotation(RotationRow *r)
 {
-	Oid			t[2] = {UUIDOID, TEXTOID};
-	Datum		v[2];
 	uint8		u[16];
 	char		tok[37];
 
 	if (!KmsRandomUuid(u))
 		elog(ERROR, "could not generate random bytes");
 	KmsUuidToString(u, tok);
-	v[0] = KmsUuidDatum(r->id);
-	v[1] = CStringGetTextDatum(tok);
-	KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
-			"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "
-			"WHERE secret_id = $1",
-			2, t, v, NULL, false, SPI_OK_UPDATE);
+	KmsSecretStartRotation(r->id, tok);
+}
+
+/* The step of one rotation, in KmsRotationSecretsJob's subtransaction. */
+typedef struct StepRun
+{
+	RotationRow *r;
+	const char *done;
+	bool		timed_out;
+} StepRun;
+
+static void
+StepRun1(void *arg)
+{
+	StepRun    *run = (StepRun *) arg;
+
+	StepTimeoutArm();
+	run->done = RunStep(run->r);
+	if (StepTimeoutDisarm() && QueryCancelPending)
+		QueryCancelPending = false; /* fired after the step was done */
+}
+
+static void
+StepRunFailed(void *arg)
+{
+	((StepRun *) arg)->timed_out = StepTimeoutDisarm();
 }
 
 /*
@@ -197,9 +215,10 @@ KmsRotationSecretsJob(void)
 	RotationRow r;
 	bool		found;
 	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	const char *volatile done = NULL;
-	char	   *volatile error = NULL;
+	StepRun		run;
+	ErrorData  *edata;
+	const char *done;
+	char	   *error = NULL;
 
 	crash_after_token[0] = '\0';
 	KmsCatalogEnter(&st);
@@ -231,41 +250,23 @@ KmsRotationSecretsJob(void)
 	if (!found)
 		return false;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	run.r = &r;
+	run.done = NULL;
+	run.timed_out = false;
+	edata = KmsRunInSubTransaction(StepRun1, StepRunFailed, &run);
+	done = run.done;
+	if (edata != NULL)
 	{
-		StepTimeoutArm();
-		done = RunStep(&r);
-		if (StepTimeoutDisarm() && QueryCancelPending)
-			QueryCancelPending = false; /* fired after the step was done */
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		bool		timed_out;
-
-		timed_out = StepTimeoutDisarm();
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (timed_out && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		if (run.timed_out && edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			error = psprintf("the step was cancelled after %d s (pg_kms.rotation_step_timeout)",
 							 kms_rotation_step_timeout);
 		else
 		{
-			if (timed_out && QueryCancelPending)
+			if (run.timed_out && QueryCancelPending)
 				QueryCancelPending = false;
 			error = edata->message ? edata->message : "unknown error";
 		}
 	}
-	PG_END_TRY();
 
 	if (error)
 	{

@@ -673,7 +673,7 @@ EnsureClone(RotationRow *r, Oid configurer, const char *base, const char *clone,
 		Oid			t = OIDOID;
 		Datum		v = ObjectIdGetDatum(clone_oid);
 
-		UpdateSecretRow(r->id, "rotation_clone = $2::pg_catalog.regrole", 1, &t, &v, NULL);
+		KmsSecretUpdateRotation(r->id, "rotation_clone = $2::pg_catalog.regrole", 1, &t, &v, NULL);
 		r->clone = clone_oid;
 	}
 	return clone_oid;

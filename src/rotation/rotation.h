@@ -10,8 +10,9 @@
  *	  The jobs below are run by the rotation worker (worker/worker.c, which
  *	  gets them registered by _PG_init), each call one unit of work in the
  *	  transaction the worker opened; a job returns true if more work is due
- *	  right away.  State lives in the catalog (kms.secret.rotation_*), so a
- *	  crash at any point resumes at the step that was last committed.
+ *	  right away.  State lives in the catalog (kms.secret.rotation_*,
+ *	  written through secrets/: KmsSecretUpdateRotation), so a crash at
+ *	  any point resumes at the step that was last committed.
  *	  docs/rotation.md.  Owns the pg_kms.rotation_* settings.
  *
  *	  May call: secrets/ (secrets.h only), keystore/, cache/, audit/,

@@ -157,8 +157,6 @@ extern TimestampTz NextRotation(Rules *r, TimestampTz base);
 extern void RowFromSpi(RotationRow *r);
 extern void RowCopyOut(RotationRow *r, MemoryContext cxt);
 extern bool LoadRow(const uint8 *id, RotationRow *r);
-extern void UpdateSecretRow(const uint8 *id, const char *set, int nargs, Oid *types, Datum *values,
-				const char *nulls);
 extern bool IsBuiltin(const char *strategy);
 extern void CheckStrategyFunction(Oid fn, Oid configurer, const char *secret_name);
 extern char *ValidateStrategy(const char *strategy, Oid *fn_out);

@@ -93,43 +93,42 @@ InvalidRequest(const char *msg, const char *hint)
  * and the worker finds out.  Read in a subtransaction, so that any error
  * is dropped cleanly; only the username leaves it.
  */
+typedef struct UsernameRead
+{
+	const uint8 *id;
+	MemoryContext cxt;
+	char	   *user;
+} UsernameRead;
+
+static void
+CurrentUsername1(void *arg)
+{
+	UsernameRead *u = (UsernameRead *) arg;
+	char	   *value = KmsSecretGetString(u->id, NULL, "AWSCURRENT", NULL);
+
+	if (value)
+	{
+		Creds		cur;
+
+		ParseCreds(value, "AWSCURRENT", &cur);
+		kms_cleanse(value, strlen(value));
+		u->user = MemoryContextStrdup(u->cxt, cur.username);
+		WipeCreds(&cur);
+	}
+}
+
 static char *
 CurrentUsername(const uint8 *id)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *volatile user = NULL;
+	UsernameRead u = {id, CurrentMemoryContext, NULL};
+	ErrorData  *edata = KmsRunInSubTransaction(CurrentUsername1, NULL, &u);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
+	if (edata != NULL)
 	{
-		char	   *value = KmsSecretGetString(id, NULL, "AWSCURRENT", NULL);
-
-		if (value)
-		{
-			Creds		cur;
-
-			ParseCreds(value, "AWSCURRENT", &cur);
-			kms_cleanse(value, strlen(value));
-			user = MemoryContextStrdup(cxt, cur.username);
-			WipeCreds(&cur);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
+		FreeErrorData(edata);
+		return NULL;
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		user = NULL;
-	}
-	PG_END_TRY();
-	return user;
+	return u.user;
 }
 
 /*
@@ -200,7 +199,7 @@ WriteRotationConfig(const uint8 *id, const char *strategy, Jsonb *norm,
 	v[6] = ObjectIdGetDatum(fn);
 	if (!OidIsValid(fn))
 		n[6] = 'n';
-	UpdateSecretRow(id,
+	KmsSecretUpdateRotation(id,
 					"rotation_enabled = true, rotation_strategy = $2, rotation_lambda_arn = $2, "
 					"rotation_rules = $3, rotation_role = $4::regrole, "
 					"rotation_function = $8::pg_catalog.regprocedure, "
@@ -324,7 +323,7 @@ cancel_rotate_secret(PG_FUNCTION_ARGS)
 	if (!r.enabled && r.token == NULL)
 		InvalidRequest(psprintf("rotation is not enabled for secret \"%s\"", info.name), NULL);
 	pending = KmsSecretStageHolder(info.id, "AWSPENDING");
-	UpdateSecretRow(info.id, "rotation_enabled = false, next_rotation_date = NULL, "
+	KmsSecretUpdateRotation(info.id, "rotation_enabled = false, next_rotation_date = NULL, "
 					"rotation_token = NULL, rotation_step = NULL, rotation_attempts = 0, "
 					"rotation_next_attempt = NULL",
 					0, NULL, NULL, NULL);

@@ -136,32 +136,6 @@ LoadRow(const uint8 *id, RotationRow *r)
 	return found;
 }
 
-/* Run an UPDATE of kms.secret for one secret: "SET <set> WHERE id = $1". */
-void
-UpdateSecretRow(const uint8 *id, const char *set, int nargs, Oid *types, Datum *values,
-				const char *nulls)
-{
-	KmsCatalogState st;
-	Oid			t[8];
-	Datum		v[8];
-	char		n[9];
-
-	t[0] = UUIDOID;
-	v[0] = KmsUuidDatum(id);
-	n[0] = ' ';
-	for (int i = 0; i < nargs; i++)
-	{
-		t[i + 1] = types[i];
-		v[i + 1] = values[i];
-		n[i + 1] = nulls ? nulls[i] : ' ';
-	}
-	n[nargs + 1] = '\0';
-	KmsCatalogEnter(&st);
-	KmsExec(psprintf("UPDATE kms.secret SET %s WHERE secret_id = $1", set),
-			nargs + 1, t, v, n, false, SPI_OK_UPDATE);
-	KmsCatalogExit(&st);
-}
-
 /* ----------------------------------------------------------------
  * Strategies
  * ----------------------------------------------------------------
@@ -538,7 +512,7 @@ RotationDone(RotationRow *r)
 	v = TimestampTzGetDatum(next);
 	if (next == 0)
 		n = 'n';
-	UpdateSecretRow(r->id, "rotation_token = NULL, rotation_step = NULL, rotation_attempts = 0, "
+	KmsSecretUpdateRotation(r->id, "rotation_token = NULL, rotation_step = NULL, rotation_attempts = 0, "
 					"rotation_next_attempt = NULL, rotation_last_error = NULL, "
 					"rotation_last_error_date = NULL, last_rotated_date = pg_catalog.now(), "
 					"next_rotation_date = $2",
@@ -585,7 +559,7 @@ RunStep(RotationRow *r)
 		Oid			t = TEXTOID;
 		Datum		v = CStringGetTextDatum(rotation_steps[i + 1]);
 
-		UpdateSecretRow(r->id, "rotation_step = $2, rotation_attempts = 0, rotation_next_attempt = NULL",
+		KmsSecretUpdateRotation(r->id, "rotation_step = $2, rotation_attempts = 0, rotation_next_attempt = NULL",
 						1, &t, &v, NULL);
 	}
 	return step;
@@ -602,7 +576,7 @@ RecordFailure(RotationRow *r, const char *message)
 
 	v[0] = CStringGetTextDatum(msg);
 	v[1] = Int32GetDatum(backoff);
-	UpdateSecretRow(r->id, "rotation_attempts = rotation_attempts + 1, rotation_last_error = $2, "
+	KmsSecretUpdateRotation(r->id, "rotation_attempts = rotation_attempts + 1, rotation_last_error = $2, "
 					"rotation_last_error_date = pg_catalog.now(), "
 					"rotation_next_attempt = pg_catalog.now() + pg_catalog.make_interval(secs => $3)",
 					2, t, v, NULL);

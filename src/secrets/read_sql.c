@@ -675,62 +675,58 @@ ErrorName(const char *message)
 	return pnstrdup(message, colon - message);
 }
 
+typedef struct BatchRead
+{
+	const char *ref;
+	StringInfo	values;
+	int		   *nvalues;
+} BatchRead;
+
+/* One secret's value appended to SecretValues (in a subtransaction). */
+static void
+BatchRead1(void *arg)
+{
+	BatchRead  *b = (BatchRead *) arg;
+	SecretCacheEntry *e;
+	bytea	   *plain;
+
+	SecretCacheCheck();
+	e = FetchForRead(b->ref, NULL, NULL);
+	plain = DecryptEntry(e);
+	if ((*b->nvalues)++ > 0)
+		appendStringInfoChar(b->values, ',');
+	AppendValueJson(b->values, e, plain);
+	WipeBytea(plain);
+	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+}
+
 /* Read one secret into SecretValues, or its error into Errors. */
 static void
 BatchOne(const char *ref, StringInfo values, int *nvalues, StringInfo errors,
 		 int *nerrors)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
+	BatchRead	b = {ref, values, nvalues};
+	ErrorData  *edata = KmsRunInSubTransaction(BatchRead1, NULL, &b);
+	bool		first = true;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		SecretCacheEntry *e;
-		bytea	   *plain;
-
-		SecretCacheCheck();
-		e = FetchForRead(ref, NULL, NULL);
-		plain = DecryptEntry(e);
-		if ((*nvalues)++ > 0)
-			appendStringInfoChar(values, ',');
-		AppendValueJson(values, e, plain);
-		WipeBytea(plain);
-		KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		bool		first = true;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		/* only the errors a caller may see for one secret; others abort */
-		if (edata->sqlerrcode != KMS_SQLSTATE_ACCESS_DENIED &&
-			edata->sqlerrcode != KMS_SQLSTATE_NOT_FOUND &&
-			edata->sqlerrcode != KMS_SQLSTATE_INVALID_REQUEST &&
-			edata->sqlerrcode != KMS_SQLSTATE_DECRYPTION_FAILURE &&
-			edata->sqlerrcode != KMS_SQLSTATE_DISABLED &&
-			edata->sqlerrcode != KMS_SQLSTATE_INVALID_STATE)
-			ReThrowError(edata);
-		if ((*nerrors)++ > 0)
-			appendStringInfoChar(errors, ',');
-		appendStringInfoChar(errors, '{');
-		JsonStr(errors, &first, "SecretId", ref);
-		JsonStr(errors, &first, "ErrorCode", ErrorName(edata->message));
-		JsonStr(errors, &first, "Message", edata->message);
-		appendStringInfoChar(errors, '}');
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	if (edata == NULL)
+		return;
+	/* only the errors a caller may see for one secret; others abort */
+	if (edata->sqlerrcode != KMS_SQLSTATE_ACCESS_DENIED &&
+		edata->sqlerrcode != KMS_SQLSTATE_NOT_FOUND &&
+		edata->sqlerrcode != KMS_SQLSTATE_INVALID_REQUEST &&
+		edata->sqlerrcode != KMS_SQLSTATE_DECRYPTION_FAILURE &&
+		edata->sqlerrcode != KMS_SQLSTATE_DISABLED &&
+		edata->sqlerrcode != KMS_SQLSTATE_INVALID_STATE)
+		ReThrowError(edata);
+	if ((*nerrors)++ > 0)
+		appendStringInfoChar(errors, ',');
+	appendStringInfoChar(errors, '{');
+	JsonStr(errors, &first, "SecretId", ref);
+	JsonStr(errors, &first, "ErrorCode", ErrorName(edata->message));
+	JsonStr(errors, &first, "Message", edata->message);
+	appendStringInfoChar(errors, '}');
+	FreeErrorData(edata);
 }
 
 PG_FUNCTION_INFO_V1(batch_get_secret_value);

@@ -70,6 +70,16 @@ extern bool KmsSecretVersionHasStage(const uint8 *id, const char *version_id,
  */
 extern void KmsSecretMoveStage(const uint8 *id, const char *stage, const char *move_to);
 
+/*
+ * The rotation columns of kms.secret, written for rotation/: an UPDATE of
+ * one secret, "SET <set> WHERE secret_id = $1" (parameters from $2), as the
+ * catalog owner; and the start of a scheduled rotation (token, first step
+ * createSecret), inside KmsCatalogEnter.
+ */
+extern void KmsSecretUpdateRotation(const uint8 *id, const char *set, int nargs,
+									Oid *types, Datum *values, const char *nulls);
+extern void KmsSecretStartRotation(const uint8 *id, const char *token);
+
 /* Mark the secret changed: last_changed_date, caches of every backend. */
 extern void KmsSecretChanged(const uint8 *id);
 

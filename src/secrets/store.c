@@ -570,6 +570,54 @@ SecretTouch(SecretMeta *m)
 	KmsCatalogExit(&st);
 }
 
+/*
+ * Rotation's writes of kms.secret (rotation/ calls these, so that secrets/
+ * is the one layer that writes the table): an UPDATE for one secret,
+ * "SET <set> WHERE secret_id = $1", its parameters from $2.
+ */
+void
+KmsSecretUpdateRotation(const uint8 *id, const char *set, int nargs, Oid *types,
+						Datum *values, const char *nulls)
+{
+	KmsCatalogState st;
+	Oid			t[8];
+	Datum		v[8];
+	char		n[9];
+
+	t[0] = UUIDOID;
+	v[0] = KmsUuidDatum(id);
+	n[0] = ' ';
+	for (int i = 0; i < nargs; i++)
+	{
+		t[i + 1] = types[i];
+		v[i + 1] = values[i];
+		n[i + 1] = nulls ? nulls[i] : ' ';
+	}
+	n[nargs + 1] = '\0';
+	KmsCatalogEnter(&st);
+	KmsExec(psprintf("UPDATE kms.secret SET %s WHERE secret_id = $1", set),
+			nargs + 1, t, v, n, false, SPI_OK_UPDATE);
+	KmsCatalogExit(&st);
+}
+
+/*
+ * Start a scheduled rotation: token (the AWSPENDING version id to be), first
+ * step createSecret.  Inside KmsCatalogEnter (the caller holds the row).
+ */
+void
+KmsSecretStartRotation(const uint8 *id, const char *token)
+{
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+
+	v[0] = KmsUuidDatum(id);
+	v[1] = CStringGetTextDatum(token);
+	KmsExec("UPDATE kms.secret SET rotation_token = $2, rotation_step = 'createSecret', "
+			"rotation_attempts = 0, rotation_next_attempt = NULL, rotation_started = pg_catalog.now() "
+			"WHERE secret_id = $1",
+			2, t, v, NULL, false, SPI_OK_UPDATE);
+}
+
 /* ----------------------------------------------------------------
  * Keys
  * ----------------------------------------------------------------
