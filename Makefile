@@ -12,9 +12,11 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 # The install script is assembled from one SQL file per part, in name order.
 SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
-DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
-# Released install scripts are kept as they shipped (sql/pg_kms--1.0.sql),
-# with the upgrade scripts from each to the next (sql/pg_kms--1.0--1.1.sql).
+# Upgrade scripts: src/sql/upgrade/<from>--<to>.sql, then the install checks.
+UPGRADES = $(notdir $(wildcard src/sql/upgrade/*--*.sql))
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(addprefix sql/$(EXTENSION)--,$(UPGRADES))
+# Released install scripts are kept as they shipped (sql/pg_kms--1.0.sql);
+# the upgrade scripts between them are built from src/sql/upgrade/.
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 
 PG_CONFIG ?= pg_config
@@ -30,11 +32,14 @@ PROVE_TESTS = $(sort $(wildcard test/t/*.pl))
 PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare -Wno-missing-field-initializers -Werror=implicit-function-declaration
 # No libpq: the rotation worker logs in with its own SCRAM-only client (src/rotation/scram.c).
 SHLIB_LINK = -lcrypto -lcurl
-EXTRA_CLEAN = sql/$(EXTENSION)--$(EXTVERSION).sql test/output_iso results regression.diffs regression.out \
+EXTRA_CLEAN = $(DATA_built) test/output_iso results regression.diffs regression.out \
 	test/fuzz/fuzz_ciphertext test/kat/kat_gcm tmp_check
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+sql/$(EXTENSION)--%.sql: src/sql/upgrade/%.sql src/sql/060_install_checks.sql
+	cat $^ > $@
 
 sql/$(EXTENSION)--$(EXTVERSION).sql: $(SQL_PARTS)
 	cat $^ > $@
