@@ -568,7 +568,7 @@ if want quickstart; then
 		record quickstart SKIP 0 0 0 "PG_KMS_ROOT set"
 	else
 		had_cluster=0 had_key=0
-		pg_lsclusters -h 2>/dev/null | awk '{print $1 "/" $2}' | grep -qx 15/pg_kms_demo && had_cluster=1
+		[ -n "$(pg_lsclusters -h 2>/dev/null | awk '$1 == "15" && $2 == "pg_kms_demo"')" ] && had_cluster=1
 		[ -e /etc/pg_kms/master.key ] && had_key=1
 		qp=0 qf=0
 		if run_logged "$WORK/quickstart1.log" "$TIMEOUT_INTEROP" bash "$REPO/scripts/quickstart.sh"; then

@@ -54,7 +54,7 @@ else
 fi
 rm -f /tmp/inventory_sql.$$ /tmp/inventory_nm.$$
 
-if psql -XAtqc "SELECT 1 FROM pg_settings WHERE name LIKE 'pg_kms.%' LIMIT 1" 2>/dev/null | grep -q 1; then
+if [ "$(psql -XAtqc "SELECT 1 FROM pg_settings WHERE name LIKE 'pg_kms.%' LIMIT 1" 2>/dev/null)" = 1 ]; then
 	echo "[settings]"
 	psql -XAtq -F ' | ' -c "SELECT name, unit, category, short_desc, extra_desc, context, vartype,
 			min_val, max_val, boot_val, enumvals FROM pg_settings WHERE name LIKE 'pg_kms.%' ORDER BY name"

@@ -26,10 +26,13 @@ trap cleanup EXIT
 
 dpkg -i "$DEB" >"$W/dpkg.log" 2>&1
 ok $? "dpkg -i $(basename "$DEB")"
-dpkg -L postgresql-15-pg-kms | grep -q '/usr/lib/postgresql/15/lib/pg_kms.so$'
+# (the listing is read whole first: grep -q stopping early would SIGPIPE
+# dpkg -L, and pipefail would count that as a failure)
+files=$(dpkg -L postgresql-15-pg-kms)
+grep -qx '/usr/lib/postgresql/15/lib/pg_kms.so' <<<"$files"
 ok $? "the package owns pg_kms.so"
 for f in pg_kms.control pg_kms--1.0.sql pg_kms--1.0--1.1.sql; do
-	dpkg -L postgresql-15-pg-kms | grep -q "/usr/share/postgresql/15/extension/$f\$"
+	grep -qx "/usr/share/postgresql/15/extension/$f" <<<"$files"
 	ok $? "the package owns $f"
 done
 
