@@ -2,8 +2,8 @@
 #
 # 050_upgrade.pl: ALTER EXTENSION pg_kms UPDATE from the previous version.
 #
-# A database made with 1.0 (keys, aliases, grants, secrets, ciphertext) is
-# updated to the current version: everything stays readable, and the
+# A database made with each released version (1.0, 1.1: keys, aliases,
+# grants, secrets, ciphertext) is updated to the current version: everything stays readable, and the
 # updated schema is the one a fresh install of the current version makes
 # (the two pg_dump --schema-only outputs are compared line by line, so an
 # upgrade script that forgets a change fails here).
@@ -27,7 +27,7 @@ $node->init;
 $node->append_conf('postgresql.conf',
 	"shared_preload_libraries = 'pg_kms'\n"
 	  . "pg_kms.master_key_file = '$keyfile'\n"
-	  . "pg_kms.database = 'old'\n"
+	  . "pg_kms.database = 'fresh'\n"
 	  . "pg_kms.rotation_jobs = off\n");
 $node->start;
 
@@ -35,18 +35,24 @@ my $current = $node->safe_psql('postgres',
 	"SELECT default_version FROM pg_available_extensions WHERE name = 'pg_kms'");
 my @versions = split /\n/, $node->safe_psql('postgres',
 	"SELECT version FROM pg_available_extension_versions WHERE name = 'pg_kms' ORDER BY version");
-ok((grep { $_ eq '1.0' } @versions), 'version 1.0 is still installable');
 isnt($current, '1.0', "the current version ($current) is newer than 1.0");
 
-$node->safe_psql('postgres', 'CREATE DATABASE old');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('old', "CREATE EXTENSION pg_kms VERSION '1.0'");
-is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'pg_kms'"),
-	'1.0', 'old database starts at 1.0');
+$node->safe_psql('fresh', 'CREATE EXTENSION pg_kms');
+$node->safe_psql('postgres', 'CREATE ROLE app LOGIN');
 
-# Data made under 1.0.
-$node->safe_psql('old', q{
-CREATE ROLE app LOGIN;
+# Each released version is updated to the current one.
+foreach my $from ('1.0', '1.1')
+{
+	(my $db = "old$from") =~ s/\.//;
+	ok((grep { $_ eq $from } @versions), "version $from is still installable");
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->safe_psql($db, "CREATE EXTENSION pg_kms VERSION '$from'");
+	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'pg_kms'"),
+		$from, "$db starts at $from");
+
+	# Data made under the old version.
+	$node->safe_psql($db, q{
 CREATE TABLE t (id int, blob bytea);
 SELECT kms_create_key(description => 'before upgrade') AS k \gset
 SELECT kms_create_alias('alias/upgrade', :'k');
@@ -54,31 +60,31 @@ INSERT INTO t SELECT g, kms_encrypt('alias/upgrade', convert_to('row ' || g, 'UT
 SELECT kms_create_grant(:'k', 'app', ARRAY['Decrypt']);
 SELECT create_secret('upgrade/secret', '{"username":"app","password":"s3cret"}');
 });
-my $ct = $node->safe_psql('old', "SELECT encode(blob, 'base64') FROM t WHERE id = 1");
+	my $ct = $node->safe_psql($db, "SELECT encode(blob, 'base64') FROM t WHERE id = 1");
 
-$node->safe_psql('old', 'ALTER EXTENSION pg_kms UPDATE');
-is($node->safe_psql('old', "SELECT extversion FROM pg_extension WHERE extname = 'pg_kms'"),
-	$current, "ALTER EXTENSION pg_kms UPDATE reaches $current");
+	$node->safe_psql($db, 'ALTER EXTENSION pg_kms UPDATE');
+	is($node->safe_psql($db, "SELECT extversion FROM pg_extension WHERE extname = 'pg_kms'"),
+		$current, "ALTER EXTENSION pg_kms UPDATE reaches $current from $from");
 
-# Readable after the update, in a new session (no cache from before).
-is($node->safe_psql('old',
-		"SELECT string_agg(convert_from(kms_decrypt(blob), 'UTF8'), ',' ORDER BY id) FROM t"),
-	join(',', map { "row $_" } 1 .. 10), 'ciphertext made under 1.0 decrypts after the update');
-is($node->safe_psql('old', "SELECT get_secret('upgrade/secret')::jsonb ->> 'password'"),
-	's3cret', 'secret made under 1.0 reads after the update');
-is($node->safe_psql('old',
-		"SET ROLE app; SELECT convert_from(kms_decrypt(decode('$ct', 'base64')), 'UTF8')"),
-	'row 1', 'a grant made under 1.0 still works after the update');
-is($node->safe_psql('old',
-		"SELECT convert_from(kms_decrypt(kms_encrypt('alias/upgrade', 'new')), 'UTF8')"),
-	'new', 'the key encrypts after the update');
+	# Readable after the update, in a new session (no cache from before).
+	is($node->safe_psql($db,
+			"SELECT string_agg(convert_from(kms_decrypt(blob), 'UTF8'), ',' ORDER BY id) FROM t"),
+		join(',', map { "row $_" } 1 .. 10), "ciphertext made under $from decrypts after the update");
+	is($node->safe_psql($db, "SELECT get_secret('upgrade/secret')::jsonb ->> 'password'"),
+		's3cret', "secret made under $from reads after the update");
+	is($node->safe_psql($db,
+			"SET ROLE app; SELECT convert_from(kms_decrypt(decode('$ct', 'base64')), 'UTF8')"),
+		'row 1', "a grant made under $from still works after the update");
+	is($node->safe_psql($db,
+			"SELECT convert_from(kms_decrypt(kms_encrypt('alias/upgrade', 'new')), 'UTF8')"),
+		'new', "the key encrypts after the update from $from");
+	$node->safe_psql($db, 'DROP TABLE t');
+}
 
 # The updated schema is the fresh install's.  pg_dump leaves extension
 # members out, so the catalogs are described here: every column, function,
 # view, index, constraint, trigger, policy and privilege in the schemas the
 # extension uses, one line each, compared between the two databases.
-$node->safe_psql('fresh', 'CREATE EXTENSION pg_kms');
-$node->safe_psql('old', 'DROP TABLE t');
 my $describe = q{
 WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname IN ('kms', 'public'))
 SELECT line FROM (
@@ -117,32 +123,36 @@ SELECT line FROM (
     FROM pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns) AND t.typtype <> 'c' AND t.typelem = 0
 ) x ORDER BY k, line COLLATE "C", n
 };
-my $old_schema = $node->safe_psql('old', $describe);
-my $fresh_schema = $node->safe_psql('fresh', $describe);
-my @o = split /\n/, $old_schema;
-my @f = split /\n/, $fresh_schema;
-my %in_f = map { $_ => 1 } @f;
-my %in_o = map { $_ => 1 } @o;
-my @only_old = grep { !$in_f{$_} } @o;
-my @only_fresh = grep { !$in_o{$_} } @f;
-ok(@o > 100, 'the schema description covers the extension (' . scalar(@o) . ' lines)');
-is(scalar(@only_old) + scalar(@only_fresh), 0,
-	'an updated database has the same schema as a fresh install')
-  or diag("only after update:\n  " . join("\n  ", grep { defined } @only_old[0 .. 30])
-	  . "\nonly in a fresh install:\n  " . join("\n  ", grep { defined } @only_fresh[0 .. 30]));
-# Column order matters to INSERTs without a column list, and to dumps.
-my $cols = q{SELECT string_agg(c.relname || '.' || a.attname, ',' ORDER BY c.relname, a.attnum)
-	FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-	WHERE c.relnamespace = 'kms'::regnamespace AND c.relkind IN ('r', 'v')};
-is($node->safe_psql('old', $cols), $node->safe_psql('fresh', $cols),
-	'columns are in the same order');
+foreach my $from ('1.0', '1.1')
+{
+	(my $db = "old$from") =~ s/\.//;
+	my $old_schema = $node->safe_psql($db, $describe);
+	my $fresh_schema = $node->safe_psql('fresh', $describe);
+	my @o = split /\n/, $old_schema;
+	my @f = split /\n/, $fresh_schema;
+	my %in_f = map { $_ => 1 } @f;
+	my %in_o = map { $_ => 1 } @o;
+	my @only_old = grep { !$in_f{$_} } @o;
+	my @only_fresh = grep { !$in_o{$_} } @f;
+	ok(@o > 100, "the schema description covers the extension (" . scalar(@o) . ' lines)');
+	is(scalar(@only_old) + scalar(@only_fresh), 0,
+		"a database updated from $from has the same schema as a fresh install")
+	  or diag("only after update:\n  " . join("\n  ", grep { defined } @only_old[0 .. 30])
+		  . "\nonly in a fresh install:\n  " . join("\n  ", grep { defined } @only_fresh[0 .. 30]));
+	# Column order matters to INSERTs without a column list, and to dumps.
+	my $cols = q{SELECT string_agg(c.relname || '.' || a.attname, ',' ORDER BY c.relname, a.attnum)
+		FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE c.relnamespace = 'kms'::regnamespace AND c.relkind IN ('r', 'v')};
+	is($node->safe_psql($db, $cols), $node->safe_psql('fresh', $cols),
+		"columns are in the same order (from $from)");
 
-# Extension members: the same set of objects belongs to the extension.
-my $members = q{SELECT pg_describe_object(classid, objid, 0) FROM pg_depend
-	WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
-	  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_kms') ORDER BY 1};
-is($node->safe_psql('old', $members), $node->safe_psql('fresh', $members),
-	'the same objects are members of the extension');
+	# Extension members: the same set of objects belongs to the extension.
+	my $members = q{SELECT pg_describe_object(classid, objid, 0) FROM pg_depend
+		WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+		  AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_kms') ORDER BY 1};
+	is($node->safe_psql($db, $members), $node->safe_psql('fresh', $members),
+		"the same objects are members of the extension (from $from)");
+}
 
 $node->stop;
 done_testing();
