@@ -10,9 +10,12 @@
  *	  KmsCacheEntry[]  unwrapped key-version material, pg_kms.key_cache_size
  *	  KmsBackendStats[] one row of counters per backend, written only by it
  *
- * An entry maps (key id, version) to material, its expiry, and the current
- * encryption epoch of that version: a random derivation salt D and a count
- * of encryptions under it (the nonce budget, docs/ciphertext-format.md).
+ * An entry maps (database, key id, version, material tag) to material, its
+ * expiry, and the current encryption epoch of that version: a random
+ * derivation salt D and a count of encryptions under it (the nonce budget,
+ * docs/ciphertext-format.md).  The database and the tag (cache.h) keep
+ * cloned databases, whose key ids are the same and whose later versions
+ * differ, from ever meeting in the cache.
  *
  * Locking: the named LWLock "pg_kms" protects the entry array and the
  * master slot: LW_SHARED to look up or copy material, LW_EXCLUSIVE to
@@ -21,8 +24,10 @@
  * statistics are atomics read without the lock.  The spinlock `mutex`
  * guards the provider-call counters.
  *
- * Each backend keeps, in TopMemoryContext, AES contexts per (key, version,
- * salt) and key info per key id for the current role.  They are dropped as
+ * Each backend keeps, in TopMemoryContext, the material tag of each (key,
+ * version) it used (read from its own database's catalog, once), AES
+ * contexts per (key, version, tag, salt) and per (key, version, tag) for
+ * encryption, and key info per key id for the current role.  They are dropped as
  * a whole whenever the shared generation moves (a key, alias or grant
  * changed and committed somewhere) and contexts expire with the material
  * they came from.  Key info is also re-checked after a role change (a
@@ -195,6 +200,7 @@ typedef struct KmsCtxKey
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
 	uint32		version;
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
 	uint8		salt[KMS_SALT_LEN];
 } KmsCtxKey;
 
@@ -205,10 +211,24 @@ typedef struct KmsLocalCtx
 	TimestampTz expires_at;
 } KmsLocalCtx;
 
+typedef struct KmsVersionKey
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	uint32		version;
+} KmsVersionKey;
+
+/* The material tag of one version, as this backend's catalog has it. */
+typedef struct KmsLocalTag
+{
+	KmsVersionKey key;			/* hash key: MUST BE FIRST */
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
+} KmsLocalTag;
+
 typedef struct KmsEncKey
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
 	uint32		version;
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
 } KmsEncKey;
 
 typedef struct KmsLocalEnc
@@ -234,6 +254,7 @@ static HTAB *local_ctx = NULL;
 static HTAB *local_enc = NULL;
 static HTAB *local_keys = NULL;
 static HTAB *local_refs = NULL;
+static HTAB *local_tags = NULL;
 static uint64 local_generation = 0;
 static uint64 local_epoch = 0;	/* moves on invalidations received here */
 static KmsLocalCtx *last_ctx = NULL;
@@ -277,7 +298,7 @@ KmsLocalReset(void)
 		KmsLocalContext = AllocSetContextCreate(TopMemoryContext,
 												"pg_kms local cache",
 												ALLOCSET_SMALL_SIZES);
-	local_ctx = local_enc = local_keys = local_refs = NULL;
+	local_ctx = local_enc = local_keys = local_refs = local_tags = NULL;
 	last_ctx = NULL;
 	last_key = NULL;
 }
@@ -298,6 +319,10 @@ KmsLocalInit(void)
 	ctl.entrysize = sizeof(KmsLocalEnc);
 	local_enc = hash_create("pg_kms encryption epochs", 16, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(KmsVersionKey);
+	ctl.entrysize = sizeof(KmsLocalTag);
+	local_tags = hash_create("pg_kms material tags", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ctl.keysize = KMS_KEY_ID_LEN;
 	ctl.entrysize = sizeof(KmsKeyInfo);
 	local_keys = hash_create("pg_kms keys", 16, &ctl,
@@ -423,17 +448,27 @@ KmsLocalRefStore(const char *ref, const uint8 *key_id)
  * ----------------------------------------------------------------
  */
 
+/* Is e this database's (key, version), with material tag (unless NULL)? */
+static inline bool
+KmsEntryIs(const KmsCacheEntry *e, const uint8 *key_id, uint32 version,
+		   const uint8 *tag)
+{
+	return e->valid && e->version == version && e->dbid == MyDatabaseId &&
+		memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0 &&
+		(tag == NULL || memcmp(e->tag, tag, KMS_MATERIAL_TAG_LEN) == 0);
+}
+
 /* Find a live entry; caller holds the lock in any mode. */
 static KmsCacheEntry *
-KmsFindEntry(const uint8 *key_id, uint32 version, TimestampTz now)
+KmsFindEntry(const uint8 *key_id, uint32 version, const uint8 *tag,
+			 TimestampTz now)
 {
 	for (int i = 0; i < kmsShared->nentries; i++)
 	{
 		KmsCacheEntry *e = &kmsShared->entries[i];
 
 		/* an expired entry is as good as absent; a fresh copy may follow */
-		if (e->valid && e->version == version && e->expires_at > now &&
-			memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+		if (KmsEntryIs(e, key_id, version, tag) && e->expires_at > now)
 			return e;
 	}
 	return NULL;
@@ -456,16 +491,73 @@ KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch)
 	wrapped_fetcher = fetch;
 }
 
-/* Unwrap through the provider, counting the call and its latency. */
+/* The wrapped material changed under a tag this backend learnt: start over. */
 static void
-KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
-				  size_t cap, size_t *material_len)
+KmsMaterialChanged(const uint8 *key_id, uint32 version)
 {
-	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version);
+	char		kid[37];
+
+	KmsLocalDirty();
+	KmsUuidToString(key_id, kid);
+	kms_error_detail(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
+					 "The catalog of this database now holds other material for this version (a restore or a catalog change); run the statement again.",
+					 "the key material of key \"%s\" version %u changed while in use", kid, version);
+}
+
+/*
+ * The material tag of (key, version) in this database's catalog: learnt
+ * once per backend (until the local caches are dropped) from the key store.
+ */
+static void
+KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag)
+{
+	KmsVersionKey k;
+	KmsLocalTag *t;
+	bool		found;
+	bytea	   *wrapped;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
+	k.version = version;
+	t = hash_search(local_tags, &k, HASH_FIND, NULL);
+	if (t != NULL)
+	{
+		memcpy(tag, t->tag, KMS_MATERIAL_TAG_LEN);
+		return;
+	}
+	wrapped = wrapped_fetcher(key_id, (int32) version, tag);
+	pfree(wrapped);
+	/* bound the table as the contexts are: start over rather than grow */
+	if (hash_get_num_entries(local_tags) >= 1024)
+	{
+		HASH_SEQ_STATUS seq;
+		KmsLocalTag *x;
+
+		hash_seq_init(&seq, local_tags);
+		while ((x = hash_seq_search(&seq)) != NULL)
+			hash_search(local_tags, &x->key, HASH_REMOVE, NULL);
+	}
+	t = hash_search(local_tags, &k, HASH_ENTER, &found);
+	memcpy(t->tag, tag, KMS_MATERIAL_TAG_LEN);
+}
+
+/*
+ * Unwrap through the provider, counting the call and its latency.  The
+ * wrapped material read must still be the one with tag.
+ */
+static void
+KmsProviderUnwrap(const uint8 *key_id, uint32 version, const uint8 *tag,
+				  uint8 *material, size_t cap, size_t *material_len)
+{
+	uint8		fetched_tag[KMS_MATERIAL_TAG_LEN];
+	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version, fetched_tag);
 	const KmsProvider *prov = KmsGetProvider();
 	instr_time	start,
 				duration;
 	double		ms;
+
+	if (memcmp(fetched_tag, tag, KMS_MATERIAL_TAG_LEN) != 0)
+		KmsMaterialChanged(key_id, version);
 
 	INSTR_TIME_SET_CURRENT(start);
 	PG_TRY();
@@ -494,11 +586,12 @@ KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
 }
 
 /*
- * Look up (key, version), loading it through the provider on a miss, and
- * return with the lock held in shared mode and the entry valid.
+ * Look up this database's (key, version) with material tag, loading it
+ * through the provider on a miss, and return with the lock held in shared
+ * mode and the entry valid.
  */
 static KmsCacheEntry *
-KmsAcquireEntry(const uint8 *key_id, uint32 version)
+KmsAcquireEntry(const uint8 *key_id, uint32 version, const uint8 *tag)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	KmsCacheEntry *e;
@@ -507,7 +600,7 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 	KmsCacheEntry *victim = NULL;
 
 	LWLockAcquire(kmsShared->lock, LW_SHARED);
-	e = KmsFindEntry(key_id, version, now);
+	e = KmsFindEntry(key_id, version, tag, now);
 	if (e != NULL)
 	{
 		e->last_used = pg_atomic_fetch_add_u64(&kmsShared->clock, 1);
@@ -519,19 +612,22 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 	KmsStatAdd(KMS_STAT_MISSES, 1);
 
 	/* Miss: the catalog has the wrapped material, the provider unwraps it. */
-	KmsProviderUnwrap(key_id, version, material, sizeof(material), &material_len);
+	KmsProviderUnwrap(key_id, version, tag, material, sizeof(material), &material_len);
 
 	LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
-	e = KmsFindEntry(key_id, version, now);
+	e = KmsFindEntry(key_id, version, tag, now);
 	if (e == NULL)
 	{
-		/* drop expired copies of this version first: never two entries */
+		/*
+		 * Drop expired copies of this version first, and copies of other
+		 * material for it (stale since this database's catalog changed):
+		 * never two entries.
+		 */
 		for (int i = 0; i < kmsShared->nentries; i++)
 		{
 			KmsCacheEntry *c = &kmsShared->entries[i];
 
-			if (c->valid && c->version == version &&
-				memcmp(c->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+			if (KmsEntryIs(c, key_id, version, NULL))
 			{
 				KmsEvictEntry(c);
 				SpinLockAcquire(&kmsShared->mutex);
@@ -567,8 +663,10 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 			SpinLockRelease(&kmsShared->mutex);
 		}
 		e = victim;
+		e->dbid = MyDatabaseId;
 		memcpy(e->key_id, key_id, KMS_KEY_ID_LEN);
 		e->version = version;
+		memcpy(e->tag, tag, KMS_MATERIAL_TAG_LEN);
 		memcpy(e->material, material, material_len);
 		e->material_len = (int32) material_len;
 		e->expires_at = now + (TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
@@ -589,7 +687,7 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 
 	/* Downgrade: re-acquire shared and find it again (it may be gone). */
 	LWLockAcquire(kmsShared->lock, LW_SHARED);
-	e = KmsFindEntry(key_id, version, now);
+	e = KmsFindEntry(key_id, version, tag, now);
 	if (e == NULL)
 	{
 		LWLockRelease(kmsShared->lock);
@@ -603,7 +701,11 @@ void
 KmsGetMaterial(const uint8 *key_id, uint32 version,
 			   uint8 *out, size_t outcap, size_t *outlen)
 {
-	KmsCacheEntry *e = KmsAcquireEntry(key_id, version);
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
+	KmsCacheEntry *e;
+
+	KmsVersionTag(key_id, version, tag);
+	e = KmsAcquireEntry(key_id, version, tag);
 
 	KmsProtectProcessMemory();
 	if ((size_t) e->material_len > outcap)
@@ -655,8 +757,10 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 		return last_ctx->aead;
 	}
 
+	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
+	KmsVersionTag(key_id, version, k.tag);
 	memcpy(k.salt, salt, KMS_SALT_LEN);
 	c = hash_search(local_ctx, &k, HASH_FIND, NULL);
 	if (c != NULL && c->expires_at > now)
@@ -681,7 +785,14 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 		last_ctx = NULL;
 	}
 
-	KmsGetMaterial(key_id, version, material, sizeof(material), &len);
+	{
+		KmsCacheEntry *e = KmsAcquireEntry(key_id, version, k.tag);
+
+		KmsProtectProcessMemory();
+		memcpy(material, e->material, e->material_len);
+		len = e->material_len;
+		LWLockRelease(kmsShared->lock);
+	}
 	PG_TRY();
 	{
 		KmsAead    *aead = KmsDeriveContext(material, len, salt);
@@ -722,6 +833,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
+	KmsVersionTag(key_id, version, k.tag);
 	le = hash_search(local_enc, &k, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -737,7 +849,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 		uint64		start;
 		uint8		salt[KMS_SALT_LEN];
 
-		e = KmsAcquireEntry(key_id, version);	/* lock held shared */
+		e = KmsAcquireEntry(key_id, version, k.tag);	/* lock held shared */
 		for (;;)
 		{
 			start = pg_atomic_fetch_add_u64(&e->used, KMS_EPOCH_BLOCK);
@@ -747,8 +859,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 			/* Epoch used up: draw a new salt (once, whoever gets here). */
 			LWLockRelease(kmsShared->lock);
 			LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
-			if (e->valid && e->version == version &&
-				memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0 &&
+			if (KmsEntryIs(e, key_id, version, k.tag) &&
 				pg_atomic_read_u64(&e->used) + KMS_EPOCH_BLOCK > KMS_EPOCH_LIMIT)
 			{
 				if (kms_random_bytes(e->salt, KMS_SALT_LEN) != 0)
@@ -763,7 +874,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 				SpinLockRelease(&kmsShared->mutex);
 			}
 			LWLockRelease(kmsShared->lock);
-			e = KmsAcquireEntry(key_id, version);
+			e = KmsAcquireEntry(key_id, version, k.tag);
 		}
 		memcpy(salt, e->salt, KMS_SALT_LEN);
 		memcpy(material, e->material, e->material_len);
@@ -868,7 +979,8 @@ KmsCacheAtCommit(void)
 			{
 				KmsCacheEntry *e = &kmsShared->entries[i];
 
-				if (e->valid && memcmp(e->key_id, kid, KMS_KEY_ID_LEN) == 0)
+				if (e->valid && e->dbid == MyDatabaseId &&
+					memcmp(e->key_id, kid, KMS_KEY_ID_LEN) == 0)
 					KmsEvictEntry(e);
 			}
 		}
