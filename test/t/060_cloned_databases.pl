@@ -7,7 +7,8 @@
 # cache) everything still decrypts in both databases, whichever database
 # fills the cache first.  The shared cache used to match entries on key id
 # and version only, so the second database encrypted with the first one's
-# material and lost those rows at the restart.
+# material and lost those rows at the restart.  The same for one dump
+# restored into two databases.
 
 use strict;
 use warnings;
@@ -109,6 +110,25 @@ $b_bg->quit;
 $node->restart;
 is(contents('b'), $want{b}, 'b after the interleaved use and a restart');
 is(contents('a'), $want{a}, 'a after the interleaved use and a restart');
+
+# The same dump restored into two databases: the same, without a template.
+my $dump = PostgreSQL::Test::Utils::tempdir . '/a.sql';
+$node->command_ok(['pg_dump', '-d', $node->connstr('a'), '-f', $dump], 'dump of a');
+for my $db ('c', 'd')
+{
+	$node->safe_psql('postgres', "CREATE DATABASE $db");
+	$node->command_ok(['psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr($db), '-f', $dump],
+		"dump restored into $db");
+	$node->safe_psql($db, q{SELECT kms_rotate_key_on_demand('alias/clone')});
+}
+for my $db ('c', 'd')
+{
+	$node->safe_psql($db, qq{INSERT INTO t SELECT 'v3', kms_encrypt('alias/clone', 'v3 made in $db')});
+}
+$want{$_} = $want{a} . ", v3 made in $_" for ('c', 'd');
+$node->restart;
+is(contents('d'), $want{d}, 'restored twice, after a restart: d (read first) decrypts everything');
+is(contents('c'), $want{c}, 'restored twice, after a restart: c decrypts everything');
 
 $node->stop;
 done_testing();
