@@ -10,9 +10,12 @@
  *	  KmsCacheEntry[]  unwrapped key-version material, pg_kms.key_cache_size
  *	  KmsBackendStats[] one row of counters per backend, written only by it
  *
- * An entry maps (key id, version) to material, its expiry, and the current
- * encryption epoch of that version: a random derivation salt D and a count
- * of encryptions under it (the nonce budget, docs/ciphertext-format.md).
+ * An entry maps (database, key id, version, material tag) to material, its
+ * expiry, and the current encryption epoch of that version: a random
+ * derivation salt D and a count of encryptions under it (the nonce budget,
+ * docs/ciphertext-format.md).  The database and the tag (cache.h) keep
+ * cloned databases, whose key ids are the same and whose later versions
+ * differ, from ever meeting in the cache.
  *
  * Locking: the named LWLock "pg_kms" protects the entry array and the
  * master slot: LW_SHARED to look up or copy material, LW_EXCLUSIVE to
@@ -21,8 +24,10 @@
  * statistics are atomics read without the lock.  The spinlock `mutex`
  * guards the provider-call counters.
  *
- * Each backend keeps, in TopMemoryContext, AES contexts per (key, version,
- * salt) and key info per key id for the current role.  They are dropped as
+ * Each backend keeps, in TopMemoryContext, the material tag of each (key,
+ * version) it used (read from its own database's catalog, once), AES
+ * contexts per (key, version, tag, salt) and per (key, version, tag) for
+ * encryption, and key info per key id for the current role.  They are dropped as
  * a whole whenever the shared generation moves (a key, alias or grant
  * changed and committed somewhere) and contexts expire with the material
  * they came from.  Key info is also re-checked after a role change (a
@@ -31,8 +36,8 @@
  * pointer comparison (the last context used) or a local hash probe, one
  * local counter compare, and the AES-GCM call; no lock, no catalog access, no provider call.
  *
- * The counters and kms_cache_stats() are stats.c; the shared layout is
- * cache_internal.h.
+ * The settings and the shared region's setup are shmem.c, the counters
+ * and kms_cache_stats() stats.c; the shared layout is cache_internal.h.
  *
  * IDENTIFICATION
  *	  src/cache/cache.c
@@ -40,9 +45,6 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
-
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "access/xact.h"
 #include "funcapi.h"
@@ -60,132 +62,6 @@
 #include "cache/cache.h"
 #include "cache/cache_internal.h"
 #include "catalog/kms_catalog.h"
-#include "utils/guc.h"
-
-KmsSharedState *kmsShared = NULL;
-
-int			kms_key_cache_size = 1024;
-int			kms_key_cache_ttl = 300;
-
-void
-KmsCacheDefineGucs(void)
-{
-	DefineCustomIntVariable("pg_kms.key_cache_size",
-							"Number of key versions the shared key cache holds.",
-							NULL,
-							&kms_key_cache_size,
-							1024, 16, 1000000,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("pg_kms.key_cache_ttl",
-							"How long unwrapped key material stays cached.",
-							NULL,
-							&kms_key_cache_ttl,
-							300, 1, 7 * 86400,
-							PGC_SIGHUP,
-							GUC_UNIT_S,
-							NULL, NULL, NULL);
-}
-
-/* ----------------------------------------------------------------
- * Shared memory setup
- * ----------------------------------------------------------------
- */
-static int
-KmsNumBackendSlots(void)
-{
-#if PG_VERSION_NUM >= 150000
-	return MaxBackends + 1;
-#else
-	return MaxConnections + autovacuum_max_workers + max_worker_processes +
-		max_wal_senders + 2;
-#endif
-}
-
-static Size
-KmsRegionSize(void)
-{
-	Size		size;
-
-	size = MAXALIGN(sizeof(KmsSharedState));
-	size = add_size(size, mul_size(kms_key_cache_size, sizeof(KmsCacheEntry)));
-	size = add_size(size, mul_size(KmsNumBackendSlots(), sizeof(KmsBackendStats)));
-	return size;
-}
-
-void
-KmsCacheShmemRequest(void)
-{
-	long		page = sysconf(_SC_PAGESIZE);
-
-	/* two extra pages so the region can be page-aligned for madvise */
-	RequestAddinShmemSpace(add_size(KmsRegionSize(), 2 * page));
-	RequestNamedLWLockTranche("pg_kms", 1);
-}
-
-void
-KmsCacheShmemStartup(void)
-{
-	bool		found;
-	long		page = sysconf(_SC_PAGESIZE);
-	Size		region = KmsRegionSize();
-	char	   *raw;
-	char	   *base;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	raw = ShmemInitStruct("pg_kms key cache", add_size(region, 2 * page), &found);
-	base = (char *) TYPEALIGN(page, raw);
-	kmsShared = (KmsSharedState *) base;
-
-	if (!found)
-	{
-		Size		protlen = TYPEALIGN(page, region);
-
-		memset(base, 0, region);
-		kmsShared->lock = &(GetNamedLWLockTranche("pg_kms"))->lock;
-		pg_atomic_init_u64(&kmsShared->generation, 1);
-		pg_atomic_init_u64(&kmsShared->clock, 1);
-		SpinLockInit(&kmsShared->mutex);
-		kmsShared->nentries = kms_key_cache_size;
-		kmsShared->nbackends = KmsNumBackendSlots();
-		kmsShared->entries = (KmsCacheEntry *) (base + MAXALIGN(sizeof(KmsSharedState)));
-		kmsShared->backends = (KmsBackendStats *)
-			((char *) kmsShared->entries + kms_key_cache_size * sizeof(KmsCacheEntry));
-		for (int i = 0; i < kmsShared->nentries; i++)
-			pg_atomic_init_u64(&kmsShared->entries[i].used, 0);
-		for (int i = 0; i < kmsShared->nbackends; i++)
-			for (int j = 0; j < KMS_NUM_LOCAL_STATS; j++)
-				pg_atomic_init_u64(&kmsShared->backends[i].counters[j], 0);
-
-		/*
-		 * Keep key material out of core dumps and swap.  Both are best
-		 * effort: huge pages or RLIMIT_MEMLOCK may refuse, which we report.
-		 */
-		if (kms_protect_memory)
-		{
-#ifdef MADV_DONTDUMP
-			if (madvise(base, protlen, MADV_DONTDUMP) != 0)
-				ereport(LOG,
-						(errmsg("pg_kms: could not exclude the key cache from core dumps: %m")));
-#endif
-			if (mlock(base, protlen) != 0)
-				ereport(LOG,
-						(errmsg("pg_kms: could not lock the key cache in memory: %m"),
-						 errhint("Raise RLIMIT_MEMLOCK for the postgres user to keep key material out of swap.")));
-		}
-	}
-	/* the provider's master slot lives in this protected region */
-	KmsProviderShmemAttach(&kmsShared->master, kmsShared->lock, !found);
-	LWLockRelease(AddinShmemInitLock);
-}
-
-void
-KmsCheckLoaded(void)
-{
-	KmsCheckPreloaded(kmsShared != NULL);
-}
 
 /* ----------------------------------------------------------------
  * Backend-local caches
@@ -195,6 +71,7 @@ typedef struct KmsCtxKey
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
 	uint32		version;
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
 	uint8		salt[KMS_SALT_LEN];
 } KmsCtxKey;
 
@@ -205,10 +82,24 @@ typedef struct KmsLocalCtx
 	TimestampTz expires_at;
 } KmsLocalCtx;
 
+typedef struct KmsVersionKey
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	uint32		version;
+} KmsVersionKey;
+
+/* The material tag of one version, as this backend's catalog has it. */
+typedef struct KmsLocalTag
+{
+	KmsVersionKey key;			/* hash key: MUST BE FIRST */
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
+} KmsLocalTag;
+
 typedef struct KmsEncKey
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
 	uint32		version;
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
 } KmsEncKey;
 
 typedef struct KmsLocalEnc
@@ -234,6 +125,7 @@ static HTAB *local_ctx = NULL;
 static HTAB *local_enc = NULL;
 static HTAB *local_keys = NULL;
 static HTAB *local_refs = NULL;
+static HTAB *local_tags = NULL;
 static uint64 local_generation = 0;
 static uint64 local_epoch = 0;	/* moves on invalidations received here */
 static KmsLocalCtx *last_ctx = NULL;
@@ -277,7 +169,7 @@ KmsLocalReset(void)
 		KmsLocalContext = AllocSetContextCreate(TopMemoryContext,
 												"pg_kms local cache",
 												ALLOCSET_SMALL_SIZES);
-	local_ctx = local_enc = local_keys = local_refs = NULL;
+	local_ctx = local_enc = local_keys = local_refs = local_tags = NULL;
 	last_ctx = NULL;
 	last_key = NULL;
 }
@@ -298,6 +190,10 @@ KmsLocalInit(void)
 	ctl.entrysize = sizeof(KmsLocalEnc);
 	local_enc = hash_create("pg_kms encryption epochs", 16, &ctl,
 							HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(KmsVersionKey);
+	ctl.entrysize = sizeof(KmsLocalTag);
+	local_tags = hash_create("pg_kms material tags", 16, &ctl,
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	ctl.keysize = KMS_KEY_ID_LEN;
 	ctl.entrysize = sizeof(KmsKeyInfo);
 	local_keys = hash_create("pg_kms keys", 16, &ctl,
@@ -423,17 +319,27 @@ KmsLocalRefStore(const char *ref, const uint8 *key_id)
  * ----------------------------------------------------------------
  */
 
+/* Is e this database's (key, version), with material tag (unless NULL)? */
+static inline bool
+KmsEntryIs(const KmsCacheEntry *e, const uint8 *key_id, uint32 version,
+		   const uint8 *tag)
+{
+	return e->valid && e->version == version && e->dbid == MyDatabaseId &&
+		memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0 &&
+		(tag == NULL || memcmp(e->tag, tag, KMS_MATERIAL_TAG_LEN) == 0);
+}
+
 /* Find a live entry; caller holds the lock in any mode. */
 static KmsCacheEntry *
-KmsFindEntry(const uint8 *key_id, uint32 version, TimestampTz now)
+KmsFindEntry(const uint8 *key_id, uint32 version, const uint8 *tag,
+			 TimestampTz now)
 {
 	for (int i = 0; i < kmsShared->nentries; i++)
 	{
 		KmsCacheEntry *e = &kmsShared->entries[i];
 
 		/* an expired entry is as good as absent; a fresh copy may follow */
-		if (e->valid && e->version == version && e->expires_at > now &&
-			memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+		if (KmsEntryIs(e, key_id, version, tag) && e->expires_at > now)
 			return e;
 	}
 	return NULL;
@@ -456,16 +362,73 @@ KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch)
 	wrapped_fetcher = fetch;
 }
 
-/* Unwrap through the provider, counting the call and its latency. */
+/* The wrapped material changed under a tag this backend learnt: start over. */
 static void
-KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
-				  size_t cap, size_t *material_len)
+KmsMaterialChanged(const uint8 *key_id, uint32 version)
 {
-	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version);
+	char		kid[37];
+
+	KmsLocalDirty();
+	KmsUuidToString(key_id, kid);
+	kms_error_detail(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
+					 "The catalog of this database now holds other material for this version (a restore or a catalog change); run the statement again.",
+					 "the key material of key \"%s\" version %u changed while in use", kid, version);
+}
+
+/*
+ * The material tag of (key, version) in this database's catalog: learnt
+ * once per backend (until the local caches are dropped) from the key store.
+ */
+static void
+KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag)
+{
+	KmsVersionKey k;
+	KmsLocalTag *t;
+	bool		found;
+	bytea	   *wrapped;
+
+	memset(&k, 0, sizeof(k));
+	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
+	k.version = version;
+	t = hash_search(local_tags, &k, HASH_FIND, NULL);
+	if (t != NULL)
+	{
+		memcpy(tag, t->tag, KMS_MATERIAL_TAG_LEN);
+		return;
+	}
+	wrapped = wrapped_fetcher(key_id, (int32) version, tag);
+	pfree(wrapped);
+	/* bound the table as the contexts are: start over rather than grow */
+	if (hash_get_num_entries(local_tags) >= 1024)
+	{
+		HASH_SEQ_STATUS seq;
+		KmsLocalTag *x;
+
+		hash_seq_init(&seq, local_tags);
+		while ((x = hash_seq_search(&seq)) != NULL)
+			hash_search(local_tags, &x->key, HASH_REMOVE, NULL);
+	}
+	t = hash_search(local_tags, &k, HASH_ENTER, &found);
+	memcpy(t->tag, tag, KMS_MATERIAL_TAG_LEN);
+}
+
+/*
+ * Unwrap through the provider, counting the call and its latency.  The
+ * wrapped material read must still be the one with tag.
+ */
+static void
+KmsProviderUnwrap(const uint8 *key_id, uint32 version, const uint8 *tag,
+				  uint8 *material, size_t cap, size_t *material_len)
+{
+	uint8		fetched_tag[KMS_MATERIAL_TAG_LEN];
+	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version, fetched_tag);
 	const KmsProvider *prov = KmsGetProvider();
 	instr_time	start,
 				duration;
 	double		ms;
+
+	if (memcmp(fetched_tag, tag, KMS_MATERIAL_TAG_LEN) != 0)
+		KmsMaterialChanged(key_id, version);
 
 	INSTR_TIME_SET_CURRENT(start);
 	PG_TRY();
@@ -494,11 +457,12 @@ KmsProviderUnwrap(const uint8 *key_id, uint32 version, uint8 *material,
 }
 
 /*
- * Look up (key, version), loading it through the provider on a miss, and
- * return with the lock held in shared mode and the entry valid.
+ * Look up this database's (key, version) with material tag, loading it
+ * through the provider on a miss, and return with the lock held in shared
+ * mode and the entry valid.
  */
 static KmsCacheEntry *
-KmsAcquireEntry(const uint8 *key_id, uint32 version)
+KmsAcquireEntry(const uint8 *key_id, uint32 version, const uint8 *tag)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	KmsCacheEntry *e;
@@ -507,7 +471,7 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 	KmsCacheEntry *victim = NULL;
 
 	LWLockAcquire(kmsShared->lock, LW_SHARED);
-	e = KmsFindEntry(key_id, version, now);
+	e = KmsFindEntry(key_id, version, tag, now);
 	if (e != NULL)
 	{
 		e->last_used = pg_atomic_fetch_add_u64(&kmsShared->clock, 1);
@@ -519,19 +483,22 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 	KmsStatAdd(KMS_STAT_MISSES, 1);
 
 	/* Miss: the catalog has the wrapped material, the provider unwraps it. */
-	KmsProviderUnwrap(key_id, version, material, sizeof(material), &material_len);
+	KmsProviderUnwrap(key_id, version, tag, material, sizeof(material), &material_len);
 
 	LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
-	e = KmsFindEntry(key_id, version, now);
+	e = KmsFindEntry(key_id, version, tag, now);
 	if (e == NULL)
 	{
-		/* drop expired copies of this version first: never two entries */
+		/*
+		 * Drop expired copies of this version first, and copies of other
+		 * material for it (stale since this database's catalog changed):
+		 * never two entries.
+		 */
 		for (int i = 0; i < kmsShared->nentries; i++)
 		{
 			KmsCacheEntry *c = &kmsShared->entries[i];
 
-			if (c->valid && c->version == version &&
-				memcmp(c->key_id, key_id, KMS_KEY_ID_LEN) == 0)
+			if (KmsEntryIs(c, key_id, version, NULL))
 			{
 				KmsEvictEntry(c);
 				SpinLockAcquire(&kmsShared->mutex);
@@ -567,8 +534,10 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 			SpinLockRelease(&kmsShared->mutex);
 		}
 		e = victim;
+		e->dbid = MyDatabaseId;
 		memcpy(e->key_id, key_id, KMS_KEY_ID_LEN);
 		e->version = version;
+		memcpy(e->tag, tag, KMS_MATERIAL_TAG_LEN);
 		memcpy(e->material, material, material_len);
 		e->material_len = (int32) material_len;
 		e->expires_at = now + (TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
@@ -589,7 +558,7 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version)
 
 	/* Downgrade: re-acquire shared and find it again (it may be gone). */
 	LWLockAcquire(kmsShared->lock, LW_SHARED);
-	e = KmsFindEntry(key_id, version, now);
+	e = KmsFindEntry(key_id, version, tag, now);
 	if (e == NULL)
 	{
 		LWLockRelease(kmsShared->lock);
@@ -603,7 +572,11 @@ void
 KmsGetMaterial(const uint8 *key_id, uint32 version,
 			   uint8 *out, size_t outcap, size_t *outlen)
 {
-	KmsCacheEntry *e = KmsAcquireEntry(key_id, version);
+	uint8		tag[KMS_MATERIAL_TAG_LEN];
+	KmsCacheEntry *e;
+
+	KmsVersionTag(key_id, version, tag);
+	e = KmsAcquireEntry(key_id, version, tag);
 
 	KmsProtectProcessMemory();
 	if ((size_t) e->material_len > outcap)
@@ -655,8 +628,10 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 		return last_ctx->aead;
 	}
 
+	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
+	KmsVersionTag(key_id, version, k.tag);
 	memcpy(k.salt, salt, KMS_SALT_LEN);
 	c = hash_search(local_ctx, &k, HASH_FIND, NULL);
 	if (c != NULL && c->expires_at > now)
@@ -681,7 +656,14 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 		last_ctx = NULL;
 	}
 
-	KmsGetMaterial(key_id, version, material, sizeof(material), &len);
+	{
+		KmsCacheEntry *e = KmsAcquireEntry(key_id, version, k.tag);
+
+		KmsProtectProcessMemory();
+		memcpy(material, e->material, e->material_len);
+		len = e->material_len;
+		LWLockRelease(kmsShared->lock);
+	}
 	PG_TRY();
 	{
 		KmsAead    *aead = KmsDeriveContext(material, len, salt);
@@ -722,6 +704,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
+	KmsVersionTag(key_id, version, k.tag);
 	le = hash_search(local_enc, &k, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -737,7 +720,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 		uint64		start;
 		uint8		salt[KMS_SALT_LEN];
 
-		e = KmsAcquireEntry(key_id, version);	/* lock held shared */
+		e = KmsAcquireEntry(key_id, version, k.tag);	/* lock held shared */
 		for (;;)
 		{
 			start = pg_atomic_fetch_add_u64(&e->used, KMS_EPOCH_BLOCK);
@@ -747,8 +730,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 			/* Epoch used up: draw a new salt (once, whoever gets here). */
 			LWLockRelease(kmsShared->lock);
 			LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
-			if (e->valid && e->version == version &&
-				memcmp(e->key_id, key_id, KMS_KEY_ID_LEN) == 0 &&
+			if (KmsEntryIs(e, key_id, version, k.tag) &&
 				pg_atomic_read_u64(&e->used) + KMS_EPOCH_BLOCK > KMS_EPOCH_LIMIT)
 			{
 				if (kms_random_bytes(e->salt, KMS_SALT_LEN) != 0)
@@ -763,7 +745,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 				SpinLockRelease(&kmsShared->mutex);
 			}
 			LWLockRelease(kmsShared->lock);
-			e = KmsAcquireEntry(key_id, version);
+			e = KmsAcquireEntry(key_id, version, k.tag);
 		}
 		memcpy(salt, e->salt, KMS_SALT_LEN);
 		memcpy(material, e->material, e->material_len);
@@ -868,7 +850,8 @@ KmsCacheAtCommit(void)
 			{
 				KmsCacheEntry *e = &kmsShared->entries[i];
 
-				if (e->valid && memcmp(e->key_id, kid, KMS_KEY_ID_LEN) == 0)
+				if (e->valid && e->dbid == MyDatabaseId &&
+					memcmp(e->key_id, kid, KMS_KEY_ID_LEN) == 0)
 					KmsEvictEntry(e);
 			}
 		}

@@ -57,11 +57,21 @@ extern void KmsCacheShmemRequest(void);
 extern void KmsCacheShmemStartup(void);
 
 /*
- * On a miss the cache fetches the wrapped material of (key, version) through
- * this (the key store's KmsFetchWrappedMaterial, installed by _PG_init) and
- * unwraps it through the provider.
+ * Which material a key version has: the first bytes of SHA-256 of its
+ * key_material_id (random per version, kept by a master-key rewrap, so a
+ * rewrap keeps the cached material).  Every cache entry, shared or local,
+ * is keyed by it (and the shared ones by database too).
  */
-typedef bytea *(*KmsWrappedFetcher) (const uint8 *key_id, int32 version);
+#define KMS_MATERIAL_TAG_LEN 16
+
+/*
+ * The cache fetches the wrapped material of (key, version) and its tag
+ * through this (the key store's KmsFetchWrappedMaterial, installed by
+ * _PG_init): once per backend and version to learn the tag, and on a miss
+ * of the shared cache to unwrap it through the provider.
+ */
+typedef bytea *(*KmsWrappedFetcher) (const uint8 *key_id, int32 version,
+									 uint8 *tag_out);
 extern void KmsCacheSetWrappedFetcher(KmsWrappedFetcher fetch);
 
 /*

@@ -25,10 +25,19 @@
 #define KMS_EPOCH_LIMIT		((uint64) 1 << 30)
 #define KMS_EPOCH_BLOCK		((uint64) 1 << 16)
 
+/*
+ * One unwrapped key version.  Keyed by (database, key id, version, material
+ * tag): a database cloned from another (CREATE DATABASE ... TEMPLATE, a dump
+ * restored twice) has the same key ids, and its rotations make versions of
+ * the same numbers with other material; neither may ever be served the
+ * other's.
+ */
 typedef struct KmsCacheEntry
 {
+	Oid			dbid;			/* the database whose catalog holds it */
 	uint8		key_id[KMS_KEY_ID_LEN];
 	uint32		version;
+	uint8		tag[KMS_MATERIAL_TAG_LEN];	/* which material (cache.h) */
 	bool		valid;
 	int32		material_len;
 	uint8		material[KMS_MAX_MATERIAL_LEN];

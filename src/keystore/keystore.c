@@ -24,6 +24,14 @@
  *	  role sees a key (ListKeys, ListAliases, kms.keys) iff it may
  *	  DescribeKey it.
  *
+ * Visibility: catalog reads use the statement's snapshot, except when a
+ * VOLATILE entry point resolves a key (KmsFreshOp): then they run as a
+ * non-read-only SPI statement (a new command id and snapshot, as a
+ * VOLATILE PL/pgSQL function's queries do), so that a key, alias or grant
+ * made earlier in the same statement is found
+ * (SELECT kms_create_alias('alias/x', kms_create_key())).  STABLE entry
+ * points (Decrypt, DescribeKey, the MACs, listings) never do that.
+ *
  * Locking: no shared state here; key info is cached per backend (cache/cache.c),
  * dropped when the shared generation moves and re-checked when a role
  * changes.
@@ -54,6 +62,48 @@
 #include "provider/provider.h"
 
 /* ----------------------------------------------------------------
+ * Same-statement visibility (see the file header)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * True while a VOLATILE entry point resolves a key and uses its material:
+ * set by KmsResolveKey from the operation, cleared by the lookups STABLE
+ * entry points use (KmsLookupKeyById, and KmsResolveKey for their ops).
+ */
+static bool lookup_fresh = false;
+
+/* Name of the management operation in progress, for messages. */
+static const char *kms_manage_opname = NULL;
+
+/* Is op only ever resolved by VOLATILE entry points? */
+static bool
+KmsFreshOp(KmsOp op)
+{
+	switch (op)
+	{
+		case KMS_OP_ENCRYPT:
+		case KMS_OP_GENERATE_DATA_KEY:
+		case KMS_OP_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT:
+		case KMS_OP_REENCRYPT_FROM:
+		case KMS_OP_REENCRYPT_TO:
+		case KMS_OP_CREATE_GRANT:
+		case KMS_OP_RETIRE_GRANT:
+			return true;
+		case KMS_OP_MANAGE:
+			/* every management entry point is VOLATILE but kms_list_grants */
+			return kms_manage_opname == NULL ||
+				strcmp(kms_manage_opname, "ListGrants") != 0;
+		default:
+			/* Decrypt, DescribeKey, GenerateMac, VerifyMac: STABLE */
+			return false;
+	}
+}
+
+/* read_only for a catalog read of the key store */
+#define KMS_READ_ONLY	(!lookup_fresh)
+
+/* ----------------------------------------------------------------
  * Key references
  * ----------------------------------------------------------------
  */
@@ -67,7 +117,7 @@ KmsLookupAlias(const char *alias_name, uint8 *key_id)
 
 	KmsCatalogEnter(&st);
 	if (KmsExec("SELECT key_id FROM kms.alias WHERE alias_name = $1",
-				1, &t, &v, NULL, true, SPI_OK_SELECT) == 1)
+				1, &t, &v, NULL, KMS_READ_ONLY, SPI_OK_SELECT) == 1)
 	{
 		bool		isnull;
 		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
@@ -192,7 +242,7 @@ KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
 	KmsCatalogEnter(&st);
 	if (KmsExec("SELECT key_state, key_usage, key_spec, current_version, owner::oid "
 				"FROM kms.key WHERE key_id = $1",
-				1, &t, &v, NULL, true, SPI_OK_SELECT) == 1)
+				1, &t, &v, NULL, KMS_READ_ONLY, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	td = SPI_tuptable->tupdesc;
@@ -250,7 +300,7 @@ KmsGrantOpsOf(Oid user, Datum key_id)
 	bool		isnull;
 
 	n = KmsExec("SELECT grantee::oid, operations FROM kms.grants WHERE key_id = $1",
-				1, &t, &key_id, NULL, true, SPI_OK_SELECT);
+				1, &t, &key_id, NULL, KMS_READ_ONLY, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	gt = SPI_tuptable->vals[i];
@@ -299,8 +349,8 @@ KmsKeyVisibleToUser(KmsKeyInfo *key)
 		(key->allowed_ops & KMS_OPBIT(KMS_OP_DESCRIBE_KEY)) != 0;
 }
 
-KmsKeyInfo *
-KmsLookupKeyById(const uint8 *key_id)
+static KmsKeyInfo *
+KmsLookupKeyByIdInternal(const uint8 *key_id)
 {
 	bool		found;
 	KmsKeyInfo *info;
@@ -317,6 +367,14 @@ KmsLookupKeyById(const uint8 *key_id)
 	return info;
 }
 
+/* For STABLE callers (a ciphertext's key, listings): the statement's snapshot. */
+KmsKeyInfo *
+KmsLookupKeyById(const uint8 *key_id)
+{
+	lookup_fresh = false;
+	return KmsLookupKeyByIdInternal(key_id);
+}
+
 static bool
 KmsMay(KmsKeyInfo *key, KmsOp op)
 {
@@ -325,8 +383,6 @@ KmsMay(KmsKeyInfo *key, KmsOp op)
 	return (key->allowed_ops & KMS_OPBIT(op)) != 0;
 }
 
-/* Name of the management operation in progress, for messages. */
-static const char *kms_manage_opname = NULL;
 
 static const char *
 KmsOpName(KmsOp op)
@@ -400,9 +456,10 @@ KmsResolveKey(const char *keyref, KmsOp op)
 	KmsKeyInfo *key;
 
 	KmsCheckGeneration();
+	lookup_fresh = KmsFreshOp(op);
 	if (!KmsResolveRef(keyref, key_id))
 		KmsKeyNotFound(keyref, op);
-	key = KmsLookupKeyById(key_id);
+	key = KmsLookupKeyByIdInternal(key_id);
 	if (key == NULL || key->state == KMS_STATE_DELETED)
 		KmsKeyNotFound(keyref, op);
 	KmsCheckAccess(key, op, keyref);
@@ -431,8 +488,13 @@ KmsCheckUsable(KmsKeyInfo *key)
 	}
 }
 
+/*
+ * The wrapped material of (key, version) and its material tag
+ * (KMS_MATERIAL_TAG_LEN bytes of SHA-256 of its key_material_id), for the
+ * key cache.
+ */
 bytea *
-KmsFetchWrappedMaterial(const uint8 *key_id, int32 version)
+KmsFetchWrappedMaterial(const uint8 *key_id, int32 version, uint8 *tag_out)
 {
 	KmsCatalogState st;
 	Oid			types[2] = {UUIDOID, INT4OID};
@@ -442,14 +504,21 @@ KmsFetchWrappedMaterial(const uint8 *key_id, int32 version)
 	values[0] = KmsUuidDatum(key_id);
 	values[1] = Int32GetDatum(version);
 	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT material FROM kms.key_version WHERE key_id = $1 AND version = $2",
-				2, types, values, NULL, true, SPI_OK_SELECT) == 1)
+	if (KmsExec("SELECT material, pg_catalog.sha256(pg_catalog.convert_to(key_material_id, 'UTF8')) "
+				"FROM kms.key_version WHERE key_id = $1 AND version = $2",
+				2, types, values, NULL, KMS_READ_ONLY, SPI_OK_SELECT) == 1)
 	{
 		bool		isnull;
+		bool		tagnull;
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		bytea	   *tag = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 2, &tagnull));
 
-		if (!isnull)
+		if (!isnull && !tagnull && VARSIZE_ANY_EXHDR(tag) >= KMS_MATERIAL_TAG_LEN)
+		{
+			memcpy(tag_out, VARDATA_ANY(tag), KMS_MATERIAL_TAG_LEN);
 			result = (bytea *) SPI_datumTransfer(d, false, -1);
+		}
 	}
 	KmsCatalogExit(&st);
 	if (result == NULL)

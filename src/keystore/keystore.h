@@ -41,8 +41,12 @@ extern void KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref);
 /* Raise DisabledException / KMSInvalidStateException unless Enabled. */
 extern void KmsCheckUsable(KmsKeyInfo *key);
 
-/* Fetch the wrapped material of (key, version) from the catalog (palloc'd). */
-extern bytea *KmsFetchWrappedMaterial(const uint8 *key_id, int32 version);
+/*
+ * Fetch the wrapped material of (key, version) from the catalog (palloc'd)
+ * and its material tag (cache.h), for the key cache.
+ */
+extern bytea *KmsFetchWrappedMaterial(const uint8 *key_id, int32 version,
+									  uint8 *tag_out);
 
 /*
  * Create a key from C (the secrets store creates alias/pg_kms/secrets with

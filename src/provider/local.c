@@ -2,13 +2,16 @@
  *
  * local.c
  *	  The `local` key provider: key-version material is wrapped with
- *	  AES-256-GCM under a master key that is read once, in the postmaster,
- *	  from pg_kms.master_key_file or pg_kms.master_key_command.  The master
+ *	  AES-256-GCM under a master key that is read in the postmaster, from
+ *	  pg_kms.master_key_file or pg_kms.master_key_command.  The master
  *	  key never enters SQL.  A missing or bad master key never stops the
- *	  server: it is reported at start and by every call that needs it.
+ *	  server: it is reported at start and by every call that needs it, and
+ *	  the first call that needs it tries the settings again (retry.c).
  *
  *	  Reading the key from the file or command (and the settings that name
- *	  them) is master_key_source.c.
+ *	  them) is master_key_source.c; earlier master keys (the keyring, and
+ *	  pg_kms.previous_master_key_file) unwrap what they wrapped
+ *	  (keyring.c).
  *
  *	  The master key lives in the shared key cache region (excluded from
  *	  core dumps), handed over by the cache at startup (KmsProviderShmemAttach).  kms.master holds its key check value (KCV), so a wrong
@@ -72,7 +75,7 @@
 #include "utils/guc.h"
 
 #include "catalog/kms_catalog.h"
-#include "provider/provider.h"
+#include "provider/local_internal.h"
 #include "provider/master_key_source.h"
 
 char	   *kms_provider_name = NULL;
@@ -99,6 +102,9 @@ typedef struct KmsPostmasterKeys
 	bool		prev_loaded;
 	uint8		prev_key[KMS_AES_KEY_LEN];
 	uint8		prev_kcv[KMS_KCV_LEN];
+	int			nring;
+	uint8		ring_key[KMS_KEYRING_MAX][KMS_AES_KEY_LEN];
+	uint8		ring_kcv[KMS_KEYRING_MAX][KMS_KCV_LEN];
 } KmsPostmasterKeys;
 
 static KmsPostmasterKeys *pm_keys = NULL;
@@ -121,14 +127,14 @@ KmsProviderDefineGucs(void)
 }
 
 /* The master slot; errors out unless pg_kms was preloaded. */
-static KmsMasterSlot *
+KmsMasterSlot *
 KmsSharedMaster(void)
 {
 	KmsCheckPreloaded(master_slot != NULL);
 	return master_slot;
 }
 
-static LWLock *
+LWLock *
 KmsMasterLock(void)
 {
 	KmsCheckPreloaded(master_lock != NULL);
@@ -224,6 +230,15 @@ KmsPostmasterKeysSave(int code, Datum arg)
 		kms_cleanse(pm_keys->prev_key, KMS_AES_KEY_LEN);
 		kms_cleanse(pm_keys->prev_kcv, KMS_KCV_LEN);
 	}
+	pm_keys->nring = 0;
+	for (int i = 0; i < m->nring && i < KMS_KEYRING_MAX; i++)
+	{
+		if (!KmsKcvChecks(m->ring_key[i], m->ring_kcv[i]))
+			continue;
+		memcpy(pm_keys->ring_key[pm_keys->nring], m->ring_key[i], KMS_AES_KEY_LEN);
+		memcpy(pm_keys->ring_kcv[pm_keys->nring], m->ring_kcv[i], KMS_KCV_LEN);
+		pm_keys->nring++;
+	}
 	pm_keys->loaded = true;
 }
 
@@ -258,13 +273,16 @@ KmsLocalLoadMasterKey(void)
 				memcpy(m->prev_key, pm_keys->prev_key, KMS_AES_KEY_LEN);
 				memcpy(m->prev_kcv, pm_keys->prev_kcv, KMS_KCV_LEN);
 			}
+			m->nring = pm_keys->nring;
+			memcpy(m->ring_key, pm_keys->ring_key, sizeof(m->ring_key));
+			memcpy(m->ring_kcv, pm_keys->ring_kcv, sizeof(m->ring_kcv));
 			m->error[0] = '\0';
 			m->loaded = true;
 			ereport(LOG,
 					(m->prev_loaded ?
 					 errmsg("pg_kms: the master keys (current and previous) in use before the crash restart stay loaded") :
 					 errmsg("pg_kms: the master key in use before the crash restart stays loaded"),
-					 errdetail("pg_kms.master_key_file, pg_kms.master_key_command and pg_kms.previous_master_key_file are read again only at a full restart.")));
+					 errdetail("pg_kms.master_key_file, pg_kms.master_key_command, pg_kms.previous_master_key_file and pg_kms.master_keyring_directory are read again only at a full restart.")));
 			return;
 		}
 	}
@@ -275,6 +293,11 @@ KmsLocalLoadMasterKey(void)
 		ereport(WARNING, (errmsg("pg_kms: %s", m->error)));
 		return;
 	}
+	/* earlier keys first: a current key loaded later on demand needs them */
+	KmsKeyringLoad(m);
+	m->retry_running = false;
+	m->retry_failures = 0;
+	m->retry_next = 0;
 	err = KmsLoadKeyFromSettings(m->key);
 	if (err)
 	{
@@ -282,7 +305,7 @@ KmsLocalLoadMasterKey(void)
 		strlcpy(m->error, err, sizeof(m->error));
 		ereport(WARNING,
 				(errmsg("pg_kms: %s", err),
-				 errdetail("The server runs, but every pg_kms call that needs key material fails until this is fixed and the server restarted.")));
+				 errdetail("The server runs; the first pg_kms call that needs key material tries again, and calls fail until an attempt succeeds.")));
 		return;
 	}
 	if (kms_master_kcv(m->key, m->kcv) != 0)
@@ -319,7 +342,7 @@ KmsMasterUnavailable(const char *why)
 			(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
 			 errhidestmt(true),
 			 errmsg("KeyUnavailableException: the master key is not available: %s", why),
-			 errhint("Fix pg_kms.master_key_file or pg_kms.master_key_command and restart the server.")));
+			 errhint("Fix pg_kms.master_key_file or pg_kms.master_key_command (or the service it asks); the next call that needs the key tries again, no restart needed.")));
 }
 
 /* Copy the shared master key and its KCV out, or error. */
@@ -327,21 +350,25 @@ static void
 KmsCopyMaster(uint8 *key, uint8 *kcv)
 {
 	KmsMasterSlot *m = KmsSharedMaster();
-	char		err[sizeof(m->error)];
+	char		err[sizeof(m->error) + 128];
 	bool		ok;
 
-	LWLockAcquire(KmsMasterLock(), LW_SHARED);
-	ok = m->loaded;
-	if (ok)
+	for (int attempt = 0;; attempt++)
 	{
-		memcpy(key, m->key, KMS_AES_KEY_LEN);
-		memcpy(kcv, m->kcv, KMS_KCV_LEN);
+		LWLockAcquire(KmsMasterLock(), LW_SHARED);
+		ok = m->loaded;
+		if (ok)
+		{
+			memcpy(key, m->key, KMS_AES_KEY_LEN);
+			memcpy(kcv, m->kcv, KMS_KCV_LEN);
+		}
+		LWLockRelease(KmsMasterLock());
+		if (ok)
+			break;
+		/* not loaded at start: try the settings again, if that is due */
+		if (attempt > 0 || !KmsMasterRetry(err, sizeof(err)))
+			KmsMasterUnavailable(err);
 	}
-	else
-		strlcpy(err, m->error, sizeof(err));
-	LWLockRelease(KmsMasterLock());
-	if (!ok)
-		KmsMasterUnavailable(err);
 	KmsProtectProcessMemory();
 }
 
@@ -363,7 +390,7 @@ KmsCopyPreviousMaster(uint8 *key, uint8 *kcv)
 	return ok;
 }
 
-/* Unwrap with the current master key, else the previous one. */
+/* Unwrap with the current master key, else the previous one, else the keyring's. */
 static int
 KmsUnwrapAny(const uint8 *key_id, uint32 version, const uint8 *wrapped,
 			 size_t wrappedlen, uint8 *out, size_t outcap, size_t *outlen,
@@ -382,6 +409,12 @@ KmsUnwrapAny(const uint8 *key_id, uint32 version, const uint8 *wrapped,
 		*used_previous = (rc == 0);
 	}
 	kms_cleanse(key, sizeof(key));
+	/* an earlier master key of the keyring (a restored backup) */
+	if (rc != 0)
+	{
+		rc = KmsKeyringUnwrap(key_id, version, wrapped, wrappedlen, out, outcap, outlen);
+		*used_previous = (rc == 0);
+	}
 	return rc;
 }
 
@@ -486,6 +519,14 @@ KmsCheckClusterKcv(const uint8 *kcv)
 
 	if (r == 0 || (r == 1 && kms_const_time_eq(rec, kcv, KMS_KCV_LEN)))
 		return;
+	/*
+	 * The record names an earlier master key that is loaded too (previous
+	 * or keyring): the operator rotated, giving this server the new key and
+	 * the old one (a standby promoted after the primary's rotation, whose
+	 * record is not replicated).  The cluster moves to the loaded key.
+	 */
+	if (r == 1 && KmsKeyringHasKcv(rec))
+		return;
 	if (r < 0)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INVALID_STATE),
@@ -565,7 +606,8 @@ KmsLocalCheckMasterKey(bool for_write)
 			kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN);
 		if (isnull || VARSIZE_ANY_EXHDR(stored) != KMS_KCV_LEN ||
 			(!kms_const_time_eq((uint8 *) VARDATA_ANY(stored), kcv, KMS_KCV_LEN) &&
-			 !(has_prev && kms_const_time_eq((uint8 *) VARDATA_ANY(stored), prevkcv, KMS_KCV_LEN))))
+			 !(has_prev && kms_const_time_eq((uint8 *) VARDATA_ANY(stored), prevkcv, KMS_KCV_LEN)) &&
+			 !KmsKeyringHasKcv((uint8 *) VARDATA_ANY(stored))))
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE),
 					 errhidestmt(true),
@@ -573,7 +615,7 @@ KmsLocalCheckMasterKey(bool for_write)
 					 errdetail("The key check value of the master key read from %s differs from the one recorded in kms.master.",
 							   (kms_master_key_file && kms_master_key_file[0]) ?
 							   "pg_kms.master_key_file" : "pg_kms.master_key_command"),
-					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server; after a master key rotation, set pg_kms.previous_master_key_file to the old key and run kms_rotate_master_key() in this database.")));
+					 errhint("Point pg_kms.master_key_file or pg_kms.master_key_command at the right master key and restart the server; after a master key rotation, put the old key in pg_kms.master_keyring_directory (or pg_kms.previous_master_key_file) and run kms_rotate_master_key() in this database.")));
 	}
 	KmsCatalogExit(&st);
 
@@ -785,8 +827,8 @@ KmsLocalRewrap(const uint8 *key_id, uint32 version, const bytea *w)
 		KmsUuidToString(key_id, kids);
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_KEY_UNAVAILABLE), errhidestmt(true),
-				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key; nothing was rotated", kids, (int32) version),
-				 errhint("Set pg_kms.previous_master_key_file to the master key that wrapped it and restart the server.")));
+				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key or the keyring; nothing was rotated", kids, (int32) version),
+				 errhint("Put the master key that wrapped it in pg_kms.master_keyring_directory (or set pg_kms.previous_master_key_file to it) and restart the server.")));
 	}
 	neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
 	SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);

@@ -15,6 +15,8 @@
 
 /* The key in path (pg_kms.master_key_file's rules) into out. */
 extern char *KmsReadMasterKeyFile(const char *path, uint8 *out);
+/* The same, the file named as what in error texts. */
+extern char *KmsReadKeyFileAs(const char *what, const char *path, uint8 *out);
 
 /* The key pg_kms.master_key_file, else pg_kms.master_key_command, names. */
 extern char *KmsLoadKeyFromSettings(uint8 *out);

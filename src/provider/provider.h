@@ -10,8 +10,9 @@
  *	  region (cache/cache.c hands the slot and its lock over at shared
  *	  memory startup, KmsProviderShmemAttach), so this layer sits below
  *	  the cache.  Owns pg_kms.provider, pg_kms.master_key_file,
- *	  pg_kms.master_key_command and pg_kms.previous_master_key_file, and
- *	  kms.master (the master key's check value).
+ *	  pg_kms.master_key_command, pg_kms.master_key_command_timeout,
+ *	  pg_kms.previous_master_key_file and pg_kms.master_keyring_directory,
+ *	  and kms.master (the master key's check value).
  *
  *	  May call: catalog/, common/, crypto/.
  *
@@ -24,15 +25,18 @@
 #define PG_KMS_PROVIDER_H
 
 #include "common/kms_common.h"
+#include "datatype/timestamp.h"
 #include "storage/lwlock.h"
 
 /* Settings (master_key_source.c; pg_kms.provider: local.c) */
 extern char *kms_master_key_file;
 extern char *kms_master_key_command;
 extern char *kms_previous_master_key_file;
+extern char *kms_master_keyring_directory;
+extern int	kms_master_key_command_timeout;
 extern char *kms_provider_name;
 
-/* pg_kms.master_key_file, _command, previous_master_key_file */
+/* pg_kms.master_key_file, _command, _command_timeout, previous_master_key_file, master_keyring_directory */
 extern void KmsLocalProviderDefineGucs(void);
 /* pg_kms.provider */
 extern void KmsProviderDefineGucs(void);
@@ -61,6 +65,15 @@ extern const KmsProvider *KmsGetProvider(void);
  * The master key slot, in the shared key cache's protected region; read or
  * write it holding the lock handed over with it.
  */
+/*
+ * The keyring's size: earlier master keys kept besides the current and the
+ * previous one (provider/keyring.c).  32 keys are 1.5 kB of locked memory,
+ * a failed unwrap tries at most 34 keys (microseconds), and a master key
+ * rotated yearly is kept for 32 years of backups; more is refused with a
+ * warning naming the files left out.
+ */
+#define KMS_KEYRING_MAX 32
+
 typedef struct KmsMasterSlot
 {
 	bool		loaded;
@@ -71,6 +84,15 @@ typedef struct KmsMasterSlot
 	bool		prev_loaded;
 	uint8		prev_key[KMS_AES_KEY_LEN];
 	uint8		prev_kcv[KMS_KCV_LEN];
+	/* earlier master keys (pg_kms.master_keyring_directory), by their KCVs */
+	int			nring;
+	uint8		ring_key[KMS_KEYRING_MAX][KMS_AES_KEY_LEN];
+	uint8		ring_kcv[KMS_KEYRING_MAX][KMS_KCV_LEN];
+	/* loading the current key again on demand after a failure (retry.c) */
+	bool		retry_running;	/* a backend runs the command now */
+	TimestampTz retry_started;
+	TimestampTz retry_next;		/* no attempt before this */
+	int			retry_failures;
 } KmsMasterSlot;
 
 /*
