@@ -41,6 +41,7 @@
 #include "keystore/keystore.h"
 #include "provider/provider.h"
 #include "rotation/rotation.h"
+#include "secrets/principals.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -114,9 +115,11 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
+	KmsPrincipalsUtilityBefore(pstmt);	/* DROP ROLE of a principal: refused */
 	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
 						   params, queryEnv, dest, qc,
 						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
+	KmsPrincipalsUtilityAfter(pstmt);	/* REASSIGN/DROP OWNED, CREATE/RENAME ROLE */
 }
 
 /*
@@ -209,6 +212,7 @@ _PG_init(void)
 	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
+	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsPrincipalsWorkerJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationSecretsWorkerJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationKeysWorkerJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationDeletionWorkerJob);
