@@ -86,7 +86,12 @@ kms_shmem_startup(void)
 	KmsCacheShmemStartup();
 }
 
-/* Executor and utility hooks: the audit's statement boundaries. */
+/*
+ * Executor and utility hooks: the audit's statement boundaries; around a
+ * utility statement, the principals' part (DROP ROLE of a role pg_kms
+ * names refused before it runs; REASSIGN OWNED, DROP OWNED, CREATE ROLE and
+ * ALTER ROLE ... RENAME carried over to keys and secrets after).
+ */
 static void
 kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				bool execute_once)
