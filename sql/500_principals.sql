@@ -56,10 +56,8 @@ SELECT grantee_principal, retiring_principal FROM kms_list_grants(:'k');
 SELECT grantee_principal, issuing_role FROM secret_list_grants('regress/pr');
 
 -- DROP ROLE of an owner or a grantee is refused, with counts and the way out
-\set VERBOSITY verbose
 DROP ROLE regress_pr_owner;
 DROP ROLE regress_pr_user;
-\set VERBOSITY default
 SELECT regress_pr_try('DROP ROLE regress_pr_new, regress_pr_user') AS drop_two;
 SELECT count(*) AS roles_left FROM pg_roles WHERE rolname IN ('regress_pr_owner', 'regress_pr_user', 'regress_pr_new');
 

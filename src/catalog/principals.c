@@ -25,7 +25,11 @@
  *	  The .so also runs against a 1.1 catalog (regrole columns, no names)
  *	  until ALTER EXTENSION pg_kms UPDATE: KmsPrincipalNamesKept() tells.
  *
- * Locking: none beyond the row locks of the statement firing the trigger.
+ * Locking: the trigger takes AccessShareLock on each role it writes (as
+ * PostgreSQL does on the owner of a new object), so that a concurrent DROP
+ * ROLE, which takes AccessExclusiveLock on the role before it counts what
+ * names it, either waits for us and sees our row or drops it first and
+ * makes us fail.
  *
  * IDENTIFICATION
  *	  src/catalog/principals.c
@@ -36,6 +40,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -43,7 +48,9 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "storage/lmgr.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "catalog/principals.h"
 
@@ -109,6 +116,15 @@ KmsPrincipalResolveSql(const char *update, const char *col,
 						"AND t.%s IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r "
 						"WHERE r.rolname OPERATOR(pg_catalog.=) t.%s_name)",
 						update, col, col, col, col, col, col);
+}
+
+static Oid
+principal_oid(HeapTuple tup, TupleDesc td, int oatt)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, oatt, td, &isnull);
+
+	return isnull ? InvalidOid : DatumGetObjectId(d);
 }
 
 /* The oid (InvalidOid: NULL) and name (NULL) of a principal in tup. */
@@ -235,6 +251,23 @@ kms_principals_sync(PG_FUNCTION_ARGS)
 			}
 			else if (name_changed && !oid_changed)
 				new_roleid = name ? get_role_oid(name, true) : InvalidOid;
+		}
+
+		/*
+		 * A role written here may not be dropped before we commit: lock it
+		 * as PostgreSQL locks the owner of a new object, against DROP ROLE,
+		 * which locks it exclusively before counting what names it
+		 * (secrets/principals.c); dropped meanwhile, refuse.
+		 */
+		if (OidIsValid(new_roleid) &&
+			(oldtup == NULL || new_roleid != principal_oid(oldtup, td, oatt)))
+		{
+			LockSharedObject(AuthIdRelationId, new_roleid, 0, AccessShareLock);
+			if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(new_roleid)))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("role \"%s\" was dropped concurrently",
+								new_name ? new_name : "?")));
 		}
 
 		cols[nrepl] = oatt;

@@ -24,7 +24,10 @@
  *	  store's part (keystore/principals.c), which writes kms.key and
  *	  kms.grants.
  *
- * Locking: row locks of the statements only.
+ * Locking: the DROP ROLE check takes AccessExclusiveLock on the role (as
+ * DropRole does next) before counting, against writers, whose principals
+ * trigger holds AccessShareLock on each role it writes
+ * (catalog/principals.c).
  *
  * IDENTIFICATION
  *	  src/secrets/principals.c
@@ -35,14 +38,17 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "audit/audit.h"
@@ -264,8 +270,13 @@ CheckDropRole(DropRoleStmt *stmt)
 		roleid = get_role_oid(rs->rolename, true);
 		if (!OidIsValid(roleid))
 			continue;
+		/* as DropRole will: a writer naming the role commits first, or fails */
+		LockSharedObject(AuthIdRelationId, roleid, 0, AccessExclusiveLock);
+		/* count what committed while we waited, whatever the isolation level */
+		PushActiveSnapshot(GetLatestSnapshot());
 		KmsKeyPrincipalsCount(roleid, &c);
 		SecretPrincipalsCount(roleid, &c);
+		PopActiveSnapshot();
 		if (counts_total(&c) == 0)
 			continue;
 
