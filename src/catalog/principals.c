@@ -41,6 +41,7 @@
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -116,6 +117,30 @@ KmsPrincipalResolveSql(const char *update, const char *col,
 						"AND t.%s IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r "
 						"WHERE r.rolname OPERATOR(pg_catalog.=) t.%s_name)",
 						update, col, col, col, col, col, col);
+}
+
+void
+KmsPrincipalArgs(Oid roleid, const char *old_name, Oid new_roleid,
+				 Oid *types, Datum *values, char *nulls)
+{
+	types[0] = OIDOID;
+	values[0] = ObjectIdGetDatum(roleid);
+	nulls[0] = ' ';
+	types[1] = TEXTOID;
+	values[1] = old_name ? CStringGetTextDatum(old_name) : (Datum) 0;
+	nulls[1] = old_name ? ' ' : 'n';
+	types[2] = OIDOID;
+	values[2] = ObjectIdGetDatum(new_roleid);
+	nulls[2] = ' ';
+}
+
+int64
+KmsPrincipalCount(const char *sql, Oid *types, Datum *values, char *nulls)
+{
+	bool		isnull;
+
+	KmsExec(sql, 3, types, values, nulls, true, SPI_OK_SELECT);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 static Oid

@@ -48,4 +48,14 @@ extern char *KmsPrincipalMatchSql(const char *col, int oidparam, int nameparam);
 extern void KmsPrincipalResolveSql(const char *update, const char *col,
 								   char **by_oid, char **by_name);
 
+/*
+ * The parameters of the principals statements: $1 the role (InvalidOid:
+ * none), $2 its name (NULL: none), $3 the new role.
+ */
+extern void KmsPrincipalArgs(Oid roleid, const char *old_name, Oid new_roleid,
+							 Oid *types, Datum *values, char *nulls);
+
+/* Run a count(*) query with those parameters (inside KmsCatalogEnter). */
+extern int64 KmsPrincipalCount(const char *sql, Oid *types, Datum *values, char *nulls);
+
 #endif							/* PG_KMS_CATALOG_PRINCIPALS_H */

@@ -28,31 +28,6 @@
 
 #include "keystore/principals.h"
 
-/* Parameters of the statements below: $1 the role, $2 its name, $3 the new role. */
-static void
-principal_args(Oid roleid, const char *old_name, Oid new_roleid,
-			   Oid *types, Datum *values, char *nulls)
-{
-	types[0] = OIDOID;
-	values[0] = ObjectIdGetDatum(roleid);
-	nulls[0] = ' ';
-	types[1] = TEXTOID;
-	values[1] = old_name ? CStringGetTextDatum(old_name) : (Datum) 0;
-	nulls[1] = old_name ? ' ' : 'n';
-	types[2] = OIDOID;
-	values[2] = ObjectIdGetDatum(new_roleid);
-	nulls[2] = ' ';
-}
-
-static int64
-count_of(const char *sql, Oid *types, Datum *values, char *nulls)
-{
-	bool		isnull;
-
-	KmsExec(sql, 3, types, values, nulls, true, SPI_OK_SELECT);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 void
 KmsKeyPrincipalsCount(Oid roleid, KmsPrincipalCounts *counts)
 {
@@ -61,12 +36,12 @@ KmsKeyPrincipalsCount(Oid roleid, KmsPrincipalCounts *counts)
 	Datum		v[3];
 	char		n[3];
 
-	principal_args(roleid, NULL, InvalidOid, t, v, n);
+	KmsPrincipalArgs(roleid, NULL, InvalidOid, t, v, n);
 	KmsCatalogEnter(&st);
-	counts->keys += count_of("SELECT count(*) FROM kms.key "
+	counts->keys += KmsPrincipalCount("SELECT count(*) FROM kms.key "
 							 "WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
 							 t, v, n);
-	counts->key_grants += count_of("SELECT count(*) FROM kms.grants "
+	counts->key_grants += KmsPrincipalCount("SELECT count(*) FROM kms.grants "
 								   "WHERE grantee::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
 								   "OR retiring_principal::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
 								   "OR issuing_role::pg_catalog.oid OPERATOR(pg_catalog.=) $1",
@@ -83,7 +58,7 @@ KmsKeyPrincipalsReassign(Oid roleid, const char *old_name, Oid new_roleid,
 	Datum		v[3];
 	char		n[3];
 
-	principal_args(roleid, old_name, new_roleid, t, v, n);
+	KmsPrincipalArgs(roleid, old_name, new_roleid, t, v, n);
 	KmsCatalogEnter(&st);
 	counts->keys += KmsExec(psprintf("UPDATE kms.key t SET owner = $3 WHERE %s",
 									 KmsPrincipalMatchSql("t.owner", 1, 2)),
@@ -102,7 +77,7 @@ KmsKeyPrincipalsDropOwned(Oid roleid, const char *old_name, KmsPrincipalCounts *
 	Datum		v[3];
 	char		n[3];
 
-	principal_args(roleid, old_name, InvalidOid, t, v, n);
+	KmsPrincipalArgs(roleid, old_name, InvalidOid, t, v, n);
 	KmsCatalogEnter(&st);
 	counts->key_grants += KmsExec(psprintf("DELETE FROM kms.grants t WHERE %s",
 										   KmsPrincipalMatchSql("t.grantee", 1, 2)),

@@ -62,31 +62,6 @@ counts_total(const KmsPrincipalCounts *c)
 	return c->keys + c->key_grants + c->secrets + c->secret_grants + c->rotations;
 }
 
-/* Parameters: $1 the role, $2 its name (or NULL), $3 the new role. */
-static void
-principal_args(Oid roleid, const char *old_name, Oid new_roleid,
-			   Oid *types, Datum *values, char *nulls)
-{
-	types[0] = OIDOID;
-	values[0] = ObjectIdGetDatum(roleid);
-	nulls[0] = ' ';
-	types[1] = TEXTOID;
-	values[1] = old_name ? CStringGetTextDatum(old_name) : (Datum) 0;
-	nulls[1] = old_name ? ' ' : 'n';
-	types[2] = OIDOID;
-	values[2] = ObjectIdGetDatum(new_roleid);
-	nulls[2] = ' ';
-}
-
-static int64
-count_of(const char *sql, Oid *types, Datum *values, char *nulls)
-{
-	bool		isnull;
-
-	KmsExec(sql, 3, types, values, nulls, true, SPI_OK_SELECT);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
 static void
 SecretPrincipalsCount(Oid roleid, KmsPrincipalCounts *c)
 {
@@ -95,14 +70,14 @@ SecretPrincipalsCount(Oid roleid, KmsPrincipalCounts *c)
 	Datum		v[3];
 	char		n[3];
 
-	principal_args(roleid, NULL, InvalidOid, t, v, n);
+	KmsPrincipalArgs(roleid, NULL, InvalidOid, t, v, n);
 	KmsCatalogEnter(&st);
-	c->secrets += count_of("SELECT count(*) FROM kms.secret "
+	c->secrets += KmsPrincipalCount("SELECT count(*) FROM kms.secret "
 						   "WHERE owner::pg_catalog.oid OPERATOR(pg_catalog.=) $1", t, v, n);
-	c->rotations += count_of("SELECT count(*) FROM kms.secret "
+	c->rotations += KmsPrincipalCount("SELECT count(*) FROM kms.secret "
 							 "WHERE rotation_role::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
 							 "OR rotation_clone::pg_catalog.oid OPERATOR(pg_catalog.=) $1", t, v, n);
-	c->secret_grants += count_of("SELECT count(*) FROM kms.secret_grant "
+	c->secret_grants += KmsPrincipalCount("SELECT count(*) FROM kms.secret_grant "
 								 "WHERE grantee::pg_catalog.oid OPERATOR(pg_catalog.=) $1 "
 								 "OR issuing_role::pg_catalog.oid OPERATOR(pg_catalog.=) $1", t, v, n);
 	KmsCatalogExit(&st);
@@ -117,7 +92,7 @@ SecretPrincipalsReassign(Oid roleid, const char *old_name, Oid new_roleid,
 	Datum		v[3];
 	char		n[3];
 
-	principal_args(roleid, old_name, new_roleid, t, v, n);
+	KmsPrincipalArgs(roleid, old_name, new_roleid, t, v, n);
 	KmsCatalogEnter(&st);
 	c->secrets += KmsExec(psprintf("UPDATE kms.secret t SET owner = $3 WHERE %s",
 								   KmsPrincipalMatchSql("t.owner", 1, 2)),
@@ -139,7 +114,7 @@ SecretPrincipalsDropOwned(Oid roleid, const char *old_name, KmsPrincipalCounts *
 	Datum		v[3];
 	char		n[3];
 
-	principal_args(roleid, old_name, InvalidOid, t, v, n);
+	KmsPrincipalArgs(roleid, old_name, InvalidOid, t, v, n);
 	KmsCatalogEnter(&st);
 	c->secret_grants += KmsExec(psprintf("DELETE FROM kms.secret_grant t WHERE %s",
 										 KmsPrincipalMatchSql("t.grantee", 1, 2)),
