@@ -141,4 +141,8 @@ SELECT regress_try(format('SELECT kms_decrypt_text(%L)', kms_encrypt(:'k', '\xc3
 SELECT regress_try(format('SELECT kms_decrypt_text(%L)', kms_encrypt(:'k', '\x610062'::bytea))) AS nul_byte;
 SELECT kms_decrypt_text(kms_encrypt(:'k', 'valid text')) AS valid;
 
+-- pg_kms refuses DROP ROLE while its keys, secrets or grants name the role
+-- (issue 11): REASSIGN OWNED and DROP OWNED hand them over first
+REASSIGN OWNED BY regress_keys_admin2, regress_keys_outsider TO CURRENT_USER;
+DROP OWNED BY regress_keys_admin2, regress_keys_outsider;
 DROP ROLE regress_keys_admin2, regress_keys_outsider;

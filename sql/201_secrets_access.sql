@@ -151,4 +151,8 @@ RESET ROLE;
 -- clean up
 SELECT count(*) AS deleted FROM (SELECT delete_secret(name, force_delete_without_recovery => true)
   FROM list_secrets(include_planned_deletion => true)) d;
+-- pg_kms refuses DROP ROLE while its keys, secrets or grants name the role
+-- (issue 11): REASSIGN OWNED and DROP OWNED hand them over first
+REASSIGN OWNED BY regress_sec_admin, regress_sec_app, regress_sec_rotator, regress_sec_nobody, regress_sec_team TO CURRENT_USER;
+DROP OWNED BY regress_sec_admin, regress_sec_app, regress_sec_rotator, regress_sec_nobody, regress_sec_team;
 DROP ROLE regress_sec_admin, regress_sec_app, regress_sec_rotator, regress_sec_nobody, regress_sec_team;

@@ -122,4 +122,8 @@ SELECT count(*) AS deleted FROM (SELECT delete_secret(name, force_delete_without
   FROM list_secrets(include_planned_deletion => true) WHERE name LIKE 'rk/%') d;
 SELECT kms_schedule_key_deletion(:'k1', 7) IS NOT NULL AS k1_scheduled,
        kms_schedule_key_deletion(:'k2', 7) IS NOT NULL AS k2_scheduled;
+-- pg_kms refuses DROP ROLE while its keys, secrets or grants name the role
+-- (issue 11): REASSIGN OWNED and DROP OWNED hand them over first
+REASSIGN OWNED BY regress_rk_owner, regress_rk_reader, regress_rk_nokey TO CURRENT_USER;
+DROP OWNED BY regress_rk_owner, regress_rk_reader, regress_rk_nokey;
 DROP ROLE regress_rk_owner, regress_rk_reader, regress_rk_nokey;

@@ -127,7 +127,7 @@ SELECT regress_rot($$SELECT rotate_secret('regress/custom', 'public.regress_rota
 SELECT regress_rot($$SELECT rotate_secret('regress/custom', client_request_token => '00000000-0000-4000-8000-000000000001')$$);
 SELECT regress_rot($$SELECT rotate_secret('regress/custom')$$);
 RESET ROLE;
-SELECT rotation_strategy, rotation_role, rotation_step FROM kms.secret WHERE name = 'regress/custom';
+SELECT rotation_strategy, rotation_role::regrole AS rotation_role, rotation_step FROM kms.secret WHERE name = 'regress/custom';
 
 SET regress.fail_test = on;
 SELECT kms_rotation_run_job('secret rotation'), kms_rotation_run_job('secret rotation'), kms_rotation_run_job('secret rotation');

@@ -47,7 +47,7 @@ SELECT regress_roles($$SELECT rotate_secret('regress/roles/regress_app', 'postgr
 -- alternating users creates a role: CREATEROLE is needed
 SELECT regress_roles($$SELECT rotate_secret('regress/roles/regress_app', 'postgres_alternating_users', '{"AutomaticallyAfterDays": 7}', false)$$);
 RESET ROLE;
-SELECT rotation_role FROM kms.secret WHERE name = 'regress/roles/regress_app';
+SELECT rotation_role::regrole AS rotation_role FROM kms.secret WHERE name = 'regress/roles/regress_app';
 
 -- Never a privileged role, a member of one, or a NOLOGIN role, even for a superuser
 SELECT u, regress_roles(format($$SELECT rotate_secret('regress/roles/%s', 'postgres_single_user', '{"AutomaticallyAfterDays": 7}', false)$$, u)) AS result

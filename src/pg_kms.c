@@ -41,6 +41,7 @@
 #include "keystore/keystore.h"
 #include "provider/provider.h"
 #include "rotation/rotation.h"
+#include "secrets/principals.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -85,7 +86,12 @@ kms_shmem_startup(void)
 	KmsCacheShmemStartup();
 }
 
-/* Executor and utility hooks: the audit's statement boundaries. */
+/*
+ * Executor and utility hooks: the audit's statement boundaries; around a
+ * utility statement, the principals' part (DROP ROLE of a role pg_kms
+ * names refused before it runs; REASSIGN OWNED, DROP OWNED, CREATE ROLE and
+ * ALTER ROLE ... RENAME carried over to keys and secrets after).
+ */
 static void
 kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				bool execute_once)
@@ -114,9 +120,11 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
+	KmsPrincipalsUtilityBefore(pstmt);	/* DROP ROLE of a principal: refused */
 	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
 						   params, queryEnv, dest, qc,
 						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
+	KmsPrincipalsUtilityAfter(pstmt);	/* REASSIGN/DROP OWNED, CREATE/RENAME ROLE */
 }
 
 /*
@@ -209,6 +217,7 @@ _PG_init(void)
 	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
+	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsPrincipalsWorkerJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationSecretsWorkerJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationKeysWorkerJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationDeletionWorkerJob);

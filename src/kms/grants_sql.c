@@ -23,6 +23,7 @@
 #include "utils/uuid.h"
 
 #include "cache/cache.h"
+#include "catalog/principals.h"
 #include "keystore/keystore.h"
 #include "provider/provider.h"
 
@@ -311,8 +312,10 @@ kms_list_grants(PG_FUNCTION_ARGS)
 	v[0] = KmsUuidDatum(key->key_id);
 	v[1] = CStringGetTextDatum(KmsAccountId());
 	KmsCatalogEnter(&st);
-	n = KmsExec("SELECT key_id::text, grant_id, name, grantee::text, retiring_principal::text, $2, "
-				"operations, creation_date FROM kms.grants WHERE key_id = $1 ORDER BY creation_date, grant_id",
+	/* principals by name: kept in the catalog (catalog/principals.c) */
+	n = KmsExec(psprintf("SELECT key_id::text, grant_id, name, %s, %s, $2, "
+						 "operations, creation_date FROM kms.grants WHERE key_id = $1 ORDER BY creation_date, grant_id",
+						 KmsPrincipalNameSql("grantee"), KmsPrincipalNameSql("retiring_principal")),
 				2, t, v, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{

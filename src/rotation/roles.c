@@ -688,6 +688,10 @@ void
 CheckRotationRoles(RotationRow *r, Oid configurer, bool alternate, const char *cur_user,
 				   const char *pending_user)
 {
+	/* unresolved (restored without it, or dropped): nobody to act for */
+	if (!OidIsValid(configurer) || !SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(configurer)))
+		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+				  "the role that configured rotation of secret \"%s\" no longer exists", r->name);
 	if (!alternate)
 	{
 		(void) CheckTarget(configurer, pending_user, true, true);

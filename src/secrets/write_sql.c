@@ -36,6 +36,7 @@
 #include "utils/uuid.h"
 
 #include "cache/cache.h"
+#include "catalog/principals.h"
 #include "envelope/envelope.h"
 #include "keystore/keystore.h"
 
@@ -862,9 +863,11 @@ secret_list_grants(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_MANAGE_GRANTS, &m);
+	/* principals by name: kept in the catalog (catalog/principals.c) */
 	SecretRowsToSRF(fcinfo, m.id,
-					"SELECT grant_id, grantee::text, operations, issuing_role::text, creation_date "
-					"FROM kms.secret_grant WHERE secret_id = $1 ORDER BY creation_date, grant_id",
+					psprintf("SELECT grant_id, %s, operations, %s, creation_date "
+							 "FROM kms.secret_grant WHERE secret_id = $1 ORDER BY creation_date, grant_id",
+							 KmsPrincipalNameSql("grantee"), KmsPrincipalNameSql("issuing_role")),
 					5);
 	return (Datum) 0;
 }

@@ -32,7 +32,7 @@ CREATE TABLE kms.key (
 	key_state		text NOT NULL
 		CHECK (key_state IN ('Enabled', 'Disabled', 'PendingDeletion', 'Deleted')),
 	origin			text NOT NULL DEFAULT 'AWS_KMS',
-	owner			regrole NOT NULL,
+	owner			oid,			-- with owner_name: see 057_principals.sql
 	creation_date	timestamptz NOT NULL,
 	deletion_date	timestamptz,
 	pending_window_days int,
@@ -73,11 +73,11 @@ CREATE TABLE kms.grants (
 	grant_id		text PRIMARY KEY,
 	key_id			uuid NOT NULL REFERENCES kms.key ON DELETE CASCADE,
 	name			text,
-	grantee			regrole NOT NULL,
-	retiring_principal regrole,
+	grantee			oid,			-- principals: see 057_principals.sql
+	retiring_principal oid,
 	operations		text[] NOT NULL,
 	constraints		jsonb,
-	issuing_role	regrole NOT NULL,
+	issuing_role	oid,
 	grant_token		text NOT NULL,
 	creation_date	timestamptz NOT NULL
 );

@@ -186,7 +186,7 @@ COMMENT ON FUNCTION kms_key_visible(uuid) IS 'True if the current role may descr
 CREATE VIEW kms.keys WITH (security_barrier) AS
 	SELECT k.key_id, k.description, k.key_usage, k.key_spec, k.key_state,
 		   k.creation_date, k.deletion_date, k.rotation_enabled,
-		   k.current_version, k.owner
+		   k.current_version, k.owner::pg_catalog.regrole AS owner
 	  FROM kms.key k
 	 WHERE @extschema@.kms_key_visible(k.key_id);
 GRANT SELECT ON kms.keys TO PUBLIC;

@@ -13,7 +13,7 @@ CREATE TABLE kms.secret (
 	description		text,
 	kms_key_id		uuid NOT NULL REFERENCES kms.key,
 	kms_key_ref		text,			-- as given; NULL: the default key alias/pg_kms/secrets
-	owner			regrole NOT NULL,
+	owner			oid,			-- with owner_name: see 057_principals.sql
 	tags			jsonb NOT NULL DEFAULT '{}',
 	created_date	timestamptz NOT NULL,
 	last_changed_date timestamptz NOT NULL,
@@ -49,9 +49,9 @@ CREATE INDEX ON kms.secret_stage (secret_id, version_id);
 CREATE TABLE kms.secret_grant (
 	grant_id		text PRIMARY KEY,
 	secret_id		uuid NOT NULL REFERENCES kms.secret ON DELETE CASCADE,
-	grantee			regrole NOT NULL,
+	grantee			oid,			-- principals: see 057_principals.sql
 	operations		text[] NOT NULL,
-	issuing_role	regrole NOT NULL,
+	issuing_role	oid,
 	creation_date	timestamptz NOT NULL
 );
 CREATE INDEX ON kms.secret_grant (secret_id);
@@ -195,7 +195,7 @@ RETURNS boolean AS 'MODULE_PATHNAME', 'kms_secret_visible' LANGUAGE C STABLE STR
 COMMENT ON FUNCTION kms_secret_visible(uuid) IS 'True if the current role may see the secret in listings';
 
 CREATE VIEW kms.secrets WITH (security_barrier) AS
-	SELECT s.name, s.arn, s.description, s.owner, s.created_date,
+	SELECT s.name, s.arn, s.description, s.owner::pg_catalog.regrole AS owner, s.created_date,
 		   s.last_changed_date, s.deleted_date, s.deletion_date,
 		   s.rotation_enabled
 	  FROM kms.secret s

@@ -4,7 +4,7 @@
  * step per transaction (createSecret, setSecret, testSecret, finishSecret).
  */
 ALTER TABLE kms.secret
-	ADD COLUMN rotation_role regrole,				-- who configured it; runs custom strategies
+	ADD COLUMN rotation_role oid,					-- who configured it; runs custom strategies
 	ADD COLUMN rotation_token text,					-- the AWSPENDING version id of the rotation in progress
 	ADD COLUMN rotation_step text
 		CHECK (rotation_step IN ('createSecret', 'setSecret', 'testSecret', 'finishSecret')),
@@ -46,7 +46,7 @@ COMMENT ON FUNCTION kms.rotation_scram_selftest(text) IS 'Test: our SCRAM-SHA-25
 -- never confused with somebody else's role of that name.
 ALTER TABLE kms.secret
 	ADD COLUMN rotation_function regprocedure,		-- the custom strategy's function
-	ADD COLUMN rotation_clone regrole;				-- the <user>_clone pg_kms created
+	ADD COLUMN rotation_clone oid;					-- the <user>_clone pg_kms created
 
 CREATE FUNCTION kms.rotation_login_selftest(host text, port int, username text, password text,
 											dbname text, timeout_ms int DEFAULT 5000)

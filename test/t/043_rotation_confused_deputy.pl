@@ -188,7 +188,7 @@ is($node->safe_psql('postgres', q{
 is($node->safe_psql('postgres', q{
 	SELECT rolcreaterole OR rolsuper FROM pg_roles WHERE rolname = 'app2_clone'}), 'f', 'the clone has no privileged attribute');
 is($node->safe_psql('postgres', q{
-	SELECT rotation_clone::text FROM kms.secret WHERE name = 'deputy/app2'}), 'app2_clone', 'pg_kms remembers the clone it made');
+	SELECT rotation_clone::regrole::text FROM kms.secret WHERE name = 'deputy/app2'}), 'app2_clone', 'pg_kms remembers the clone it made');
 like($node->safe_psql('postgres', q{SELECT get_secret('deputy/app2')}), qr/"username":\s*"app2_clone"/,
 	'after three rounds AWSCURRENT is the clone');
 

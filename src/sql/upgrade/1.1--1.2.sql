@@ -9,3 +9,114 @@
  * sql/pg_kms--1.0--1.1.sql) are kept as they shipped.
  */
 \echo Use "ALTER EXTENSION pg_kms UPDATE TO '1.2'" to load this file. \quit
+
+-- custody/principals: principal columns become oid + <column>_name (issue 11,
+-- findings 3 and 4; src/sql/057_principals.sql).  The views that show owners
+-- depend on the columns: dropped and made again as in a fresh install.  A
+-- principal whose role was dropped under 1.1 (a dangling oid) keeps its old
+-- oid as its name, unresolved (kms_unresolved_principals()).
+DROP VIEW kms.keys;
+DROP VIEW kms.secrets;
+ALTER TABLE kms.key
+	ALTER COLUMN owner TYPE oid USING owner::oid,
+	ALTER COLUMN owner DROP NOT NULL;
+ALTER TABLE kms.grants
+	ALTER COLUMN grantee TYPE oid USING grantee::oid,
+	ALTER COLUMN grantee DROP NOT NULL,
+	ALTER COLUMN retiring_principal TYPE oid USING retiring_principal::oid,
+	ALTER COLUMN issuing_role TYPE oid USING issuing_role::oid,
+	ALTER COLUMN issuing_role DROP NOT NULL;
+ALTER TABLE kms.secret
+	ALTER COLUMN owner TYPE oid USING owner::oid,
+	ALTER COLUMN owner DROP NOT NULL,
+	ALTER COLUMN rotation_role TYPE oid USING rotation_role::oid,
+	ALTER COLUMN rotation_clone TYPE oid USING rotation_clone::oid;
+ALTER TABLE kms.secret_grant
+	ALTER COLUMN grantee TYPE oid USING grantee::oid,
+	ALTER COLUMN grantee DROP NOT NULL,
+	ALTER COLUMN issuing_role TYPE oid USING issuing_role::oid,
+	ALTER COLUMN issuing_role DROP NOT NULL;
+
+ALTER TABLE kms.key ADD COLUMN owner_name text;
+ALTER TABLE kms.grants
+	ADD COLUMN grantee_name text,
+	ADD COLUMN retiring_principal_name text,
+	ADD COLUMN issuing_role_name text;
+ALTER TABLE kms.secret
+	ADD COLUMN owner_name text,
+	ADD COLUMN rotation_role_name text;
+ALTER TABLE kms.secret_grant
+	ADD COLUMN grantee_name text,
+	ADD COLUMN issuing_role_name text;
+
+CREATE FUNCTION kms.principal_name_1_2(r oid) RETURNS text LANGUAGE sql STABLE
+	AS $$ SELECT coalesce((SELECT rolname::text FROM pg_catalog.pg_roles WHERE oid = r), r::text) $$;
+CREATE FUNCTION kms.principal_oid_1_2(r oid) RETURNS oid LANGUAGE sql STABLE
+	AS $$ SELECT oid FROM pg_catalog.pg_roles WHERE oid = r $$;
+UPDATE kms.key SET owner_name = kms.principal_name_1_2(owner), owner = kms.principal_oid_1_2(owner);
+UPDATE kms.grants SET grantee_name = kms.principal_name_1_2(grantee), grantee = kms.principal_oid_1_2(grantee),
+	retiring_principal_name = kms.principal_name_1_2(retiring_principal),
+	retiring_principal = kms.principal_oid_1_2(retiring_principal),
+	issuing_role_name = kms.principal_name_1_2(issuing_role), issuing_role = kms.principal_oid_1_2(issuing_role);
+UPDATE kms.secret SET owner_name = kms.principal_name_1_2(owner), owner = kms.principal_oid_1_2(owner),
+	rotation_role_name = kms.principal_name_1_2(rotation_role),
+	rotation_role = kms.principal_oid_1_2(rotation_role),
+	rotation_clone = kms.principal_oid_1_2(rotation_clone);
+UPDATE kms.secret_grant SET grantee_name = kms.principal_name_1_2(grantee), grantee = kms.principal_oid_1_2(grantee),
+	issuing_role_name = kms.principal_name_1_2(issuing_role), issuing_role = kms.principal_oid_1_2(issuing_role);
+DROP FUNCTION kms.principal_name_1_2(oid);
+DROP FUNCTION kms.principal_oid_1_2(oid);
+ALTER TABLE kms.key ALTER COLUMN owner_name SET NOT NULL;
+ALTER TABLE kms.grants
+	ALTER COLUMN grantee_name SET NOT NULL,
+	ALTER COLUMN issuing_role_name SET NOT NULL;
+ALTER TABLE kms.secret ALTER COLUMN owner_name SET NOT NULL;
+ALTER TABLE kms.secret_grant
+	ALTER COLUMN grantee_name SET NOT NULL,
+	ALTER COLUMN issuing_role_name SET NOT NULL;
+
+CREATE VIEW kms.keys WITH (security_barrier) AS
+	SELECT k.key_id, k.description, k.key_usage, k.key_spec, k.key_state,
+		   k.creation_date, k.deletion_date, k.rotation_enabled,
+		   k.current_version, k.owner::pg_catalog.regrole AS owner
+	  FROM kms.key k
+	 WHERE @extschema@.kms_key_visible(k.key_id);
+GRANT SELECT ON kms.keys TO PUBLIC;
+CREATE VIEW kms.secrets WITH (security_barrier) AS
+	SELECT s.name, s.arn, s.description, s.owner::pg_catalog.regrole AS owner, s.created_date,
+		   s.last_changed_date, s.deleted_date, s.deletion_date,
+		   s.rotation_enabled
+	  FROM kms.secret s
+	 WHERE @extschema@.kms_secret_visible(s.secret_id);
+GRANT SELECT ON kms.secrets TO PUBLIC;
+
+CREATE FUNCTION kms.principals_sync()
+RETURNS trigger AS 'MODULE_PATHNAME', 'kms_principals_sync' LANGUAGE C;
+REVOKE ALL ON FUNCTION kms.principals_sync() FROM PUBLIC;
+COMMENT ON FUNCTION kms.principals_sync() IS 'Trigger: keeps each principal''s oid and name in step (a restore resolves names to this cluster''s roles)';
+
+CREATE TRIGGER principals BEFORE INSERT OR UPDATE ON kms.key
+	FOR EACH ROW EXECUTE FUNCTION kms.principals_sync('owner');
+CREATE TRIGGER principals BEFORE INSERT OR UPDATE ON kms.grants
+	FOR EACH ROW EXECUTE FUNCTION kms.principals_sync('grantee', 'retiring_principal', 'issuing_role');
+CREATE TRIGGER principals BEFORE INSERT OR UPDATE ON kms.secret
+	FOR EACH ROW EXECUTE FUNCTION kms.principals_sync('owner', 'rotation_role', '-rotation_clone');
+CREATE TRIGGER principals BEFORE INSERT OR UPDATE ON kms.secret_grant
+	FOR EACH ROW EXECUTE FUNCTION kms.principals_sync('grantee', 'issuing_role');
+
+CREATE FUNCTION kms_unresolved_principals(OUT object_type text, OUT object_id text,
+										  OUT role_column text, OUT role_name text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_unresolved_principals' LANGUAGE C STABLE;
+COMMENT ON FUNCTION kms_unresolved_principals() IS 'kms_admin: owners, grantees and other principals that name no role of this cluster (restored without it, or dropped from another database); they match nobody until resolved';
+
+CREATE FUNCTION kms_resolve_principals()
+RETURNS bigint AS 'MODULE_PATHNAME', 'kms_resolve_principals' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kms_resolve_principals() IS 'kms_admin: give unresolved principals the role of their name, refresh the names of renamed roles, forget dropped ones; returns the principals changed';
+
+CREATE FUNCTION kms_reassign_owned(old_role text, new_role text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'kms_reassign_owned' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kms_reassign_owned(text, text) IS 'REASSIGN OWNED for pg_kms: the keys and secrets of old_role (a role, or an unresolved principal of that name), the grants it issued and the rotations it configured pass to new_role; superuser, or kms_admin with the privileges of both roles';
+
+CREATE FUNCTION kms_drop_owned(role text)
+RETURNS bigint AS 'MODULE_PATHNAME', 'kms_drop_owned' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kms_drop_owned(text) IS 'DROP OWNED for pg_kms: delete the key and secret grants to role (keys and secrets stay); kms_admin';
