@@ -37,6 +37,7 @@
 #include "utils/inval.h"
 
 #include "audit/audit.h"
+#include "catalog/guard.h"
 #include "cache/cache.h"
 #include "keystore/keystore.h"
 #include "provider/provider.h"
@@ -114,6 +115,7 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
+	KmsGuardUtility(pstmt);		/* refuse destroying live keys */
 	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
 						   params, queryEnv, dest, qc,
 						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
@@ -175,6 +177,7 @@ kms_relcache_callback(Datum arg, Oid relid)
 
 	if (relid == InvalidOid || (OidIsValid(keyrel) && relid == keyrel))
 		KmsLocalDirty();
+	KmsGuardRelcacheCallback(relid);	/* kms.account: the account id */
 }
 
 static void
@@ -195,6 +198,7 @@ _PG_init(void)
 	KmsLocalProviderDefineGucs();	/* master_key_file, _command, previous_ */
 	KmsProviderDefineGucs();	/* provider */
 	KmsArnDefineGucs();			/* region, account_id */
+	KmsGuardDefineGucs();		/* allow_unsafe_drop */
 	KmsCacheDefineGucs();		/* key_cache_size, key_cache_ttl */
 	KmsSecureMemDefineGucs();	/* protect_memory */
 	KmsAuditDefineGucs();		/* audit, audit_* */

@@ -1,9 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * arn.c
- *	  ARNs of keys and aliases, and the two settings they are made of:
- *	  pg_kms.region and pg_kms.account_id (empty: twelve digits derived
- *	  from the database system identifier).
+ *	  ARNs of keys and aliases, and what they are made of: pg_kms.region,
+ *	  and the account id: pg_kms.account_id if set, else the one stored
+ *	  with the database's data (kms.account, chosen at CREATE EXTENSION and
+ *	  restored with a dump), which the catalog layer pushes down here
+ *	  (KmsSetStoredAccountId; this layer reads no table), else twelve digits
+ *	  derived from the database system identifier (a 1.1 catalog, before
+ *	  ALTER EXTENSION pg_kms UPDATE).
  *
  * IDENTIFICATION
  *	  src/common/arn.c
@@ -20,6 +24,9 @@
 char	   *kms_region = NULL;
 char	   *kms_account_id = NULL;
 
+/* kms.account's value, as last loaded by the catalog layer ("" if none) */
+static char stored_account[32];
+
 void
 KmsArnDefineGucs(void)
 {
@@ -34,12 +41,21 @@ KmsArnDefineGucs(void)
 
 	DefineCustomStringVariable("pg_kms.account_id",
 							   "Account id used in ARNs.",
-							   "Empty means twelve digits derived from the database system identifier.",
+							   "Empty means the account id stored with each database (chosen at CREATE EXTENSION from the system identifier, kept in dumps).",
 							   &kms_account_id,
 							   "",
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+}
+
+void
+KmsSetStoredAccountId(const char *account_id)
+{
+	if (account_id == NULL)
+		stored_account[0] = '\0';
+	else
+		strlcpy(stored_account, account_id, sizeof(stored_account));
 }
 
 const char *
@@ -49,6 +65,8 @@ KmsAccountId(void)
 
 	if (kms_account_id && kms_account_id[0])
 		return kms_account_id;
+	if (stored_account[0])
+		return stored_account;
 	if (acct[0] == '\0')
 		snprintf(acct, sizeof(acct), "%012llu",
 				 (unsigned long long) (GetSystemIdentifier() % UINT64CONST(1000000000000)));
