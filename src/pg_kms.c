@@ -211,6 +211,7 @@ _PG_init(void)
 
 	/* upward needs, met by registration */
 	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
+	KmsSetAccountIdSource(KmsGuardStoredAccountId);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
 	KmsWorkerRegisterJob(KMS_WORKER_ROTATION, &KmsRotationSecretsWorkerJob);

@@ -105,7 +105,6 @@ KmsCatalogEnter(KmsCatalogState *st)
 							 GUC_ACTION_SAVE, true, 0, false);
 	/* our own writes pass the custody guards (guard.c), until Exit or abort */
 	KmsGuardMarkInternal();
-	KmsGuardLoadAccount();
 }
 
 void

@@ -18,7 +18,8 @@
  *
  *	  - The account id of ARNs is chosen once, at CREATE EXTENSION (or the
  *		update to 1.2), and kept in kms.account, which pg_dump dumps; the
- *		common layer's KmsAccountId() gets it pushed down from here.
+ *		common layer's KmsAccountId() gets it from here (registered by
+ *		_PG_init), cached per backend until kms.account changes.
  *
  *	  - A restore (any insert into kms tables that is not pg_kms's own)
  *		into a database that already uses pg_kms is refused before it
@@ -38,6 +39,9 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
 #include "commands/extension.h"
@@ -51,6 +55,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "catalog/guard.h"
 #include "catalog/kms_catalog.h"
@@ -237,32 +242,51 @@ KmsGuardUtility(PlannedStmt *pstmt)
  * ----------------------------------------------------------------
  */
 
-void
-KmsGuardLoadAccount(void)
+/*
+ * The stored account id, for common/arn.c (registered by _PG_init): read
+ * from kms.account directly (no SPI: ARNs are built in error messages too),
+ * only inside a transaction, again only after kms.account changed.  NULL if
+ * there is none (a 1.1 catalog not yet updated, no pg_kms here).
+ */
+const char *
+KmsGuardStoredAccountId(void)
 {
+	static char account[32];
 	Oid			nsp;
-	bool		isnull;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	Snapshot	snap;
 
-	if (!account_stale)
-		return;
+	if (!account_stale || !IsTransactionState())
+		return account[0] ? account : NULL;
 	nsp = get_namespace_oid("kms", true);
 	account_relid = OidIsValid(nsp) ? get_relname_relid("account", nsp) : InvalidOid;
+	account[0] = '\0';
 	if (!OidIsValid(account_relid))
-	{
-		/* a 1.1 catalog not yet updated: ARNs use the derived id; look again */
-		KmsSetStoredAccountId(NULL);
-		return;
-	}
-	if (KmsExec("SELECT account_id FROM kms.account WHERE id = 1",
-				0, NULL, NULL, NULL, true, SPI_OK_SELECT) == 1)
-	{
-		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		return NULL;			/* look again next time */
 
-		KmsSetStoredAccountId(isnull ? NULL : TextDatumGetCString(d));
+	rel = table_open(account_relid, AccessShareLock);
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		bool		isnull;
+		Datum		id = heap_getattr(tup, 1, RelationGetDescr(rel), &isnull);
+		Datum		acct;
+
+		if (isnull || DatumGetInt32(id) != 1)
+			continue;
+		acct = heap_getattr(tup, 2, RelationGetDescr(rel), &isnull);
+		if (!isnull)
+			text_to_cstring_buffer(DatumGetTextPP(acct), account, sizeof(account));
+		break;
 	}
-	else
-		KmsSetStoredAccountId(NULL);
+	table_endscan(scan);
+	UnregisterSnapshot(snap);
+	table_close(rel, AccessShareLock);
 	account_stale = false;
+	return account[0] ? account : NULL;
 }
 
 void
@@ -393,16 +417,9 @@ kms_guard_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		ret = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 
-	/*
-	 * ARNs change: kms.account's invalidation makes the stored id stale;
-	 * kms.key's makes every session drop what it cached of keys, so that
-	 * its next call reads the catalog again (KmsCatalogEnter reloads).
-	 */
+	/* ARNs change: every session reads kms.account again (at commit) */
 	if (strcmp(table, "account") == 0)
-	{
 		CacheInvalidateRelcache(td->tg_relation);
-		CacheInvalidateRelcacheByRelid(KmsKeyRelationId());
-	}
 	if (kms_internal_write || TRIGGER_FIRED_AFTER(td->tg_event))
 		return PointerGetDatum(ret);
 

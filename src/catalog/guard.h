@@ -33,8 +33,8 @@ extern void KmsGuardMarkInternal(void);
 /* Before a utility statement runs: refuse destroying live keys. */
 extern void KmsGuardUtility(PlannedStmt *pstmt);
 
-/* Inside KmsCatalogEnter: load the stored account id if stale. */
-extern void KmsGuardLoadAccount(void);
+/* The account id stored in kms.account (NULL: none), for common/arn.c. */
+extern const char *KmsGuardStoredAccountId(void);
 
 /* Relcache callback: a change of kms.account makes the cached id stale. */
 extern void KmsGuardRelcacheCallback(Oid relid);

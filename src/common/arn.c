@@ -4,8 +4,8 @@
  *	  ARNs of keys and aliases, and what they are made of: pg_kms.region,
  *	  and the account id: pg_kms.account_id if set, else the one stored
  *	  with the database's data (kms.account, chosen at CREATE EXTENSION and
- *	  restored with a dump), which the catalog layer pushes down here
- *	  (KmsSetStoredAccountId; this layer reads no table), else twelve digits
+ *	  restored with a dump), which the catalog layer reads for us (this
+ *	  layer reads no table; KmsSetAccountIdSource at _PG_init), else twelve digits
  *	  derived from the database system identifier (a 1.1 catalog, before
  *	  ALTER EXTENSION pg_kms UPDATE).
  *
@@ -24,8 +24,8 @@
 char	   *kms_region = NULL;
 char	   *kms_account_id = NULL;
 
-/* kms.account's value, as last loaded by the catalog layer ("" if none) */
-static char stored_account[32];
+/* the catalog layer's reader of kms.account (NULL: none installed) */
+static const char *(*stored_account_source) (void) = NULL;
 
 void
 KmsArnDefineGucs(void)
@@ -50,23 +50,22 @@ KmsArnDefineGucs(void)
 }
 
 void
-KmsSetStoredAccountId(const char *account_id)
+KmsSetAccountIdSource(const char *(*source) (void))
 {
-	if (account_id == NULL)
-		stored_account[0] = '\0';
-	else
-		strlcpy(stored_account, account_id, sizeof(stored_account));
+	stored_account_source = source;
 }
 
 const char *
 KmsAccountId(void)
 {
 	static char acct[32];
+	const char *stored;
 
 	if (kms_account_id && kms_account_id[0])
 		return kms_account_id;
-	if (stored_account[0])
-		return stored_account;
+	stored = stored_account_source ? stored_account_source() : NULL;
+	if (stored && stored[0])
+		return stored;
 	if (acct[0] == '\0')
 		snprintf(acct, sizeof(acct), "%012llu",
 				 (unsigned long long) (GetSystemIdentifier() % UINT64CONST(1000000000000)));
