@@ -40,6 +40,13 @@ DELETE FROM kms.key_version WHERE key_id = :'ck';
 DELETE FROM kms.secret WHERE name = 'regress/custody';
 DELETE FROM kms.secret_version;
 DELETE FROM kms.secret_stage;
+-- nor by taking the guard away first
+DROP TRIGGER guard_delete ON kms.key;
+ALTER TABLE kms.key DISABLE TRIGGER guard_delete;
+ALTER TABLE kms.key_version DISABLE TRIGGER ALL;
+ALTER TABLE kms.secret ENABLE REPLICA TRIGGER guard_delete;
+SELECT count(*) AS guard_triggers_enabled FROM pg_trigger
+ WHERE tgname = 'guard_delete' AND tgenabled = 'O';
 \set VERBOSITY default
 
 -- nothing was lost

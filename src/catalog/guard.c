@@ -6,8 +6,9 @@
  *	  7-30 day deletion window:
  *
  *	  - DROP EXTENSION pg_kms, DROP SCHEMA kms, DROP TABLE and TRUNCATE of
- *		kms tables, DROP OWNED BY the extension owner (KmsGuardUtility,
- *		before the utility statement runs), and DELETE on kms.key,
+ *		kms tables, DROP OWNED BY the extension owner, dropping or disabling
+ *		a trigger of a kms table (KmsGuardUtility, before the utility
+ *		statement runs), and DELETE on kms.key,
  *		kms.key_version and the secret tables (trigger kms.guard_trigger)
  *		are refused while any key is not yet destroyed: a key counts as
  *		destroyed once the deletion job made it 'Deleted' and set every
@@ -134,10 +135,11 @@ KmsGuardLiveKeys(void)
 
 /*
  * Refuse `what` while keys are live, unless pg_kms.allow_unsafe_drop; with
- * it, warn (warn_override) that the keys are being destroyed.
+ * it, warn (warn_override) that the keys are being destroyed.  indirect:
+ * `what` takes a guard away rather than destroying keys itself.
  */
 static void
-KmsGuardCheck(const char *what, bool warn_override)
+KmsGuardCheck(const char *what, bool warn_override, bool indirect)
 {
 	int64		live;
 
@@ -156,6 +158,8 @@ KmsGuardCheck(const char *what, bool warn_override)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST), errhidestmt(true),
+			 indirect ?
+			 errmsg("KMSInvalidStateException: %s would let keys that are not deleted be destroyed", what) :
 			 errmsg("KMSInvalidStateException: %s would destroy keys that are not deleted", what),
 			 errdetail(INT64_FORMAT " key(s) are not yet destroyed; dropping or deleting pg_kms's tables destroys their material at once, and every value encrypted under them with it.", live),
 			 errhint("Schedule the deletion of every key (kms_schedule_key_deletion, 7 to 30 days) and drop once the deletion job has destroyed them, or, to destroy them now, SET pg_kms.allow_unsafe_drop = on as a superuser.")));
@@ -179,7 +183,8 @@ KmsGuardUtility(PlannedStmt *pstmt)
 
 	/* only these statements look at the catalog (pg_extension) */
 	if (stmt == NULL ||
-		!(IsA(stmt, DropStmt) || IsA(stmt, TruncateStmt) || IsA(stmt, DropOwnedStmt)) ||
+		!(IsA(stmt, DropStmt) || IsA(stmt, TruncateStmt) || IsA(stmt, DropOwnedStmt) ||
+		  IsA(stmt, AlterTableStmt)) ||
 		!OidIsValid(get_extension_oid("pg_kms", true)))
 		return;
 
@@ -195,13 +200,37 @@ KmsGuardUtility(PlannedStmt *pstmt)
 
 					if (drop->removeType == OBJECT_EXTENSION &&
 						strcmp(strVal(obj), "pg_kms") == 0)
-						KmsGuardCheck("DROP EXTENSION pg_kms", true);
+						KmsGuardCheck("DROP EXTENSION pg_kms", true, false);
 					else if (drop->removeType == OBJECT_SCHEMA &&
 							 strcmp(strVal(obj), "kms") == 0)
-						KmsGuardCheck("DROP SCHEMA kms", true);
+						KmsGuardCheck("DROP SCHEMA kms", true, false);
 					else if ((drop->removeType == OBJECT_TABLE) &&
 							 KmsGuardIsKmsRelation(makeRangeVarFromNameList((List *) obj)))
-						KmsGuardCheck("DROP TABLE of a pg_kms table", true);
+						KmsGuardCheck("DROP TABLE of a pg_kms table", true, false);
+					/* the guard's own triggers: (schema, table, trigger) */
+					else if (drop->removeType == OBJECT_TRIGGER &&
+							 KmsGuardIsKmsRelation(makeRangeVarFromNameList(list_truncate(list_copy((List *) obj),
+																						  list_length((List *) obj) - 1))))
+						KmsGuardCheck("DROP TRIGGER on a pg_kms table", false, true);
+				}
+				break;
+			}
+		case T_AlterTableStmt:
+			{
+				AlterTableStmt *alter = (AlterTableStmt *) stmt;
+
+				/* disabling the guard's triggers (ENABLE REPLICA: they stop firing) */
+				foreach(lc, alter->cmds)
+				{
+					AlterTableType t = lfirst_node(AlterTableCmd, lc)->subtype;
+
+					if ((t == AT_DisableTrig || t == AT_DisableTrigAll ||
+						 t == AT_DisableTrigUser || t == AT_EnableReplicaTrig) &&
+						KmsGuardIsKmsRelation(alter->relation))
+					{
+						KmsGuardCheck("disabling a trigger of a pg_kms table", false, true);
+						break;
+					}
 				}
 				break;
 			}
@@ -210,7 +239,7 @@ KmsGuardUtility(PlannedStmt *pstmt)
 			{
 				if (KmsGuardIsKmsRelation(lfirst_node(RangeVar, lc)))
 				{
-					KmsGuardCheck("TRUNCATE of a pg_kms table", true);
+					KmsGuardCheck("TRUNCATE of a pg_kms table", true, false);
 					break;
 				}
 			}
@@ -226,7 +255,7 @@ KmsGuardUtility(PlannedStmt *pstmt)
 				{
 					if (get_rolespec_oid(lfirst(lc), true) == owner)
 					{
-						KmsGuardCheck("DROP OWNED BY the owner of pg_kms", true);
+						KmsGuardCheck("DROP OWNED BY the owner of pg_kms", true, false);
 						break;
 					}
 				}
@@ -424,7 +453,7 @@ kms_guard_trigger(PG_FUNCTION_ARGS)
 		return PointerGetDatum(ret);
 
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		KmsGuardCheck(psprintf("DELETE on kms.%s", table), false);
+		KmsGuardCheck(psprintf("DELETE on kms.%s", table), false, false);
 	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event))
 	{
 		if (strcmp(table, "account") == 0)
