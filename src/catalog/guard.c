@@ -8,7 +8,8 @@
  *	  - DROP EXTENSION pg_kms, DROP SCHEMA kms, DROP TABLE and TRUNCATE of
  *		kms tables, DROP OWNED BY the extension owner, dropping or disabling
  *		a trigger of a kms table (KmsGuardUtility, before the utility
- *		statement runs), and DELETE on kms.key,
+ *		statement runs; without shared_preload_libraries, the event trigger
+ *		pg_kms_guard and a TRUNCATE trigger), and DELETE on kms.key,
  *		kms.key_version and the secret tables (trigger kms.guard_trigger)
  *		are refused while any key is not yet destroyed: a key counts as
  *		destroyed once the deletion job made it 'Deleted' and set every
@@ -45,6 +46,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "commands/event_trigger.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -74,6 +76,9 @@ static bool account_stale = true;
 static bool restore_refused = false;
 
 PG_FUNCTION_INFO_V1(kms_guard_trigger);
+PG_FUNCTION_INFO_V1(kms_guard_event_trigger);
+
+static void KmsGuardStatement(Node *stmt);
 
 void
 KmsGuardDefineGucs(void)
@@ -106,6 +111,8 @@ KmsGuardDefineGucs(void)
 void
 KmsGuardMarkInternal(void)
 {
+	if (!kms_preloaded)
+		return;					/* not defined; and nothing of pg_kms runs */
 	(void) set_config_option(KMS_INTERNAL_GUC, "on", PGC_INTERNAL, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 }
@@ -142,15 +149,23 @@ static void
 KmsGuardCheck(const char *what, bool warn_override, bool indirect)
 {
 	int64		live;
+	bool		allow = kms_allow_unsafe_drop;
 
 	if (!OidIsValid(get_namespace_oid("kms", true)) || !OidIsValid(KmsKeyRelationId()))
 		return;
-	if (kms_allow_unsafe_drop && !warn_override)
+	if (!kms_preloaded)
+	{
+		/* not preloaded: the setting is a placeholder anybody may set */
+		const char *v = GetConfigOption("pg_kms.allow_unsafe_drop", true, false);
+
+		allow = v != NULL && parse_bool(v, &allow) && allow && superuser();
+	}
+	if (allow && !warn_override)
 		return;					/* no need to count (a DELETE, row by row) */
 	live = KmsGuardLiveKeys();
 	if (live == 0)
 		return;
-	if (kms_allow_unsafe_drop)
+	if (allow)
 	{
 		if (warn_override)
 			ereport(WARNING,
@@ -180,7 +195,27 @@ KmsGuardIsKmsRelation(RangeVar *rv)
 void
 KmsGuardUtility(PlannedStmt *pstmt)
 {
-	Node	   *stmt = pstmt->utilityStmt;
+	KmsGuardStatement(pstmt->utilityStmt);
+}
+
+/*
+ * kms.guard_event_trigger(): ddl_command_start, for a server that does not
+ * preload pg_kms (no utility hook then; every call of pg_kms fails, and
+ * dropping it must not be what an operator does about that).
+ */
+Datum
+kms_guard_event_trigger(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		elog(ERROR, "kms.guard_event_trigger: not called by event trigger manager");
+	if (!kms_preloaded)			/* else the utility hook has checked */
+		KmsGuardStatement(((EventTriggerData *) fcinfo->context)->parsetree);
+	PG_RETURN_VOID();
+}
+
+static void
+KmsGuardStatement(Node *stmt)
+{
 	ListCell   *lc;
 
 	/* only these statements look at the catalog (pg_extension) */
@@ -430,7 +465,8 @@ KmsGuardTableInsert(TriggerData *td)
 }
 
 /*
- * kms.guard_trigger(): BEFORE DELETE (row) on the key and secret tables,
+ * kms.guard_trigger(): BEFORE DELETE (row) and BEFORE TRUNCATE on the key
+ * and secret tables (TRUNCATE: also when pg_kms is not preloaded),
  * BEFORE INSERT (statement) on the dumped tables, BEFORE INSERT (row) on
  * kms.account and kms.master, AFTER INSERT/UPDATE/DELETE on kms.account.
  * pg_kms's own writes pass.
@@ -456,6 +492,8 @@ kms_guard_trigger(PG_FUNCTION_ARGS)
 
 	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
 		KmsGuardCheck(psprintf("DELETE on kms.%s", table), false, false);
+	else if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		KmsGuardCheck("TRUNCATE of a pg_kms table", false, false);
 	else if (TRIGGER_FIRED_BY_INSERT(td->tg_event) && TRIGGER_FIRED_FOR_ROW(td->tg_event))
 	{
 		if (strcmp(table, "account") == 0)

@@ -63,3 +63,23 @@ CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_stage
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
 CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_grant
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+
+-- Without shared_preload_libraries there is no utility hook (and every call
+-- of pg_kms fails): the drops are refused by this event trigger then, and
+-- TRUNCATE by the triggers below; with it, both pass to the utility hook.
+CREATE FUNCTION kms.guard_event_trigger() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'kms_guard_event_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION kms.guard_event_trigger() FROM PUBLIC;
+CREATE EVENT TRIGGER pg_kms_guard ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP TABLE', 'DROP OWNED', 'DROP TRIGGER', 'ALTER TABLE')
+	EXECUTE FUNCTION kms.guard_event_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.key
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.key_version
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_version
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_stage
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
