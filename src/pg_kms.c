@@ -37,6 +37,7 @@
 #include "utils/inval.h"
 
 #include "audit/audit.h"
+#include "catalog/guard.h"
 #include "cache/cache.h"
 #include "keystore/keystore.h"
 #include "provider/provider.h"
@@ -120,6 +121,7 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
+	KmsGuardUtility(pstmt);		/* refuse destroying live keys */
 	KmsPrincipalsUtilityBefore(pstmt);	/* DROP ROLE of a principal: refused */
 	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
 						   params, queryEnv, dest, qc,
@@ -183,6 +185,7 @@ kms_relcache_callback(Datum arg, Oid relid)
 
 	if (relid == InvalidOid || (OidIsValid(keyrel) && relid == keyrel))
 		KmsLocalDirty();
+	KmsGuardRelcacheCallback(relid);	/* kms.account: the account id */
 }
 
 static void
@@ -203,6 +206,7 @@ _PG_init(void)
 	KmsLocalProviderDefineGucs();	/* master_key_file, _command, previous_ */
 	KmsProviderDefineGucs();	/* provider */
 	KmsArnDefineGucs();			/* region, account_id */
+	KmsGuardDefineGucs();		/* allow_unsafe_drop */
 	KmsCacheDefineGucs();		/* key_cache_size, key_cache_ttl */
 	KmsSecureMemDefineGucs();	/* protect_memory */
 	KmsAuditDefineGucs();		/* audit, audit_* */
@@ -215,6 +219,7 @@ _PG_init(void)
 
 	/* upward needs, met by registration */
 	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
+	KmsSetAccountIdSource(KmsGuardStoredAccountId);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsPrincipalsWorkerJob);

@@ -8,6 +8,8 @@
  *	  the two authorisation checks that need no key: kms_admin membership
  *	  and "may this transaction write"; and the internal subtransaction
  *	  that runs one unit of work whose error is the caller's to handle.
+ *	  Everything run between KmsCatalogEnter and KmsCatalogExit is marked
+ *	  as pg_kms's own writing, which the custody guards let pass (guard.c).
  *
  *	  May call: common/.  Knows the schema kms and the relation kms.key
  *	  (whose relcache invalidations stand for any pg_kms change), not what
@@ -33,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "catalog/guard.h"
 #include "catalog/kms_catalog.h"
 
 /* ----------------------------------------------------------------
@@ -100,6 +103,8 @@ KmsCatalogEnter(KmsCatalogState *st)
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
+	/* our own writes pass the custody guards (guard.c), until Exit or abort */
+	KmsGuardMarkInternal();
 }
 
 void

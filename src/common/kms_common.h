@@ -149,6 +149,8 @@ extern char *kms_account_id;
 extern void KmsArnDefineGucs(void);
 /* Account id and region used in ARNs. */
 extern const char *KmsAccountId(void);
+/* Where the database's stored account id comes from (catalog/, at _PG_init). */
+extern void KmsSetAccountIdSource(const char *(*source) (void));
 /* The ARN of a key, of an alias ("alias/..."). */
 extern char *KmsKeyArn(const char *key_id_str);
 extern char *KmsAliasArn(const char *alias_name);

@@ -120,3 +120,83 @@ COMMENT ON FUNCTION kms_reassign_owned(text, text) IS 'REASSIGN OWNED for pg_kms
 CREATE FUNCTION kms_drop_owned(role text)
 RETURNS bigint AS 'MODULE_PATHNAME', 'kms_drop_owned' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION kms_drop_owned(text) IS 'DROP OWNED for pg_kms: delete the key and secret grants to role (keys and secrets stay); kms_admin';
+-- custody/guard: kms.account (the account id kept with the data; 1.1 derived it from the
+-- system identifier, which is what is stored here, so ARNs do not change on update), the
+-- custody guard trigger function and its triggers (src/sql/058_custody.sql).
+CREATE TABLE kms.account (
+	id				int PRIMARY KEY CHECK (id = 1),
+	account_id		text NOT NULL CHECK (account_id ~ '^[0-9]{12}$'),
+	created			timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON kms.account FROM PUBLIC;
+INSERT INTO kms.account (id, account_id)
+	SELECT 1, pg_catalog.lpad(((s.system_identifier::numeric
+								+ CASE WHEN s.system_identifier < 0 THEN 18446744073709551616 ELSE 0 END)
+							   % 1000000000000)::text, 12, '0')
+	  FROM pg_catalog.pg_control_system() s;
+SELECT pg_catalog.pg_extension_config_dump('kms.account', '');
+
+/*
+ * Custody guards, one trigger function (C): DELETE of keys, key versions
+ * and secrets is refused while any key is not yet destroyed (DROP and
+ * TRUNCATE are refused by the utility hook); an insert that is not pg_kms's
+ * own -- a restore -- is refused when this database already uses pg_kms;
+ * the dump's account id replaces the generated one.
+ */
+CREATE FUNCTION kms.guard_trigger() RETURNS trigger
+AS 'MODULE_PATHNAME', 'kms_guard_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION kms.guard_trigger() FROM PUBLIC;
+
+CREATE TRIGGER guard_delete BEFORE DELETE ON kms.key
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_delete BEFORE DELETE ON kms.key_version
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_delete BEFORE DELETE ON kms.secret
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_delete BEFORE DELETE ON kms.secret_version
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_delete BEFORE DELETE ON kms.secret_stage
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.account
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_changed AFTER INSERT OR UPDATE OR DELETE ON kms.account
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.master
+	FOR EACH ROW EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.key
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.key_version
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.alias
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.grants
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_version
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_stage
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_grant
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+
+-- Without shared_preload_libraries there is no utility hook (and every call
+-- of pg_kms fails): the drops are refused by this event trigger then, and
+-- TRUNCATE by the triggers below; with it, both pass to the utility hook.
+CREATE FUNCTION kms.guard_event_trigger() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'kms_guard_event_trigger' LANGUAGE C;
+REVOKE ALL ON FUNCTION kms.guard_event_trigger() FROM PUBLIC;
+CREATE EVENT TRIGGER pg_kms_guard ON ddl_command_start
+	WHEN TAG IN ('DROP EXTENSION', 'DROP SCHEMA', 'DROP TABLE', 'DROP OWNED', 'DROP TRIGGER', 'ALTER TABLE')
+	EXECUTE FUNCTION kms.guard_event_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.key
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.key_version
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_version
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_stage
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
