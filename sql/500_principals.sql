@@ -104,10 +104,19 @@ SELECT regress_pr_try('DROP ROLE regress_pr_new') AS drop_owner_after_drop_owned
 
 -- A grant restored from another cluster (its oids are that cluster's)
 -- naming roles this cluster lacks: unresolved, never another role's oid.
+-- A real restore into this database (which uses pg_kms) is refused by the
+-- custody guard (sql/620_custody_restore.sql; a real restore without roles:
+-- test/t/070_restore_without_roles.pl), so the simulated one turns that
+-- check off for its one row; the principals trigger still runs.
+SELECT regress_pr_try('INSERT INTO kms.grants (grant_id, key_id, grantee, operations, issuing_role, grant_token, creation_date) SELECT repeat(''b'', 64), key_id, owner, ''{Decrypt}'', owner, ''t'', now() FROM kms.key LIMIT 1') AS restore_into_used_refused;
+SET pg_kms.allow_unsafe_drop = on;
+ALTER TABLE kms.grants DISABLE TRIGGER guard_restore;
+RESET pg_kms.allow_unsafe_drop;
 INSERT INTO kms.grants (grant_id, key_id, name, grantee, operations, issuing_role,
 						grant_token, creation_date, grantee_name, issuing_role_name)
 VALUES (repeat('a', 64), :'k', 'restored', 'regress_pr_new'::regrole, '{Decrypt}',
 		'regress_pr_new'::regrole, 'token', now(), 'regress_pr_later', 'regress_pr_gone');
+ALTER TABLE kms.grants ENABLE TRIGGER guard_restore;
 SELECT grantee IS NULL AS grantee_unresolved, issuing_role IS NULL AS issuer_unresolved
   FROM kms.grants WHERE grant_id = repeat('a', 64);
 SELECT object_type, object_id = repeat('a', 64) AS is_grant, role_column, role_name
