@@ -114,6 +114,8 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				   ParamListInfo params, QueryEnvironment *queryEnv,
 				   DestReceiver *dest, QueryCompletion *qc)
 {
+	/* free a database for CREATE DATABASE ... TEMPLATE, DROP DATABASE */
+	KmsWorkerUtility(pstmt);
 	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
 						   params, queryEnv, dest, qc,
 						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
