@@ -323,13 +323,20 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 			   *hashb;
 	int			rc;
 
+	/*
+	 * Valid in the trail database's encoding; in a SQL_ASCII database (which
+	 * accepts any bytes, and now holds its own trail) valid UTF-8, as the
+	 * hash payload and the log line must be.
+	 */
+	int			enc = GetDatabaseEncoding() == PG_SQL_ASCII ? PG_UTF8 : GetDatabaseEncoding();
+
 	memset(nulls, ' ', sizeof(nulls));
 	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
 	{
 		int			len;
 		const char *v = KmsAuditRecStr(rec, i, &len);
 
-		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
+		s[i] = KmsAuditSanitize(v, len, enc);
 	}
 	if (s[S_PARAMS] != NULL)
 	{

@@ -4,9 +4,10 @@
  *	  The pg_kms launcher: one static background worker, connected to no
  *	  database (it reads only the shared catalog pg_database), that starts
  *	  and stops the per-database workers (worker.c) as TimescaleDB's
- *	  launcher does its schedulers.  Also the utility-hook part that frees
- *	  a database for CREATE DATABASE ... TEMPLATE and DROP DATABASE, and
- *	  kms_worker_status_all().
+ *	  launcher does its schedulers; the slot table in shared memory.  The
+ *	  utility-hook part that frees a database for CREATE DATABASE ...
+ *	  TEMPLATE and DROP DATABASE is in release.c, the status functions in
+ *	  worker.c.
  *
  * Every pg_kms.worker_naptime (sooner when asked) the launcher lists the
  * databases that allow connections.  A database it knows nothing about is
@@ -27,16 +28,12 @@
  * worker) until the next server start.  A worker asked to leave its
  * database (below) is started again once the command that asked is over.
  *
- * Freeing a database: CREATE DATABASE ... TEMPLATE d, DROP DATABASE d and
- * ALTER DATABASE d RENAME / SET TABLESPACE fail while another session is
- * connected to d.  Before such a command runs, KmsWorkerUtility() records
- * a hold on d (until the calling transaction ends), marks d's workers
- * release_requested, sends them SIGTERM and waits, at most
- * KMS_RELEASE_WAIT_MS, until they are gone; the launcher starts no worker
- * for a held database, and starts d's workers again when the hold ends
- * (the holder's transaction is over: another local transaction id, or the
- * holder gone).  A worker in a job is cancelled as by any SIGTERM; its
- * transaction rolls back and the job is run again later.
+ * Freeing a database (release.c): a command that needs database d alone
+ * records a hold on d until its transaction ends; the launcher starts no
+ * worker for a held database, terminates one it registered that has not
+ * started yet, and starts d's workers again when the hold ends (the
+ * holder's transaction is over: another local transaction id, or the
+ * holder gone).
  *
  * The launcher keeps what it knows of each database in local memory; what
  * other processes need (the slots, holds, nudges) is in shared memory.  If
@@ -86,7 +83,6 @@
 
 KmsLauncherShared *kmsLauncher = NULL;
 
-#define KMS_RELEASE_WAIT_MS		10000	/* a command waits this long at most */
 #define KMS_RESTART_MIN_MS		5000	/* a failed worker: first restart */
 #define KMS_RESTART_MAX_MS		300000
 #define KMS_PROBE_MIN_MS		10000	/* not installed: look again */
@@ -176,232 +172,6 @@ KmsWorkerWakeLauncher(void)
 	LWLockRelease(kmsLauncher->lock);
 	if (latch)
 		SetLatch(latch);
-}
-
-/* Have the launcher look at dboid now (and a few times more, see above). */
-void
-KmsWorkerNudge(Oid dboid)
-{
-	Latch	   *latch;
-
-	if (kmsLauncher == NULL || !OidIsValid(dboid))
-		return;
-	LWLockAcquire(kmsLauncher->lock, LW_EXCLUSIVE);
-	if (kmsLauncher->nnudges < KMS_MAX_NUDGES)
-		kmsLauncher->nudges[kmsLauncher->nnudges++] = dboid;
-	else
-		kmsLauncher->nudge_all = true;
-	latch = kmsLauncher->launcher_latch;
-	LWLockRelease(kmsLauncher->lock);
-	if (latch)
-		SetLatch(latch);
-}
-
-/* ----------------------------------------------------------------
- * The utility hook's part: free a database, nudge after CREATE/DROP EXTENSION
- * ----------------------------------------------------------------
- */
-
-/* Is any worker of dboid still there?  Lock held. */
-static bool
-KmsWorkerDatabaseBusy(Oid dboid, bool launcher_up)
-{
-	for (int i = 0; i < kmsLauncher->nslots; i++)
-	{
-		KmsWorkerSlot *s = &kmsLauncher->slots[i];
-		int			pid;
-
-		if (!s->in_use || s->dboid != dboid)
-			continue;
-		SpinLockAcquire(&s->mutex);
-		pid = s->pid;
-		SpinLockRelease(&s->mutex);
-		if (pid != 0 || (s->launched && launcher_up))
-			return true;
-	}
-	return false;
-}
-
-/*
- * Stop dboid's workers and keep them stopped until this transaction ends;
- * wait for them to leave, at most KMS_RELEASE_WAIT_MS.
- */
-static void
-KmsWorkerRelease(Oid dboid, const char *dbname, const char *why)
-{
-	TimestampTz deadline;
-	int			pids[64];
-	int			npids = 0;
-	bool		held = false;
-	bool		any = false;
-
-	LWLockAcquire(kmsLauncher->lock, LW_EXCLUSIVE);
-	for (int i = 0; i < KMS_MAX_HOLDS && !held; i++)
-	{
-		KmsWorkerHold *h = &kmsLauncher->holds[i];
-
-		if (h->dboid == dboid && h->holder_pid == MyProcPid)
-			held = true;
-	}
-	for (int i = 0; i < KMS_MAX_HOLDS && !held; i++)
-	{
-		KmsWorkerHold *h = &kmsLauncher->holds[i];
-
-		if (!OidIsValid(h->dboid))
-		{
-			h->dboid = dboid;
-			h->holder_pid = MyProcPid;
-			h->holder_lxid = MyProc->lxid;
-			held = true;
-		}
-	}
-	for (int i = 0; i < kmsLauncher->nslots; i++)
-	{
-		KmsWorkerSlot *s = &kmsLauncher->slots[i];
-
-		if (s->in_use && s->dboid == dboid)
-		{
-			s->release_requested = true;
-			any = true;
-		}
-	}
-	LWLockRelease(kmsLauncher->lock);
-	if (!any)
-		return;
-	if (!held)
-		ereport(WARNING,
-				(errmsg("pg_kms: too many databases are being freed at once; the workers of database \"%s\" may come back before %s",
-						dbname, why)));
-	KmsWorkerWakeLauncher();
-
-	deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), KMS_RELEASE_WAIT_MS);
-	for (;;)
-	{
-		bool		busy;
-		bool		launcher_up;
-
-		LWLockAcquire(kmsLauncher->lock, LW_SHARED);
-		launcher_up = kmsLauncher->launcher_pid != 0;
-		for (int i = 0; i < kmsLauncher->nslots; i++)
-		{
-			KmsWorkerSlot *s = &kmsLauncher->slots[i];
-			int			pid;
-			bool		seen = false;
-
-			if (!s->in_use || s->dboid != dboid)
-				continue;
-			SpinLockAcquire(&s->mutex);
-			pid = s->pid;
-			SpinLockRelease(&s->mutex);
-			if (pid == 0)
-				continue;
-			for (int j = 0; j < npids; j++)
-				if (pids[j] == pid)
-					seen = true;
-			if (!seen && npids < lengthof(pids))
-			{
-				pids[npids++] = pid;
-				/* as pg_terminate_backend: the job is cancelled, the worker exits */
-				(void) kill(pid, SIGTERM);
-			}
-		}
-		busy = KmsWorkerDatabaseBusy(dboid, launcher_up);
-		LWLockRelease(kmsLauncher->lock);
-		/* gone from the proc array, which is what the command checks */
-		for (int j = 0; j < npids && !busy; j++)
-			if (BackendPidGetProc(pids[j]) != NULL)
-				busy = true;
-		if (!busy)
-			break;
-		if (GetCurrentTimestamp() >= deadline)
-		{
-			ereport(WARNING,
-					(errmsg("pg_kms: the workers of database \"%s\" did not stop within %d s before %s",
-							dbname, KMS_RELEASE_WAIT_MS / 1000, why)));
-			break;
-		}
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 50, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-	ereport(DEBUG1,
-			(errmsg("pg_kms: stopped the workers of database \"%s\" for %s", dbname, why)));
-}
-
-static void
-KmsWorkerReleaseByName(const char *dbname, const char *why)
-{
-	Oid			dboid;
-
-	if (dbname == NULL)
-		return;
-	dboid = get_database_oid(dbname, true);
-	if (OidIsValid(dboid))
-		KmsWorkerRelease(dboid, dbname, why);
-}
-
-void
-KmsWorkerUtility(PlannedStmt *pstmt)
-{
-	Node	   *n = pstmt->utilityStmt;
-
-	if (kmsLauncher == NULL || n == NULL || IsBinaryUpgrade)
-		return;
-	switch (nodeTag(n))
-	{
-		case T_CreatedbStmt:
-			{
-				CreatedbStmt *st = (CreatedbStmt *) n;
-				const char *template = "template1";
-				ListCell   *lc;
-
-				foreach(lc, st->options)
-				{
-					DefElem    *d = lfirst_node(DefElem, lc);
-
-					if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
-						template = defGetString(d);
-				}
-				KmsWorkerReleaseByName(template, "CREATE DATABASE");
-				break;
-			}
-		case T_DropdbStmt:
-			KmsWorkerReleaseByName(((DropdbStmt *) n)->dbname, "DROP DATABASE");
-			break;
-		case T_RenameStmt:
-			if (((RenameStmt *) n)->renameType == OBJECT_DATABASE)
-				KmsWorkerReleaseByName(((RenameStmt *) n)->subname, "ALTER DATABASE RENAME");
-			break;
-		case T_AlterDatabaseStmt:
-			{
-				AlterDatabaseStmt *st = (AlterDatabaseStmt *) n;
-				ListCell   *lc;
-
-				foreach(lc, st->options)
-					if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
-						KmsWorkerReleaseByName(st->dbname, "ALTER DATABASE SET TABLESPACE");
-				break;
-			}
-		case T_CreateExtensionStmt:
-			if (strcmp(((CreateExtensionStmt *) n)->extname, "pg_kms") == 0)
-				KmsWorkerNudge(MyDatabaseId);
-			break;
-		case T_DropStmt:
-			{
-				DropStmt   *st = (DropStmt *) n;
-				ListCell   *lc;
-
-				if (st->removeType != OBJECT_EXTENSION)
-					break;
-				foreach(lc, st->objects)
-					if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "pg_kms") == 0)
-						KmsWorkerNudge(MyDatabaseId);
-				break;
-			}
-		default:
-			break;
-	}
 }
 
 /* ----------------------------------------------------------------
@@ -975,104 +745,4 @@ KmsLauncherMain(Datum main_arg)
 	KmsLauncherSetState("stopped");
 	ereport(LOG, (errmsg("pg_kms launcher stopping")));
 	proc_exit(0);
-}
-
-/* ----------------------------------------------------------------
- * SQL: kms_worker_status_all()
- * ----------------------------------------------------------------
- */
-#define KMS_STATUS_ALL_COLS 12
-
-/*
- * Every pg_kms background process of the cluster, for superusers: the
- * launcher (database NULL), then each per-database worker.
- */
-PG_FUNCTION_INFO_V1(kms_worker_status_all);
-Datum
-kms_worker_status_all(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo;
-	Datum		values[KMS_STATUS_ALL_COLS];
-	bool		nulls[KMS_STATUS_ALL_COLS];
-	KmsWorkerSlot *copy;
-	int			n = 0;
-	int			lpid;
-	TimestampTz lstarted,
-				lwake;
-	char		lstate[32];
-
-	KmsCheckPreloaded(kmsLauncher != NULL);
-	if (!superuser())
-		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
-				 errmsg("AccessDeniedException: only superusers may read the status of every database's workers"),
-				 errhint("Use kms_worker_status() for the workers of the current database.")));
-
-	InitMaterializedSRF(fcinfo, 0);
-	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	if (rsinfo->setDesc->natts != KMS_STATUS_ALL_COLS)
-		elog(ERROR, "kms_worker_status_all: unexpected result type (%d columns)", rsinfo->setDesc->natts);
-
-	copy = palloc(sizeof(KmsWorkerSlot) * kmsLauncher->nslots);
-	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
-	lpid = kmsLauncher->launcher_pid;
-	lstarted = kmsLauncher->launcher_started;
-	lwake = kmsLauncher->launcher_last_wake;
-	strlcpy(lstate, kmsLauncher->launcher_state, sizeof(lstate));
-	for (int i = 0; i < kmsLauncher->nslots; i++)
-	{
-		KmsWorkerSlot *s = &kmsLauncher->slots[i];
-
-		if (!s->in_use)
-			continue;
-		SpinLockAcquire(&s->mutex);
-		memcpy(&copy[n++], s, sizeof(*s));
-		SpinLockRelease(&s->mutex);
-	}
-	LWLockRelease(kmsLauncher->lock);
-
-#define TS_OR_NULL(i, t) do { if ((t) != 0) values[i] = TimestampTzGetDatum(t); else nulls[i] = true; } while (0)
-	memset(nulls, 0, sizeof(nulls));
-	nulls[0] = true;
-	values[1] = CStringGetTextDatum("launcher");
-	values[2] = CStringGetTextDatum(lstate);
-	if (lpid != 0)
-		values[3] = Int32GetDatum(lpid);
-	else
-		nulls[3] = true;
-	TS_OR_NULL(4, lstarted);
-	TS_OR_NULL(5, lwake);
-	nulls[6] = nulls[7] = nulls[8] = nulls[9] = nulls[10] = nulls[11] = true;
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-
-	for (int i = 0; i < n; i++)
-	{
-		KmsWorkerSlot *s = &copy[i];
-
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = CStringGetTextDatum(s->dbname);
-		values[1] = CStringGetTextDatum(KmsWorkerKindName(s->kind));
-		values[2] = CStringGetTextDatum(s->state);
-		if (s->pid != 0)
-			values[3] = Int32GetDatum(s->pid);
-		else
-			nulls[3] = true;
-		TS_OR_NULL(4, s->started);
-		TS_OR_NULL(5, s->last_wake);
-		TS_OR_NULL(6, s->next_wake);
-		if (s->last_error[0])
-			values[7] = CStringGetTextDatum(s->last_error);
-		else
-			nulls[7] = true;
-		TS_OR_NULL(8, s->next_due);
-		if (s->job[0])
-			values[9] = CStringGetTextDatum(s->job);
-		else
-			nulls[9] = true;
-		TS_OR_NULL(10, s->job_started);
-		values[11] = Int64GetDatum((int64) s->restarts);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
-#undef TS_OR_NULL
-	return (Datum) 0;
 }

@@ -756,3 +756,103 @@ kms_worker_status(PG_FUNCTION_ARGS)
 	}
 	return (Datum) 0;
 }
+
+/* ----------------------------------------------------------------
+ * SQL: kms_worker_status_all()
+ * ----------------------------------------------------------------
+ */
+#define KMS_STATUS_ALL_COLS 12
+
+/*
+ * Every pg_kms background process of the cluster, for superusers: the
+ * launcher (database NULL), then each per-database worker.
+ */
+PG_FUNCTION_INFO_V1(kms_worker_status_all);
+Datum
+kms_worker_status_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo;
+	Datum		values[KMS_STATUS_ALL_COLS];
+	bool		nulls[KMS_STATUS_ALL_COLS];
+	KmsWorkerSlot *copy;
+	int			n = 0;
+	int			lpid;
+	TimestampTz lstarted,
+				lwake;
+	char		lstate[32];
+
+	KmsCheckPreloaded(kmsLauncher != NULL);
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: only superusers may read the status of every database's workers"),
+				 errhint("Use kms_worker_status() for the workers of the current database.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	if (rsinfo->setDesc->natts != KMS_STATUS_ALL_COLS)
+		elog(ERROR, "kms_worker_status_all: unexpected result type (%d columns)", rsinfo->setDesc->natts);
+
+	copy = palloc(sizeof(KmsWorkerSlot) * kmsLauncher->nslots);
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	lpid = kmsLauncher->launcher_pid;
+	lstarted = kmsLauncher->launcher_started;
+	lwake = kmsLauncher->launcher_last_wake;
+	strlcpy(lstate, kmsLauncher->launcher_state, sizeof(lstate));
+	for (int i = 0; i < kmsLauncher->nslots; i++)
+	{
+		KmsWorkerSlot *s = &kmsLauncher->slots[i];
+
+		if (!s->in_use)
+			continue;
+		SpinLockAcquire(&s->mutex);
+		memcpy(&copy[n++], s, sizeof(*s));
+		SpinLockRelease(&s->mutex);
+	}
+	LWLockRelease(kmsLauncher->lock);
+
+#define TS_OR_NULL(i, t) do { if ((t) != 0) values[i] = TimestampTzGetDatum(t); else nulls[i] = true; } while (0)
+	memset(nulls, 0, sizeof(nulls));
+	nulls[0] = true;
+	values[1] = CStringGetTextDatum("launcher");
+	values[2] = CStringGetTextDatum(lstate);
+	if (lpid != 0)
+		values[3] = Int32GetDatum(lpid);
+	else
+		nulls[3] = true;
+	TS_OR_NULL(4, lstarted);
+	TS_OR_NULL(5, lwake);
+	nulls[6] = nulls[7] = nulls[8] = nulls[9] = nulls[10] = nulls[11] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+
+	for (int i = 0; i < n; i++)
+	{
+		KmsWorkerSlot *s = &copy[i];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(s->dbname);
+		values[1] = CStringGetTextDatum(KmsWorkerKindName(s->kind));
+		values[2] = CStringGetTextDatum(s->state);
+		if (s->pid != 0)
+			values[3] = Int32GetDatum(s->pid);
+		else
+			nulls[3] = true;
+		TS_OR_NULL(4, s->started);
+		TS_OR_NULL(5, s->last_wake);
+		TS_OR_NULL(6, s->next_wake);
+		if (s->last_error[0])
+			values[7] = CStringGetTextDatum(s->last_error);
+		else
+			nulls[7] = true;
+		TS_OR_NULL(8, s->next_due);
+		if (s->job[0])
+			values[9] = CStringGetTextDatum(s->job);
+		else
+			nulls[9] = true;
+		TS_OR_NULL(10, s->job_started);
+		values[11] = Int64GetDatum((int64) s->restarts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+#undef TS_OR_NULL
+	return (Datum) 0;
+}
