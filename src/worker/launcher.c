@@ -263,8 +263,12 @@ KmsLauncherScan(TimestampTz now)
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
 		bool		found;
 
-		if (!db->datallowconn || database_is_invalid_form(db))
+		if (!db->datallowconn)
 			continue;
+#ifdef DATCONNLIMIT_INVALID_DB
+		if (database_is_invalid_form(db))
+			continue;			/* partway through DROP DATABASE */
+#endif
 		e = hash_search(kms_dbs, &db->oid, HASH_ENTER, &found);
 		if (!found)
 		{

@@ -15,7 +15,9 @@
  * KMS_RELEASE_WAIT_MS, until they have left the proc array, which is what
  * the command checks.  The launcher (launcher.c) starts them again once
  * the hold ends.  If they do not leave in time, the command runs anyway
- * and fails as it would have.
+ * and fails as it would have.  Only for a caller who may run the command
+ * on that database (superuser, owner, or a template for CREATE DATABASE):
+ * nobody else's failing command stops a database's workers.
  *
  * Locking: see worker_internal.h.
  *
@@ -28,6 +30,8 @@
 
 #include <signal.h>
 
+#include "access/htup_details.h"
+#include "catalog/pg_database.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
@@ -37,6 +41,8 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 
 #include "worker/worker_internal.h"
 
@@ -193,15 +199,36 @@ KmsWorkerRelease(Oid dboid, const char *dbname, const char *why)
 			(errmsg("pg_kms: stopped the workers of database \"%s\" for %s", dbname, why)));
 }
 
+/*
+ * Free dbname for a command, if the caller may run that command on it: a
+ * superuser, the database's owner, or (template) anyone when the database
+ * is marked as a template.  Anyone else's command fails on its privileges
+ * anyway, and must not stop other roles' workers on the way.
+ */
 static void
-KmsWorkerReleaseByName(const char *dbname, const char *why)
+KmsWorkerReleaseByName(const char *dbname, const char *why, bool template)
 {
 	Oid			dboid;
+	bool		may = false;
 
 	if (dbname == NULL)
 		return;
 	dboid = get_database_oid(dbname, true);
-	if (OidIsValid(dboid))
+	if (!OidIsValid(dboid))
+		return;
+	if (superuser() || pg_database_ownercheck(dboid, GetUserId()))
+		may = true;
+	else if (template)
+	{
+		HeapTuple	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+
+		if (HeapTupleIsValid(tup))
+		{
+			may = ((Form_pg_database) GETSTRUCT(tup))->datistemplate;
+			ReleaseSysCache(tup);
+		}
+	}
+	if (may)
 		KmsWorkerRelease(dboid, dbname, why);
 }
 
@@ -227,15 +254,15 @@ KmsWorkerUtility(PlannedStmt *pstmt)
 					if (strcmp(d->defname, "template") == 0 && d->arg != NULL)
 						template = defGetString(d);
 				}
-				KmsWorkerReleaseByName(template, "CREATE DATABASE");
+				KmsWorkerReleaseByName(template, "CREATE DATABASE", true);
 				break;
 			}
 		case T_DropdbStmt:
-			KmsWorkerReleaseByName(((DropdbStmt *) n)->dbname, "DROP DATABASE");
+			KmsWorkerReleaseByName(((DropdbStmt *) n)->dbname, "DROP DATABASE", false);
 			break;
 		case T_RenameStmt:
 			if (((RenameStmt *) n)->renameType == OBJECT_DATABASE)
-				KmsWorkerReleaseByName(((RenameStmt *) n)->subname, "ALTER DATABASE RENAME");
+				KmsWorkerReleaseByName(((RenameStmt *) n)->subname, "ALTER DATABASE RENAME", false);
 			break;
 		case T_AlterDatabaseStmt:
 			{
@@ -244,7 +271,7 @@ KmsWorkerUtility(PlannedStmt *pstmt)
 
 				foreach(lc, st->options)
 					if (strcmp(lfirst_node(DefElem, lc)->defname, "tablespace") == 0)
-						KmsWorkerReleaseByName(st->dbname, "ALTER DATABASE SET TABLESPACE");
+						KmsWorkerReleaseByName(st->dbname, "ALTER DATABASE SET TABLESPACE", false);
 				break;
 			}
 		case T_CreateExtensionStmt:
