@@ -495,8 +495,13 @@ KmsLauncherAssign(KmsDbEntry *e, int kind)
 	if (i == kmsLauncher->nslots)
 	{
 		LWLockRelease(kmsLauncher->lock);
+		/*
+		 * A probe (is pg_kms installed there?) of a database that most
+		 * likely has no pg_kms is only LOG; a database known to have it
+		 * that cannot get its rotation worker is a WARNING.
+		 */
 		if (!e->warned_full)
-			ereport(WARNING,
+			ereport(kind == KMS_WORKER_AUDIT ? LOG : WARNING,
 					(errmsg("pg_kms launcher: database \"%s\" is not served: all %d pg_kms.max_workers are in use",
 							e->name, kmsLauncher->nslots),
 					 errhint("Raise pg_kms.max_workers (two per database where pg_kms is installed) and max_worker_processes.")));
