@@ -123,8 +123,7 @@ install -d -o postgres -g postgres "$CONFDIR/conf.d"
 conf="$CONFDIR/conf.d/pg_kms.conf"
 new_conf="# written by scripts/quickstart.sh (rewritten on every run)
 shared_preload_libraries = 'pg_kms'
-pg_kms.master_key_file = '$KEYFILE'
-pg_kms.database = 'postgres'"
+pg_kms.master_key_file = '$KEYFILE'"
 conf_changed=0
 if [ "$(cat "$conf" 2>/dev/null)" != "$new_conf" ]; then
 	printf '%s\n' "$new_conf" >"$conf"

@@ -123,6 +123,8 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 {
 	KmsGuardUtility(pstmt);		/* refuse destroying live keys */
 	KmsPrincipalsUtilityBefore(pstmt);	/* DROP ROLE of a principal: refused */
+	/* free a database for CREATE DATABASE ... TEMPLATE, DROP DATABASE */
+	KmsWorkerUtility(pstmt);
 	KmsAuditProcessUtility(pstmt, queryString, readOnlyTree, context,
 						   params, queryEnv, dest, qc,
 						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);

@@ -10,7 +10,10 @@
  *	  end of the top-level statement and at transaction end.  Either way
  *	  the event is put on the shared queue and written to the server log at
  *	  once (docs/audit.md), so neither a rollback nor a crashed backend can
- *	  erase it; the worker (worker/worker.c) drains the queue into kms.audit_log.
+ *	  erase it; the audit worker of the caller's database (worker/worker.c)
+ *	  drains that database's events into its kms.audit_log.  What is still
+ *	  queued at a clean shutdown is kept in a file and queued again at the
+ *	  next start (audit_internal.h).
  *
  * IDENTIFICATION
  *	  src/audit/audit.h
@@ -86,8 +89,17 @@ extern void KmsAuditData(KmsOp op, const uint8 *key_id, const char *key_id_str,
 extern const KmsWorkerJob KmsAuditDrainJob;
 extern const KmsWorkerJob KmsAuditRetentionJob;
 
-/* For the worker (worker/worker.c) */
+/*
+ * For the workers (worker/worker.c, worker/launcher.c).  Each database's
+ * audit worker is the consumer of that database's events (MyDatabaseId);
+ * KmsAuditSetMaxConsumers (before shared memory is sized, from _PG_init)
+ * says how many can exist at once.
+ */
+extern void KmsAuditSetMaxConsumers(int n);
 extern void KmsAuditSetConsumer(Latch *latch, bool draining);
+extern uint64 KmsAuditQueueHead(void);	/* a position: events queued before it */
+extern uint32 KmsAuditDiscardDatabase(Oid dboid, uint64 before);
+extern uint32 KmsAuditDiscardMissing(const Oid *dboids, int n);
 extern bool KmsAuditDrain(void);		/* one batch; true if more is queued */
 extern void KmsAuditDrainCommitted(void);	/* release what was just committed */
 extern void KmsAuditDrainAborted(void);

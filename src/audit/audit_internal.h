@@ -29,19 +29,35 @@
  * Queue: a byte ring in shared memory of pg_kms.audit_queue_size events of
  * KMS_AUDIT_AVG_BYTES each on average, holding variable-length records of
  * at most KMS_AUDIT_MAX_RECORD bytes (long strings are clipped).  head and
- * tail are monotonically increasing byte positions; a record that does not
- * fit before the end of the ring leaves a zero length word there and starts
- * at offset 0.  Producers append at head; only the worker advances tail,
- * and only after the transaction that inserted the records committed, so
- * a failed drain leaves them queued.  A crash of any backend resets shared
- * memory: whatever was still queued then is in the server log only.
+ * tail are monotonically increasing byte positions (never reset, so a
+ * position names one record for the life of the server); a record that
+ * does not fit before the end of the ring leaves a zero length word there
+ * and starts at offset 0.  Every record carries the OID of the database it
+ * belongs to: the audit worker of that database (one per database,
+ * worker/launcher.c) drains it into that database's kms.audit_log.  Many
+ * consumers share the one ring: each copies its own database's records out
+ * under the lock, inserts them, and once that transaction committed marks
+ * them KMS_AUDIT_REC_DONE; tail then advances over every leading record
+ * that is done, so a failed drain leaves its records queued, and a record
+ * whose database has no worker holds tail (and the ring fills behind it,
+ * as it did when the one worker was stopped).  Producers wait for room
+ * only if the consumer of the database at tail is draining.
  *
- * Locking: the named LWLock "pg_kms audit" guards head, tail, nevents and
- * the ring bytes in [tail, head) being appended; LW_EXCLUSIVE to append or
- * advance tail, LW_SHARED to read positions.  The worker reads the record
- * bytes in [tail, head) without the lock: producers never write there.
- * Counters are atomics.  The condition variable `space` is broadcast when
- * tail moves.
+ * Restarts: at a clean postmaster exit the records still queued are
+ * written to KMS_AUDIT_QUEUE_FILE, and loaded back at the next start (as
+ * pg_stat_statements keeps its file), so a clean shutdown or restart loses
+ * nothing queued.  A crash of any backend resets shared memory without
+ * writing the file: whatever was still queued then is in the server log
+ * only.  Records hold only what the row will hold (no plaintext, no key
+ * material: see KmsAuditEx's callers); the file is mode 0600 in PGDATA.
+ *
+ * Locking: the named LWLock "pg_kms audit" guards head, tail, nevents,
+ * the ring bytes, the records' flags and the consumer table; LW_EXCLUSIVE
+ * to append, to mark records done or to advance tail, LW_SHARED to read
+ * positions and to copy records out (a consumer never keeps a pointer into
+ * the ring after releasing the lock: another consumer's commit can move
+ * tail past bytes it was reading).  Counters are atomics.  The condition
+ * variable `space` is broadcast when tail moves.
  *
  * Hash chain: computed by the audit worker, the single writer, as
  * SHA-256(prev_hash || payload(row)) where payload is a length-prefixed
@@ -102,9 +118,13 @@ typedef enum KmsAuditStr
 
 #define KMS_AUDIT_PURGE_BATCH 10000
 
+#define KMS_AUDIT_REC_DONE	0x0001	/* in kms.audit_log (or discarded) */
+
 typedef struct KmsAuditRecord
 {
 	uint32		len;			/* MAXALIGN'd total; 0 = skip to ring start */
+	uint32		flags;			/* KMS_AUDIT_REC_*, under the lock */
+	Oid			dboid;			/* the database whose kms.audit_log gets it */
 	int32		pid;
 	TimestampTz time;			/* the call; an aggregate's first call */
 	TimestampTz last_time;		/* an aggregate's last call */
@@ -126,10 +146,8 @@ typedef struct KmsAuditShared
 	uint32		nevents;
 	uint32		max_events;
 	uint64		capacity;		/* ring bytes, multiple of MAXIMUM_ALIGNOF */
-	/* the consumer (the worker), lock */
-	Latch	   *consumer_latch;
-	int			consumer_pid;
-	bool		consumer_draining;
+	/* the consumers (one audit worker per database), lock */
+	int			max_consumers;
 	pg_atomic_uint64 seq;
 	pg_atomic_uint64 enqueued;
 	pg_atomic_uint64 written;
@@ -137,6 +155,20 @@ typedef struct KmsAuditShared
 	pg_atomic_uint64 waits;
 	char		ring[FLEXIBLE_ARRAY_MEMBER];
 } KmsAuditShared;
+
+/* A consumer: the audit worker of one database (lock). */
+typedef struct KmsAuditConsumer
+{
+	Oid			dboid;			/* InvalidOid: free */
+	Latch	   *latch;
+	int			pid;
+	bool		draining;
+} KmsAuditConsumer;
+
+/* the queue kept across a clean restart, in PGDATA (see above) */
+#define KMS_AUDIT_QUEUE_FILE	"pg_stat/pg_kms_audit_queue.stat"
+#define KMS_AUDIT_QUEUE_MAGIC	0x4b4d5351	/* "KMSQ" */
+#define KMS_AUDIT_QUEUE_VERSION 1
 
 /* An event being built, before it is serialized. */
 typedef struct KmsAuditEvent
@@ -148,6 +180,7 @@ typedef struct KmsAuditEvent
 	uint64		query_id;
 	Oid			db_user_oid;
 	Oid			session_user_oid;
+	Oid			dboid;			/* the caller's database */
 } KmsAuditEvent;
 
 /* ----------------------------------------------------------------
@@ -177,6 +210,7 @@ typedef struct KmsAuditAgg
 /* Shared between the files of this folder */
 extern int	kms_audit_aggregate_interval;	/* pg_kms.audit_aggregate_interval, ms */
 extern KmsAuditShared *kmsAudit;
+extern KmsAuditConsumer *kmsAuditConsumers;	/* [max_consumers] */
 
 extern void KmsAuditIdentity(void);
 extern void KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_user_oid);
@@ -184,5 +218,7 @@ extern const char *KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len);
 extern char *KmsAuditSanitize(const char *s, int len, int encoding);
 extern void KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait);
 extern void kms_audit_shmem_exit(int code, Datum arg);
+extern KmsAuditConsumer *KmsAuditFindConsumer(Oid dboid);	/* lock held */
+extern void KmsAuditAdvanceTail(void);	/* lock held exclusively */
 
 #endif							/* PG_KMS_AUDIT_INTERNAL_H */

@@ -1,8 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * drain.c
- *	  The worker's side: draining the queue into kms.audit_log with its
- *	  hash chain, retention, and kms_audit_stats().
+ *	  The workers' side: each database's audit worker drains that
+ *	  database's events from the shared queue into its kms.audit_log with
+ *	  the hash chain, and applies retention; the launcher discards the
+ *	  events of databases that are gone; kms_audit_stats().
  *
  * IDENTIFICATION
  *	  src/audit/drain.c
@@ -51,15 +53,122 @@
 void
 KmsAuditSetConsumer(Latch *latch, bool draining)
 {
-	if (kmsAudit == NULL)
+	KmsAuditConsumer *c;
+
+	if (kmsAudit == NULL || !OidIsValid(MyDatabaseId))
 		return;
 	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
-	kmsAudit->consumer_latch = latch;
-	kmsAudit->consumer_pid = latch ? MyProcPid : 0;
-	kmsAudit->consumer_draining = latch ? draining : false;
+	c = KmsAuditFindConsumer(MyDatabaseId);
+	if (c == NULL && latch != NULL)
+	{
+		for (int i = 0; i < kmsAudit->max_consumers; i++)
+			if (!OidIsValid(kmsAuditConsumers[i].dboid))
+			{
+				c = &kmsAuditConsumers[i];
+				break;
+			}
+	}
+	if (c != NULL && latch != NULL)
+	{
+		c->dboid = MyDatabaseId;
+		c->latch = latch;
+		c->pid = MyProcPid;
+		c->draining = draining;
+	}
+	else if (c != NULL && c->pid == MyProcPid)
+		memset(c, 0, sizeof(*c));
 	LWLockRelease(kmsAudit->lock);
 	if (!draining)
 		ConditionVariableBroadcast(&kmsAudit->space);
+}
+
+/* Is the consumer of the caller's database draining?  (kms_audit_stats) */
+static bool
+KmsAuditMyConsumerDraining(void)
+{
+	KmsAuditConsumer *c = KmsAuditFindConsumer(MyDatabaseId);
+
+	return c != NULL && c->draining;
+}
+
+uint64
+KmsAuditQueueHead(void)
+{
+	uint64		head;
+
+	if (kmsAudit == NULL)
+		return 0;
+	LWLockAcquire(kmsAudit->lock, LW_SHARED);
+	head = kmsAudit->head;
+	LWLockRelease(kmsAudit->lock);
+	return head;
+}
+
+/*
+ * Mark done, without writing them, the queued events of dboid before
+ * position `before` (whose database no longer has pg_kms, or is gone when
+ * keep() says so); they are in the server log.  Returns how many.
+ */
+static uint32
+KmsAuditDiscardWhere(Oid dboid, uint64 before, const Oid *keep, int nkeep)
+{
+	uint64		cap,
+				pos;
+	uint32		n = 0;
+
+	if (kmsAudit == NULL)
+		return 0;
+	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+	cap = kmsAudit->capacity;
+	for (pos = kmsAudit->tail; pos < kmsAudit->head && pos < before;)
+	{
+		KmsAuditRecord *rec = (KmsAuditRecord *) (kmsAudit->ring + pos % cap);
+		bool		discard;
+
+		if (rec->len == 0)
+		{
+			pos += cap - pos % cap;
+			continue;
+		}
+		if (keep != NULL)
+		{
+			discard = true;
+			for (int i = 0; i < nkeep && discard; i++)
+				if (keep[i] == rec->dboid)
+					discard = false;
+		}
+		else
+			discard = rec->dboid == dboid;
+		if (discard && !(rec->flags & KMS_AUDIT_REC_DONE))
+		{
+			rec->flags |= KMS_AUDIT_REC_DONE;
+			kmsAudit->nevents--;
+			n++;
+		}
+		pos += rec->len;
+	}
+	if (n > 0)
+		KmsAuditAdvanceTail();
+	LWLockRelease(kmsAudit->lock);
+	if (n > 0)
+	{
+		pg_atomic_fetch_add_u64(&kmsAudit->only_logged, n);
+		ConditionVariableBroadcast(&kmsAudit->space);
+	}
+	return n;
+}
+
+uint32
+KmsAuditDiscardDatabase(Oid dboid, uint64 before)
+{
+	return KmsAuditDiscardWhere(dboid, before, NULL, 0);
+}
+
+/* Discard the events of every database not in dboids[n] (dropped ones). */
+uint32
+KmsAuditDiscardMissing(const Oid *dboids, int n)
+{
+	return KmsAuditDiscardWhere(InvalidOid, PG_UINT64_MAX, dboids, n);
 }
 
 uint32
@@ -87,9 +196,15 @@ KmsAuditOnlyLogged(void)
 	return kmsAudit ? pg_atomic_read_u64(&kmsAudit->only_logged) : 0;
 }
 
-/* what the last drain consumed, released once its transaction commits */
-static uint64 kms_drain_tail = 0;
+/*
+ * What the last drain consumed (the positions of its records), marked done
+ * once its transaction commits.
+ */
+static uint64 *kms_drain_pos = NULL;
 static uint32 kms_drain_n = 0;
+
+/* the most bytes one drain copies out of the ring */
+#define KMS_AUDIT_DRAIN_BYTES (1024 * 1024)
 
 /*
  * The insert, with the role OID columns (pg_kms 1.1) or without them (a
@@ -208,13 +323,20 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 			   *hashb;
 	int			rc;
 
+	/*
+	 * Valid in the trail database's encoding; in a SQL_ASCII database (which
+	 * accepts any bytes, and now holds its own trail) valid UTF-8, as the
+	 * hash payload and the log line must be.
+	 */
+	int			enc = GetDatabaseEncoding() == PG_SQL_ASCII ? PG_UTF8 : GetDatabaseEncoding();
+
 	memset(nulls, ' ', sizeof(nulls));
 	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
 	{
 		int			len;
 		const char *v = KmsAuditRecStr(rec, i, &len);
 
-		s[i] = KmsAuditSanitize(v, len, GetDatabaseEncoding());
+		s[i] = KmsAuditSanitize(v, len, enc);
 	}
 	if (s[S_PARAMS] != NULL)
 	{
@@ -287,12 +409,15 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 bool
 KmsAuditDrain(void)
 {
-	uint64		head,
-				pos,
+	uint64		pos,
+				head,
 				cap;
 	int64		id = 0;
 	uint8		prev[32];
 	uint32		n = 0;
+	Size		bytes = 0;
+	char	   *copy;
+	bool		more = false;
 	Oid			relid;
 	bool		with_oids;
 	MemoryContext cxt,
@@ -301,13 +426,46 @@ KmsAuditDrain(void)
 	kms_drain_n = 0;
 	if (kmsAudit == NULL)
 		return false;
+	if (kms_drain_pos == NULL)
+		kms_drain_pos = MemoryContextAlloc(TopMemoryContext, sizeof(uint64) * KMS_AUDIT_BATCH);
+
+	/*
+	 * Copy this database's records out under the shared lock: another
+	 * consumer's commit may move tail past bytes we are reading, and a
+	 * producer may then reuse them.
+	 */
+	copy = palloc(KMS_AUDIT_DRAIN_BYTES);
 	LWLockAcquire(kmsAudit->lock, LW_SHARED);
-	head = kmsAudit->head;
-	pos = kmsAudit->tail;
-	LWLockRelease(kmsAudit->lock);
-	if (pos == head)
-		return false;
 	cap = kmsAudit->capacity;
+	head = kmsAudit->head;
+	for (pos = kmsAudit->tail; pos < head;)
+	{
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + pos % cap);
+
+		if (rec->len == 0)
+		{
+			pos += cap - pos % cap;
+			continue;
+		}
+		if (rec->dboid == MyDatabaseId && !(rec->flags & KMS_AUDIT_REC_DONE))
+		{
+			if (n >= KMS_AUDIT_BATCH || bytes + rec->len > KMS_AUDIT_DRAIN_BYTES)
+			{
+				more = true;
+				break;
+			}
+			memcpy(copy + bytes, rec, rec->len);
+			bytes += rec->len;
+			kms_drain_pos[n++] = pos;
+		}
+		pos += rec->len;
+	}
+	LWLockRelease(kmsAudit->lock);
+	if (n == 0)
+	{
+		pfree(copy);
+		return false;
+	}
 
 	/*
 	 * Which columns the table has: locked first, so that an ALTER EXTENSION
@@ -354,43 +512,49 @@ KmsAuditDrain(void)
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_kms audit drain",
 								ALLOCSET_DEFAULT_SIZES);
-	while (pos < head && n < KMS_AUDIT_BATCH)
+	for (Size off = 0; off < bytes;)
 	{
-		uint64		off = pos % cap;
-		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (copy + off);
 
 		CHECK_FOR_INTERRUPTS();
-		if (rec->len == 0)
-		{
-			pos += cap - off;
-			continue;
-		}
 		old = MemoryContextSwitchTo(cxt);
 		KmsAuditInsert(rec, ++id, prev, with_oids);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(cxt);
-		pos += rec->len;
-		n++;
+		off += rec->len;
 	}
 	MemoryContextDelete(cxt);
-	kms_drain_tail = pos;
+	pfree(copy);
 	kms_drain_n = n;
-	return pos < head || head != kmsAudit->head;
+	return more || head != KmsAuditQueueHead();
 }
 
 void
 KmsAuditDrainCommitted(void)
 {
+	uint32		marked = 0;
+
 	if (kms_drain_n == 0 || kmsAudit == NULL)
 		return;
 	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
-	kmsAudit->tail = kms_drain_tail;
-	kmsAudit->nevents -= kms_drain_n;
-	if (kmsAudit->tail == kmsAudit->head)
+	for (uint32 i = 0; i < kms_drain_n; i++)
 	{
-		/* empty: start over at offset 0, fewer wraps */
-		kmsAudit->head = kmsAudit->tail = 0;
+		KmsAuditRecord *rec = (KmsAuditRecord *) (kmsAudit->ring + kms_drain_pos[i] % kmsAudit->capacity);
+
+		/*
+		 * Only this database's audit worker marks its records done (the
+		 * launcher discards only those of databases that are gone), and
+		 * tail cannot pass a record that is not done: the position still
+		 * names our record.
+		 */
+		if (!(rec->flags & KMS_AUDIT_REC_DONE))
+		{
+			rec->flags |= KMS_AUDIT_REC_DONE;
+			marked++;
+		}
 	}
+	kmsAudit->nevents -= marked;
+	KmsAuditAdvanceTail();
 	LWLockRelease(kmsAudit->lock);
 	pg_atomic_fetch_add_u64(&kmsAudit->written, kms_drain_n);
 	kms_drain_n = 0;
@@ -462,7 +626,7 @@ kms_audit_stats(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum((int32) kmsAudit->nevents);
 	values[2] = Int64GetDatum((int64) kmsAudit->capacity);
 	values[3] = Int64GetDatum((int64) (kmsAudit->head - kmsAudit->tail));
-	values[8] = BoolGetDatum(kmsAudit->consumer_draining);
+	values[8] = BoolGetDatum(KmsAuditMyConsumerDraining());
 	LWLockRelease(kmsAudit->lock);
 	values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&kmsAudit->enqueued));
 	values[5] = Int64GetDatum((int64) pg_atomic_read_u64(&kmsAudit->written));

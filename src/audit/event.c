@@ -2,7 +2,8 @@
  *
  * event.c
  *	  Audit records and events: this backend's identity, the shared queue
- *	  in shared memory, serialization, the log line, single events.
+ *	  in shared memory (and its file across a clean restart),
+ *	  serialization, the log line, single events.
  *
  * IDENTIFICATION
  *	  src/audit/event.c
@@ -10,6 +11,9 @@
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -52,6 +56,8 @@ static const int kms_audit_strmax[KMS_AUDIT_NSTR] = {
 
 
 KmsAuditShared *kmsAudit = NULL;
+KmsAuditConsumer *kmsAuditConsumers = NULL;
+static int	kms_audit_max_consumers = 16;
 
 
 
@@ -127,6 +133,7 @@ KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_user_oid)
 	ev->str[S_DATABASE] = kms_ident_database;
 	ev->str[S_CLIENT_ADDR] = kms_ident_has_client ? kms_ident_client : NULL;
 	ev->str[S_APP] = (application_name && application_name[0]) ? application_name : NULL;
+	ev->dboid = MyDatabaseId;
 }
 
 /* ----------------------------------------------------------------
@@ -145,20 +152,38 @@ KmsAuditShmemSize(void)
 	return add_size(offsetof(KmsAuditShared, ring), (Size) KmsAuditCapacity());
 }
 
+static Size
+KmsAuditConsumersSize(void)
+{
+	return mul_size(sizeof(KmsAuditConsumer), kms_audit_max_consumers);
+}
+
+void
+KmsAuditSetMaxConsumers(int n)
+{
+	kms_audit_max_consumers = Max(n, 1);
+}
+
 void
 KmsAuditShmemRequest(void)
 {
 	RequestAddinShmemSpace(KmsAuditShmemSize());
+	RequestAddinShmemSpace(KmsAuditConsumersSize());
 	RequestNamedLWLockTranche("pg_kms audit", 1);
 }
+
+static void KmsAuditQueueLoad(void);
+static void KmsAuditQueueSave(int code, Datum arg);
 
 void
 KmsAuditShmemStartup(void)
 {
 	bool		found;
+	bool		cfound;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	kmsAudit = ShmemInitStruct("pg_kms audit queue", KmsAuditShmemSize(), &found);
+	kmsAuditConsumers = ShmemInitStruct("pg_kms audit consumers", KmsAuditConsumersSize(), &cfound);
 	if (!found)
 	{
 		memset(kmsAudit, 0, offsetof(KmsAuditShared, ring));
@@ -166,13 +191,242 @@ KmsAuditShmemStartup(void)
 		ConditionVariableInit(&kmsAudit->space);
 		kmsAudit->capacity = KmsAuditCapacity();
 		kmsAudit->max_events = kms_audit_queue_size;
+		kmsAudit->max_consumers = kms_audit_max_consumers;
 		pg_atomic_init_u64(&kmsAudit->seq, 0);
 		pg_atomic_init_u64(&kmsAudit->enqueued, 0);
 		pg_atomic_init_u64(&kmsAudit->written, 0);
 		pg_atomic_init_u64(&kmsAudit->only_logged, 0);
 		pg_atomic_init_u64(&kmsAudit->waits, 0);
 	}
+	if (!cfound)
+		memset(kmsAuditConsumers, 0, KmsAuditConsumersSize());
 	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * In the postmaster: queue again what a clean shutdown kept, and keep
+	 * what is queued at the next one (after a crash, shmem_exit runs with
+	 * code 1 and nothing is written: the queue may be inconsistent).
+	 */
+	if (!IsUnderPostmaster)
+	{
+		if (!found)
+			KmsAuditQueueLoad();
+		on_shmem_exit(KmsAuditQueueSave, (Datum) 0);
+	}
+}
+
+/* The consumer of dboid's events, or NULL; lock held. */
+KmsAuditConsumer *
+KmsAuditFindConsumer(Oid dboid)
+{
+	for (int i = 0; i < kmsAudit->max_consumers; i++)
+		if (kmsAuditConsumers[i].dboid == dboid && OidIsValid(dboid))
+			return &kmsAuditConsumers[i];
+	return NULL;
+}
+
+/*
+ * Advance tail over every leading record that is done (or a wrap marker);
+ * lock held exclusively.
+ */
+void
+KmsAuditAdvanceTail(void)
+{
+	uint64		cap = kmsAudit->capacity;
+
+	while (kmsAudit->tail < kmsAudit->head)
+	{
+		uint64		off = kmsAudit->tail % cap;
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
+
+		if (rec->len == 0)
+			kmsAudit->tail += cap - off;
+		else if (rec->flags & KMS_AUDIT_REC_DONE)
+			kmsAudit->tail += rec->len;
+		else
+			break;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * The queue across a clean restart (in the postmaster only)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * on_shmem_exit of the postmaster: every backend and worker is gone, so
+ * nothing changes the queue any more.  Write the records not yet done to
+ * a temporary file, then rename it into place.
+ */
+static void
+KmsAuditQueueSave(int code, Datum arg)
+{
+	char		tmp[MAXPGPATH];
+	FILE	   *f;
+	uint32		hdr[3];
+	uint32		n = 0;
+	uint64		cap,
+				pos;
+
+	if (code != 0 || kmsAudit == NULL)
+		return;
+	cap = kmsAudit->capacity;
+	for (pos = kmsAudit->tail; pos < kmsAudit->head;)
+	{
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + pos % cap);
+
+		if (rec->len == 0)
+		{
+			pos += cap - pos % cap;
+			continue;
+		}
+		if (!(rec->flags & KMS_AUDIT_REC_DONE))
+			n++;
+		pos += rec->len;
+	}
+	if (n == 0)
+	{
+		(void) unlink(KMS_AUDIT_QUEUE_FILE);
+		return;
+	}
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", KMS_AUDIT_QUEUE_FILE);
+	f = AllocateFile(tmp, PG_BINARY_W);
+	if (f == NULL)
+		goto error;
+	(void) chmod(tmp, S_IRUSR | S_IWUSR);
+	hdr[0] = KMS_AUDIT_QUEUE_MAGIC;
+	hdr[1] = KMS_AUDIT_QUEUE_VERSION;
+	hdr[2] = n;
+	if (fwrite(hdr, sizeof(hdr), 1, f) != 1)
+		goto error;
+	for (pos = kmsAudit->tail; pos < kmsAudit->head;)
+	{
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + pos % cap);
+
+		if (rec->len == 0)
+		{
+			pos += cap - pos % cap;
+			continue;
+		}
+		if (!(rec->flags & KMS_AUDIT_REC_DONE) &&
+			fwrite(rec, rec->len, 1, f) != 1)
+			goto error;
+		pos += rec->len;
+	}
+	if (FreeFile(f) != 0)
+	{
+		f = NULL;
+		goto error;
+	}
+	(void) durable_rename(tmp, KMS_AUDIT_QUEUE_FILE, LOG);
+	ereport(LOG,
+			(errmsg("pg_kms audit: kept %u queued audit events for the next start", n)));
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("pg_kms audit: could not write file \"%s\": %m; %u queued audit events are in the server log only",
+					tmp, n)));
+	if (f)
+		FreeFile(f);
+	(void) unlink(tmp);
+}
+
+static bool KmsAuditTryAppend(const KmsAuditRecord *rec);
+
+/* Is rec (len bytes read) a well-formed record? */
+static bool
+KmsAuditRecordValid(const KmsAuditRecord *rec)
+{
+	Size		strings = 0;
+
+	if (rec->len < offsetof(KmsAuditRecord, data) || rec->len > KMS_AUDIT_MAX_RECORD ||
+		rec->len != MAXALIGN(rec->len))
+		return false;
+	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
+	{
+		if (rec->slen[i] == KMS_AUDIT_NULL)
+			continue;
+		strings += rec->slen[i] + 1;
+		if (offsetof(KmsAuditRecord, data) + strings > rec->len ||
+			rec->data[strings - 1] != '\0')
+			return false;
+	}
+	return true;
+}
+
+/* At postmaster start: queue the records a clean shutdown kept, in order. */
+static void
+KmsAuditQueueLoad(void)
+{
+	FILE	   *f;
+	uint32		hdr[3];
+	uint32		loaded = 0,
+				lost = 0;
+	static union
+	{
+		KmsAuditRecord rec;
+		char		bytes[KMS_AUDIT_MAX_RECORD];
+	}			buf;
+
+	f = AllocateFile(KMS_AUDIT_QUEUE_FILE, PG_BINARY_R);
+	if (f == NULL)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("pg_kms audit: could not read file \"%s\": %m", KMS_AUDIT_QUEUE_FILE)));
+		return;
+	}
+	if (fread(hdr, sizeof(hdr), 1, f) != 1 || hdr[0] != KMS_AUDIT_QUEUE_MAGIC ||
+		hdr[1] != KMS_AUDIT_QUEUE_VERSION)
+	{
+		ereport(LOG,
+				(errmsg("pg_kms audit: ignoring file \"%s\": not a queue file of this version",
+						KMS_AUDIT_QUEUE_FILE)));
+		goto done;
+	}
+	for (uint32 i = 0; i < hdr[2]; i++)
+	{
+		Size		rest;
+
+		if (fread(&buf.rec, offsetof(KmsAuditRecord, data), 1, f) != 1 ||
+			buf.rec.len < offsetof(KmsAuditRecord, data) || buf.rec.len > KMS_AUDIT_MAX_RECORD)
+			break;
+		rest = buf.rec.len - offsetof(KmsAuditRecord, data);
+		if (rest > 0 && fread(buf.rec.data, rest, 1, f) != 1)
+			break;
+		if (!KmsAuditRecordValid(&buf.rec))
+			break;
+		buf.rec.flags = 0;
+		if (KmsAuditTryAppend(&buf.rec))
+		{
+			loaded++;
+			pg_atomic_fetch_add_u64(&kmsAudit->enqueued, 1);
+		}
+		else
+			lost++;
+	}
+	if (loaded + lost < hdr[2])
+		ereport(LOG,
+				(errmsg("pg_kms audit: file \"%s\" is truncated or damaged after %u of %u events",
+						KMS_AUDIT_QUEUE_FILE, loaded + lost, hdr[2])));
+	if (lost > 0)
+	{
+		pg_atomic_fetch_add_u64(&kmsAudit->only_logged, lost);
+		ereport(WARNING,
+				(errmsg("pg_kms audit: %u audit events kept from before the restart did not fit in the queue; they are in the server log only",
+						lost),
+				 errhint("Raise pg_kms.audit_queue_size.")));
+	}
+	if (loaded > 0)
+		ereport(LOG,
+				(errmsg("pg_kms audit: queued %u audit events kept from before the restart", loaded)));
+done:
+	FreeFile(f);
+	(void) unlink(KMS_AUDIT_QUEUE_FILE);
 }
 
 /* ----------------------------------------------------------------
@@ -197,6 +451,8 @@ KmsAuditSerialize(const KmsAuditEvent *ev, uint64 seq)
 	KmsAuditRecord *rec = &kms_recbuf.rec;
 	char	   *p = rec->data;
 
+	rec->flags = 0;
+	rec->dboid = ev->dboid;
 	rec->pid = MyProcPid;
 	rec->time = ev->time;
 	rec->last_time = ev->last_time;
@@ -317,28 +573,64 @@ KmsAuditTryAppend(const KmsAuditRecord *rec)
 }
 
 /*
- * Put rec on the queue.  If it is full and the worker is draining, wait up
- * to pg_kms.audit_queue_wait for space (not at abort, and not in the worker
- * itself).  Interrupts are held meanwhile: the event must come out of here
- * either queued or logged.  Returns whether it was queued.
+ * Wake consumers; lock held.  all: every one (the queue is full: any of
+ * them may be the one holding tail); else the consumer of dboid.
+ */
+static void
+KmsAuditWakeConsumers(Oid dboid, bool all)
+{
+	for (int i = 0; i < kmsAudit->max_consumers; i++)
+	{
+		KmsAuditConsumer *c = &kmsAuditConsumers[i];
+
+		if (OidIsValid(c->dboid) && c->latch && (all || c->dboid == dboid))
+			SetLatch(c->latch);
+	}
+}
+
+/*
+ * May a producer wait for room?  Only if the record at tail (the one that
+ * holds the space) belongs to a database whose consumer is draining, and
+ * that consumer is not this process.  Lock held.
+ */
+static bool
+KmsAuditRoomExpected(void)
+{
+	const KmsAuditRecord *rec;
+	KmsAuditConsumer *c;
+	uint64		off;
+
+	if (kmsAudit->tail >= kmsAudit->head)
+		return false;
+	off = kmsAudit->tail % kmsAudit->capacity;
+	rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
+	if (rec->len == 0)
+		return true;			/* a wrap marker: the next record decides */
+	c = KmsAuditFindConsumer(rec->dboid);
+	return c != NULL && c->draining && c->pid != MyProcPid;
+}
+
+/*
+ * Put rec on the queue.  If it is full and the worker that can free room
+ * is draining, wait up to pg_kms.audit_queue_wait for space (not at abort,
+ * and not in that worker itself).  Interrupts are held meanwhile: the event
+ * must come out of here either queued or logged.  Returns whether it was
+ * queued.
  */
 static bool
 KmsAuditEnqueue(const KmsAuditRecord *rec, bool may_wait)
 {
 	bool		queued;
-	bool		wake = false;
 	bool		can_wait;
 
 	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
 	queued = KmsAuditTryAppend(rec);
-	can_wait = kmsAudit->consumer_draining && kmsAudit->consumer_pid != MyProcPid;
-	if (queued)
-		wake = kmsAudit->nevents * 2 >= kmsAudit->max_events ||
-			(kmsAudit->head - kmsAudit->tail) * 2 >= kmsAudit->capacity;
-	else
-		wake = true;
-	if (wake && kmsAudit->consumer_latch)
-		SetLatch(kmsAudit->consumer_latch);
+	can_wait = !queued && KmsAuditRoomExpected();
+	if (!queued)
+		KmsAuditWakeConsumers(InvalidOid, true);
+	else if (kmsAudit->nevents * 2 >= kmsAudit->max_events ||
+			 (kmsAudit->head - kmsAudit->tail) * 2 >= kmsAudit->capacity)
+		KmsAuditWakeConsumers(rec->dboid, false);
 	LWLockRelease(kmsAudit->lock);
 
 	if (!queued && may_wait && can_wait && kms_audit_queue_wait > 0)
@@ -355,8 +647,8 @@ KmsAuditEnqueue(const KmsAuditRecord *rec, bool may_wait)
 
 			LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
 			queued = KmsAuditTryAppend(rec);
-			if (!queued && kmsAudit->consumer_latch)
-				SetLatch(kmsAudit->consumer_latch);
+			if (!queued)
+				KmsAuditWakeConsumers(InvalidOid, true);
 			LWLockRelease(kmsAudit->lock);
 			if (queued || remain <= 0)
 				break;

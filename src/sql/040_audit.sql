@@ -1,7 +1,9 @@
 /*
- * Audit trail (docs/audit.md).  The audit worker (connected to
- * pg_kms.database) is the only writer of kms.audit_log; each row is chained
- * to the previous one by a SHA-256 hash.  kms.audit is the view roles read.
+ * Audit trail (docs/audit.md).  The audit worker of this database is the
+ * only writer of kms.audit_log; each row is chained to the previous one by
+ * a SHA-256 hash.  kms.audit is the view roles read.  The table is dumped
+ * with its data (pg_extension_config_dump), so a restore keeps the trail
+ * and kms_audit_verify() still passes.
  */
 CREATE TABLE kms.audit_log (
 	id				bigint PRIMARY KEY,
@@ -31,6 +33,7 @@ CREATE TABLE kms.audit_log (
 );
 CREATE INDEX ON kms.audit_log (event_time);
 REVOKE ALL ON kms.audit_log FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('kms.audit_log', '');
 
 /*
  * The hash chain, in SQL: the same definition the worker computes in C.
@@ -153,8 +156,9 @@ REVOKE ALL ON FUNCTION kms_audit_stats() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_audit_stats() TO kms_admin;
 
 /*
- * One row per background worker: worker = 'audit' (drain, retention; the
- * queue columns) or 'rotation' (rotations, deletions; next_due).
+ * One row per background worker of the current database: worker = 'audit'
+ * (drain, retention; the queue columns) or 'rotation' (rotations,
+ * deletions; next_due).
  */
 CREATE FUNCTION kms_worker_status(OUT state text, OUT pid int, OUT started timestamptz,
 								  OUT last_wake timestamptz, OUT next_wake timestamptz,
@@ -163,6 +167,21 @@ CREATE FUNCTION kms_worker_status(OUT state text, OUT pid int, OUT started times
 								  OUT next_due timestamptz, OUT worker text,
 								  OUT job text, OUT job_started timestamptz)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status' LANGUAGE C VOLATILE ROWS 2;
-COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background workers, one row each';
+COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background workers of the current database, one row each';
 REVOKE ALL ON FUNCTION kms_worker_status() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION kms_worker_status() TO kms_admin;
+
+/*
+ * Every pg_kms background process of the cluster, for superusers: the
+ * launcher (database NULL, worker 'launcher'), then the audit and rotation
+ * workers of each database the launcher serves or probes.
+ */
+CREATE FUNCTION kms_worker_status_all(OUT database text, OUT worker text, OUT state text,
+									  OUT pid int, OUT started timestamptz,
+									  OUT last_wake timestamptz, OUT next_wake timestamptz,
+									  OUT last_error text, OUT next_due timestamptz,
+									  OUT job text, OUT job_started timestamptz,
+									  OUT restarts bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status_all' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kms_worker_status_all() IS 'State of the pg_kms launcher and of the workers of every database (superusers only)';
+REVOKE ALL ON FUNCTION kms_worker_status_all() FROM PUBLIC;

@@ -1,34 +1,43 @@
 /*-------------------------------------------------------------------------
  *
  * worker.c
- *	  The pg_kms background workers: one drains and retains the audit
- *	  trail, one runs secret rotation, key rotation and deletion windows.
+ *	  The per-database pg_kms workers: in each database where pg_kms is
+ *	  installed, one drains and retains that database's audit trail, one
+ *	  runs its secret rotations, key rotations and deletion windows.
  *
- * Two workers per cluster, registered in _PG_init when pg_kms is
- * preloaded, so that rotation work, which runs code and logins a secret
- * chooses, can never hold up the audit drain (a full queue makes every
- * audited call wait).  Each starts once the server is consistent (so it
- * also runs on a hot standby), connects to pg_kms.database as the
- * bootstrap superuser, and loops: wake up (its own latch, or
- * pg_kms.worker_naptime), and if the server is a primary and pg_kms is
- * installed in that database, run each of its jobs in its own transaction
- * until none has more to do.  On a standby it writes nothing and stays up;
- * after promotion the next wake-up finds RecoveryInProgress() false and
- * starts writing.  Producers wake the audit worker when the queue passes
- * half full; KmsWorkerWake() wakes the rotation worker.
+ * Two workers per database, started by the launcher (launcher.c), so that
+ * rotation work, which runs code and logins a secret chooses, can never
+ * hold up the audit drain (a full queue makes every audited call wait);
+ * two processes per served database is the price, counted against
+ * pg_kms.max_workers.  Each connects to its database (bgw_main_arg is its
+ * slot in the launcher's table) as the bootstrap superuser, and loops:
+ * wake up (its own latch, or pg_kms.worker_naptime), and if the server is
+ * a primary, run each of its jobs in its own transaction until none has
+ * more to do.  If pg_kms is not installed in its database (never was, or
+ * DROP EXTENSION), it exits cleanly saying so, and the launcher looks at
+ * that database again later (at once after CREATE EXTENSION pg_kms).  On
+ * a standby it writes nothing and stays up; after promotion the next
+ * wake-up finds RecoveryInProgress() false and starts writing.  Producers
+ * wake the audit worker of their database when the queue passes half
+ * full; KmsWorkerWake() wakes the rotation worker of the caller's
+ * database.
  *
- * Errors: a job's error is recorded in shared memory (kms_worker_status()
- * shows it), then re-thrown, which ends that worker with exit code 1; the
- * postmaster starts it again after bgw_restart_time.  SIGTERM ends it
- * cleanly with exit code 0 (not restarted until the next server start, as
- * for any background worker): between jobs at once, and during a job by
- * cancelling the job (its transaction aborts; a second SIGTERM ends the
- * process at the next interrupt check).  SIGHUP reloads the configuration.
+ * Errors: a job's error is recorded in the slot (kms_worker_status() shows
+ * it), then re-thrown, which ends that worker with exit code 1; the
+ * launcher starts it again after a backoff (5 s, doubling up to 5 min).
+ * SIGTERM ends it cleanly (exit code 0): between jobs at once, and during a
+ * job by cancelling the job (its transaction aborts; a second SIGTERM ends
+ * the process at the next interrupt check).  A worker stopped so is not
+ * started again until the next server start or CREATE/DROP EXTENSION in its
+ * database, unless a command asked for its database (release_requested:
+ * CREATE DATABASE ... TEMPLATE, DROP DATABASE), in which case the launcher
+ * starts it again once that command is over.  SIGHUP reloads the
+ * configuration.
  *
  * Adding a job: write a bool run(void) doing one bounded unit of work with
  * SPI and add a line to the job table of the worker that should run it.
  *
- * Locking: each worker's status struct is guarded by its spinlock `mutex`.
+ * Locking: see worker_internal.h (the slot's spinlock for its status).
  *
  * IDENTIFICATION
  *	  src/worker/worker.c
@@ -60,12 +69,14 @@
 #include "utils/timestamp.h"
 
 #include "audit/audit.h"
-#include "worker/worker.h"
+#include "worker/worker_internal.h"
 
 char	   *kms_worker_database = NULL;
 int			kms_worker_naptime = 10;
+int			kms_max_workers = 6;
+bool		kms_database_set = false;
 
-/* The workers, in bgw_main_arg order (also the rows of kms_worker_status()). */
+/* The kinds of worker (also the rows of kms_worker_status()). */
 typedef struct KmsWorkerKind
 {
 	const char *name;			/* kms_worker_status().worker */
@@ -112,29 +123,11 @@ KmsWorkerDueEnabled(void)
 	return kms_due_enabled == NULL || kms_due_enabled();
 }
 
-typedef struct KmsWorkerStatus
-{
-	slock_t		mutex;
-	int			pid;
-	char		state[32];
-	TimestampTz started;
-	TimestampTz last_wake;
-	TimestampTz next_wake;
-	TimestampTz last_error_time;
-	char		last_error[256];
-	uint64		restarts;
-	Latch	   *latch;			/* the worker's latch, to wake it */
-	TimestampTz next_due;		/* earliest rotation or deletion due */
-	char		job[32];		/* the job running now, "" when none */
-	TimestampTz job_started;
-} KmsWorkerStatus;
-
-static KmsWorkerStatus *kmsWorkers = NULL;	/* [KMS_NWORKERS] in shared memory */
-
 /* In a worker: which one this process is, and its status. */
-static int	MyKmsWhich = -1;
+static int	MyKmsWhich = -1;		/* the kind */
 static const KmsWorkerKind *MyKmsKind = NULL;
-static KmsWorkerStatus *MyKmsStatus = NULL;
+static KmsWorkerSlot *MyKmsStatus = NULL;
+static char MyKmsDbName[NAMEDATALEN];
 
 static void KmsWorkerNoteNextDue(void);
 
@@ -152,39 +145,16 @@ static volatile sig_atomic_t in_job = false;
 static TimeoutId kms_job_tick_timeout;
 static volatile sig_atomic_t ticks_since_sigterm = 0;
 
-/* ----------------------------------------------------------------
- * Shared status
- * ----------------------------------------------------------------
- */
-static Size
-KmsWorkerShmemSize(void)
+const char *
+KmsWorkerKindName(int kind)
 {
-	return MAXALIGN(mul_size(sizeof(KmsWorkerStatus), KMS_NWORKERS));
+	return kms_worker_kinds[kind].name;
 }
 
-void
-KmsWorkerShmemRequest(void)
+const char *
+KmsWorkerKindBgwName(int kind)
 {
-	RequestAddinShmemSpace(KmsWorkerShmemSize());
-}
-
-void
-KmsWorkerShmemStartup(void)
-{
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	kmsWorkers = ShmemInitStruct("pg_kms worker status", KmsWorkerShmemSize(), &found);
-	if (!found)
-	{
-		memset(kmsWorkers, 0, KmsWorkerShmemSize());
-		for (int i = 0; i < KMS_NWORKERS; i++)
-		{
-			SpinLockInit(&kmsWorkers[i].mutex);
-			strlcpy(kmsWorkers[i].state, "not started", sizeof(kmsWorkers[i].state));
-		}
-	}
-	LWLockRelease(AddinShmemInitLock);
+	return kms_worker_kinds[kind].bgw_name;
 }
 
 static void
@@ -209,17 +179,26 @@ KmsWorkerSetJob(const char *job)
  * Setup, from _PG_init
  * ----------------------------------------------------------------
  */
+/* pg_kms.database is deprecated: note whether a configuration sets it. */
+static bool
+KmsWorkerCheckDatabase(char **newval, void **extra, GucSource source)
+{
+	if (source > PGC_S_DEFAULT)
+		kms_database_set = true;
+	return true;
+}
+
 void
 KmsWorkerDefineGucs(void)
 {
 	DefineCustomStringVariable("pg_kms.database",
-							   "Sets the database the pg_kms workers connect to.",
-							   "The audit trail of the whole cluster is kept in kms.audit of this database.",
+							   "Deprecated: pg_kms serves every database where it is installed.",
+							   "Ignored since pg_kms 1.2 (a WARNING at start says so); each database keeps its own audit trail in kms.audit.",
 							   &kms_worker_database,
 							   "postgres",
 							   PGC_POSTMASTER,
 							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   KmsWorkerCheckDatabase, NULL, NULL);
 
 	DefineCustomIntVariable("pg_kms.worker_naptime",
 							"Sets how long the pg_kms workers sleep between rounds.",
@@ -229,30 +208,27 @@ KmsWorkerDefineGucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
-}
 
-void
-KmsWorkerRegisterBgworkers(void)
-{
-	if (IsBinaryUpgrade)
-		return;
+	DefineCustomIntVariable("pg_kms.max_workers",
+							"Sets the most per-database pg_kms workers that run at once.",
+							"Each database where pg_kms is installed uses two (audit and rotation); the launcher is one more background worker.",
+							&kms_max_workers,
+							6, 2, 1024,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 
-	for (int i = 0; i < KMS_NWORKERS; i++)
-	{
-		BackgroundWorker bgw;
+	/* each database's audit worker consumes that database's events */
+	KmsAuditSetMaxConsumers(kms_max_workers);
 
-		memset(&bgw, 0, sizeof(bgw));
-		bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-		bgw.bgw_start_time = BgWorkerStart_ConsistentState;
-		bgw.bgw_restart_time = 5;
-		strlcpy(bgw.bgw_library_name, "pg_kms", BGW_MAXLEN);
-		strlcpy(bgw.bgw_function_name, "KmsWorkerMain", BGW_MAXLEN);
-		strlcpy(bgw.bgw_name, kms_worker_kinds[i].bgw_name, BGW_MAXLEN);
-		strlcpy(bgw.bgw_type, kms_worker_kinds[i].bgw_name, BGW_MAXLEN);
-		bgw.bgw_main_arg = Int32GetDatum(i);
-		bgw.bgw_notify_pid = 0;
-		RegisterBackgroundWorker(&bgw);
-	}
+	if (kms_max_workers + 1 > max_worker_processes)
+		ereport(WARNING,
+				(errmsg("pg_kms.max_workers (%d) and the pg_kms launcher need more background workers than max_worker_processes (%d) allows",
+						kms_max_workers, max_worker_processes),
+				 errdetail("pg_kms serves at most %d databases until max_worker_processes is raised (two workers each, and the launcher).",
+						   Max(max_worker_processes - 1, 0) / 2),
+				 errhint("Set max_worker_processes to at least %d (plus what parallel query and other extensions need), or lower pg_kms.max_workers.",
+						 kms_max_workers + 1)));
 }
 
 /* ----------------------------------------------------------------
@@ -299,21 +275,45 @@ KmsWorkerSigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/*
+ * Say why we stop, for the launcher and kms_worker_status().  Exit code 0
+ * after SIGTERM: "released" if a command asked for our database (the
+ * launcher starts us again once it is over), else "stopped".
+ */
 static void
 KmsWorkerAtExit(int code, Datum arg)
 {
+	bool		released;
+
 	if (MyKmsKind->drains_audit)
 		KmsAuditSetConsumer(NULL, false);
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	released = MyKmsStatus->release_requested;
+	LWLockRelease(kmsLauncher->lock);
 	SpinLockAcquire(&MyKmsStatus->mutex);
 	MyKmsStatus->pid = 0;
 	MyKmsStatus->latch = NULL;
 	MyKmsStatus->job[0] = '\0';
 	MyKmsStatus->job_started = 0;
-	if (code == 0)
-		strlcpy(MyKmsStatus->state, "stopped", sizeof(MyKmsStatus->state));
-	else
+	if (code != 0)
+	{
+		MyKmsStatus->exit_reason = KMS_EXIT_ERROR;
 		strlcpy(MyKmsStatus->state, "restarting after error", sizeof(MyKmsStatus->state));
+	}
+	else if (MyKmsStatus->exit_reason == KMS_EXIT_ABSENT)
+		strlcpy(MyKmsStatus->state, "not installed", sizeof(MyKmsStatus->state));
+	else if (released)
+	{
+		MyKmsStatus->exit_reason = KMS_EXIT_RELEASED;
+		strlcpy(MyKmsStatus->state, "released", sizeof(MyKmsStatus->state));
+	}
+	else
+	{
+		MyKmsStatus->exit_reason = KMS_EXIT_STOPPED;
+		strlcpy(MyKmsStatus->state, "stopped", sizeof(MyKmsStatus->state));
+	}
 	SpinLockRelease(&MyKmsStatus->mutex);
+	KmsWorkerWakeLauncher();
 }
 
 /*
@@ -401,29 +401,54 @@ KmsWorkerExtensionInstalled(void)
 	return installed;
 }
 
+/*
+ * pg_kms is not installed in our database (never was, or DROP EXTENSION):
+ * say so and exit cleanly; the launcher looks at the database again later,
+ * at once after CREATE EXTENSION pg_kms.  The audit worker first discards
+ * the events of this database queued before it looked (their rows have no
+ * table to go to; they are in the server log).
+ */
+static void
+KmsWorkerNotInstalled(uint64 queued_before)
+{
+	if (MyKmsKind->drains_audit)
+	{
+		uint32		n = KmsAuditDiscardDatabase(MyDatabaseId, queued_before);
+
+		if (n > 0)
+			ereport(LOG,
+					(errmsg("%s: pg_kms is not installed in database \"%s\"; %u queued audit events of that database are in the server log only",
+							MyKmsKind->bgw_name, MyKmsDbName, n)));
+	}
+	ereport(DEBUG1,
+			(errmsg("%s: pg_kms is not installed in database \"%s\"; exiting",
+					MyKmsKind->bgw_name, MyKmsDbName)));
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	MyKmsStatus->exit_reason = KMS_EXIT_ABSENT;
+	SpinLockRelease(&MyKmsStatus->mutex);
+	proc_exit(0);
+}
+
 /* One round: every job of this worker until none has more to do. */
 static void
 KmsWorkerRound(void)
 {
-	static bool said_missing = false;
 	bool		standby = RecoveryInProgress();
 	bool		more;
+	uint64		queued_before = KmsAuditQueueHead();
 
-	if (!standby && !KmsWorkerExtensionInstalled())
+	if (!KmsWorkerExtensionInstalled())
+		KmsWorkerNotInstalled(queued_before);
+	SpinLockAcquire(&MyKmsStatus->mutex);
+	more = !MyKmsStatus->found_extension;
+	MyKmsStatus->found_extension = true;
+	SpinLockRelease(&MyKmsStatus->mutex);
+	if (more)
 	{
-		if (!said_missing)
-			ereport(LOG,
-					(errmsg("%s: extension pg_kms is not installed in database \"%s\"; waiting",
-							MyKmsKind->bgw_name, kms_worker_database),
-					 errhint("Run CREATE EXTENSION pg_kms in database \"%s\", or set pg_kms.database.",
-							 kms_worker_database)));
-		said_missing = true;
-		if (MyKmsKind->drains_audit)
-			KmsAuditSetConsumer(MyLatch, false);
-		KmsWorkerSetState("waiting for extension");
-		return;
+		ereport(LOG,
+				(errmsg("%s started in database \"%s\"", MyKmsKind->bgw_name, MyKmsDbName)));
+		KmsWorkerWakeLauncher();	/* the audit worker found it: start the other */
 	}
-	said_missing = false;
 	if (standby)
 	{
 		/* no writes here; the queue and the rotations wait for a promotion */
@@ -486,35 +511,50 @@ KmsWorkerNoteNextDue(void)
 }
 
 /*
- * Wake the rotation worker now (a rotation was requested).  Safe from any
- * backend; a no-op when that worker is not running.
+ * Wake the rotation worker of the caller's database now (a rotation was
+ * requested).  Safe from any backend; if that database has no rotation
+ * worker yet, the launcher is asked to look at it.
  */
 void
 KmsWorkerWake(void)
 {
-	KmsWorkerStatus *st;
-	Latch	   *latch;
+	KmsWorkerSlot *st;
+	Latch	   *latch = NULL;
 
-	if (kmsWorkers == NULL)
+	if (kmsLauncher == NULL || !OidIsValid(MyDatabaseId))
 		return;
-	st = &kmsWorkers[KMS_WORKER_ROTATION];
-	SpinLockAcquire(&st->mutex);
-	latch = st->latch;
-	SpinLockRelease(&st->mutex);
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	st = KmsWorkerFindSlot(MyDatabaseId, KMS_WORKER_ROTATION);
+	if (st != NULL)
+	{
+		SpinLockAcquire(&st->mutex);
+		latch = st->latch;
+		SpinLockRelease(&st->mutex);
+	}
+	LWLockRelease(kmsLauncher->lock);
 	if (latch)
 		SetLatch(latch);
+	else
+		KmsWorkerNudge(MyDatabaseId);
 }
 
 void
 KmsWorkerMain(Datum main_arg)
 {
-	int			which = DatumGetInt32(main_arg);
+	int			slot = DatumGetInt32(main_arg);
+	Oid			dboid;
 
-	if (which < 0 || which >= KMS_NWORKERS)
-		elog(FATAL, "pg_kms worker: unknown worker %d", which);
-	MyKmsWhich = which;
-	MyKmsKind = &kms_worker_kinds[which];
-	MyKmsStatus = &kmsWorkers[which];
+	if (kmsLauncher == NULL || slot < 0 || slot >= kmsLauncher->nslots)
+		elog(FATAL, "pg_kms worker: unknown slot %d", slot);
+	MyKmsStatus = &kmsLauncher->slots[slot];
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	dboid = MyKmsStatus->dboid;
+	MyKmsWhich = MyKmsStatus->kind;
+	strlcpy(MyKmsDbName, MyKmsStatus->dbname, sizeof(MyKmsDbName));
+	LWLockRelease(kmsLauncher->lock);
+	if (MyKmsWhich < 0 || MyKmsWhich >= KMS_NWORKERS || !OidIsValid(dboid))
+		elog(FATAL, "pg_kms worker: slot %d is not assigned", slot);
+	MyKmsKind = &kms_worker_kinds[MyKmsWhich];
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, KmsWorkerSigterm);
@@ -530,18 +570,17 @@ KmsWorkerMain(Datum main_arg)
 	MyKmsStatus->next_due = 0;
 	MyKmsStatus->job[0] = '\0';
 	MyKmsStatus->job_started = 0;
+	MyKmsStatus->exit_reason = KMS_EXIT_NONE;
+	MyKmsStatus->found_extension = false;
 	strlcpy(MyKmsStatus->state, "starting", sizeof(MyKmsStatus->state));
 	SpinLockRelease(&MyKmsStatus->mutex);
 	before_shmem_exit(KmsWorkerAtExit, (Datum) 0);
 
-	BackgroundWorkerInitializeConnection(kms_worker_database, NULL, 0);
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	kms_job_tick_timeout = RegisterTimeout(USER_TIMEOUT, KmsWorkerJobTick);
 	pgstat_report_appname(MyKmsKind->bgw_name);
 	SetConfigOption("search_path", "pg_catalog", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("application_name", MyKmsKind->bgw_name, PGC_SUSET, PGC_S_OVERRIDE);
-
-	ereport(LOG,
-			(errmsg("%s started in database \"%s\"", MyKmsKind->bgw_name, kms_worker_database)));
 
 	for (;;)
 	{
@@ -599,14 +638,36 @@ KmsWorkerMain(Datum main_arg)
 #define KMS_STATUS_COLS_1_0 10
 #define KMS_STATUS_COLS		13
 
+/*
+ * A copy of the status of dboid's worker of this kind; a row saying "not
+ * started" if the launcher has not (or not yet) given it a slot.
+ */
+void
+KmsWorkerSnapshot(Oid dboid, int kind, KmsWorkerSlot *out)
+{
+	KmsWorkerSlot *st;
+
+	memset(out, 0, sizeof(*out));
+	strlcpy(out->state, "not started", sizeof(out->state));
+	out->kind = kind;
+	out->dboid = dboid;
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	st = KmsWorkerFindSlot(dboid, kind);
+	if (st != NULL)
+	{
+		SpinLockAcquire(&st->mutex);
+		memcpy(out, st, sizeof(*out));
+		SpinLockRelease(&st->mutex);
+	}
+	LWLockRelease(kmsLauncher->lock);
+}
+
 static void
 KmsWorkerStatusRow(int which, bool legacy, Datum *values, bool *nulls)
 {
-	KmsWorkerStatus st;
+	KmsWorkerSlot st;
 
-	SpinLockAcquire(&kmsWorkers[which].mutex);
-	memcpy(&st, &kmsWorkers[which], sizeof(st));
-	SpinLockRelease(&kmsWorkers[which].mutex);
+	KmsWorkerSnapshot(MyDatabaseId, which, &st);
 
 	memset(nulls, 0, KMS_STATUS_COLS * sizeof(bool));
 	values[0] = CStringGetTextDatum(st.state);
@@ -622,7 +683,7 @@ KmsWorkerStatusRow(int which, bool legacy, Datum *values, bool *nulls)
 		values[5] = CStringGetTextDatum(st.last_error);
 	else
 		nulls[5] = true;
-	/* the audit queue's figures on the row of the worker that drains it */
+	/* the (shared) audit queue's figures on the row of the worker that drains */
 	if (kms_worker_kinds[which].drains_audit || legacy)
 	{
 		values[6] = Int32GetDatum((int32) KmsAuditQueueLength());
@@ -633,11 +694,11 @@ KmsWorkerStatusRow(int which, bool legacy, Datum *values, bool *nulls)
 		nulls[6] = nulls[7] = nulls[8] = true;
 	if (legacy)
 	{
+		KmsWorkerSlot rot;
+
 		/* 1.0's one row: the audit worker, and when rotation work is due */
-		SpinLockAcquire(&kmsWorkers[KMS_WORKER_ROTATION].mutex);
-		st.next_due = kmsWorkers[KMS_WORKER_ROTATION].next_due;
-		SpinLockRelease(&kmsWorkers[KMS_WORKER_ROTATION].mutex);
-		TS_OR_NULL(9, st.next_due);
+		KmsWorkerSnapshot(MyDatabaseId, KMS_WORKER_ROTATION, &rot);
+		TS_OR_NULL(9, rot.next_due);
 		return;
 	}
 	if (kms_worker_kinds[which].wakes_for_due)
@@ -654,9 +715,10 @@ KmsWorkerStatusRow(int which, bool legacy, Datum *values, bool *nulls)
 }
 
 /*
- * One row per worker.  A database still at pg_kms 1.0 declares the
- * function with one row of 10 columns: it gets the audit worker's row, as
- * before the split, until ALTER EXTENSION pg_kms UPDATE.
+ * The workers of the caller's database, one row each (kms_worker_status_all()
+ * in launcher.c lists every database's).  A database still at pg_kms 1.0
+ * declares the function with one row of 10 columns: it gets the audit
+ * worker's row, as before the split, until ALTER EXTENSION pg_kms UPDATE.
  */
 PG_FUNCTION_INFO_V1(kms_worker_status);
 Datum
@@ -667,7 +729,7 @@ kms_worker_status(PG_FUNCTION_ARGS)
 	bool		nulls[KMS_STATUS_COLS];
 	ReturnSetInfo *rsinfo;
 
-	KmsCheckPreloaded(kmsWorkers != NULL);
+	KmsCheckPreloaded(kmsLauncher != NULL);
 	if (!KmsIsAdmin())
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
@@ -692,5 +754,105 @@ kms_worker_status(PG_FUNCTION_ARGS)
 		KmsWorkerStatusRow(i, false, values, nulls);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * SQL: kms_worker_status_all()
+ * ----------------------------------------------------------------
+ */
+#define KMS_STATUS_ALL_COLS 12
+
+/*
+ * Every pg_kms background process of the cluster, for superusers: the
+ * launcher (database NULL), then each per-database worker.
+ */
+PG_FUNCTION_INFO_V1(kms_worker_status_all);
+Datum
+kms_worker_status_all(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo;
+	Datum		values[KMS_STATUS_ALL_COLS];
+	bool		nulls[KMS_STATUS_ALL_COLS];
+	KmsWorkerSlot *copy;
+	int			n = 0;
+	int			lpid;
+	TimestampTz lstarted,
+				lwake;
+	char		lstate[32];
+
+	KmsCheckPreloaded(kmsLauncher != NULL);
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: only superusers may read the status of every database's workers"),
+				 errhint("Use kms_worker_status() for the workers of the current database.")));
+
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	if (rsinfo->setDesc->natts != KMS_STATUS_ALL_COLS)
+		elog(ERROR, "kms_worker_status_all: unexpected result type (%d columns)", rsinfo->setDesc->natts);
+
+	copy = palloc(sizeof(KmsWorkerSlot) * kmsLauncher->nslots);
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	lpid = kmsLauncher->launcher_pid;
+	lstarted = kmsLauncher->launcher_started;
+	lwake = kmsLauncher->launcher_last_wake;
+	strlcpy(lstate, kmsLauncher->launcher_state, sizeof(lstate));
+	for (int i = 0; i < kmsLauncher->nslots; i++)
+	{
+		KmsWorkerSlot *s = &kmsLauncher->slots[i];
+
+		if (!s->in_use)
+			continue;
+		SpinLockAcquire(&s->mutex);
+		memcpy(&copy[n++], s, sizeof(*s));
+		SpinLockRelease(&s->mutex);
+	}
+	LWLockRelease(kmsLauncher->lock);
+
+#define TS_OR_NULL(i, t) do { if ((t) != 0) values[i] = TimestampTzGetDatum(t); else nulls[i] = true; } while (0)
+	memset(nulls, 0, sizeof(nulls));
+	nulls[0] = true;
+	values[1] = CStringGetTextDatum("launcher");
+	values[2] = CStringGetTextDatum(lstate);
+	if (lpid != 0)
+		values[3] = Int32GetDatum(lpid);
+	else
+		nulls[3] = true;
+	TS_OR_NULL(4, lstarted);
+	TS_OR_NULL(5, lwake);
+	nulls[6] = nulls[7] = nulls[8] = nulls[9] = nulls[10] = nulls[11] = true;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+
+	for (int i = 0; i < n; i++)
+	{
+		KmsWorkerSlot *s = &copy[i];
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = CStringGetTextDatum(s->dbname);
+		values[1] = CStringGetTextDatum(KmsWorkerKindName(s->kind));
+		values[2] = CStringGetTextDatum(s->state);
+		if (s->pid != 0)
+			values[3] = Int32GetDatum(s->pid);
+		else
+			nulls[3] = true;
+		TS_OR_NULL(4, s->started);
+		TS_OR_NULL(5, s->last_wake);
+		TS_OR_NULL(6, s->next_wake);
+		if (s->last_error[0])
+			values[7] = CStringGetTextDatum(s->last_error);
+		else
+			nulls[7] = true;
+		TS_OR_NULL(8, s->next_due);
+		if (s->job[0])
+			values[9] = CStringGetTextDatum(s->job);
+		else
+			nulls[9] = true;
+		TS_OR_NULL(10, s->job_started);
+		values[11] = Int64GetDatum((int64) s->restarts);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+#undef TS_OR_NULL
 	return (Datum) 0;
 }

@@ -31,9 +31,10 @@ log_min_messages = debug1
 });
 $node->start;
 
-# Not installed yet: the worker waits and says so once.
-ok($node->wait_for_log(qr/pg_kms audit worker: extension pg_kms is not installed in database "postgres"; waiting/),
-	'worker waits for the extension');
+# Not installed yet: the launcher's probe of "postgres" says so and exits
+# (pg_kms 1.2: no worker waits in a database without the extension).
+ok($node->wait_for_log(qr/pg_kms audit worker: pg_kms is not installed in database "postgres"; exiting/),
+	'the worker probing "postgres" finds no extension');
 $node->safe_psql('postgres', q{CREATE EXTENSION pg_kms; CREATE TABLE k AS SELECT kms_create_key() AS k});
 ok($node->poll_query_until('postgres', q{SELECT state = 'running' FROM kms_worker_status() WHERE worker = 'audit'}), 'worker running');
 ok($node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM kms.audit WHERE operation = 'CreateKey'}),

@@ -100,7 +100,7 @@ $node->safe_psql('postgres', q{
 ok(poll_for(q{SELECT count(*) = 2 AND bool_and(state = 'running' AND pid IS NOT NULL) FROM kms_worker_status()}, 30),
 	'two workers, both running');
 is($node->safe_psql('postgres',
-		q{SELECT string_agg(backend_type, ',' ORDER BY backend_type) FROM pg_stat_activity WHERE backend_type LIKE 'pg_kms%'}),
+		q{SELECT string_agg(backend_type, ',' ORDER BY backend_type) FROM pg_stat_activity WHERE backend_type LIKE 'pg_kms%worker'}),
 	'pg_kms audit worker,pg_kms rotation worker', 'both are in pg_stat_activity');
 
 # Block the rotation work.

@@ -200,3 +200,15 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_version
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_stage
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+-- worker/audit: every database is served (issue 12), the audit trail is dumped (issue 11, finding 9)
+SELECT pg_catalog.pg_extension_config_dump('kms.audit_log', '');
+COMMENT ON FUNCTION kms_worker_status() IS 'State of the pg_kms background workers of the current database, one row each';
+CREATE FUNCTION kms_worker_status_all(OUT database text, OUT worker text, OUT state text,
+									  OUT pid int, OUT started timestamptz,
+									  OUT last_wake timestamptz, OUT next_wake timestamptz,
+									  OUT last_error text, OUT next_due timestamptz,
+									  OUT job text, OUT job_started timestamptz,
+									  OUT restarts bigint)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status_all' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION kms_worker_status_all() IS 'State of the pg_kms launcher and of the workers of every database (superusers only)';
+REVOKE ALL ON FUNCTION kms_worker_status_all() FROM PUBLIC;
