@@ -122,7 +122,15 @@ SELECT kms_audit_verify() IS NULL AS chain_ok_again;
 DELETE FROM kms.audit_log WHERE id = (SELECT id FROM regress_audit_victim);
 SELECT kms_audit_verify() = (SELECT min(id) FROM kms.audit_log WHERE id > (SELECT id FROM regress_audit_victim))
 	AS row_after_deleted_named;
+-- Putting it back by hand is an outside insert, which the custody guard
+-- takes for a restore into a used database and refuses; the test turns
+-- that check off for its one row.
 INSERT INTO kms.audit_log SELECT * FROM regress_audit_victim;
+SET pg_kms.allow_unsafe_drop = on;
+ALTER TABLE kms.audit_log DISABLE TRIGGER guard_restore;
+RESET pg_kms.allow_unsafe_drop;
+INSERT INTO kms.audit_log SELECT * FROM regress_audit_victim;
+ALTER TABLE kms.audit_log ENABLE TRIGGER guard_restore;
 SELECT kms_audit_verify() IS NULL AS chain_ok_restored;
 
 -- Nothing was only logged in this run, and the queue drains.

@@ -45,6 +45,7 @@
 #include "utils/timestamp.h"
 
 #include "audit/audit_internal.h"
+#include "catalog/guard.h"
 
 /* ----------------------------------------------------------------
  * The worker's side
@@ -475,6 +476,8 @@ KmsAuditDrain(void)
 	if (!OidIsValid(relid))
 		elog(ERROR, "pg_kms audit: table kms.audit_log does not exist");
 	LockRelationOid(relid, RowExclusiveLock);
+	/* our own rows: the custody guard takes outside inserts for a restore */
+	KmsGuardMarkInternal();
 	with_oids = get_attnum(relid, "db_user_oid") != InvalidAttrNumber &&
 		get_attnum(relid, "session_user_oid") != InvalidAttrNumber;
 	if (kms_insert_plan[with_oids] == NULL)

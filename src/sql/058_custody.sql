@@ -63,6 +63,10 @@ CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_stage
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
 CREATE TRIGGER guard_restore BEFORE INSERT ON kms.secret_grant
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+-- the audit trail is dumped too (040_audit.sql): a restore into a database
+-- with its own trail would break both hash chains
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
 
 -- Without shared_preload_libraries there is no utility hook (and every call
 -- of pg_kms fails): the drops are refused by this event trigger then, and

@@ -41,6 +41,9 @@ SELECT kms_create_alias('alias/app', '$key');
 CREATE TABLE app_data AS SELECT kms_encrypt('alias/app', convert_to('row one', 'UTF8')) AS c;
 SELECT create_secret('app/db', 'app-password');
 });
+# the dump carries the source's audit trail (kms.audit_log is dumped)
+ok($b->poll_query_until('app', q{SELECT count(*) > 0 FROM kms.audit_log WHERE database = 'app'}),
+	'the source database has audit rows to dump');
 my $custom = "$dumpdir/app.dump";
 my $plain = "$dumpdir/app.sql";
 $b->command_ok([ 'pg_dump', '-Fc', '-f', $custom, '-d', $b->connstr('app') ], 'pg_dump -Fc');
@@ -89,6 +92,16 @@ is(kms_state($b, 'used2'), $before{used2}, 'without --single-transaction: pg_kms
 IPC::Run::run([ 'psql', '-X', '-d', $b->connstr('used3'), '-f', $plain ], '>', \my $stdout3, '2>', \$stderr);
 like($stderr, qr/cannot restore pg_kms data into a database that already uses pg_kms/, 'a plain dump through psql: refused');
 is(kms_state($b, 'used3'), $before{used3}, 'a plain dump through psql: pg_kms\'s tables are as they were');
+
+# The audit trail too: no row of the dump's trail entered a used database,
+# and each database's own chain still verifies.
+foreach my $db ('used1', 'used2', 'used3')
+{
+	is($b->safe_psql($db, q{SELECT count(*) FROM kms.audit_log WHERE database = 'app'}), '0',
+		"$db: no audit row of the dump was restored into its trail");
+	is($b->safe_psql($db, q{SELECT kms_audit_verify() IS NULL}), 't', "$db: its audit chain verifies");
+}
+like($stderr, qr/table kms\.audit_log/, 'a plain dump through psql: kms.audit_log refused too');
 
 $b->stop;
 done_testing();

@@ -212,3 +212,8 @@ CREATE FUNCTION kms_worker_status_all(OUT database text, OUT worker text, OUT st
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_worker_status_all' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION kms_worker_status_all() IS 'State of the pg_kms launcher and of the workers of every database (superusers only)';
 REVOKE ALL ON FUNCTION kms_worker_status_all() FROM PUBLIC;
+
+-- custody/guard: the audit trail is dumped (above), so a restore into a
+-- database with its own trail is refused like the other tables
+CREATE TRIGGER guard_restore BEFORE INSERT ON kms.audit_log
+	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
