@@ -17,7 +17,10 @@
  * the hold ends.  If they do not leave in time, the command runs anyway
  * and fails as it would have.  Only for a caller who may run the command
  * on that database (superuser, owner, or a template for CREATE DATABASE):
- * nobody else's failing command stops a database's workers.
+ * nobody else's failing command stops a database's workers.  DROP
+ * EXTENSION pg_kms frees the current database the same way (for the
+ * extension's owner): the workers' transactions could deadlock with the
+ * drop's locks on pg_kms's tables.
  *
  * Locking: see worker_internal.h.
  *
@@ -32,8 +35,10 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
@@ -47,6 +52,14 @@
 #include "worker/worker_internal.h"
 
 #define KMS_RELEASE_WAIT_MS		10000	/* a command waits this long at most */
+
+#if PG_VERSION_NUM >= 160000
+#define kms_database_ownercheck(oid, role)	object_ownercheck(DatabaseRelationId, (oid), (role))
+#define kms_extension_ownercheck(oid, role)	object_ownercheck(ExtensionRelationId, (oid), (role))
+#else
+#define kms_database_ownercheck(oid, role)	pg_database_ownercheck((oid), (role))
+#define kms_extension_ownercheck(oid, role)	pg_extension_ownercheck((oid), (role))
+#endif
 
 /* Have the launcher look at dboid now (and a few times more, see above). */
 void
@@ -216,7 +229,7 @@ KmsWorkerReleaseByName(const char *dbname, const char *why, bool template)
 	dboid = get_database_oid(dbname, true);
 	if (!OidIsValid(dboid))
 		return;
-	if (superuser() || pg_database_ownercheck(dboid, GetUserId()))
+	if (superuser() || kms_database_ownercheck(dboid, GetUserId()))
 		may = true;
 	else if (template)
 	{
@@ -286,8 +299,26 @@ KmsWorkerUtility(PlannedStmt *pstmt)
 				if (st->removeType != OBJECT_EXTENSION)
 					break;
 				foreach(lc, st->objects)
-					if (IsA(lfirst(lc), String) && strcmp(strVal(lfirst(lc)), "pg_kms") == 0)
-						KmsWorkerNudge(MyDatabaseId);
+				{
+					Oid			extoid;
+
+					if (!IsA(lfirst(lc), String) || strcmp(strVal(lfirst(lc)), "pg_kms") != 0)
+						continue;
+
+					/*
+					 * The workers read and write pg_kms's tables: a DROP
+					 * taking its locks while they work can deadlock with
+					 * them.  Stop them first (for the extension's owner
+					 * only; the custody guard has already refused a drop
+					 * that would destroy live keys).
+					 */
+					extoid = get_extension_oid("pg_kms", true);
+					if (OidIsValid(extoid) &&
+						(superuser() || kms_extension_ownercheck(extoid, GetUserId())))
+						KmsWorkerRelease(MyDatabaseId, get_database_name(MyDatabaseId),
+										 "DROP EXTENSION pg_kms");
+					KmsWorkerNudge(MyDatabaseId);
+				}
 				break;
 			}
 		default:
