@@ -38,10 +38,18 @@
  * consumers share the one ring: each copies its own database's records out
  * under the lock, inserts them, and once that transaction committed marks
  * them KMS_AUDIT_REC_DONE; tail then advances over every leading record
- * that is done, so a failed drain leaves its records queued, and a record
- * whose database has no worker holds tail (and the ring fills behind it,
- * as it did when the one worker was stopped).  Producers wait for room
- * only if the consumer of the database at tail is draining.
+ * that is done, so a failed drain leaves its records queued.  A record
+ * whose database has no draining worker (not served, worker stopped or
+ * restarting) would hold tail, and fill the ring behind it for every other
+ * database: on a primary the launcher (the "janitor") discards such
+ * records once the queue is half full (KmsAuditDiscardDatabases; they are
+ * in the server log).  A producer wakes the janitor when the fill level
+ * rises past a mark (half, three quarters, full) while the record at tail
+ * has no draining consumer; each mark wakes it once until the level falls
+ * again, so a queue kept half full by a database whose events the launcher
+ * keeps (a worker starting) cannot make it spin.  Producers wait for room
+ * if the consumer of the database at tail is draining, or if that database
+ * has no consumer and the janitor runs on a primary.
  *
  * Restarts: at a clean postmaster exit the records still queued are
  * written to KMS_AUDIT_QUEUE_FILE, and loaded back at the next start (as
@@ -153,6 +161,9 @@ typedef struct KmsAuditShared
 	pg_atomic_uint64 written;
 	pg_atomic_uint64 only_logged;
 	pg_atomic_uint64 waits;
+	/* the launcher, which discards what no consumer drains (lock) */
+	Latch	   *janitor;
+	int			janitor_level;	/* the fill level it was last woken for */
 	char		ring[FLEXIBLE_ARRAY_MEMBER];
 } KmsAuditShared;
 
@@ -220,5 +231,26 @@ extern void KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait);
 extern void kms_audit_shmem_exit(int code, Datum arg);
 extern KmsAuditConsumer *KmsAuditFindConsumer(Oid dboid);	/* lock held */
 extern void KmsAuditAdvanceTail(void);	/* lock held exclusively */
+extern int	KmsAuditFillLevel(void);	/* lock held */
+
+/* ----------------------------------------------------------------
+ * For the launcher (worker/launcher.c), which includes this header for
+ * them alone.  They belong in audit.h, the audit layer's interface, with
+ * KmsAuditDiscardDatabase: move them there (and the launcher's include to
+ * audit/audit.h) when audit.h can be changed.
+ * ----------------------------------------------------------------
+ */
+
+/* How full the queue is, by events or by bytes, whichever is fuller */
+#define KMS_AUDIT_FILL_LOW		0	/* under half */
+#define KMS_AUDIT_FILL_HALF		1	/* half or more */
+#define KMS_AUDIT_FILL_PRESSURE 2	/* three quarters or more */
+#define KMS_AUDIT_FILL_FULL		3	/* an event did not fit (producers only) */
+
+/* The launcher's latch, woken when the queue fills behind a database no one drains (NULL: none) */
+extern void KmsAuditSetJanitor(Latch *latch);
+extern int	KmsAuditQueueFill(void);
+/* Discard the queued events of dboids[n] that no consumer drains; counts[i]: dboids[i]'s */
+extern uint32 KmsAuditDiscardDatabases(const Oid *dboids, int n, uint32 *counts);
 
 #endif							/* PG_KMS_AUDIT_INTERNAL_H */

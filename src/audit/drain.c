@@ -4,7 +4,8 @@
  *	  The workers' side: each database's audit worker drains that
  *	  database's events from the shared queue into its kms.audit_log with
  *	  the hash chain, and applies retention; the launcher discards the
- *	  events of databases that are gone; kms_audit_stats().
+ *	  events of databases that are gone, and of those that no audit worker
+ *	  drains when they would hold up the others; kms_audit_stats().
  *
  * IDENTIFICATION
  *	  src/audit/drain.c
@@ -170,6 +171,122 @@ uint32
 KmsAuditDiscardMissing(const Oid *dboids, int n)
 {
 	return KmsAuditDiscardWhere(InvalidOid, PG_UINT64_MAX, dboids, n);
+}
+
+/* ----------------------------------------------------------------
+ * The launcher's side: what no consumer drains
+ * ----------------------------------------------------------------
+ */
+void
+KmsAuditSetJanitor(Latch *latch)
+{
+	if (kmsAudit == NULL)
+		return;
+	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+	kmsAudit->janitor = latch;
+	kmsAudit->janitor_level = KMS_AUDIT_FILL_LOW;
+	LWLockRelease(kmsAudit->lock);
+	if (latch == NULL)
+		ConditionVariableBroadcast(&kmsAudit->space);	/* no one to wait for */
+}
+
+int
+KmsAuditQueueFill(void)
+{
+	int			level;
+
+	if (kmsAudit == NULL)
+		return KMS_AUDIT_FILL_LOW;
+	LWLockAcquire(kmsAudit->lock, LW_SHARED);
+	level = KmsAuditFillLevel();
+	LWLockRelease(kmsAudit->lock);
+	return level;
+}
+
+static int
+KmsAuditOidCmp(const void *a, const void *b)
+{
+	Oid			x = *(const Oid *) a;
+	Oid			y = *(const Oid *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Mark done, without writing them, every queued event of the databases
+ * dboids[n] that have no consumer now (the launcher's choice: databases
+ * whose audit worker is not running and is not coming soon); they are in
+ * the server log.  A database that has a consumer is skipped: its worker
+ * may be draining, and its drain must find its records as it copied them
+ * (KmsAuditDrainCommitted).  counts[i] gets how many of dboids[i]'s were
+ * discarded; returns the total, also added to events_only_logged.
+ */
+uint32
+KmsAuditDiscardDatabases(const Oid *dboids, int n, uint32 *counts)
+{
+	Oid		   *sorted;
+	uint32	   *found;
+	int			nsorted = 0;
+	uint32		total = 0;
+	uint64		cap;
+
+	memset(counts, 0, sizeof(uint32) * n);
+	if (kmsAudit == NULL || n <= 0)
+		return 0;
+	sorted = palloc(sizeof(Oid) * n);
+	found = palloc0(sizeof(uint32) * n);
+
+	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < n; i++)
+		if (KmsAuditFindConsumer(dboids[i]) == NULL)
+			sorted[nsorted++] = dboids[i];
+	if (nsorted > 0)
+	{
+		qsort(sorted, nsorted, sizeof(Oid), KmsAuditOidCmp);
+		cap = kmsAudit->capacity;
+		for (uint64 pos = kmsAudit->tail; pos < kmsAudit->head;)
+		{
+			KmsAuditRecord *rec = (KmsAuditRecord *) (kmsAudit->ring + pos % cap);
+			Oid		   *hit;
+
+			if (rec->len == 0)
+			{
+				pos += cap - pos % cap;
+				continue;
+			}
+			if (!(rec->flags & KMS_AUDIT_REC_DONE) &&
+				(hit = bsearch(&rec->dboid, sorted, nsorted, sizeof(Oid), KmsAuditOidCmp)) != NULL)
+			{
+				rec->flags |= KMS_AUDIT_REC_DONE;
+				kmsAudit->nevents--;
+				found[hit - sorted]++;
+				total++;
+			}
+			pos += rec->len;
+		}
+		if (total > 0)
+			KmsAuditAdvanceTail();
+	}
+	LWLockRelease(kmsAudit->lock);
+
+	if (total > 0)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			Oid		   *hit = bsearch(&dboids[i], sorted, nsorted, sizeof(Oid), KmsAuditOidCmp);
+
+			if (hit != NULL)
+			{
+				counts[i] = found[hit - sorted];
+				found[hit - sorted] = 0;	/* a database listed twice counts once */
+			}
+		}
+		pg_atomic_fetch_add_u64(&kmsAudit->only_logged, total);
+		ConditionVariableBroadcast(&kmsAudit->space);
+	}
+	pfree(sorted);
+	pfree(found);
+	return total;
 }
 
 uint32
@@ -546,9 +663,9 @@ KmsAuditDrainCommitted(void)
 
 		/*
 		 * Only this database's audit worker marks its records done (the
-		 * launcher discards only those of databases that are gone), and
-		 * tail cannot pass a record that is not done: the position still
-		 * names our record.
+		 * launcher discards only those of databases that are gone or have
+		 * no consumer, and we are this one's), and tail cannot pass a
+		 * record that is not done: the position still names our record.
 		 */
 		if (!(rec->flags & KMS_AUDIT_REC_DONE))
 		{

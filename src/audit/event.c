@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -246,6 +247,42 @@ KmsAuditAdvanceTail(void)
 		else
 			break;
 	}
+}
+
+/* KMS_AUDIT_FILL_LOW, _HALF or _PRESSURE: events or bytes, the fuller; lock held. */
+int
+KmsAuditFillLevel(void)
+{
+	uint64		n = kmsAudit->nevents;
+	uint64		max = kmsAudit->max_events;
+	uint64		used = kmsAudit->head - kmsAudit->tail;
+	uint64		cap = kmsAudit->capacity;
+
+	if (n * 4 >= max * 3 || used * 4 >= cap * 3)
+		return KMS_AUDIT_FILL_PRESSURE;
+	if (n * 2 >= max || used * 2 >= cap)
+		return KMS_AUDIT_FILL_HALF;
+	return KMS_AUDIT_FILL_LOW;
+}
+
+/* The record that holds the space (the first not done), or NULL; lock held. */
+static const KmsAuditRecord *
+KmsAuditTailRecord(void)
+{
+	uint64		cap = kmsAudit->capacity;
+
+	for (uint64 pos = kmsAudit->tail; pos < kmsAudit->head;)
+	{
+		const KmsAuditRecord *rec = (const KmsAuditRecord *) (kmsAudit->ring + pos % cap);
+
+		if (rec->len == 0)
+			pos += cap - pos % cap; /* a wrap marker */
+		else if (rec->flags & KMS_AUDIT_REC_DONE)
+			pos += rec->len;
+		else
+			return rec;
+	}
+	return NULL;
 }
 
 /* ----------------------------------------------------------------
@@ -589,25 +626,50 @@ KmsAuditWakeConsumers(Oid dboid, bool all)
 }
 
 /*
- * May a producer wait for room?  Only if the record at tail (the one that
- * holds the space) belongs to a database whose consumer is draining, and
- * that consumer is not this process.  Lock held.
+ * May a producer wait for room?  If the record at tail (the one that holds
+ * the space) belongs to a database whose consumer is draining, and that
+ * consumer is not this process; or to a database with no consumer at all,
+ * whose events the launcher discards on a primary (KmsAuditWakeJanitor has
+ * just woken it).  Lock held.
  */
 static bool
 KmsAuditRoomExpected(void)
 {
+	const KmsAuditRecord *rec = KmsAuditTailRecord();
+	KmsAuditConsumer *c;
+
+	if (rec == NULL)
+		return false;
+	c = KmsAuditFindConsumer(rec->dboid);
+	if (c != NULL)
+		return c->draining && c->pid != MyProcPid;
+	return kmsAudit->janitor != NULL && !RecoveryInProgress();
+}
+
+/*
+ * Wake the launcher if the fill level rose past a mark it has not been
+ * woken for while the record at tail has no draining consumer (level: the
+ * fill level, KMS_AUDIT_FILL_FULL if an event did not fit).  A lower level
+ * re-arms the marks above it.  Lock held exclusively.
+ */
+static void
+KmsAuditWakeJanitor(int level)
+{
 	const KmsAuditRecord *rec;
 	KmsAuditConsumer *c;
-	uint64		off;
 
-	if (kmsAudit->tail >= kmsAudit->head)
-		return false;
-	off = kmsAudit->tail % kmsAudit->capacity;
-	rec = (const KmsAuditRecord *) (kmsAudit->ring + off);
-	if (rec->len == 0)
-		return true;			/* a wrap marker: the next record decides */
+	if (level < kmsAudit->janitor_level)
+		kmsAudit->janitor_level = level;
+	if (level <= kmsAudit->janitor_level || kmsAudit->janitor == NULL)
+		return;
+	rec = KmsAuditTailRecord();
+	if (rec == NULL)
+		return;
 	c = KmsAuditFindConsumer(rec->dboid);
-	return c != NULL && c->draining && c->pid != MyProcPid;
+	if (c != NULL && c->draining)
+		return;					/* it frees the space */
+	kmsAudit->janitor_level = level;
+	SetLatch(kmsAudit->janitor);
 }
 
 /*
@@ -622,15 +684,17 @@ KmsAuditEnqueue(const KmsAuditRecord *rec, bool may_wait)
 {
 	bool		queued;
 	bool		can_wait;
+	int			level;
 
 	LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
 	queued = KmsAuditTryAppend(rec);
-	can_wait = !queued && KmsAuditRoomExpected();
+	level = queued ? KmsAuditFillLevel() : KMS_AUDIT_FILL_FULL;
 	if (!queued)
 		KmsAuditWakeConsumers(InvalidOid, true);
-	else if (kmsAudit->nevents * 2 >= kmsAudit->max_events ||
-			 (kmsAudit->head - kmsAudit->tail) * 2 >= kmsAudit->capacity)
+	else if (level >= KMS_AUDIT_FILL_HALF)
 		KmsAuditWakeConsumers(rec->dboid, false);
+	KmsAuditWakeJanitor(level);
+	can_wait = !queued && KmsAuditRoomExpected();
 	LWLockRelease(kmsAudit->lock);
 
 	if (!queued && may_wait && can_wait && kms_audit_queue_wait > 0)
@@ -648,7 +712,10 @@ KmsAuditEnqueue(const KmsAuditRecord *rec, bool may_wait)
 			LWLockAcquire(kmsAudit->lock, LW_EXCLUSIVE);
 			queued = KmsAuditTryAppend(rec);
 			if (!queued)
+			{
 				KmsAuditWakeConsumers(InvalidOid, true);
+				KmsAuditWakeJanitor(KMS_AUDIT_FILL_FULL);
+			}
 			LWLockRelease(kmsAudit->lock);
 			if (queued || remain <= 0)
 				break;

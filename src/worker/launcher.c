@@ -22,6 +22,13 @@
  * A database that is gone (DROP DATABASE) loses its slots, and its queued
  * audit events, which are in the server log, are discarded.
  *
+ * The audit queue: on a primary, once the shared queue is half full, the
+ * launcher discards the queued events of databases that no audit worker
+ * will drain soon (not served for lack of slots, worker stopped; at three
+ * quarters full also a worker restarting after an error), so that they do
+ * not hold the space every other database needs (KmsLauncherUnblockQueue).
+ * Producers wake it when the queue fills behind such a database.
+ *
  * Restarts: a worker that fails (exit code 1, or no word) is started again
  * after 5 s, doubling up to 5 min while it keeps failing.  A worker ended
  * by SIGTERM is left stopped (as PostgreSQL leaves a static background
@@ -79,6 +86,7 @@
 #include "utils/timestamp.h"
 
 #include "audit/audit.h"
+#include "audit/audit_internal.h"	/* KmsAuditDiscardDatabases & co.: see there */
 #include "worker/worker_internal.h"
 
 KmsLauncherShared *kmsLauncher = NULL;
@@ -90,6 +98,8 @@ KmsLauncherShared *kmsLauncher = NULL;
 #define KMS_EAGER_FIRST_MS		250		/* after a nudge */
 #define KMS_EAGER_FOR_MS		30000
 #define KMS_HEALTHY_MS			60000	/* running this long: failures forgotten */
+#define KMS_STOPPED_GRACE_MS	1000	/* a stopped worker: its events kept this long */
+#define KMS_UNSERVED_GRACE_MS	5000	/* no slot: its events kept this long */
 
 /* ----------------------------------------------------------------
  * Shared memory
@@ -190,13 +200,16 @@ typedef struct KmsDbEntry
 	TimestampTz eager_until;	/* nudged: look often until then */
 	TimestampTz next_eager;
 	int			eager_step_ms;
-	bool		warned_full;
+	bool		warned_full;	/* not served: all slots were in use */
+	TimestampTz known_since;	/* first listed */
+	TimestampTz unserved_since; /* warned_full since */
 } KmsDbEntry;
 
 static HTAB *kms_dbs = NULL;
 static BackgroundWorkerHandle **kms_handles = NULL;	/* [nslots] */
 static int *kms_fails = NULL;
 static TimestampTz *kms_restart_at = NULL;
+static TimestampTz *kms_stopped_at = NULL;	/* seen stopped by SIGTERM */
 static bool kms_warned_register = false;
 
 static volatile sig_atomic_t launcher_sigterm = false;
@@ -222,6 +235,7 @@ KmsLauncherSetState(const char *state)
 static void
 KmsLauncherAtExit(int code, Datum arg)
 {
+	KmsAuditSetJanitor(NULL);
 	LWLockAcquire(kmsLauncher->lock, LW_EXCLUSIVE);
 	kmsLauncher->launcher_pid = 0;
 	kmsLauncher->launcher_latch = NULL;
@@ -275,6 +289,7 @@ KmsLauncherScan(TimestampTz now)
 			memset(((char *) e) + sizeof(Oid), 0, sizeof(*e) - sizeof(Oid));
 			e->next_probe = now;
 			e->probe_backoff_ms = KMS_PROBE_MIN_MS;
+			e->known_since = now;
 		}
 		strlcpy(e->name, NameStr(db->datname), sizeof(e->name));
 		e->seen = true;
@@ -296,6 +311,7 @@ KmsLauncherFreeSlot(int i)
 	s->dboid = InvalidOid;
 	kms_fails[i] = 0;
 	kms_restart_at[i] = 0;
+	kms_stopped_at[i] = 0;
 }
 
 static void
@@ -366,6 +382,7 @@ KmsLauncherReap(TimestampTz now)
 		dboid = s->dboid;
 		LWLockAcquire(kmsLauncher->lock, LW_EXCLUSIVE);
 		s->launched = false;
+		kms_stopped_at[i] = reason == KMS_EXIT_STOPPED ? now : 0;
 		if (reason == KMS_EXIT_ABSENT)
 		{
 			KmsDbEntry *e = hash_search(kms_dbs, &dboid, HASH_FIND, NULL);
@@ -505,6 +522,8 @@ KmsLauncherAssign(KmsDbEntry *e, int kind)
 					(errmsg("pg_kms launcher: database \"%s\" is not served: all %d pg_kms.max_workers are in use",
 							e->name, kmsLauncher->nslots),
 					 errhint("Raise pg_kms.max_workers (two per database where pg_kms is installed) and max_worker_processes.")));
+		if (!e->warned_full)
+			e->unserved_since = GetCurrentTimestamp();
 		e->warned_full = true;
 		return;
 	}
@@ -533,9 +552,210 @@ KmsLauncherAssign(KmsDbEntry *e, int kind)
 		SpinLockRelease(&s->mutex);
 		kms_fails[i] = 0;
 		kms_restart_at[i] = 0;
+		kms_stopped_at[i] = 0;
 	}
 	LWLockRelease(kmsLauncher->lock);
 	(void) KmsLauncherLaunch(i);
+}
+
+/* ----------------------------------------------------------------
+ * The audit queue: what no audit worker drains
+ * ----------------------------------------------------------------
+ */
+
+/* Why a database's queued audit events are not drained (KMS_UNDRAINED_KEEP: they will be) */
+typedef enum KmsUndrained
+{
+	KMS_UNDRAINED_KEEP = 0,		/* its worker runs, starts, or comes back soon */
+	KMS_UNDRAINED_NOT_SERVED,	/* all pg_kms.max_workers are in use */
+	KMS_UNDRAINED_STOPPED,		/* SIGTERM: stopped until the server restarts */
+	KMS_UNDRAINED_RESTARTING,	/* failed: started again after a backoff */
+	KMS_UNDRAINED_NO_WORKER		/* no audit worker yet (a probe is due later) */
+} KmsUndrained;
+
+/*
+ * Would dboid's queued events hold the queue, at this fill level?  Not
+ * served or stopped (no worker is coming): from half full.  Restarting after
+ * an error, or waiting for its probe (a worker is coming, maybe minutes
+ * from now): only under pressure, three quarters full.  Kept always: a
+ * worker starting or running, one released for a command (back when the
+ * command ends), a database held by such a command; for a second a worker
+ * just stopped (at a shutdown every worker and the launcher get SIGTERM
+ * together, and what is queued then goes to the queue file); and for 5 s
+ * a database without a slot (at a start, probes of databases without
+ * pg_kms hold slots for a moment, and the queue may hold what the last
+ * shutdown kept).
+ */
+static KmsUndrained
+KmsLauncherUndrained(KmsDbEntry *e, TimestampTz now, int fill, TimestampTz *wake)
+{
+	KmsWorkerSlot *s;
+	KmsUndrained why = KMS_UNDRAINED_KEEP;
+
+	LWLockAcquire(kmsLauncher->lock, LW_SHARED);
+	s = KmsWorkerFindSlot(e->dboid, KMS_WORKER_AUDIT);
+	if (KmsLauncherHeld(e->dboid))
+		why = KMS_UNDRAINED_KEEP;
+	else if (s == NULL)
+	{
+		TimestampTz until = TimestampTzPlusMilliseconds(e->warned_full ? e->unserved_since : e->known_since,
+														KMS_UNSERVED_GRACE_MS);
+
+		if (until > now)
+			*wake = Min(*wake, until);	/* look again then */
+		else if (e->warned_full)
+			why = KMS_UNDRAINED_NOT_SERVED;
+		else if (fill >= KMS_AUDIT_FILL_PRESSURE)
+			why = KMS_UNDRAINED_NO_WORKER;
+	}
+	else if (!s->launched)
+	{
+		int			i = s - kmsLauncher->slots;
+		KmsWorkerExit reason;
+
+		SpinLockAcquire(&s->mutex);
+		reason = s->exit_reason;
+		SpinLockRelease(&s->mutex);
+		if (reason == KMS_EXIT_STOPPED)
+		{
+			if (kms_stopped_at[i] == 0)
+				kms_stopped_at[i] = now;	/* adopted: from now on */
+			if (TimestampDifferenceExceeds(kms_stopped_at[i], now, KMS_STOPPED_GRACE_MS))
+				why = KMS_UNDRAINED_STOPPED;
+			else
+				*wake = Min(*wake, TimestampTzPlusMilliseconds(kms_stopped_at[i], KMS_STOPPED_GRACE_MS));
+		}
+		else if ((reason == KMS_EXIT_NONE || reason == KMS_EXIT_ERROR) &&
+				 fill >= KMS_AUDIT_FILL_PRESSURE)
+			why = KMS_UNDRAINED_RESTARTING;
+	}
+	LWLockRelease(kmsLauncher->lock);
+	return why;
+}
+
+/*
+ * The shared audit queue frees space in order: the events of a database
+ * that no audit worker drains would hold it, and once it is full every
+ * other database's events would go to the server log only.  On a primary,
+ * once the queue is half full, discard the events of the databases that
+ * KmsLauncherUndrained() names (they are already in the server log; they
+ * count in events_only_logged), with one WARNING per database.  Below half
+ * full they stay: if the database gets its worker (a slot frees up, a
+ * restart with more pg_kms.max_workers, which keeps the queue in its file)
+ * they still reach its kms.audit_log.  On a standby nothing is drained
+ * anyway: the queue keeps the latest events until a promotion, as before.
+ * Producers wake the launcher when the queue fills behind such a database
+ * (audit/event.c), so this runs then, besides every pass; *wake is moved
+ * up to when a database kept for a grace period is to be looked at again.
+ */
+static void
+KmsLauncherUnblockQueue(TimestampTz now, TimestampTz *wake)
+{
+	int			fill;
+	int			n = 0;
+	Oid		   *dboids;
+	KmsUndrained *why;
+	char	  (*names)[NAMEDATALEN];
+	uint32	   *counts;
+	HASH_SEQ_STATUS hs;
+	KmsDbEntry *e;
+
+	if (launcher_sigterm || RecoveryInProgress())
+		return;
+	fill = KmsAuditQueueFill();
+	if (fill < KMS_AUDIT_FILL_HALF)
+		return;
+	n = hash_get_num_entries(kms_dbs);
+	dboids = palloc(sizeof(Oid) * (n + 1));
+	why = palloc(sizeof(KmsUndrained) * (n + 1));
+	names = palloc(NAMEDATALEN * (n + 1));
+	counts = palloc(sizeof(uint32) * (n + 1));
+	n = 0;
+	hash_seq_init(&hs, kms_dbs);
+	while ((e = hash_seq_search(&hs)) != NULL)
+	{
+		KmsUndrained w;
+
+		if (!e->seen || (w = KmsLauncherUndrained(e, now, fill, wake)) == KMS_UNDRAINED_KEEP)
+			continue;
+		dboids[n] = e->dboid;
+		why[n] = w;
+		strlcpy(names[n], e->name, NAMEDATALEN);
+		n++;
+	}
+	if (n > 0 && KmsAuditDiscardDatabases(dboids, n, counts) > 0)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			if (counts[i] == 0)
+				continue;
+			ereport(WARNING,
+					(errmsg("pg_kms launcher: %u audit events of database \"%s\" are only in the server log: its audit worker is not running",
+							counts[i], names[i]),
+					 why[i] == KMS_UNDRAINED_NOT_SERVED ?
+					 errdetail("The database is not served: all %d pg_kms.max_workers are in use. Its events are discarded from the shared audit queue whenever the queue is half full, so that they do not hold up the other databases' events.",
+							   kmsLauncher->nslots) :
+					 why[i] == KMS_UNDRAINED_STOPPED ?
+					 errdetail("Its audit worker was stopped (SIGTERM, pg_terminate_backend()) and is not started again until the server restarts. Its events are discarded from the shared audit queue whenever the queue is half full, so that they do not hold up the other databases' events.") :
+					 why[i] == KMS_UNDRAINED_RESTARTING ?
+					 errdetail("Its audit worker is restarting after an error (see kms_worker_status() in that database) and the shared audit queue is three quarters full.") :
+					 errdetail("It has no audit worker yet and the shared audit queue is three quarters full."),
+					 why[i] == KMS_UNDRAINED_NOT_SERVED ?
+					 errhint("Raise pg_kms.max_workers (two per database where pg_kms is installed) and max_worker_processes.") :
+					 why[i] == KMS_UNDRAINED_STOPPED ?
+					 errhint("Restart the server to start the worker again.") : 0));
+		}
+	}
+	pfree(dboids);
+	pfree(why);
+	pfree(names);
+	pfree(counts);
+}
+
+/*
+ * Publish the databases not served for lack of slots, for
+ * kms_worker_status() (KmsWorkerNotServed).
+ */
+static void
+KmsLauncherPublishUnserved(void)
+{
+	HASH_SEQ_STATUS hs;
+	KmsDbEntry *e;
+	int			n = 0;
+
+	LWLockAcquire(kmsLauncher->lock, LW_EXCLUSIVE);
+	hash_seq_init(&hs, kms_dbs);
+	while ((e = hash_seq_search(&hs)) != NULL)
+	{
+		if (!e->seen || !e->warned_full)
+			continue;
+		if (n == KMS_MAX_UNSERVED)
+		{
+			hash_seq_term(&hs);
+			break;
+		}
+		kmsLauncher->unserved[n].dboid = e->dboid;
+		/* no audit worker: neither; else the rotation worker could not start */
+		kmsLauncher->unserved[n].kinds =
+			KmsWorkerFindSlot(e->dboid, KMS_WORKER_AUDIT) == NULL ?
+			(1 << KMS_WORKER_AUDIT) | (1 << KMS_WORKER_ROTATION) : (1 << KMS_WORKER_ROTATION);
+		n++;
+	}
+	kmsLauncher->nunserved = n;
+	LWLockRelease(kmsLauncher->lock);
+}
+
+/*
+ * Is dboid's worker of this kind missing because all pg_kms.max_workers
+ * are in use?  The launcher lock held.
+ */
+bool
+KmsWorkerNotServed(Oid dboid, int kind)
+{
+	for (int i = 0; i < kmsLauncher->nunserved; i++)
+		if (kmsLauncher->unserved[i].dboid == dboid)
+			return (kmsLauncher->unserved[i].kinds & (1 << kind)) != 0;
+	return false;
 }
 
 /* One pass: nudges, databases, stopped workers, holds, starts. */
@@ -692,6 +912,10 @@ KmsLauncherPass(void)
 			KmsLauncherAssign(e, KMS_WORKER_ROTATION);
 	}
 
+	/* what no audit worker drains must not hold up the others */
+	KmsLauncherUnblockQueue(now, &wake);
+	KmsLauncherPublishUnserved();
+
 	if (holds)
 		wake = Min(wake, TimestampTzPlusMilliseconds(now, 100));
 	return Max(TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake), 10);
@@ -726,6 +950,8 @@ KmsLauncherMain(Datum main_arg)
 										 sizeof(BackgroundWorkerHandle *) * kmsLauncher->nslots);
 	kms_fails = MemoryContextAllocZero(TopMemoryContext, sizeof(int) * kmsLauncher->nslots);
 	kms_restart_at = MemoryContextAllocZero(TopMemoryContext, sizeof(TimestampTz) * kmsLauncher->nslots);
+	kms_stopped_at = MemoryContextAllocZero(TopMemoryContext, sizeof(TimestampTz) * kmsLauncher->nslots);
+	KmsAuditSetJanitor(MyLatch);
 
 	ereport(LOG, (errmsg("pg_kms launcher started")));
 	if (kms_database_set)

@@ -12,9 +12,10 @@
  *
  * Locking: the named LWLock "pg_kms launcher" guards the assignment fields
  * of every slot (in_use, dboid, dbname, kind, launched, release_requested),
- * the holds and the nudges; each slot's spinlock `mutex` guards its status
- * fields (what the worker reports: pid, state, times, errors, exit_reason,
- * found_extension).  Take the LWLock first when both are needed.
+ * the holds, the nudges and the list of databases not served; each slot's
+ * spinlock `mutex` guards its status fields (what the worker reports:
+ * pid, state, times, errors, exit_reason, found_extension).  Take the
+ * LWLock first when both are needed.
  *
  * IDENTIFICATION
  *	  src/worker/worker_internal.h
@@ -79,6 +80,14 @@ typedef struct KmsWorkerHold
 
 #define KMS_MAX_NUDGES	16
 
+/* A database not served for lack of slots (for kms_worker_status()) */
+#define KMS_MAX_UNSERVED	64
+typedef struct KmsWorkerUnserved
+{
+	Oid			dboid;
+	int			kinds;			/* 1 << kind of each worker it lacks */
+} KmsWorkerUnserved;
+
 typedef struct KmsLauncherShared
 {
 	LWLock	   *lock;
@@ -94,6 +103,9 @@ typedef struct KmsLauncherShared
 	Oid			nudges[KMS_MAX_NUDGES];
 	int			nnudges;
 	bool		nudge_all;
+	/* databases not served, as of the launcher's last pass (lock) */
+	int			nunserved;
+	KmsWorkerUnserved unserved[KMS_MAX_UNSERVED];
 	KmsWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } KmsLauncherShared;
 
@@ -107,6 +119,7 @@ extern KmsWorkerSlot *KmsWorkerFindSlot(Oid dboid, int kind);	/* lock held */
 extern const char *KmsWorkerKindName(int kind);
 extern const char *KmsWorkerKindBgwName(int kind);
 extern void KmsWorkerWakeLauncher(void);
+extern bool KmsWorkerNotServed(Oid dboid, int kind);	/* lock held */
 
 /* worker.c */
 extern void KmsWorkerSnapshot(Oid dboid, int kind, KmsWorkerSlot *out);
