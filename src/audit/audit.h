@@ -99,6 +99,19 @@ extern void KmsAuditSetMaxConsumers(int n);
 extern void KmsAuditSetConsumer(Latch *latch, bool draining);
 extern uint64 KmsAuditQueueHead(void);	/* a position: events queued before it */
 extern uint32 KmsAuditDiscardDatabase(Oid dboid, uint64 before);
+
+/* The launcher's part: free the queue of databases no one drains */
+/* How full the queue is, by events or by bytes, whichever is fuller */
+#define KMS_AUDIT_FILL_LOW		0	/* under half */
+#define KMS_AUDIT_FILL_HALF		1	/* half or more */
+#define KMS_AUDIT_FILL_PRESSURE 2	/* three quarters or more */
+#define KMS_AUDIT_FILL_FULL		3	/* an event did not fit (producers only) */
+
+/* The launcher's latch, woken when the queue fills behind a database no one drains (NULL: none) */
+extern void KmsAuditSetJanitor(Latch *latch);
+extern int	KmsAuditQueueFill(void);
+/* Discard the queued events of dboids[n] that no consumer drains; counts[i]: dboids[i]'s */
+extern uint32 KmsAuditDiscardDatabases(const Oid *dboids, int n, uint32 *counts);
 extern uint32 KmsAuditDiscardMissing(const Oid *dboids, int n);
 extern bool KmsAuditDrain(void);		/* one batch; true if more is queued */
 extern void KmsAuditDrainCommitted(void);	/* release what was just committed */

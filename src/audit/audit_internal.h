@@ -233,24 +233,4 @@ extern KmsAuditConsumer *KmsAuditFindConsumer(Oid dboid);	/* lock held */
 extern void KmsAuditAdvanceTail(void);	/* lock held exclusively */
 extern int	KmsAuditFillLevel(void);	/* lock held */
 
-/* ----------------------------------------------------------------
- * For the launcher (worker/launcher.c), which includes this header for
- * them alone.  They belong in audit.h, the audit layer's interface, with
- * KmsAuditDiscardDatabase: move them there (and the launcher's include to
- * audit/audit.h) when audit.h can be changed.
- * ----------------------------------------------------------------
- */
-
-/* How full the queue is, by events or by bytes, whichever is fuller */
-#define KMS_AUDIT_FILL_LOW		0	/* under half */
-#define KMS_AUDIT_FILL_HALF		1	/* half or more */
-#define KMS_AUDIT_FILL_PRESSURE 2	/* three quarters or more */
-#define KMS_AUDIT_FILL_FULL		3	/* an event did not fit (producers only) */
-
-/* The launcher's latch, woken when the queue fills behind a database no one drains (NULL: none) */
-extern void KmsAuditSetJanitor(Latch *latch);
-extern int	KmsAuditQueueFill(void);
-/* Discard the queued events of dboids[n] that no consumer drains; counts[i]: dboids[i]'s */
-extern uint32 KmsAuditDiscardDatabases(const Oid *dboids, int n, uint32 *counts);
-
 #endif							/* PG_KMS_AUDIT_INTERNAL_H */

@@ -86,7 +86,6 @@
 #include "utils/timestamp.h"
 
 #include "audit/audit.h"
-#include "audit/audit_internal.h"	/* KmsAuditDiscardDatabases & co.: see there */
 #include "worker/worker_internal.h"
 
 KmsLauncherShared *kmsLauncher = NULL;

@@ -659,6 +659,8 @@ KmsWorkerSnapshot(Oid dboid, int kind, KmsWorkerSlot *out)
 		memcpy(out, st, sizeof(*out));
 		SpinLockRelease(&st->mutex);
 	}
+	else if (KmsWorkerNotServed(dboid, kind))
+		strlcpy(out->state, "not served", sizeof(out->state));	/* all slots in use */
 	LWLockRelease(kmsLauncher->lock);
 }
 

@@ -137,6 +137,13 @@ is($b->safe_psql('r1', "SET ROLE pr_bob; $read_rows"), $rows,
 	'pr_bob, created in the restored database, decrypts through its restored grant');
 
 # 3. Roles created from another database: resolved by kms_resolve_principals().
+# r1's workers are stopped first (a stopped worker stays stopped): the audit
+# worker resolves principals too, and must not do it between the two checks.
+# (They may still be starting: terminate whatever runs until both are stopped.)
+ok($b->poll_query_until('r1', q{
+	SELECT (SELECT count(pg_terminate_backend(pid)) FROM kms_worker_status() WHERE pid IS NOT NULL) >= 0
+	   AND (SELECT count(*) FROM kms_worker_status() WHERE state = 'stopped') = 2}),
+	'r1\'s workers are stopped');
 $b->safe_psql('postgres', 'CREATE ROLE pr_alice; CREATE ROLE pr_carol');
 ($ret, $out, $err) = $b->psql('r1', "SET ROLE pr_carol; SELECT get_secret('restored/secret')");
 like($err, qr/AccessDeniedException/, 'before resolution, pr_carol (created elsewhere) has no access');
