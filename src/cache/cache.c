@@ -378,9 +378,12 @@ KmsMaterialChanged(const uint8 *key_id, uint32 version)
 /*
  * The material tag of (key, version) in this database's catalog: learnt
  * once per backend (until the local caches are dropped) from the key store.
+ * When it had to read the catalog, *fetched is the wrapped material it
+ * read (palloc'd), so that a cache miss right after does not read it
+ * again; else NULL.
  */
 static void
-KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag)
+KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag, bytea **fetched)
 {
 	KmsVersionKey k;
 	KmsLocalTag *t;
@@ -390,6 +393,7 @@ KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag)
 	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
+	*fetched = NULL;
 	t = hash_search(local_tags, &k, HASH_FIND, NULL);
 	if (t != NULL)
 	{
@@ -397,7 +401,6 @@ KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag)
 		return;
 	}
 	wrapped = wrapped_fetcher(key_id, (int32) version, tag);
-	pfree(wrapped);
 	/* bound the table as the contexts are: start over rather than grow */
 	if (hash_get_num_entries(local_tags) >= 1024)
 	{
@@ -410,30 +413,37 @@ KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag)
 	}
 	t = hash_search(local_tags, &k, HASH_ENTER, &found);
 	memcpy(t->tag, tag, KMS_MATERIAL_TAG_LEN);
+	*fetched = wrapped;
 }
 
 /*
- * Unwrap through the provider, counting the call and its latency.  The
- * wrapped material read must still be the one with tag.
+ * Unwrap through the provider, counting the call and its latency.  wrapped
+ * is the material KmsVersionTag has just read with tag, or NULL: then it
+ * is read here, and must still be the one with tag.
  */
 static void
 KmsProviderUnwrap(const uint8 *key_id, uint32 version, const uint8 *tag,
-				  uint8 *material, size_t cap, size_t *material_len)
+				  bytea *wrapped, uint8 *material, size_t cap, size_t *material_len)
 {
-	uint8		fetched_tag[KMS_MATERIAL_TAG_LEN];
-	bytea	   *wrapped = wrapped_fetcher(key_id, (int32) version, fetched_tag);
 	const KmsProvider *prov = KmsGetProvider();
 	instr_time	start,
 				duration;
 	double		ms;
+	bytea	   *volatile w = wrapped;
 
-	if (memcmp(fetched_tag, tag, KMS_MATERIAL_TAG_LEN) != 0)
-		KmsMaterialChanged(key_id, version);
+	if (w == NULL)
+	{
+		uint8		fetched_tag[KMS_MATERIAL_TAG_LEN];
+
+		w = wrapped_fetcher(key_id, (int32) version, fetched_tag);
+		if (memcmp(fetched_tag, tag, KMS_MATERIAL_TAG_LEN) != 0)
+			KmsMaterialChanged(key_id, version);
+	}
 
 	INSTR_TIME_SET_CURRENT(start);
 	PG_TRY();
 	{
-		prov->unwrap(key_id, version, wrapped, material, cap, material_len);
+		prov->unwrap(key_id, version, w, material, cap, material_len);
 	}
 	PG_CATCH();
 	{
@@ -462,7 +472,8 @@ KmsProviderUnwrap(const uint8 *key_id, uint32 version, const uint8 *tag,
  * mode and the entry valid.
  */
 static KmsCacheEntry *
-KmsAcquireEntry(const uint8 *key_id, uint32 version, const uint8 *tag)
+KmsAcquireEntry(const uint8 *key_id, uint32 version, const uint8 *tag,
+				bytea *wrapped)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	KmsCacheEntry *e;
@@ -483,7 +494,7 @@ KmsAcquireEntry(const uint8 *key_id, uint32 version, const uint8 *tag)
 	KmsStatAdd(KMS_STAT_MISSES, 1);
 
 	/* Miss: the catalog has the wrapped material, the provider unwraps it. */
-	KmsProviderUnwrap(key_id, version, tag, material, sizeof(material), &material_len);
+	KmsProviderUnwrap(key_id, version, tag, wrapped, material, sizeof(material), &material_len);
 
 	LWLockAcquire(kmsShared->lock, LW_EXCLUSIVE);
 	e = KmsFindEntry(key_id, version, tag, now);
@@ -573,10 +584,11 @@ KmsGetMaterial(const uint8 *key_id, uint32 version,
 			   uint8 *out, size_t outcap, size_t *outlen)
 {
 	uint8		tag[KMS_MATERIAL_TAG_LEN];
+	bytea	   *wrapped;
 	KmsCacheEntry *e;
 
-	KmsVersionTag(key_id, version, tag);
-	e = KmsAcquireEntry(key_id, version, tag);
+	KmsVersionTag(key_id, version, tag, &wrapped);
+	e = KmsAcquireEntry(key_id, version, tag, wrapped);
 
 	KmsProtectProcessMemory();
 	if ((size_t) e->material_len > outcap)
@@ -616,6 +628,7 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 	TimestampTz now = GetCurrentStatementStartTimestamp();
 	uint8		material[KMS_MAX_MATERIAL_LEN];
 	size_t		len;
+	bytea	   *wrapped;
 
 	/* Hot path: the same (key, version, salt) as the previous row. */
 	if (last_ctx != NULL &&
@@ -631,11 +644,13 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
-	KmsVersionTag(key_id, version, k.tag);
+	KmsVersionTag(key_id, version, k.tag, &wrapped);
 	memcpy(k.salt, salt, KMS_SALT_LEN);
 	c = hash_search(local_ctx, &k, HASH_FIND, NULL);
 	if (c != NULL && c->expires_at > now)
 	{
+		if (wrapped != NULL)
+			pfree(wrapped);
 		last_ctx = c;
 		KmsStatAdd(KMS_STAT_HITS, 1);
 		return c->aead;
@@ -657,7 +672,7 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 	}
 
 	{
-		KmsCacheEntry *e = KmsAcquireEntry(key_id, version, k.tag);
+		KmsCacheEntry *e = KmsAcquireEntry(key_id, version, k.tag, wrapped);
 
 		KmsProtectProcessMemory();
 		memcpy(material, e->material, e->material_len);
@@ -700,11 +715,12 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 	KmsLocalEnc *le;
 	bool		found;
 	TimestampTz now = GetCurrentStatementStartTimestamp();
+	bytea	   *wrapped;
 
 	memset(&k, 0, sizeof(k));
 	memcpy(k.key_id, key_id, KMS_KEY_ID_LEN);
 	k.version = version;
-	KmsVersionTag(key_id, version, k.tag);
+	KmsVersionTag(key_id, version, k.tag, &wrapped);
 	le = hash_search(local_enc, &k, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -720,7 +736,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 		uint64		start;
 		uint8		salt[KMS_SALT_LEN];
 
-		e = KmsAcquireEntry(key_id, version, k.tag);	/* lock held shared */
+		e = KmsAcquireEntry(key_id, version, k.tag, wrapped);	/* lock held shared */
 		for (;;)
 		{
 			start = pg_atomic_fetch_add_u64(&e->used, KMS_EPOCH_BLOCK);
@@ -745,7 +761,7 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 				SpinLockRelease(&kmsShared->mutex);
 			}
 			LWLockRelease(kmsShared->lock);
-			e = KmsAcquireEntry(key_id, version, k.tag);
+			e = KmsAcquireEntry(key_id, version, k.tag, NULL);
 		}
 		memcpy(salt, e->salt, KMS_SALT_LEN);
 		memcpy(material, e->material, e->material_len);
@@ -774,6 +790,9 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 		le->expires_at = GetCurrentTimestamp() +
 			(TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
 	}
+
+	else if (wrapped != NULL)
+		pfree(wrapped);
 
 	*counter_out = le->next++;
 	memcpy(salt_out, le->salt, KMS_SALT_LEN);

@@ -100,23 +100,32 @@ KmsPrincipalMatchSql(const char *col, int oidparam, int nameparam)
  * from another database) is looked up by name, so a dropped role's oid
  * never stays to match a later role that reuses it.
  */
-void
-KmsPrincipalResolveSql(const char *update, const char *col,
-					   char **by_oid, char **by_name)
+uint64
+KmsPrincipalResolve(const char *update, const char *const *cols, int ncols)
 {
-	*by_oid = psprintf("%s SET %s_name = r.rolname "
-					   "FROM pg_catalog.pg_roles r "
-					   "WHERE r.oid OPERATOR(pg_catalog.=) t.%s "
-					   "AND t.%s_name IS DISTINCT FROM r.rolname::pg_catalog.text",
-					   update, col, col, col);
-	*by_name = psprintf("%s SET %s = (SELECT r.oid FROM pg_catalog.pg_roles r "
-						"WHERE r.rolname OPERATOR(pg_catalog.=) t.%s_name) "
-						"WHERE t.%s_name IS NOT NULL "
-						"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r "
-						"WHERE r.oid OPERATOR(pg_catalog.=) t.%s) "
-						"AND t.%s IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r "
-						"WHERE r.rolname OPERATOR(pg_catalog.=) t.%s_name)",
-						update, col, col, col, col, col, col);
+	uint64		changed = 0;
+
+	for (int i = 0; i < ncols; i++)
+	{
+		const char *col = cols[i];
+
+		changed += KmsExec(psprintf("%s SET %s_name = r.rolname "
+									"FROM pg_catalog.pg_roles r "
+									"WHERE r.oid OPERATOR(pg_catalog.=) t.%s "
+									"AND t.%s_name IS DISTINCT FROM r.rolname::pg_catalog.text",
+									update, col, col, col),
+						   0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
+		changed += KmsExec(psprintf("%s SET %s = (SELECT r.oid FROM pg_catalog.pg_roles r "
+									"WHERE r.rolname OPERATOR(pg_catalog.=) t.%s_name) "
+									"WHERE t.%s_name IS NOT NULL "
+									"AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles r "
+									"WHERE r.oid OPERATOR(pg_catalog.=) t.%s) "
+									"AND t.%s IS DISTINCT FROM (SELECT r.oid FROM pg_catalog.pg_roles r "
+									"WHERE r.rolname OPERATOR(pg_catalog.=) t.%s_name)",
+									update, col, col, col, col, col, col),
+						   0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
+	}
+	return changed;
 }
 
 void

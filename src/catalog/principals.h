@@ -39,14 +39,14 @@ extern char *KmsPrincipalNameSql(const char *col);
 extern char *KmsPrincipalMatchSql(const char *col, int oidparam, int nameparam);
 
 /*
- * The statements that resolve column col; update is the statement's start,
- * written by the caller, the one layer that writes the table ("UPDATE
- * kms.grants t"; the alias must be t): names follow the oids of roles that still exist
- * (renamed), and principals whose oid names no role take the role of
- * their name, or NULL.  Names kept only.  palloc'd, two statements.
+ * Resolve columns cols[ncols] of one table; update is the statement's
+ * start, written by the caller, the one layer that writes the table
+ * ("UPDATE kms.grants t"; the alias must be t): names follow the oids of
+ * roles that still exist (renamed), and principals whose oid names no role
+ * take the role of their name, or NULL.  Names kept only; inside
+ * KmsCatalogEnter.  Returns the rows changed.
  */
-extern void KmsPrincipalResolveSql(const char *update, const char *col,
-								   char **by_oid, char **by_name);
+extern uint64 KmsPrincipalResolve(const char *update, const char *const *cols, int ncols);
 
 /*
  * The parameters of the principals statements: $1 the role (InvalidOid:

@@ -93,24 +93,16 @@ KmsKeyPrincipalsDropOwned(Oid roleid, const char *old_name, KmsPrincipalCounts *
 uint64
 KmsKeyPrincipalsResolve(void)
 {
-	static const char *const cols[] = {"grantee", "retiring_principal", "issuing_role"};
+	static const char *const key_cols[] = {"owner"};
+	static const char *const grant_cols[] = {"grantee", "retiring_principal", "issuing_role"};
 	KmsCatalogState st;
-	uint64		changed = 0;
-	char	   *by_oid;
-	char	   *by_name;
+	uint64		changed;
 
 	if (!KmsPrincipalNamesKept())
 		return 0;
 	KmsCatalogEnter(&st);
-	KmsPrincipalResolveSql("UPDATE kms.key t", "owner", &by_oid, &by_name);
-	changed += KmsExec(by_oid, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-	changed += KmsExec(by_name, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-	for (int i = 0; i < lengthof(cols); i++)
-	{
-		KmsPrincipalResolveSql("UPDATE kms.grants t", cols[i], &by_oid, &by_name);
-		changed += KmsExec(by_oid, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-		changed += KmsExec(by_name, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-	}
+	changed = KmsPrincipalResolve("UPDATE kms.key t", key_cols, lengthof(key_cols));
+	changed += KmsPrincipalResolve("UPDATE kms.grants t", grant_cols, lengthof(grant_cols));
 	KmsCatalogExit(&st);
 	return changed;
 }

@@ -132,31 +132,19 @@ SecretPrincipalsResolve(void)
 	static const char *const secret_cols[] = {"owner", "rotation_role"};
 	static const char *const grant_cols[] = {"grantee", "issuing_role"};
 	KmsCatalogState st;
-	uint64		changed = 0;
-	char	   *by_oid;
-	char	   *by_name;
+	uint64		changed;
 
 	if (!KmsPrincipalNamesKept())
 		return 0;
 	KmsCatalogEnter(&st);
-	for (int i = 0; i < lengthof(secret_cols); i++)
-	{
-		KmsPrincipalResolveSql("UPDATE kms.secret t", secret_cols[i], &by_oid, &by_name);
-		changed += KmsExec(by_oid, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-		changed += KmsExec(by_name, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-	}
+	changed = KmsPrincipalResolve("UPDATE kms.secret t", secret_cols, lengthof(secret_cols));
 	/* the clone is pinned by oid alone: forgotten once its role is gone */
 	changed += KmsExec("UPDATE kms.secret t SET rotation_clone = NULL "
 					   "WHERE t.rotation_clone IS NOT NULL AND NOT EXISTS "
 					   "(SELECT 1 FROM pg_catalog.pg_roles r "
 					   "WHERE r.oid OPERATOR(pg_catalog.=) t.rotation_clone)",
 					   0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-	for (int i = 0; i < lengthof(grant_cols); i++)
-	{
-		KmsPrincipalResolveSql("UPDATE kms.secret_grant t", grant_cols[i], &by_oid, &by_name);
-		changed += KmsExec(by_oid, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-		changed += KmsExec(by_name, 0, NULL, NULL, NULL, false, SPI_OK_UPDATE);
-	}
+	changed += KmsPrincipalResolve("UPDATE kms.secret_grant t", grant_cols, lengthof(grant_cols));
 	KmsCatalogExit(&st);
 	return changed;
 }
