@@ -35,7 +35,8 @@ SELECT kms_get_key_rotation_status(:'k')->'KeyRotationEnabled';
 
 -- on-demand rotation: old ciphertexts still decrypt, new ones use the newest version
 SELECT kms_encrypt(:'k', 'v1'::bytea) AS c1 \gset
-SELECT kms_rotate_key_on_demand(:'k') = kms_describe_key(:'k')->>'Arn' AS returns_arn;
+-- RotateKeyOnDemand returns KeyId, the key id (AWS API reference example; issue 15)
+SELECT kms_rotate_key_on_demand(:'k') = :'k' AS returns_key_id;
 SELECT kms_encrypt(:'k', 'v2'::bytea) AS c2 \gset
 SELECT kms_decrypt(:'c1') AS old_still_decrypts, kms_decrypt(:'c2') AS new_decrypts;
 SELECT get_byte(:'c1'::bytea, 20) AS c1_version, get_byte(:'c2'::bytea, 20) AS c2_version;

@@ -46,8 +46,9 @@ RESET ROLE;
 SELECT (kms_create_grant(:'k', 'regress_app', ARRAY['Encrypt', 'DescribeKey'])).grant_id AS g1 \gset
 SELECT (kms_create_grant(:'k', 'regress_group', ARRAY['Decrypt'])).grant_id AS g2 \gset
 SELECT length(:'g1') AS grant_id_len;
-SELECT key_id = :'k' AS key, grantee_principal, operations, name, retiring_principal,
-       issuing_account ~ '^[0-9]{12}$' AS account
+-- KeyId is the key ARN, IssuingAccount arn:aws:iam::<account>:root (AWS's ListGrants example; issue 15)
+SELECT key_id = kms_describe_key(:'k')->>'Arn' AS key, grantee_principal, operations, name, retiring_principal,
+       issuing_account ~ '^arn:aws:iam::[0-9]{12}:root$' AS account
   FROM kms_list_grants(:'k') ORDER BY grantee_principal;
 SET ROLE regress_app;
 SELECT length(kms_encrypt(current_setting('regress.k'), 'by grant'::bytea)) > 0 AS app_encrypts;

@@ -47,6 +47,33 @@ extern void KmsAuditParamStr(StringInfo params, const char *name, const char *va
 extern void KmsAuditParamInt(StringInfo params, const char *name, int64 value);
 extern char *KmsAuditParams(StringInfo params);
 
+/*
+ * Failed calls (call.c).  An SQL entry point declared with
+ * KMS_AUDITED_ENTRY(fn, "Operation", resource_arg) records a call that ends
+ * in an error as an audit event (outcome: the AWS exception name), unless
+ * the entry point recorded the failure itself (any KmsAudit outcome but
+ * "success", e.g. a denial).  resource_arg names the argument that holds
+ * the resource: a text argument's number, KMS_AUDIT_BLOB_RESOURCE(n) for a
+ * ciphertext blob in argument n (the key it names), or
+ * KMS_AUDIT_NO_RESOURCE.
+ */
+#define KMS_AUDIT_NO_RESOURCE (-1)
+#define KMS_AUDIT_BLOB_RESOURCE(n) (-2 - (n))
+extern bool kms_audit_failure_recorded;
+extern Datum KmsAuditCall(FunctionCallInfo fcinfo, const char *operation,
+						  int resource_arg, PGFunction impl);
+
+#define KMS_AUDITED_ENTRY(fn, operation, resource_arg) \
+	static Datum fn##_call(PG_FUNCTION_ARGS); \
+	PG_FUNCTION_INFO_V1(fn); \
+	Datum \
+	fn(PG_FUNCTION_ARGS) \
+	{ \
+		return KmsAuditCall(fcinfo, operation, resource_arg, fn##_call); \
+	} \
+	static Datum \
+	fn##_call(PG_FUNCTION_ARGS)
+
 /* Settings */
 extern bool kms_audit_enabled;		/* pg_kms.audit */
 extern int	kms_audit_queue_size;	/* pg_kms.audit_queue_size, events */

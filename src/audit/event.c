@@ -859,6 +859,9 @@ KmsAuditEx(const char *operation, const char *resource, const char *version,
 	char	   *db_user;
 	Oid			userid;
 
+	/* the call's failure is recorded: KmsAuditCall does not record it again */
+	if (strcmp(outcome, "success") != 0)
+		kms_audit_failure_recorded = true;
 	if (!kms_audit_enabled)
 		return;
 	memset(&ev, 0, sizeof(ev));

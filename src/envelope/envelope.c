@@ -177,7 +177,9 @@ KmsDecryptData(bytea *blob, KmsContext *ctx, const char *expected_keyref,
 
 	if (expected_keyref != NULL)
 	{
-		KmsKeyInfo *expected = KmsResolveKey(expected_keyref, op);
+		KmsKeyInfo *expected = KmsResolveKeyCtx(expected_keyref, op,
+												ctx ? ctx->pairs : NULL,
+												ctx ? ctx->npairs : -1);
 
 		if (memcmp(expected->key_id, hdr.key_id, KMS_KEY_ID_LEN) != 0)
 			kms_error(IncorrectKeyException, KMS_SQLSTATE_INCORRECT_KEY,
@@ -187,8 +189,9 @@ KmsDecryptData(bytea *blob, KmsContext *ctx, const char *expected_keyref,
 		key = expected;
 	}
 
+	/* a grant with constraints is checked against the request's context */
 	if (check_access)
-		KmsCheckAccess(key, op, NULL);
+		KmsCheckAccessCtx(key, op, NULL, ctx ? ctx->pairs : NULL, ctx ? ctx->npairs : -1);
 	KmsCheckUsable(key);
 	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT ||
 		hdr.version > (uint32) key->current_version)

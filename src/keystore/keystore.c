@@ -299,13 +299,14 @@ KmsGrantOpsOf(Oid user, Datum key_id)
 	uint64		n;
 	bool		isnull;
 
-	n = KmsExec("SELECT grantee::oid, operations FROM kms.grants WHERE key_id = $1",
+	n = KmsExec("SELECT grantee::oid, operations, constraints IS NOT NULL FROM kms.grants WHERE key_id = $1",
 				1, &t, &key_id, NULL, KMS_READ_ONLY, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	gt = SPI_tuptable->vals[i];
 		Oid			grantee = DatumGetObjectId(SPI_getbinval(gt, SPI_tuptable->tupdesc, 1, &isnull));
 		ArrayType  *ops = DatumGetArrayTypeP(SPI_getbinval(gt, SPI_tuptable->tupdesc, 2, &isnull));
+		bool		constrained = DatumGetBool(SPI_getbinval(gt, SPI_tuptable->tupdesc, 3, &isnull));
 		Datum	   *elems;
 		int			nelems;
 
@@ -317,7 +318,12 @@ KmsGrantOpsOf(Oid user, Datum key_id)
 		{
 			int			op = KmsOpFromName(TextDatumGetCString(elems[j]));
 
-			if (op >= 0)
+			if (op < 0)
+				continue;
+			/* a constraint limits the operations with an encryption context */
+			if (constrained && KmsOpTakesConstraint((KmsOp) op))
+				ops_held |= KMS_CONSTRAINED_OPBIT(op);
+			else
 				ops_held |= KMS_OPBIT(op);
 		}
 	}
@@ -434,8 +440,23 @@ KmsKeyNotFound(const char *keyref, KmsOp op)
 	pg_unreachable();
 }
 
+/* CreateGrant's new constraints, while KmsResolveKeyForGrant resolves */
+static Jsonb *kms_grant_newc = NULL;
+
+KmsKeyInfo *
+KmsResolveKeyForGrant(const char *keyref, Jsonb *newc)
+{
+	KmsKeyInfo *key;
+
+	kms_grant_newc = newc;
+	key = KmsResolveKeyCtx(keyref, KMS_OP_CREATE_GRANT, NULL, -1);
+	kms_grant_newc = NULL;
+	return key;
+}
+
 void
-KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref)
+KmsCheckAccessCtx(KmsKeyInfo *key, KmsOp op, const char *keyref,
+				  const KmsContextPair *pairs, int npairs)
 {
 	if (likely(key->checked_user == GetUserId() && KmsMay(key, op)))
 		return;
@@ -445,12 +466,30 @@ KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref)
 		if (KmsMay(key, op))
 			return;
 	}
+	/* held only through grants with constraints: does this request meet one? */
+	if (op != KMS_OP_MANAGE && (key->allowed_ops & KMS_CONSTRAINED_OPBIT(op)) != 0 &&
+		KmsConstrainedAllows(key->key_id, op, pairs, npairs,
+							 op == KMS_OP_CREATE_GRANT ? kms_grant_newc : NULL,
+							 op == KMS_OP_CREATE_GRANT))
+		return;
 	KmsAudit(KmsOpName(op), key->key_id_str, 0, "AccessDeniedException");
 	KmsDenied(op, keyref ? keyref : key->key_id_str);
 }
 
+void
+KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref)
+{
+	KmsCheckAccessCtx(key, op, keyref, NULL, -1);
+}
+
 KmsKeyInfo *
 KmsResolveKey(const char *keyref, KmsOp op)
+{
+	return KmsResolveKeyCtx(keyref, op, NULL, -1);
+}
+
+KmsKeyInfo *
+KmsResolveKeyCtx(const char *keyref, KmsOp op, const KmsContextPair *pairs, int npairs)
 {
 	uint8		key_id[KMS_KEY_ID_LEN];
 	KmsKeyInfo *key;
@@ -462,7 +501,7 @@ KmsResolveKey(const char *keyref, KmsOp op)
 	key = KmsLookupKeyByIdInternal(key_id);
 	if (key == NULL || key->state == KMS_STATE_DELETED)
 		KmsKeyNotFound(keyref, op);
-	KmsCheckAccess(key, op, keyref);
+	KmsCheckAccessCtx(key, op, keyref, pairs, npairs);
 	return key;
 }
 
@@ -662,24 +701,41 @@ KmsValidateAliasName(const char *name)
 {
 	size_t		len = strlen(name);
 
+	/*
+	 * AWS API reference, CreateAlias, AliasName: "The AliasName value must be
+	 * string of 1-256 characters. It can contain only alphanumeric
+	 * characters, forward slashes (/), underscores (_), and dashes (-)."  The
+	 * model's length and pattern are checked by AWS's request validator
+	 * (ValidationException), as is the "alias/" prefix ("Alias must start
+	 * with the prefix \"alias/\"").  The model's pattern also admits ':',
+	 * which the documented rule does not: it is refused here (issue 15).
+	 */
 	if (len < 1 || len > 256)
-		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
-				  "alias name must be 1 to 256 characters");
-	if (strncmp(name, "alias/", 6) != 0 || len == 6)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("ValidationException: 1 validation error detected: Value at 'aliasName' failed to satisfy constraint: Member must have length %s",
+						len < 1 ? "greater than or equal to 1" : "less than or equal to 256")));
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '-'))
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+					 errmsg("ValidationException: 1 validation error detected: Value at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9/_-]+$"),
+					 errdetail("An alias name may contain only letters, digits, and \"/_-\".")));
+	}
+	if (strncmp(name, "alias/", 6) != 0)
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("ValidationException: Alias must start with the prefix \"alias/\". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html")));
+	if (len == 6)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name \"%s\" must begin with \"alias/\" followed by a name", name);
 	if (strncmp(name, "alias/aws/", 10) == 0)
 		kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
 				  "alias name \"%s\" is reserved: names beginning with \"alias/aws/\" belong to AWS managed keys", name);
-	for (size_t i = 6; i < len; i++)
-	{
-		char		c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == ':' || c == '/' || c == '_' || c == '-'))
-			kms_error(InvalidAliasNameException, KMS_SQLSTATE_INVALID_ALIAS_NAME,
-					  "alias name \"%s\" may contain only letters, digits, and \":/_-\"", name);
-	}
 }
 
 void

@@ -25,6 +25,14 @@
 #include "catalog/kms_catalog.h"
 
 /*
+ * DryRunOperationException (issue 15): "returned when DryRun=true and the
+ * call would succeed".  Belongs with the others in common/kms_common.h.
+ */
+#ifndef KMS_SQLSTATE_DRY_RUN
+#define KMS_SQLSTATE_DRY_RUN			MAKE_SQLSTATE('K','M','0','1','6')
+#endif
+
+/*
  * Resolve a key reference (key id, key ARN, alias name, alias ARN) and check
  * that the current user may perform op on it.  Raises NotFoundException
  * (only to roles that could know), AccessDeniedException otherwise.
@@ -37,6 +45,33 @@ extern KmsKeyInfo *KmsLookupKeyById(const uint8 *key_id);
 
 /* Privilege check on an already resolved key (errors out if denied). */
 extern void KmsCheckAccess(KmsKeyInfo *key, KmsOp op, const char *keyref);
+
+/*
+ * The same for a request with an encryption context (npairs >= 0), which a
+ * grant with constraints may allow (constraints.c).  KmsCheckAccess and
+ * KmsResolveKey are these with no context: constrained grants never allow.
+ */
+extern void KmsCheckAccessCtx(KmsKeyInfo *key, KmsOp op, const char *keyref,
+							  const KmsContextPair *pairs, int npairs);
+extern KmsKeyInfo *KmsResolveKeyCtx(const char *keyref, KmsOp op,
+									const KmsContextPair *pairs, int npairs);
+/* CreateGrant's resolution: newc, the new grant's constraints, may be NULL */
+extern KmsKeyInfo *KmsResolveKeyForGrant(const char *keyref, Jsonb *newc);
+
+/*
+ * Grant constraints (constraints.c).  An operation a role holds only
+ * through grants with constraints is the bit KMS_CONSTRAINED_OPBIT(op) of
+ * its cached allowed_ops, which alone allows nothing.
+ */
+#define KMS_CONSTRAINED_OPBIT(op)	((uint32) 1 << (16 + (op)))
+StaticAssertDecl(KMS_NUM_GRANT_OPS <= 16, "grant operations fit in 16 bits");
+extern bool KmsOpTakesConstraint(KmsOp op);
+extern Jsonb *KmsValidateConstraints(Jsonb *c);
+extern bool KmsConstraintSatisfied(Jsonb *c, const KmsContextPair *pairs, int npairs);
+extern bool KmsConstraintStricter(Jsonb *newc, Jsonb *oldc);
+extern bool KmsConstrainedAllows(const uint8 *key_id, KmsOp op,
+								 const KmsContextPair *pairs, int npairs,
+								 Jsonb *newc, bool for_grant);
 
 /* Raise DisabledException / KMSInvalidStateException unless Enabled. */
 extern void KmsCheckUsable(KmsKeyInfo *key);
@@ -87,7 +122,8 @@ extern void KmsUpdateKeyRow(const uint8 *key_id, const char *set_clause, int nex
 extern void KmsRetargetAlias(const char *alias_name, const uint8 *key_id);
 extern void KmsDeleteAliasRow(const char *alias_name);
 extern void KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
-						  Datum oparray, char **grant_id_out, char **token_out);
+						  Datum oparray, Jsonb *constraints, char **grant_id_out,
+						  char **token_out);
 extern uint64 KmsDeleteGrantRow(const uint8 *key_id, const char *grant_id);
 
 /*

@@ -95,7 +95,7 @@ KmsDeleteGrantRow(const uint8 *key_id, const char *grant_id)
  */
 void
 KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
-		   Datum oparray, char **grant_id_out, char **token_out)
+		   Datum oparray, Jsonb *constraints, char **grant_id_out, char **token_out)
 {
 	KmsCatalogState st;
 	MemoryContext caller = CurrentMemoryContext;
@@ -105,9 +105,9 @@ KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
 	KmsCatalogEnter(&st);
 	if (name)
 	{
-		Oid			t[5] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID};
-		Datum		v[5];
-		char		n[5] = {' ', ' ', ' ', ' ', ' '};
+		Oid			t[6] = {UUIDOID, TEXTOID, OIDOID, TEXTARRAYOID, OIDOID, JSONBOID};
+		Datum		v[6];
+		char		n[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 		v[0] = KmsUuidDatum(key->key_id);
 		v[1] = CStringGetTextDatum(name);
@@ -117,11 +117,17 @@ KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
 			v[4] = ObjectIdGetDatum(retiring);
 		else
 			n[4] = 'n';
+		if (constraints)
+			v[5] = JsonbPGetDatum(constraints);
+		else
+			n[5] = 'n';
+		/* a retry with identical parameters, constraints too, is the same grant */
 		if (KmsExec("SELECT grant_id, grant_token FROM kms.grants WHERE key_id = $1 AND name = $2 "
 					"AND grantee = $3::regrole AND operations = $4 "
 					"AND retiring_principal IS NOT DISTINCT FROM $5::regrole "
+					"AND constraints IS NOT DISTINCT FROM $6 "
 					"ORDER BY creation_date, grant_id LIMIT 1",
-					5, t, v, n, true, SPI_OK_SELECT) >= 1)
+					6, t, v, n, true, SPI_OK_SELECT) >= 1)
 		{
 			/* copied out of SPI's memory, which KmsCatalogExit frees */
 			grant_id = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -130,9 +136,9 @@ KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
 	}
 	if (grant_id == NULL)
 	{
-		Oid			t[8] = {TEXTOID, UUIDOID, TEXTOID, OIDOID, OIDOID, TEXTARRAYOID, OIDOID, TEXTOID};
-		Datum		v[8];
-		char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+		Oid			t[9] = {TEXTOID, UUIDOID, TEXTOID, OIDOID, OIDOID, TEXTARRAYOID, OIDOID, TEXTOID, JSONBOID};
+		Datum		v[9];
+		char		n[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 
 		grant_id = KmsRandomHex(32);
 		v[0] = CStringGetTextDatum(grant_id);
@@ -149,10 +155,14 @@ KmsStoreGrant(KmsKeyInfo *key, const char *name, Oid grantee, Oid retiring,
 		v[5] = oparray;
 		v[6] = ObjectIdGetDatum(st.save_userid);
 		v[7] = CStringGetTextDatum(token);
+		if (constraints)
+			v[8] = JsonbPGetDatum(constraints);
+		else
+			n[8] = 'n';
 		KmsExec("INSERT INTO kms.grants (grant_id, key_id, name, grantee, retiring_principal, operations, "
-				"issuing_role, grant_token, creation_date) "
-				"VALUES ($1, $2, $3, $4::regrole, $5::regrole, $6, $7::regrole, $8, pg_catalog.now())",
-				8, t, v, n, false, SPI_OK_INSERT);
+				"issuing_role, grant_token, creation_date, constraints) "
+				"VALUES ($1, $2, $3, $4::regrole, $5::regrole, $6, $7::regrole, $8, pg_catalog.now(), $9)",
+				9, t, v, n, false, SPI_OK_INSERT);
 	}
 	KmsCatalogExit(&st);
 	*grant_id_out = grant_id;

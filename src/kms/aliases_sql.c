@@ -113,9 +113,7 @@ KmsCheckAliasOwners(const char *alias_name, const char *opname, Oid from, Oid to
 			 errdetail("Only the owner of the key the alias names, or a superuser, may delete the alias.")));
 }
 
-PG_FUNCTION_INFO_V1(kms_create_alias);
-Datum
-kms_create_alias(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_create_alias, "CreateAlias", 0)
 {
 	char	   *alias_name = KmsArgText(fcinfo, 0);
 	char	   *target = ArgKeyRef(fcinfo, 1);
@@ -136,9 +134,7 @@ kms_create_alias(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_update_alias);
-Datum
-kms_update_alias(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_update_alias, "UpdateAlias", 0)
 {
 	char	   *alias_name = KmsArgText(fcinfo, 0);
 	char	   *target = ArgKeyRef(fcinfo, 1);
@@ -173,9 +169,7 @@ kms_update_alias(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_delete_alias);
-Datum
-kms_delete_alias(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_delete_alias, "DeleteAlias", 0)
 {
 	char	   *alias_name = KmsArgText(fcinfo, 0);
 	KmsKeyInfo *key;
@@ -198,9 +192,7 @@ kms_delete_alias(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_list_aliases);
-Datum
-kms_list_aliases(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_list_aliases, "ListAliases", 0)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
@@ -212,6 +204,8 @@ kms_list_aliases(PG_FUNCTION_ARGS)
 	List	   *rows = NIL;
 	ListCell   *lc;
 	MemoryContext caller = CurrentMemoryContext;
+	KmsPager	pg;
+	char	   *filter_id = NULL;
 
 	typedef struct AliasRow
 	{
@@ -222,19 +216,24 @@ kms_list_aliases(PG_FUNCTION_ARGS)
 	} AliasRow;
 
 	KmsCheckGeneration();
+	/* AWS API reference, ListAliases, Limit: "between 1 and 100, inclusive ... defaults to 50" */
+	KmsPagerInit(&pg, fcinfo, 1, "ListAliases", 100, 50, ts, tupdesc);
 	if (!PG_ARGISNULL(0))
+	{
 		filter = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
+		filter_id = pstrdup(filter->key_id_str);
+	}
 
 	KmsCatalogEnter(&st);
 	if (filter)
 	{
 		v = KmsUuidDatum(filter->key_id);
 		n = KmsExec("SELECT alias_name, key_id, creation_date, last_updated_date FROM kms.alias "
-					"WHERE key_id = $1 ORDER BY alias_name", 1, &t, &v, NULL, true, SPI_OK_SELECT);
+					"WHERE key_id = $1 ORDER BY alias_name COLLATE \"C\"", 1, &t, &v, NULL, true, SPI_OK_SELECT);
 	}
 	else
 		n = KmsExec("SELECT alias_name, key_id, creation_date, last_updated_date FROM kms.alias "
-					"ORDER BY alias_name", 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+					"ORDER BY alias_name COLLATE \"C\"", 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -257,18 +256,26 @@ kms_list_aliases(PG_FUNCTION_ARGS)
 	{
 		AliasRow   *r = lfirst(lc);
 		KmsKeyInfo *key = KmsLookupKeyById(r->key_id);
-		Datum		values[5];
-		bool		nulls[5] = {0};
+		Datum		values[6];
+		bool		nulls[6] = {0};
 
 		if (!KmsVisible(key))
 			continue;
+		if (!KmsPagerWant(&pg, r->name))
+		{
+			if (pg.done)
+				break;
+			continue;
+		}
 		values[0] = CStringGetTextDatum(r->name);
 		values[1] = CStringGetTextDatum(KmsAliasArn(r->name));
 		values[2] = CStringGetTextDatum(key->key_id_str);
 		values[3] = r->created;
 		values[4] = r->updated;
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		KmsPagerPut(&pg, values, nulls, r->name);
 	}
+	KmsPagerFinish(&pg);
+	KmsAudit("ListAliases", filter_id, 0, "success");
 	return (Datum) 0;
 }
 
@@ -276,9 +283,7 @@ kms_list_aliases(PG_FUNCTION_ARGS)
  * kms_rotate_master_key(new_master_key_file)
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(kms_rotate_master_key);
-Datum
-kms_rotate_master_key(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_rotate_master_key, "RotateMasterKey", KMS_AUDIT_NO_RESOURCE)
 {
 	char	   *path = KmsArgText(fcinfo, 0);
 	int			n;

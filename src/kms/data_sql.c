@@ -28,6 +28,8 @@
 #include "envelope/envelope.h"
 #include "keystore/keystore.h"
 
+#include "kms/kms_internal.h"
+
 /* ----------------------------------------------------------------
  * SQL: kms_encrypt, kms_decrypt, kms_decrypt_text, kms_re_encrypt
  * ----------------------------------------------------------------
@@ -47,9 +49,7 @@ KmsArgContext(FunctionCallInfo fcinfo, int argno, KmsContext *ctx)
 	KmsContextFromJsonb(PG_ARGISNULL(argno) ? NULL : PG_GETARG_JSONB_P(argno), ctx);
 }
 
-PG_FUNCTION_INFO_V1(kms_encrypt);
-Datum
-kms_encrypt(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_encrypt, "Encrypt", 0)
 {
 	char	   *keyref;
 	bytea	   *pt;
@@ -65,9 +65,12 @@ kms_encrypt(PG_FUNCTION_ARGS)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "plaintext must be at least 1 byte");
 	KmsArgContext(fcinfo, 2, &ctx);
+	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 3), "encryptionAlgorithm");
 
-	key = KmsResolveKey(keyref, KMS_OP_ENCRYPT);
+	key = KmsResolveKeyCtx(keyref, KMS_OP_ENCRYPT, ctx.pairs, ctx.npairs);
 	KmsCheckUsable(key);
+	if (KmsArgDryRun(fcinfo, 4))
+		KmsDryRunSucceeded("Encrypt");
 	blob = KmsEncryptData(key, VARDATA_ANY(pt), VARSIZE_ANY_EXHDR(pt), &ctx);
 	KmsAuditData(KMS_OP_ENCRYPT, key->key_id, key->key_id_str, key->current_version);
 	PG_RETURN_BYTEA_P(blob);
@@ -84,24 +87,26 @@ KmsDecryptArgs(FunctionCallInfo fcinfo)
 	KmsArgContext(fcinfo, 1, &ctx);
 	if (!PG_ARGISNULL(2))
 		keyref = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 3), "encryptionAlgorithm");
 	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &ctx, keyref,
 						KMS_OP_DECRYPT, true, &key);
+	if (KmsArgDryRun(fcinfo, 4))
+	{
+		kms_cleanse(VARDATA(pt), VARSIZE(pt) - VARHDRSZ);
+		KmsDryRunSucceeded("Decrypt");
+	}
 	KmsAuditData(KMS_OP_DECRYPT, key->key_id, key->key_id_str, 0);
 	return pt;
 }
 
-PG_FUNCTION_INFO_V1(kms_decrypt);
-Datum
-kms_decrypt(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_decrypt, "Decrypt", KMS_AUDIT_BLOB_RESOURCE(0))
 {
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(KmsDecryptArgs(fcinfo));
 }
 
-PG_FUNCTION_INFO_V1(kms_decrypt_text);
-Datum
-kms_decrypt_text(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_decrypt_text, "Decrypt", KMS_AUDIT_BLOB_RESOURCE(0))
 {
 	bytea	   *pt;
 
@@ -123,9 +128,7 @@ kms_decrypt_text(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P((text *) pt);
 }
 
-PG_FUNCTION_INFO_V1(kms_re_encrypt);
-Datum
-kms_re_encrypt(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_re_encrypt, "ReEncrypt", KMS_AUDIT_BLOB_RESOURCE(0))
 {
 	KmsContext	src_ctx,
 				dst_ctx;
@@ -144,15 +147,19 @@ kms_re_encrypt(PG_FUNCTION_ARGS)
 	KmsArgContext(fcinfo, 3, &dst_ctx);
 	if (!PG_ARGISNULL(4))
 		src_ref = text_to_cstring(PG_GETARG_TEXT_PP(4));
+	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 5), "sourceEncryptionAlgorithm");
+	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 6), "destinationEncryptionAlgorithm");
 
 	/* KmsDecryptData checks the shared generation when it looks the key up */
 	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &src_ctx, src_ref,
 						KMS_OP_REENCRYPT_FROM, true, &src);
-	KmsAuditData(KMS_OP_REENCRYPT_FROM, src->key_id, src->key_id_str, 0);
 	PG_TRY();
 	{
-		dst = KmsResolveKey(dst_ref, KMS_OP_REENCRYPT_TO);
+		dst = KmsResolveKeyCtx(dst_ref, KMS_OP_REENCRYPT_TO, dst_ctx.pairs, dst_ctx.npairs);
 		KmsCheckUsable(dst);
+		if (KmsArgDryRun(fcinfo, 7))
+			KmsDryRunSucceeded("ReEncrypt");
+		KmsAuditData(KMS_OP_REENCRYPT_FROM, src->key_id, src->key_id_str, 0);
 		result = KmsEncryptData(dst, VARDATA(pt), VARSIZE(pt) - VARHDRSZ, &dst_ctx);
 		KmsAuditData(KMS_OP_REENCRYPT_TO, dst->key_id, dst->key_id_str,
 					 dst->current_version);
@@ -214,9 +221,11 @@ KmsGenerateDataKey(FunctionCallInfo fcinfo, bool with_plaintext)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	key = KmsResolveKey(keyref, with_plaintext ? KMS_OP_GENERATE_DATA_KEY :
-						KMS_OP_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT);
+	key = KmsResolveKeyCtx(keyref, with_plaintext ? KMS_OP_GENERATE_DATA_KEY :
+						   KMS_OP_GENERATE_DATA_KEY_WITHOUT_PLAINTEXT, ctx.pairs, ctx.npairs);
 	KmsCheckUsable(key);
+	if (KmsArgDryRun(fcinfo, 4))
+		KmsDryRunSucceeded(with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext");
 
 	pt = palloc(VARHDRSZ + n);
 	SET_VARSIZE(pt, VARHDRSZ + n);
@@ -236,23 +245,17 @@ KmsGenerateDataKey(FunctionCallInfo fcinfo, bool with_plaintext)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
-PG_FUNCTION_INFO_V1(kms_generate_data_key);
-Datum
-kms_generate_data_key(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_generate_data_key, "GenerateDataKey", 0)
 {
 	return KmsGenerateDataKey(fcinfo, true);
 }
 
-PG_FUNCTION_INFO_V1(kms_generate_data_key_without_plaintext);
-Datum
-kms_generate_data_key_without_plaintext(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_generate_data_key_without_plaintext, "GenerateDataKeyWithoutPlaintext", 0)
 {
 	return KmsGenerateDataKey(fcinfo, false);
 }
 
-PG_FUNCTION_INFO_V1(kms_generate_random);
-Datum
-kms_generate_random(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_generate_random, "GenerateRandom", KMS_AUDIT_NO_RESOURCE)
 {
 	int			n;
 	bytea	   *out;
@@ -334,9 +337,7 @@ KmsComputeMac(FunctionCallInfo fcinfo, KmsOp op, uint8 *mac, size_t *maclen)
 	return key;
 }
 
-PG_FUNCTION_INFO_V1(kms_generate_mac);
-Datum
-kms_generate_mac(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_generate_mac, "GenerateMac", 0)
 {
 	uint8		mac[64];
 	size_t		len;
@@ -345,6 +346,8 @@ kms_generate_mac(PG_FUNCTION_ARGS)
 	KmsKeyInfo *key;
 
 	key = KmsComputeMac(fcinfo, KMS_OP_GENERATE_MAC, mac, &len);
+	if (KmsArgDryRun(fcinfo, 3))
+		KmsDryRunSucceeded("GenerateMac");
 	KmsAuditData(KMS_OP_GENERATE_MAC, key->key_id, key->key_id_str, key->current_version);
 	out = palloc(VARHDRSZ + len);
 	SET_VARSIZE(out, VARHDRSZ + len);
@@ -352,9 +355,7 @@ kms_generate_mac(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
-PG_FUNCTION_INFO_V1(kms_verify_mac);
-Datum
-kms_verify_mac(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_verify_mac, "VerifyMac", 0)
 {
 	uint8		mac[64];
 	size_t		len;
@@ -378,6 +379,8 @@ kms_verify_mac(PG_FUNCTION_ARGS)
 		kms_error(KMSInvalidMacException, KMS_SQLSTATE_INVALID_MAC,
 				  "the MAC does not verify for this message and key");
 	}
+	if (KmsArgDryRun(fcinfo, 4))
+		KmsDryRunSucceeded("VerifyMac");
 	KmsAuditData(KMS_OP_VERIFY_MAC, key->key_id, key->key_id_str, key->current_version);
 	PG_RETURN_BOOL(true);
 }

@@ -20,6 +20,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "cache/cache.h"
@@ -107,15 +108,15 @@ AuditCreateGrant(KmsKeyInfo *key, const char *grantee_name,
 	KmsAuditEx("CreateGrant", key->key_id_str, NULL, "success", KmsAuditParams(&p));
 }
 
-PG_FUNCTION_INFO_V1(kms_create_grant);
-Datum
-kms_create_grant(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_create_grant, "CreateGrant", 0)
 {
 	char	   *keyref = ArgKeyRef(fcinfo, 0);
 	char	   *grantee_name = KmsArgText(fcinfo, 1);
 	char	   *name = KmsArgText(fcinfo, 3);
 	char	   *retiring_name = KmsArgText(fcinfo, 4);
+	Jsonb	   *constraints = KmsValidateConstraints(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
 	uint32		opbits = 0;
+	uint32		held;
 	KmsKeyInfo *key;
 	Oid			grantee;
 	Oid			retiring = InvalidOid;
@@ -129,7 +130,8 @@ kms_create_grant(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	KmsCheckGeneration();
-	key = KmsResolveKey(keyref, KMS_OP_CREATE_GRANT);
+	/* CreateGrant held through a grant with constraints needs stricter ones */
+	key = KmsResolveKeyForGrant(keyref, constraints);
 	KmsCheckWritable("CreateGrant");
 	{
 		bool		aws_managed = false;
@@ -148,14 +150,29 @@ kms_create_grant(PG_FUNCTION_ARGS)
 
 	oparray = GrantOperationsArg(fcinfo, 2, key, &opbits);
 	/*
+	 * AWS API reference, CreateGrant, Constraints: "You cannot use an
+	 * encryption context grant constraint for cryptographic operations with
+	 * asymmetric KMS keys or HMAC KMS keys."
+	 */
+	if (constraints && key->usage == KMS_USAGE_GENERATE_VERIFY_MAC)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "grant constraints are not valid for key \"%s\" with key usage GENERATE_VERIFY_MAC: HMAC keys do not support an encryption context",
+				  KmsKeyArn(key->key_id_str));
+	/*
 	 * Only the owner (or a member of it) and superusers grant what they
 	 * like.  Anyone else holding CreateGrant passes on only operations it
 	 * holds through grants itself: managing keys (kms_admin) is not using
 	 * them, so it never lets a role grant itself, or anyone, data
 	 * operations on a key it does not own.
 	 */
-	if (!superuser() && !has_privs_of_role(GetUserId(), key->owner) &&
-		(opbits & ~KmsGrantedOps(key->key_id)) != 0)
+	held = (superuser() || has_privs_of_role(GetUserId(), key->owner)) ?
+		KMS_ALL_GRANT_OPS : KmsGrantedOps(key->key_id);
+	/* an operation held under constraints is passed on under stricter ones */
+	for (int o = 0; o < KMS_NUM_GRANT_OPS; o++)
+		if ((opbits & ~held & KMS_OPBIT(o)) && (held & KMS_CONSTRAINED_OPBIT(o)) &&
+			KmsConstrainedAllows(key->key_id, (KmsOp) o, NULL, -1, constraints, true))
+			held |= KMS_OPBIT(o);
+	if ((opbits & ~held) != 0)
 	{
 		KmsAudit("CreateGrant", key->key_id_str, 0, "AccessDeniedException");
 		ereport(ERROR,
@@ -163,10 +180,12 @@ kms_create_grant(PG_FUNCTION_ARGS)
 				 errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" cannot grant operations it does not hold on key \"%s\"",
 						GetUserNameFromId(GetUserId(), false), keyref),
-				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant.")));
+				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant (held under grant constraints: only with equally strict or stricter constraints).")));
 	}
+	if (!PG_ARGISNULL(6) && PG_GETARG_BOOL(6))
+		KmsDryRunSucceeded("CreateGrant");
 
-	KmsStoreGrant(key, name, grantee, retiring, oparray, &grant_id, &token);
+	KmsStoreGrant(key, name, grantee, retiring, oparray, constraints, &grant_id, &token);
 	KmsInvalidateAtCommit();
 	AuditCreateGrant(key, grantee_name, retiring_name, name, opbits);
 
@@ -183,31 +202,58 @@ KmsCheckGrantId(const char *grant_id)
 				  "grant id must be 1 to 128 characters");
 }
 
+static void KmsGrantNotFound(KmsKeyInfo *key, const char *grant_id) pg_attribute_noreturn();
+
+static void
+KmsGrantNotFound(KmsKeyInfo *key, const char *grant_id)
+{
+	kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
+			  "grant \"%s\" does not exist on key \"%s\"", grant_id, KmsKeyArn(key->key_id_str));
+}
+
+static bool
+KmsGrantExists(const uint8 *key_id, const char *grant_id)
+{
+	KmsCatalogState st;
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+	bool		found;
+
+	v[0] = KmsUuidDatum(key_id);
+	v[1] = CStringGetTextDatum(grant_id);
+	KmsCatalogEnter(&st);
+	found = KmsExec("SELECT 1 FROM kms.grants WHERE key_id = $1 AND grant_id = $2",
+					2, t, v, NULL, false, SPI_OK_SELECT) == 1;
+	KmsCatalogExit(&st);
+	return found;
+}
+
 static void
 KmsDeleteGrant(KmsKeyInfo *key, const char *grant_id)
 {
 	if (KmsDeleteGrantRow(key->key_id, grant_id) != 1)
-		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "grant \"%s\" does not exist on key \"%s\"", grant_id, KmsKeyArn(key->key_id_str));
+		KmsGrantNotFound(key, grant_id);
 	KmsInvalidateAtCommit();
 }
 
-PG_FUNCTION_INFO_V1(kms_revoke_grant);
-Datum
-kms_revoke_grant(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_revoke_grant, "RevokeGrant", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "RevokeGrant");
 	char	   *grant_id = KmsArgText(fcinfo, 1);
 
 	KmsCheckGrantId(grant_id);
+	if (KmsArgDryRun(fcinfo, 2))
+	{
+		if (!KmsGrantExists(key->key_id, grant_id))
+			KmsGrantNotFound(key, grant_id);
+		KmsDryRunSucceeded("RevokeGrant");
+	}
 	KmsDeleteGrant(key, grant_id);
 	KmsAudit("RevokeGrant", key->key_id_str, 0, "success");
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_retire_grant);
-Datum
-kms_retire_grant(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_retire_grant, "RetireGrant", 1)
 {
 	char	   *token = KmsArgText(fcinfo, 0);
 	char	   *keyref = KmsArgText(fcinfo, 1);
@@ -292,40 +338,119 @@ kms_retire_grant(PG_FUNCTION_ARGS)
 				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
 				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform RetireGrant on grant \"%s\"",
 						GetUserNameFromId(user, false), grant_id)));
+	if (KmsArgDryRun(fcinfo, 3))
+		KmsDryRunSucceeded("RetireGrant");
 	KmsDeleteGrant(key, grant_id);
 	KmsAudit("RetireGrant", key->key_id_str, 0, "success");
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_list_grants);
-Datum
-kms_list_grants(PG_FUNCTION_ARGS)
+/*
+ * The rows of ListGrants and ListRetirableGrants (GrantListEntry): KeyId as
+ * the key ARN, IssuingAccount as arn:aws:iam::<account>:root (AWS's
+ * example), Constraints; where_sql selects kms.grants rows by $1 (and
+ * $4, $5 if given).  The last column is next_marker (paging.c).
+ */
+static void
+KmsListGrantRows(KmsPager *pg, const char *where_sql, Datum param1, Oid type1,
+				 const char *grant_id, const char *grantee_name)
+{
+	KmsCatalogState st;
+	Oid			t[5] = {type1, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		v[5];
+	char		n[5] = {' ', ' ', ' ', ' ', ' '};
+	uint64		rows;
+
+	v[0] = param1;
+	v[1] = CStringGetTextDatum(KmsKeyArn(""));
+	v[2] = CStringGetTextDatum(psprintf("arn:aws:iam::%s:root", KmsAccountId()));
+	if (grant_id)
+		v[3] = CStringGetTextDatum(grant_id);
+	else
+		n[3] = 'n';
+	if (grantee_name)
+		v[4] = CStringGetTextDatum(grantee_name);
+	else
+		n[4] = 'n';
+	KmsCatalogEnter(&st);
+	/* principals by name: kept in the catalog (catalog/principals.c) */
+	rows = KmsExec(psprintf("SELECT $2 || g.key_id::text, g.grant_id, g.name, %s, %s, $3, "
+							"g.operations, g.creation_date, g.constraints FROM kms.grants g "
+							"WHERE %s AND ($4::text IS NULL OR g.grant_id = $4) "
+							"AND ($5::text IS NULL OR %s = $5) "
+							"ORDER BY g.creation_date, g.grant_id COLLATE \"C\"",
+							KmsPrincipalNameSql("g.grantee"), KmsPrincipalNameSql("g.retiring_principal"),
+							where_sql, KmsPrincipalNameSql("g.grantee")),
+				   5, t, v, n, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < rows; i++)
+	{
+		Datum		values[10];
+		bool		nulls[10];
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		char	   *pos;
+
+		for (int j = 0; j < 9; j++)
+			values[j] = SPI_getbinval(tup, SPI_tuptable->tupdesc, j + 1, &nulls[j]);
+		pos = KmsPagePosTime(DatumGetTimestampTz(values[7]), SPI_getvalue(tup, SPI_tuptable->tupdesc, 2));
+		if (!KmsPagerWant(pg, pos))
+		{
+			if (pg->done)
+				break;
+			continue;
+		}
+		KmsPagerPut(pg, values, nulls, pos);
+	}
+	KmsPagerFinish(pg);
+	KmsCatalogExit(&st);
+}
+
+KMS_AUDITED_ENTRY(kms_list_grants, "ListGrants", 0)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
 	KmsKeyInfo *key = KmsResolveKeyForManagement(ArgKeyRef(fcinfo, 0), "ListGrants");
-	KmsCatalogState st;
-	Oid			t[2] = {UUIDOID, TEXTOID};
-	Datum		v[2];
-	uint64		n;
+	char	   *kid = pstrdup(key->key_id_str);
+	char	   *grant_id = KmsArgText(fcinfo, 1);
+	char	   *grantee = KmsArgText(fcinfo, 2);
+	KmsPager	pg;
 
-	v[0] = KmsUuidDatum(key->key_id);
-	v[1] = CStringGetTextDatum(KmsAccountId());
-	KmsCatalogEnter(&st);
-	/* principals by name: kept in the catalog (catalog/principals.c) */
-	n = KmsExec(psprintf("SELECT key_id::text, grant_id, name, %s, %s, $2, "
-						 "operations, creation_date FROM kms.grants WHERE key_id = $1 ORDER BY creation_date, grant_id",
-						 KmsPrincipalNameSql("grantee"), KmsPrincipalNameSql("retiring_principal")),
-				2, t, v, NULL, true, SPI_OK_SELECT);
-	for (uint64 i = 0; i < n; i++)
+	/* AWS API reference, ListGrants, Limit: "between 1 and 100, inclusive ... defaults to 50" */
+	KmsPagerInit(&pg, fcinfo, 3, "ListGrants", 100, 50, ts, tupdesc);
+	if (grant_id)
+		KmsCheckGrantId(grant_id);
+	KmsListGrantRows(&pg, "g.key_id = $1", KmsUuidDatum(key->key_id), UUIDOID,
+					 grant_id, grantee);
+	KmsAudit("ListGrants", kid, 0, "success");
+	return (Datum) 0;
+}
+
+/*
+ * ListRetirableGrants: the grants whose retiring principal is the role
+ * (default: the current role), on every key.  Only that role (and its
+ * members), kms_admin and superusers may list them.
+ */
+KMS_AUDITED_ENTRY(kms_list_retirable_grants, "ListRetirableGrants", 0)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
+	char	   *name = KmsArgText(fcinfo, 0);
+	Oid			role;
+	KmsPager	pg;
+
+	KmsCheckGeneration();
+	/* AWS API reference, ListRetirableGrants, Limit: "between 1 and 100, inclusive ... defaults to 50" */
+	KmsPagerInit(&pg, fcinfo, 1, "ListRetirableGrants", 100, 50, ts, tupdesc);
+	role = name ? KmsRoleArg(name, "retiring principal") : GetUserId();
+	if (!has_privs_of_role(GetUserId(), role) && !KmsIsAdmin())
 	{
-		Datum		values[8];
-		bool		nulls[8];
-
-		for (int j = 0; j < 8; j++)
-			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		KmsAudit("ListRetirableGrants", name, 0, "AccessDeniedException");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_ACCESS_DENIED), errhidestmt(true),
+				 errmsg("AccessDeniedException: role \"%s\" is not authorized to perform ListRetirableGrants for principal \"%s\"",
+						GetUserNameFromId(GetUserId(), false), name)));
 	}
-	KmsCatalogExit(&st);
+	KmsListGrantRows(&pg, "g.retiring_principal::pg_catalog.oid = $1", ObjectIdGetDatum(role), OIDOID,
+					 NULL, NULL);
+	KmsAudit("ListRetirableGrants", GetUserNameFromId(role, false), 0, "success");
 	return (Datum) 0;
 }

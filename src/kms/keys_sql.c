@@ -22,6 +22,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "cache/cache.h"
@@ -219,9 +220,7 @@ KmsNormalizeTags(Jsonb *jb)
  * CreateKey, DescribeKey, ListKeys
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(kms_create_key);
-Datum
-kms_create_key(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_create_key, "CreateKey", KMS_AUDIT_NO_RESOURCE)
 {
 	char	   *description = KmsArgText(fcinfo, 0);
 	char	   *usage = KmsArgText(fcinfo, 1);
@@ -283,9 +282,7 @@ kms_create_key(PG_FUNCTION_ARGS)
 														  GetUserId())));
 }
 
-PG_FUNCTION_INFO_V1(kms_describe_key);
-Datum
-kms_describe_key(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_describe_key, "DescribeKey", 0)
 {
 	char	   *ref = ArgKeyRef(fcinfo, 0);
 	KmsKeyInfo *key = KmsResolveKey(ref, KMS_OP_DESCRIBE_KEY);
@@ -318,9 +315,9 @@ kms_describe_key(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(d);
 }
 
-/* Key ids of all live keys (copied out of SPI). */
+/* Key ids of all live keys (copied out of SPI), each with its paging position. */
 static List *
-KmsAllKeyIds(void)
+KmsAllKeyIds(List **positions)
 {
 	KmsCatalogState st;
 	List	   *ids = NIL;
@@ -328,18 +325,24 @@ KmsAllKeyIds(void)
 	MemoryContext caller = CurrentMemoryContext;
 
 	KmsCatalogEnter(&st);
-	n = KmsExec("SELECT key_id FROM kms.key WHERE key_state <> 'Deleted' ORDER BY creation_date, key_id",
+	n = KmsExec("SELECT key_id, creation_date FROM kms.key WHERE key_state <> 'Deleted' "
+				"ORDER BY creation_date, key_id::text COLLATE \"C\"",
 				0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
 		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[i],
 												   SPI_tuptable->tupdesc, 1, &isnull));
+		TimestampTz created = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 2, &isnull));
 		MemoryContext old = MemoryContextSwitchTo(caller);
 		uint8	   *copy = palloc(KMS_KEY_ID_LEN);
+		char		kid[37];
 
 		memcpy(copy, u->data, KMS_KEY_ID_LEN);
 		ids = lappend(ids, copy);
+		KmsUuidToString(u->data, kid);
+		*positions = lappend(*positions, KmsPagePosTime(created, kid));
 		MemoryContextSwitchTo(old);
 	}
 	KmsCatalogExit(&st);
@@ -347,29 +350,41 @@ KmsAllKeyIds(void)
 }
 
 
-PG_FUNCTION_INFO_V1(kms_list_keys);
-Datum
-kms_list_keys(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_list_keys, "ListKeys", KMS_AUDIT_NO_RESOURCE)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
 	List	   *ids;
+	List	   *positions = NIL;
 	ListCell   *lc;
+	ListCell   *pc;
+	KmsPager	pg;
 
 	KmsCheckGeneration();
-	ids = KmsAllKeyIds();
-	foreach(lc, ids)
+	/* AWS API reference, ListKeys, Limit: "between 1 and 1000, inclusive ... defaults to 100" */
+	KmsPagerInit(&pg, fcinfo, 0, "ListKeys", 1000, 100, ts, tupdesc);
+	ids = KmsAllKeyIds(&positions);
+	forboth(lc, ids, pc, positions)
 	{
-		KmsKeyInfo *key = KmsLookupKeyById((uint8 *) lfirst(lc));
-		Datum		values[2];
-		bool		nulls[2] = {0};
+		KmsKeyInfo *key;
+		Datum		values[3];
+		bool		nulls[3] = {0};
 
+		key = KmsLookupKeyById((uint8 *) lfirst(lc));
 		if (!KmsVisible(key))
 			continue;
+		if (!KmsPagerWant(&pg, lfirst(pc)))
+		{
+			if (pg.done)
+				break;
+			continue;
+		}
 		values[0] = CStringGetTextDatum(key->key_id_str);
 		values[1] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		KmsPagerPut(&pg, values, nulls, lfirst(pc));
 	}
+	KmsPagerFinish(&pg);
+	KmsAudit("ListKeys", NULL, 0, "success");
 	return (Datum) 0;
 }
 
@@ -377,9 +392,7 @@ kms_list_keys(PG_FUNCTION_ARGS)
  * Key state
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(kms_enable_key);
-Datum
-kms_enable_key(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_enable_key, "EnableKey", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "EnableKey");
 
@@ -390,9 +403,7 @@ kms_enable_key(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_disable_key);
-Datum
-kms_disable_key(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_disable_key, "DisableKey", 0)
 {
 	bool		aws_managed;
 	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "DisableKey",
@@ -408,9 +419,7 @@ kms_disable_key(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_schedule_key_deletion);
-Datum
-kms_schedule_key_deletion(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_schedule_key_deletion, "ScheduleKeyDeletion", 0)
 {
 	bool		aws_managed;
 	KmsKeyInfo *key = KmsManagedKeyEx(ArgKeyRef(fcinfo, 0), "ScheduleKeyDeletion",
@@ -449,9 +458,7 @@ kms_schedule_key_deletion(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(d);
 }
 
-PG_FUNCTION_INFO_V1(kms_cancel_key_deletion);
-Datum
-kms_cancel_key_deletion(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_cancel_key_deletion, "CancelKeyDeletion", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "CancelKeyDeletion");
 
@@ -464,9 +471,7 @@ kms_cancel_key_deletion(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(KmsKeyArn(key->key_id_str)));
 }
 
-PG_FUNCTION_INFO_V1(kms_update_key_description);
-Datum
-kms_update_key_description(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_update_key_description, "UpdateKeyDescription", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "UpdateKeyDescription");
 	char	   *desc = KmsArgText(fcinfo, 1);
@@ -490,9 +495,7 @@ kms_update_key_description(PG_FUNCTION_ARGS)
  * Tags
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(kms_tag_resource);
-Datum
-kms_tag_resource(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_tag_resource, "TagResource", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "TagResource");
 	Jsonb	   *tags;
@@ -518,9 +521,7 @@ kms_tag_resource(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_untag_resource);
-Datum
-kms_untag_resource(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_untag_resource, "UntagResource", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "UntagResource");
 	Oid			t = TEXTARRAYOID;
@@ -536,9 +537,7 @@ kms_untag_resource(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_list_resource_tags);
-Datum
-kms_list_resource_tags(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_list_resource_tags, "ListResourceTags", 0)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
@@ -547,21 +546,33 @@ kms_list_resource_tags(PG_FUNCTION_ARGS)
 	Oid			t = UUIDOID;
 	Datum		v = KmsUuidDatum(key->key_id);
 	uint64		n;
+	KmsPager	pg;
 
+	/* AWS API reference, ListResourceTags, Limit: "between 1 and 50, inclusive ... defaults to 50" */
+	KmsPagerInit(&pg, fcinfo, 1, "ListResourceTags", 50, 50, ts, tupdesc);
 	KmsCatalogEnter(&st);
 	n = KmsExec("SELECT e.key, e.value FROM kms.key k, jsonb_each_text(k.tags) e "
-				"WHERE k.key_id = $1 ORDER BY e.key", 1, &t, &v, NULL, true, SPI_OK_SELECT);
+				"WHERE k.key_id = $1 ORDER BY e.key COLLATE \"C\"", 1, &t, &v, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
-		Datum		values[2];
-		bool		nulls[2] = {0};
+		Datum		values[3];
+		bool		nulls[3] = {0};
 		bool		isnull;
+		char	   *pos = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
+		if (!KmsPagerWant(&pg, pos))
+		{
+			if (pg.done)
+				break;
+			continue;
+		}
 		values[0] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
 		values[1] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull);
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		KmsPagerPut(&pg, values, nulls, pos);
 	}
+	KmsPagerFinish(&pg);
 	KmsCatalogExit(&st);
+	KmsAudit("ListResourceTags", key->key_id_str, 0, "success");
 	return (Datum) 0;
 }
 
@@ -569,9 +580,7 @@ kms_list_resource_tags(PG_FUNCTION_ARGS)
  * Rotation
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(kms_enable_key_rotation);
-Datum
-kms_enable_key_rotation(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_enable_key_rotation, "EnableKeyRotation", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "EnableKeyRotation");
 	int32		days = PG_ARGISNULL(1) ? 365 : PG_GETARG_INT32(1);
@@ -590,9 +599,7 @@ kms_enable_key_rotation(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_disable_key_rotation);
-Datum
-kms_disable_key_rotation(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_disable_key_rotation, "DisableKeyRotation", 0)
 {
 	KmsKeyInfo *key = KmsManagedKey(ArgKeyRef(fcinfo, 0), "DisableKeyRotation");
 
@@ -603,31 +610,31 @@ kms_disable_key_rotation(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(kms_get_key_rotation_status);
-Datum
-kms_get_key_rotation_status(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_get_key_rotation_status, "GetKeyRotationStatus", 0)
 {
 	KmsKeyInfo *key = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);
 	Oid			t[2] = {UUIDOID, TEXTOID};
 	Datum		v[2];
 	bool		isnull;
 
+	Datum		d;
+
 	KmsRequireSymmetric(key, "GetKeyRotationStatus");
 	v[0] = KmsUuidDatum(key->key_id);
 	v[1] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-	PG_RETURN_DATUM(KmsQueryDatum("SELECT jsonb_strip_nulls(jsonb_build_object("
+	d = (KmsQueryDatum("SELECT jsonb_strip_nulls(jsonb_build_object("
 								  "'KeyRotationEnabled', rotation_enabled AND key_state <> 'PendingDeletion', "
 								  "'KeyId', $2, "
 								  "'RotationPeriodInDays', CASE WHEN rotation_enabled THEN rotation_period_days END, "
 								  "'NextRotationDate', CASE WHEN rotation_enabled AND key_state <> 'PendingDeletion' THEN next_rotation_date END, "
 								  "'OnDemandRotationStartDate', on_demand_rotation_start)) "
 								  "FROM kms.key WHERE key_id = $1", 2, t, v, &isnull));
+	KmsAudit("GetKeyRotationStatus", key->key_id_str, 0, "success");
+	PG_RETURN_DATUM(d);
 }
 
 
-PG_FUNCTION_INFO_V1(kms_rotate_key_on_demand);
-Datum
-kms_rotate_key_on_demand(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_rotate_key_on_demand, "RotateKeyOnDemand", 0)
 {
 	int32		count = 0;
 	bool		aws_managed;
@@ -646,12 +653,11 @@ kms_rotate_key_on_demand(PG_FUNCTION_ARGS)
 	KmsUpdateKey(key, "on_demand_rotations = on_demand_rotations + 1, "
 				 "on_demand_rotation_start = pg_catalog.now()", 0, NULL, NULL);
 	KmsAudit("RotateKeyOnDemand", key->key_id_str, version, "success");
-	PG_RETURN_TEXT_P(cstring_to_text(KmsKeyArn(key->key_id_str)));
+	/* AWS API reference, RotateKeyOnDemand response: KeyId, the key id (AWS's example) */
+	PG_RETURN_TEXT_P(cstring_to_text(key->key_id_str));
 }
 
-PG_FUNCTION_INFO_V1(kms_list_key_rotations);
-Datum
-kms_list_key_rotations(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(kms_list_key_rotations, "ListKeyRotations", 0)
 {
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
@@ -662,7 +668,10 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
 	Oid			t[2] = {UUIDOID, TEXTOID};
 	Datum		v[2];
 	uint64		n;
+	KmsPager	pg;
 
+	/* AWS API reference, ListKeyRotations, Limit: "between 1 and 1000, inclusive ... defaults to 100" */
+	KmsPagerInit(&pg, fcinfo, 2, "ListKeyRotations", 1000, 100, ts, tupdesc);
 	if (include == NULL || strcmp(include, "ROTATIONS_ONLY") == 0)
 		all = false;
 	else if (strcmp(include, "ALL_KEY_MATERIAL") == 0)
@@ -676,21 +685,32 @@ kms_list_key_rotations(PG_FUNCTION_ARGS)
 	KmsCatalogEnter(&st);
 	n = KmsExec(all ?
 				"SELECT $2, v.key_material_id, CASE WHEN v.version = k.current_version THEN 'CURRENT' ELSE 'NON_CURRENT' END, "
-				"v.created, v.rotation_type FROM kms.key_version v JOIN kms.key k USING (key_id) "
+				"v.created, v.rotation_type, v.version FROM kms.key_version v JOIN kms.key k USING (key_id) "
 				"WHERE v.key_id = $1 ORDER BY v.version" :
 				"SELECT $2, v.key_material_id, CASE WHEN v.version = k.current_version THEN 'CURRENT' ELSE 'NON_CURRENT' END, "
-				"v.created, v.rotation_type FROM kms.key_version v JOIN kms.key k USING (key_id) "
+				"v.created, v.rotation_type, v.version FROM kms.key_version v JOIN kms.key k USING (key_id) "
 				"WHERE v.key_id = $1 AND v.version > 1 ORDER BY v.version",
 				2, t, v, NULL, true, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
-		Datum		values[5];
-		bool		nulls[5];
+		Datum		values[6];
+		bool		nulls[6];
+		bool		isnull;
+		char	   *pos = KmsPagePosInt(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+																	SPI_tuptable->tupdesc, 6, &isnull)));
 
+		if (!KmsPagerWant(&pg, pos))
+		{
+			if (pg.done)
+				break;
+			continue;
+		}
 		for (int j = 0; j < 5; j++)
 			values[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, j + 1, &nulls[j]);
-		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		KmsPagerPut(&pg, values, nulls, pos);
 	}
+	KmsPagerFinish(&pg);
 	KmsCatalogExit(&st);
+	KmsAudit("ListKeyRotations", key->key_id_str, 0, "success");
 	return (Datum) 0;
 }

@@ -34,6 +34,7 @@
 #include "keystore/keystore.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "utils/tuplestore.h"
 
 
 
@@ -58,5 +59,41 @@ extern void KmsWarnManagedKey(KmsKeyInfo *key, const char *operation, const char
 extern KmsKeyInfo *KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations);
 extern KmsKeyInfo *KmsManagedKey(const char *keyref, const char *operation);
 extern void KmsNotPendingDeletion(KmsKeyInfo *key);
+
+/* ----------------------------------------------------------------
+ * Paging, EncryptionAlgorithm, DryRun (paging.c)
+ * ----------------------------------------------------------------
+ */
+typedef struct KmsPager
+{
+	const char *list;			/* the operation, e.g. "ListAliases" */
+	int			limit;			/* rows per page; -1: all */
+	char	   *after;			/* the marker's position, or NULL */
+	int			emitted;
+	bool		truncated;
+	bool		done;
+	Tuplestorestate *ts;
+	TupleDesc	tupdesc;
+	int			natts;			/* the last column is next_marker */
+	Datum	   *held_values;
+	bool	   *held_nulls;
+	char	   *held_pos;
+	bool		holding;
+} KmsPager;
+
+extern void KmsPagerInit(KmsPager *pg, FunctionCallInfo fcinfo, int limit_arg,
+						 const char *list, int max_limit, int default_limit,
+						 Tuplestorestate *ts, TupleDesc tupdesc);
+extern char *KmsPagePosTime(TimestampTz t, const char *id);
+extern char *KmsPagePosInt(int64 n);
+extern bool KmsPagerWant(KmsPager *pg, const char *pos);
+extern void KmsPagerPut(KmsPager *pg, Datum *values, bool *nulls, const char *pos);
+extern void KmsPagerFinish(KmsPager *pg);
+
+extern void KmsCheckEncryptionAlgorithm(const char *alg, const char *name);
+extern void KmsDryRunSucceeded(const char *operation) pg_attribute_noreturn();
+
+/* A dry_run argument (NULL: false) */
+#define KmsArgDryRun(fcinfo, n) (!PG_ARGISNULL(n) && PG_GETARG_BOOL(n))
 
 #endif							/* PG_KMS_KMS_INTERNAL_H */

@@ -217,3 +217,141 @@ REVOKE ALL ON FUNCTION kms_worker_status_all() FROM PUBLIC;
 -- database with its own trail is refused like the other tables
 CREATE TRIGGER guard_restore BEFORE INSERT ON kms.audit_log
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+
+-- fidelity kms: issue 15 items 5, 6, 8 (AWS fidelity of the KMS API): paging
+-- (limit, marker, next_marker) on the list operations, ListGrants filters and
+-- columns, kms_list_retirable_grants, grant constraints, encryption_algorithm
+-- and dry_run; the old signatures are dropped (new parameters have defaults,
+-- so old calls keep working)
+DROP FUNCTION kms_list_keys();
+DROP FUNCTION kms_list_resource_tags(text);
+DROP FUNCTION kms_list_key_rotations(text, text);
+DROP FUNCTION kms_list_aliases(text);
+DROP FUNCTION kms_create_grant(text, text, text[], text, text);
+DROP FUNCTION kms_revoke_grant(text, text);
+DROP FUNCTION kms_retire_grant(text, text, text);
+DROP FUNCTION kms_list_grants(text);
+DROP FUNCTION kms_encrypt(text, bytea, jsonb);
+DROP FUNCTION kms_encrypt(text, text, jsonb);
+DROP FUNCTION kms_decrypt(bytea, jsonb, text);
+DROP FUNCTION kms_decrypt_text(bytea, jsonb, text);
+DROP FUNCTION kms_re_encrypt(bytea, text, jsonb, jsonb, text);
+DROP FUNCTION kms_generate_data_key(text, text, int, jsonb);
+DROP FUNCTION kms_generate_data_key_without_plaintext(text, text, int, jsonb);
+DROP FUNCTION kms_generate_mac(text, bytea, text);
+DROP FUNCTION kms_verify_mac(text, bytea, bytea, text);
+CREATE FUNCTION kms_list_keys("limit" int DEFAULT NULL, marker text DEFAULT NULL,
+							  OUT key_id text, OUT key_arn text, OUT next_marker text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_list_keys' LANGUAGE C STABLE;
+COMMENT ON FUNCTION kms_list_keys(int, text) IS 'ListKeys: the keys the current role may see; limit 1..1000 and marker page them';
+CREATE FUNCTION kms_list_resource_tags(key_id text, "limit" int DEFAULT NULL, marker text DEFAULT NULL,
+									   OUT tag_key text, OUT tag_value text, OUT next_marker text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_list_resource_tags' LANGUAGE C STABLE;
+COMMENT ON FUNCTION kms_list_resource_tags(text, int, text) IS 'ListResourceTags: limit 1..50 and marker page the tags';
+CREATE FUNCTION kms_list_key_rotations(key_id text,
+									   include_key_material text DEFAULT 'ROTATIONS_ONLY',
+									   "limit" int DEFAULT NULL, marker text DEFAULT NULL,
+									   OUT key_id text, OUT key_material_id text,
+									   OUT key_material_state text,
+									   OUT rotation_date timestamptz,
+									   OUT rotation_type text, OUT next_marker text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_list_key_rotations' LANGUAGE C STABLE;
+COMMENT ON FUNCTION kms_list_key_rotations(text, text, int, text) IS 'ListKeyRotations: limit 1..1000 and marker page the rotations';
+CREATE FUNCTION kms_list_aliases(key_id text DEFAULT NULL,
+								 "limit" int DEFAULT NULL, marker text DEFAULT NULL,
+								 OUT alias_name text, OUT alias_arn text,
+								 OUT target_key_id text,
+								 OUT creation_date timestamptz,
+								 OUT last_updated_date timestamptz,
+								 OUT next_marker text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_list_aliases' LANGUAGE C STABLE;
+COMMENT ON FUNCTION kms_list_aliases(text, int, text) IS 'ListAliases: limit 1..100 and marker page the aliases';
+CREATE FUNCTION kms_create_grant(key_id text, grantee_principal text,
+								 operations text[], name text DEFAULT NULL,
+								 retiring_principal text DEFAULT NULL,
+								 constraints jsonb DEFAULT NULL,
+								 dry_run boolean DEFAULT false,
+								 OUT grant_token text, OUT grant_id text)
+RETURNS record AS 'MODULE_PATHNAME', 'kms_create_grant' LANGUAGE C VOLATILE;
+CREATE FUNCTION kms_revoke_grant(key_id text, grant_id text, dry_run boolean DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'kms_revoke_grant' LANGUAGE C VOLATILE;
+CREATE FUNCTION kms_retire_grant(grant_token text DEFAULT NULL, key_id text DEFAULT NULL,
+								 grant_id text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS void AS 'MODULE_PATHNAME', 'kms_retire_grant' LANGUAGE C VOLATILE;
+CREATE FUNCTION kms_list_grants(key_id text, grant_id text DEFAULT NULL,
+								grantee_principal text DEFAULT NULL,
+								"limit" int DEFAULT NULL, marker text DEFAULT NULL,
+								OUT key_id text, OUT grant_id text, OUT name text,
+								OUT grantee_principal text,
+								OUT retiring_principal text,
+								OUT issuing_account text,
+								OUT operations text[],
+								OUT creation_date timestamptz,
+								OUT constraints jsonb,
+								OUT next_marker text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_list_grants' LANGUAGE C STABLE;
+CREATE FUNCTION kms_list_retirable_grants(retiring_principal text DEFAULT NULL,
+								"limit" int DEFAULT NULL, marker text DEFAULT NULL,
+								OUT key_id text, OUT grant_id text, OUT name text,
+								OUT grantee_principal text,
+								OUT retiring_principal text,
+								OUT issuing_account text,
+								OUT operations text[],
+								OUT creation_date timestamptz,
+								OUT constraints jsonb,
+								OUT next_marker text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_list_retirable_grants' LANGUAGE C STABLE;
+COMMENT ON FUNCTION kms_create_grant(text, text, text[], text, text, jsonb, boolean) IS 'CreateGrant: allow a role the listed operations on a key, optionally only with an encryption context (constraints)';
+COMMENT ON FUNCTION kms_revoke_grant(text, text, boolean) IS 'RevokeGrant';
+COMMENT ON FUNCTION kms_retire_grant(text, text, text, boolean) IS 'RetireGrant';
+COMMENT ON FUNCTION kms_list_grants(text, text, text, int, text) IS 'ListGrants: limit 1..100 and marker page the grants';
+COMMENT ON FUNCTION kms_list_retirable_grants(text, int, text) IS 'ListRetirableGrants: the grants a role (default: the current one) may retire';
+CREATE FUNCTION kms_encrypt(key_id text, plaintext bytea, encryption_context jsonb DEFAULT NULL,
+							encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_encrypt' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION kms_encrypt(key_id text, plaintext text, encryption_context jsonb DEFAULT NULL,
+							encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_encrypt' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION kms_encrypt(text, bytea, jsonb, text, boolean) IS 'Encrypt: AES-256-GCM envelope under the key; returns the ciphertext blob';
+COMMENT ON FUNCTION kms_encrypt(text, text, jsonb, text, boolean) IS 'Encrypt a text value (its bytes in the database encoding)';
+CREATE FUNCTION kms_decrypt(ciphertext_blob bytea, encryption_context jsonb DEFAULT NULL, key_id text DEFAULT NULL,
+							encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_decrypt' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION kms_decrypt_text(ciphertext_blob bytea, encryption_context jsonb DEFAULT NULL, key_id text DEFAULT NULL,
+								 encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
+RETURNS text AS 'MODULE_PATHNAME', 'kms_decrypt_text' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION kms_decrypt(bytea, jsonb, text, text, boolean) IS 'Decrypt: the plaintext of a ciphertext blob';
+COMMENT ON FUNCTION kms_decrypt_text(bytea, jsonb, text, text, boolean) IS 'Decrypt to text (validated in the database encoding)';
+CREATE FUNCTION kms_re_encrypt(ciphertext_blob bytea, destination_key_id text,
+							   source_encryption_context jsonb DEFAULT NULL,
+							   destination_encryption_context jsonb DEFAULT NULL,
+							   source_key_id text DEFAULT NULL,
+							   source_encryption_algorithm text DEFAULT NULL,
+							   destination_encryption_algorithm text DEFAULT NULL,
+							   dry_run boolean DEFAULT false)
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_re_encrypt' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION kms_re_encrypt(bytea, text, jsonb, jsonb, text, text, text, boolean) IS 'ReEncrypt: decrypt and encrypt again without exposing the plaintext';
+CREATE FUNCTION kms_generate_data_key(key_id text, key_spec text DEFAULT NULL,
+									  number_of_bytes int DEFAULT NULL,
+									  encryption_context jsonb DEFAULT NULL,
+									  dry_run boolean DEFAULT false,
+									  OUT plaintext bytea, OUT ciphertext_blob bytea,
+									  OUT key_id text)
+RETURNS record AS 'MODULE_PATHNAME', 'kms_generate_data_key' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION kms_generate_data_key_without_plaintext(key_id text, key_spec text DEFAULT NULL,
+									  number_of_bytes int DEFAULT NULL,
+									  encryption_context jsonb DEFAULT NULL,
+									  dry_run boolean DEFAULT false,
+									  OUT ciphertext_blob bytea, OUT key_id text)
+RETURNS record AS 'MODULE_PATHNAME', 'kms_generate_data_key_without_plaintext' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION kms_generate_data_key(text, text, int, jsonb, boolean) IS 'GenerateDataKey: key_spec AES_256 or AES_128, or number_of_bytes 1..1024';
+COMMENT ON FUNCTION kms_generate_data_key_without_plaintext(text, text, int, jsonb, boolean) IS 'GenerateDataKeyWithoutPlaintext';
+CREATE FUNCTION kms_generate_mac(key_id text, message bytea, mac_algorithm text DEFAULT 'HMAC_SHA_256',
+								 dry_run boolean DEFAULT false)
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_generate_mac' LANGUAGE C STABLE PARALLEL RESTRICTED;
+CREATE FUNCTION kms_verify_mac(key_id text, message bytea, mac bytea, mac_algorithm text DEFAULT 'HMAC_SHA_256',
+							   dry_run boolean DEFAULT false)
+RETURNS boolean AS 'MODULE_PATHNAME', 'kms_verify_mac' LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION kms_generate_mac(text, bytea, text, boolean) IS 'GenerateMac: HMAC with an HMAC key';
+COMMENT ON FUNCTION kms_verify_mac(text, bytea, bytea, text, boolean) IS 'VerifyMac: true, or KMSInvalidMacException';
+COMMENT ON FUNCTION kms_rotate_key_on_demand(text) IS 'RotateKeyOnDemand: at most 25 per key; returns the key id';
