@@ -30,6 +30,9 @@ SELECT count(*) AS retirable FROM kms_list_retirable_grants();
 SELECT count(*) AS tags FROM kms_list_resource_tags(:'k');
 SELECT count(*) AS rotations FROM kms_list_key_rotations(:'k');
 SELECT kms_get_key_rotation_status(:'k')->>'KeyRotationEnabled' AS rotation_enabled;
+-- Secrets Manager entry points go through the same mechanism
+SELECT fid_try($$SELECT describe_secret('fid/absent')::text$$);
+SELECT fid_try($$SELECT get_random_password(0)::text$$);
 SELECT fid_try($$SELECT kms_encrypt('alias/fid/last', 'x'::bytea)::text$$);
 
 SELECT fid_audit_wait($$EXISTS (SELECT 1 FROM kms.audit WHERE operation = 'Encrypt' AND resource_id = 'alias/fid/last')$$) AS drained;

@@ -312,9 +312,7 @@ AppendValueJson(StringInfo buf, SecretCacheEntry *e, bytea *plain)
 	appendStringInfoChar(buf, '}');
 }
 
-PG_FUNCTION_INFO_V1(get_secret);
-Datum
-get_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 {
 	char	   *ref;
 	SecretCacheEntry *e;
@@ -341,9 +339,7 @@ get_secret(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P((text *) plain);
 }
 
-PG_FUNCTION_INFO_V1(get_secret_value);
-Datum
-get_secret_value(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(get_secret_value, "GetSecretValue", 0)
 {
 	char	   *ref;
 	SecretCacheEntry *e;
@@ -622,9 +618,7 @@ ListVisible(List *filters, bool include_deleted, bool desc)
 	}
 }
 
-PG_FUNCTION_INFO_V1(list_secrets);
-Datum
-list_secrets(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(list_secrets, "ListSecrets", KMS_AUDIT_NO_RESOURCE)
 {
 	Jsonb	   *fj = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	bool		include_deleted = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
@@ -729,9 +723,7 @@ BatchOne(const char *ref, StringInfo values, int *nvalues, StringInfo errors,
 	FreeErrorData(edata);
 }
 
-PG_FUNCTION_INFO_V1(batch_get_secret_value);
-Datum
-batch_get_secret_value(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RESOURCE)
 {
 	Jsonb	   *fj = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	char	   *next_token = KmsArgText(fcinfo, 3);
@@ -836,9 +828,7 @@ batch_get_secret_value(PG_FUNCTION_ARGS)
  * DescribeSecret, ListSecretVersionIds
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(describe_secret);
-Datum
-describe_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(describe_secret, "DescribeSecret", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	SecretMeta	m;
@@ -880,9 +870,7 @@ describe_secret(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(d);
 }
 
-PG_FUNCTION_INFO_V1(list_secret_version_ids);
-Datum
-list_secret_version_ids(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(list_secret_version_ids, "ListSecretVersionIds", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	bool		include_deprecated = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);

@@ -84,9 +84,7 @@ InsertSecretRow(SecretMeta *m, const char *description, const char *key_ref,
 	return inserted;
 }
 
-PG_FUNCTION_INFO_V1(create_secret);
-Datum
-create_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 {
 	char	   *name = KmsArgText(fcinfo, 0);
 	char	   *description = KmsArgText(fcinfo, 3);
@@ -178,9 +176,7 @@ create_secret(PG_FUNCTION_ARGS)
  * PutSecretValue, UpdateSecret, UpdateSecretVersionStage
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(put_secret_value);
-Datum
-put_secret_value(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(put_secret_value, "PutSecretValue", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *token = KmsArgText(fcinfo, 4);
@@ -271,9 +267,7 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 	}
 }
 
-PG_FUNCTION_INFO_V1(update_secret);
-Datum
-update_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(update_secret, "UpdateSecret", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *description = KmsArgText(fcinfo, 3);
@@ -367,9 +361,7 @@ VersionExists(Datum sid, const char *version_id)
 				   2, t, v, NULL, false, SPI_OK_SELECT) == 1;
 }
 
-PG_FUNCTION_INFO_V1(update_secret_version_stage);
-Datum
-update_secret_version_stage(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(update_secret_version_stage, "UpdateSecretVersionStage", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *stage = KmsArgText(fcinfo, 1);
@@ -429,9 +421,7 @@ update_secret_version_stage(PG_FUNCTION_ARGS)
  * DeleteSecret, RestoreSecret
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(delete_secret);
-Datum
-delete_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(delete_secret, "DeleteSecret", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	bool		force = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
@@ -510,9 +500,7 @@ delete_secret(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(JsonbFromString(&buf));
 }
 
-PG_FUNCTION_INFO_V1(restore_secret);
-Datum
-restore_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(restore_secret, "RestoreSecret", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	SecretMeta	m;
@@ -539,9 +527,7 @@ restore_secret(PG_FUNCTION_ARGS)
  * TagResource, UntagResource
  * ----------------------------------------------------------------
  */
-PG_FUNCTION_INFO_V1(tag_resource);
-Datum
-tag_resource(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(tag_resource, "TagResource", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	Jsonb	   *tags;
@@ -574,9 +560,7 @@ tag_resource(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(untag_resource);
-Datum
-untag_resource(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(untag_resource, "UntagResource", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	ArrayType  *keys;
@@ -687,9 +671,7 @@ KmsRandomPassword(int64 length, const char *exclude, const bool excl[4],
 	return pw;
 }
 
-PG_FUNCTION_INFO_V1(get_random_password);
-Datum
-get_random_password(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(get_random_password, "GetRandomPassword", KMS_AUDIT_NO_RESOURCE)
 {
 	int64		length = PG_ARGISNULL(0) ? 32 : PG_GETARG_INT64(0);
 	char	   *exclude = KmsArgText(fcinfo, 1);
@@ -749,9 +731,7 @@ SecretGrantOperationsArg(FunctionCallInfo fcinfo, int n, uint32 *bits)
 	return makeArrayResult(astate, CurrentMemoryContext);
 }
 
-PG_FUNCTION_INFO_V1(secret_create_grant);
-Datum
-secret_create_grant(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(secret_create_grant, "CreateGrant", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *grantee_name = KmsArgText(fcinfo, 1);
@@ -823,9 +803,7 @@ secret_create_grant(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(grant_id));
 }
 
-PG_FUNCTION_INFO_V1(secret_revoke_grant);
-Datum
-secret_revoke_grant(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(secret_revoke_grant, "RevokeGrant", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *grant_id = KmsArgText(fcinfo, 1);
@@ -854,9 +832,7 @@ secret_revoke_grant(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
-PG_FUNCTION_INFO_V1(secret_list_grants);
-Datum
-secret_list_grants(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(secret_list_grants, "ListGrants", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	SecretMeta	m;
