@@ -428,14 +428,49 @@ KmsResolveKeyForManagement(const char *keyref, const char *opname)
 	return key;
 }
 
+/*
+ * NotFoundException with AWS's texts (issue 15, item 7): "Key '<key ARN>'
+ * does not exist" for a key id or key ARN, "Alias <alias ARN> is not
+ * found." for an alias, "Invalid keyId <ref>" for what is neither.
+ */
+void
+KmsKeyNotFoundError(const char *keyref, const char *detail)
+{
+	uint8		id[KMS_KEY_ID_LEN];
+	bool		arn = strncmp(keyref, "arn:", 4) == 0;
+	const char *slash = arn ? strrchr(keyref, ':') : NULL;
+	const char *tail = slash ? slash + 1 : keyref;
+
+	if (strncmp(keyref, "alias/", 6) == 0 || (arn && strstr(keyref, ":alias/") != NULL))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("NotFoundException: Alias %s is not found.",
+						slash ? keyref : KmsAliasArn(keyref)),
+				 detail ? errdetail_internal("%s", detail) : 0));
+	if (strncmp(tail, "key/", 4) == 0 && KmsUuidFromString(tail + 4, id))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("NotFoundException: Key '%s' does not exist", keyref),
+				 detail ? errdetail_internal("%s", detail) : 0));
+	/* AWS names the key by its ARN; the id as given keeps messages stable */
+	if (slash == NULL && KmsUuidFromString(keyref, id))
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("NotFoundException: Key '%s' does not exist", keyref),
+				 detail ? errdetail_internal("%s", detail) : 0));
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+			 errmsg("NotFoundException: Invalid keyId %s", keyref),
+			 errdetail("A key is named by its key id, key ARN, alias name (alias/...) or alias ARN.")));
+}
+
 /* A key that does not exist: only roles that could know are told so. */
 void
 KmsKeyNotFound(const char *keyref, KmsOp op)
 {
 	KmsAudit(KmsOpName(op), keyref, 0, "NotFoundException");
 	if (KmsIsAdmin())
-		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "key \"%s\" does not exist", keyref);
+		KmsKeyNotFoundError(keyref, NULL);
 	KmsDenied(op, keyref);
 	pg_unreachable();
 }
@@ -505,6 +540,14 @@ KmsResolveKeyCtx(const char *keyref, KmsOp op, const KmsContextPair *pairs, int 
 	return key;
 }
 
+/* KMSInvalidStateException: "<key ARN> is pending deletion." */
+void
+KmsPendingDeletionError(const char *key_id_str)
+{
+	kms_error(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
+			  "%s is pending deletion.", KmsKeyArn(key_id_str));
+}
+
 void
 KmsCheckUsable(KmsKeyInfo *key)
 {
@@ -512,18 +555,17 @@ KmsCheckUsable(KmsKeyInfo *key)
 		return;
 	switch (key->state)
 	{
+		/* AWS's texts: "<key ARN> is disabled." (key state footnotes) */
 		case KMS_STATE_DISABLED:
 			kms_error(DisabledException, KMS_SQLSTATE_DISABLED,
-					  "key \"%s\" is disabled", KmsKeyArn(key->key_id_str));
+					  "%s is disabled.", KmsKeyArn(key->key_id_str));
 			break;
 		case KMS_STATE_PENDING_DELETION:
-			kms_error(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
-					  "key \"%s\" is pending deletion", KmsKeyArn(key->key_id_str));
+			KmsPendingDeletionError(key->key_id_str);
 			break;
 		default:
-			kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-					  "key \"%s\" was deleted and its key material destroyed",
-					  KmsKeyArn(key->key_id_str));
+			KmsKeyNotFoundError(KmsKeyArn(key->key_id_str),
+								"The key was deleted and its key material destroyed.");
 	}
 }
 
@@ -756,7 +798,7 @@ KmsCreateAliasInternal(const char *alias_name, const char *key_id_str)
 				"VALUES ($1, $2, pg_catalog.now(), pg_catalog.now()) ON CONFLICT (alias_name) DO NOTHING",
 				2, types, values, NULL, false, SPI_OK_INSERT) != 1)
 		kms_error(AlreadyExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
-				  "alias \"%s\" already exists", KmsAliasArn(alias_name));
+				  "An alias with the name %s already exists", KmsAliasArn(alias_name));
 	/* a key pg_kms names for itself is pg_kms's: only a superuser changes it */
 	if (strncmp(alias_name, "alias/pg_kms/", 13) == 0 &&
 		get_attnum(KmsKeyRelationId(), "key_manager") != InvalidAttrNumber)

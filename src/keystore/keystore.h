@@ -92,6 +92,9 @@ extern char *KmsCreateKeyInternal(const char *description, KmsKeyUsage usage,
 extern void KmsCreateAliasInternal(const char *alias_name, const char *key_id_str);
 
 extern void KmsKeyNotFound(const char *keyref, KmsOp op) pg_attribute_noreturn();
+/* NotFoundException / KMSInvalidStateException with AWS's message texts */
+extern void KmsKeyNotFoundError(const char *keyref, const char *detail) pg_attribute_noreturn();
+extern void KmsPendingDeletionError(const char *key_id_str) pg_attribute_noreturn();
 extern int	KmsMaterialLength(const char *key_spec);
 extern int32 KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type);
 extern void KmsValidateAliasName(const char *name);

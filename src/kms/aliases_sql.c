@@ -76,8 +76,7 @@ KmsManagedAlias(const char *alias_name, const char *opname, bool *aws_managed)
 	if (!found || (key = KmsLookupKeyById(key_id)) == NULL)
 	{
 		if (KmsIsAdmin())
-			kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-					  "alias \"%s\" is not found", KmsAliasArn(alias_name));
+			KmsKeyNotFoundError(alias_name, NULL);
 		KmsKeyNotFound(alias_name, KMS_OP_MANAGE);
 	}
 	KmsCheckAccess(key, KMS_OP_MANAGE, alias_name);

@@ -153,9 +153,8 @@ KmsLockKey(KmsKeyInfo *cached, bool *aws_managed, int32 *on_demand_rotations)
 	}
 	KmsCatalogExit(&st);
 	if (!found || key->state == KMS_STATE_DELETED)
-		kms_error(NotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "key \"%s\" was deleted and its key material destroyed",
-				  KmsKeyArn(key->key_id_str));
+		KmsKeyNotFoundError(KmsKeyArn(key->key_id_str),
+							"The key was deleted and its key material destroyed.");
 	return key;
 }
 
@@ -197,8 +196,7 @@ void
 KmsNotPendingDeletion(KmsKeyInfo *key)
 {
 	if (key->state == KMS_STATE_PENDING_DELETION)
-		kms_error(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
-				  "key \"%s\" is pending deletion", KmsKeyArn(key->key_id_str));
+		KmsPendingDeletionError(key->key_id_str);
 }
 
 static void
@@ -464,7 +462,7 @@ KMS_AUDITED_ENTRY(kms_cancel_key_deletion, "CancelKeyDeletion", 0)
 
 	if (key->state != KMS_STATE_PENDING_DELETION)
 		kms_error(KMSInvalidStateException, KMS_SQLSTATE_INVALID_STATE,
-				  "key \"%s\" is not pending deletion", KmsKeyArn(key->key_id_str));
+				  "%s is not pending deletion.", KmsKeyArn(key->key_id_str));
 	KmsUpdateKey(key, "key_state = 'Disabled', deletion_date = NULL, pending_window_days = NULL",
 				 0, NULL, NULL);
 	KmsAudit("CancelKeyDeletion", key->key_id_str, 0, "success");
