@@ -216,7 +216,7 @@ KMS_AUDITED_ENTRY(kms_list_aliases, "ListAliases", 0)
 
 	KmsCheckGeneration();
 	/* AWS API reference, ListAliases, Limit: "between 1 and 100, inclusive ... defaults to 50" */
-	KmsPagerInit(&pg, fcinfo, 1, "ListAliases", 100, 50, ts, tupdesc);
+	KmsPagerInit(&pg, fcinfo, 1, "ListAliases", 100, 50, ts, tupdesc, 5);
 	if (!PG_ARGISNULL(0))
 	{
 		filter = KmsResolveKey(ArgKeyRef(fcinfo, 0), KMS_OP_DESCRIBE_KEY);

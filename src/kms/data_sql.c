@@ -65,7 +65,7 @@ KMS_AUDITED_ENTRY(kms_encrypt, "Encrypt", 0)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "plaintext must be at least 1 byte");
 	KmsArgContext(fcinfo, 2, &ctx);
-	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 3), "encryptionAlgorithm");
+	KmsCheckEncryptionAlgorithm(KmsArgTextOpt(fcinfo, 3), "encryptionAlgorithm");
 
 	key = KmsResolveKeyCtx(keyref, KMS_OP_ENCRYPT, ctx.pairs, ctx.npairs);
 	KmsCheckUsable(key);
@@ -87,7 +87,7 @@ KmsDecryptArgs(FunctionCallInfo fcinfo)
 	KmsArgContext(fcinfo, 1, &ctx);
 	if (!PG_ARGISNULL(2))
 		keyref = text_to_cstring(PG_GETARG_TEXT_PP(2));
-	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 3), "encryptionAlgorithm");
+	KmsCheckEncryptionAlgorithm(KmsArgTextOpt(fcinfo, 3), "encryptionAlgorithm");
 	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &ctx, keyref,
 						KMS_OP_DECRYPT, true, &key);
 	if (KmsArgDryRun(fcinfo, 4))
@@ -147,8 +147,8 @@ KMS_AUDITED_ENTRY(kms_re_encrypt, "ReEncrypt", KMS_AUDIT_BLOB_RESOURCE(0))
 	KmsArgContext(fcinfo, 3, &dst_ctx);
 	if (!PG_ARGISNULL(4))
 		src_ref = text_to_cstring(PG_GETARG_TEXT_PP(4));
-	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 5), "sourceEncryptionAlgorithm");
-	KmsCheckEncryptionAlgorithm(KmsArgText(fcinfo, 6), "destinationEncryptionAlgorithm");
+	KmsCheckEncryptionAlgorithm(KmsArgTextOpt(fcinfo, 5), "sourceEncryptionAlgorithm");
+	KmsCheckEncryptionAlgorithm(KmsArgTextOpt(fcinfo, 6), "destinationEncryptionAlgorithm");
 
 	/* KmsDecryptData checks the shared generation when it looks the key up */
 	pt = KmsDecryptData(PG_GETARG_BYTEA_PP(0), &src_ctx, src_ref,

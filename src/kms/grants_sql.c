@@ -114,7 +114,7 @@ KMS_AUDITED_ENTRY(kms_create_grant, "CreateGrant", 0)
 	char	   *grantee_name = KmsArgText(fcinfo, 1);
 	char	   *name = KmsArgText(fcinfo, 3);
 	char	   *retiring_name = KmsArgText(fcinfo, 4);
-	Jsonb	   *constraints = KmsValidateConstraints(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5));
+	Jsonb	   *constraints = KmsValidateConstraints(KmsArgGiven(fcinfo, 5) ? PG_GETARG_JSONB_P(5) : NULL);
 	uint32		opbits = 0;
 	uint32		held;
 	KmsKeyInfo *key;
@@ -182,7 +182,7 @@ KMS_AUDITED_ENTRY(kms_create_grant, "CreateGrant", 0)
 						GetUserNameFromId(GetUserId(), false), keyref),
 				 errdetail("Only the key's owner or a superuser may grant operations the granter does not hold through a grant (held under grant constraints: only with equally strict or stricter constraints).")));
 	}
-	if (!PG_ARGISNULL(6) && PG_GETARG_BOOL(6))
+	if (KmsArgDryRun(fcinfo, 6))
 		KmsDryRunSucceeded("CreateGrant");
 
 	KmsStoreGrant(key, name, grantee, retiring, oparray, constraints, &grant_id, &token);
@@ -410,12 +410,12 @@ KMS_AUDITED_ENTRY(kms_list_grants, "ListGrants", 0)
 	Tuplestorestate *ts = KmsStartSRF(fcinfo, &tupdesc);
 	KmsKeyInfo *key = KmsResolveKeyForManagement(ArgKeyRef(fcinfo, 0), "ListGrants");
 	char	   *kid = pstrdup(key->key_id_str);
-	char	   *grant_id = KmsArgText(fcinfo, 1);
-	char	   *grantee = KmsArgText(fcinfo, 2);
+	char	   *grant_id = KmsArgTextOpt(fcinfo, 1);
+	char	   *grantee = KmsArgTextOpt(fcinfo, 2);
 	KmsPager	pg;
 
 	/* AWS API reference, ListGrants, Limit: "between 1 and 100, inclusive ... defaults to 50" */
-	KmsPagerInit(&pg, fcinfo, 3, "ListGrants", 100, 50, ts, tupdesc);
+	KmsPagerInit(&pg, fcinfo, 3, "ListGrants", 100, 50, ts, tupdesc, Min(tupdesc->natts, 9));
 	if (grant_id)
 		KmsCheckGrantId(grant_id);
 	KmsListGrantRows(&pg, "g.key_id = $1", KmsUuidDatum(key->key_id), UUIDOID,
@@ -439,7 +439,7 @@ KMS_AUDITED_ENTRY(kms_list_retirable_grants, "ListRetirableGrants", 0)
 
 	KmsCheckGeneration();
 	/* AWS API reference, ListRetirableGrants, Limit: "between 1 and 100, inclusive ... defaults to 50" */
-	KmsPagerInit(&pg, fcinfo, 1, "ListRetirableGrants", 100, 50, ts, tupdesc);
+	KmsPagerInit(&pg, fcinfo, 1, "ListRetirableGrants", 100, 50, ts, tupdesc, 9);
 	role = name ? KmsRoleArg(name, "retiring principal") : GetUserId();
 	if (!has_privs_of_role(GetUserId(), role) && !KmsIsAdmin())
 	{

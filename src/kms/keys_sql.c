@@ -360,7 +360,7 @@ KMS_AUDITED_ENTRY(kms_list_keys, "ListKeys", KMS_AUDIT_NO_RESOURCE)
 
 	KmsCheckGeneration();
 	/* AWS API reference, ListKeys, Limit: "between 1 and 1000, inclusive ... defaults to 100" */
-	KmsPagerInit(&pg, fcinfo, 0, "ListKeys", 1000, 100, ts, tupdesc);
+	KmsPagerInit(&pg, fcinfo, 0, "ListKeys", 1000, 100, ts, tupdesc, 2);
 	ids = KmsAllKeyIds(&positions);
 	forboth(lc, ids, pc, positions)
 	{
@@ -547,7 +547,7 @@ KMS_AUDITED_ENTRY(kms_list_resource_tags, "ListResourceTags", 0)
 	KmsPager	pg;
 
 	/* AWS API reference, ListResourceTags, Limit: "between 1 and 50, inclusive ... defaults to 50" */
-	KmsPagerInit(&pg, fcinfo, 1, "ListResourceTags", 50, 50, ts, tupdesc);
+	KmsPagerInit(&pg, fcinfo, 1, "ListResourceTags", 50, 50, ts, tupdesc, 2);
 	KmsCatalogEnter(&st);
 	n = KmsExec("SELECT e.key, e.value FROM kms.key k, jsonb_each_text(k.tags) e "
 				"WHERE k.key_id = $1 ORDER BY e.key COLLATE \"C\"", 1, &t, &v, NULL, true, SPI_OK_SELECT);
@@ -669,7 +669,7 @@ KMS_AUDITED_ENTRY(kms_list_key_rotations, "ListKeyRotations", 0)
 	KmsPager	pg;
 
 	/* AWS API reference, ListKeyRotations, Limit: "between 1 and 1000, inclusive ... defaults to 100" */
-	KmsPagerInit(&pg, fcinfo, 2, "ListKeyRotations", 1000, 100, ts, tupdesc);
+	KmsPagerInit(&pg, fcinfo, 2, "ListKeyRotations", 1000, 100, ts, tupdesc, 5);
 	if (include == NULL || strcmp(include, "ROTATIONS_ONLY") == 0)
 		all = false;
 	else if (strcmp(include, "ALL_KEY_MATERIAL") == 0)

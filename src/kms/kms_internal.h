@@ -74,7 +74,8 @@ typedef struct KmsPager
 	bool		done;
 	Tuplestorestate *ts;
 	TupleDesc	tupdesc;
-	int			natts;			/* the last column is next_marker */
+	int			ncols;			/* columns before next_marker */
+	bool		has_marker;		/* next_marker is a column (not in 1.1) */
 	Datum	   *held_values;
 	bool	   *held_nulls;
 	char	   *held_pos;
@@ -83,7 +84,7 @@ typedef struct KmsPager
 
 extern void KmsPagerInit(KmsPager *pg, FunctionCallInfo fcinfo, int limit_arg,
 						 const char *list, int max_limit, int default_limit,
-						 Tuplestorestate *ts, TupleDesc tupdesc);
+						 Tuplestorestate *ts, TupleDesc tupdesc, int ncols);
 extern char *KmsPagePosTime(TimestampTz t, const char *id);
 extern char *KmsPagePosInt(int64 n);
 extern bool KmsPagerWant(KmsPager *pg, const char *pos);
@@ -93,7 +94,12 @@ extern void KmsPagerFinish(KmsPager *pg);
 extern void KmsCheckEncryptionAlgorithm(const char *alg, const char *name);
 extern void KmsDryRunSucceeded(const char *operation) pg_attribute_noreturn();
 
-/* A dry_run argument (NULL: false) */
-#define KmsArgDryRun(fcinfo, n) (!PG_ARGISNULL(n) && PG_GETARG_BOOL(n))
+/*
+ * Arguments added in 1.2 (issue 15): absent from a 1.0 or 1.1 catalog until
+ * ALTER EXTENSION pg_kms UPDATE, where the function has fewer of them.
+ */
+#define KmsArgGiven(fcinfo, n)	(PG_NARGS() > (n) && !PG_ARGISNULL(n))
+#define KmsArgDryRun(fcinfo, n) (KmsArgGiven(fcinfo, n) && PG_GETARG_BOOL(n))
+#define KmsArgTextOpt(fcinfo, n) (KmsArgGiven(fcinfo, n) ? KmsArgText(fcinfo, n) : NULL)
 
 #endif							/* PG_KMS_KMS_INTERNAL_H */

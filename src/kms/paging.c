@@ -32,23 +32,25 @@
 
 /*
  * Start paging a list: limit and marker are the arguments limit_arg and
- * limit_arg + 1 (either may be NULL); max_limit and default_limit are
- * the operation's (ListAliases: 100 and 50).
+ * limit_arg + 1 (either may be NULL or absent); max_limit and default_limit
+ * are the operation's (ListAliases: 100 and 50); a row has ncols columns,
+ * then next_marker (absent from a 1.1 catalog's definition).
  */
 void
 KmsPagerInit(KmsPager *pg, FunctionCallInfo fcinfo, int limit_arg,
 			 const char *list, int max_limit, int default_limit,
-			 Tuplestorestate *ts, TupleDesc tupdesc)
+			 Tuplestorestate *ts, TupleDesc tupdesc, int ncols)
 {
-	char	   *marker = KmsArgText(fcinfo, limit_arg + 1);
+	char	   *marker = KmsArgTextOpt(fcinfo, limit_arg + 1);
 
 	memset(pg, 0, sizeof(*pg));
 	pg->list = list;
 	pg->ts = ts;
 	pg->tupdesc = tupdesc;
-	pg->natts = tupdesc->natts;
+	pg->ncols = ncols;
+	pg->has_marker = tupdesc->natts > ncols;
 	pg->limit = -1;
-	if (!PG_ARGISNULL(limit_arg))
+	if (KmsArgGiven(fcinfo, limit_arg))
 	{
 		int32		limit = PG_GETARG_INT32(limit_arg);
 
@@ -126,20 +128,17 @@ KmsPagerFlush(KmsPager *pg, const char *next_marker)
 {
 	if (pg->held_values == NULL || !pg->holding)
 		return;
-	if (next_marker)
+	if (pg->has_marker)
 	{
-		pg->held_values[pg->natts - 1] = CStringGetTextDatum(next_marker);
-		pg->held_nulls[pg->natts - 1] = false;
+		pg->held_values[pg->ncols] = next_marker ? CStringGetTextDatum(next_marker) : (Datum) 0;
+		pg->held_nulls[pg->ncols] = next_marker == NULL;
 	}
-	else
-		pg->held_nulls[pg->natts - 1] = true;
 	tuplestore_putvalues(pg->ts, pg->tupdesc, pg->held_values, pg->held_nulls);
 	pg->holding = false;
 }
 
 /*
- * Put a row (natts - 1 values: the last column is next_marker) at position
- * pos.  It is held back until the next row or KmsPagerFinish, which knows
+ * Put a row (ncols values: next_marker follows) at position pos.  It is held back until the next row or KmsPagerFinish, which knows
  * whether a marker goes with it.
  */
 void
@@ -148,11 +147,11 @@ KmsPagerPut(KmsPager *pg, Datum *values, bool *nulls, const char *pos)
 	KmsPagerFlush(pg, NULL);
 	if (pg->held_values == NULL)
 	{
-		pg->held_values = palloc0(sizeof(Datum) * pg->natts);
-		pg->held_nulls = palloc0(sizeof(bool) * pg->natts);
+		pg->held_values = palloc0(sizeof(Datum) * (pg->ncols + 1));
+		pg->held_nulls = palloc0(sizeof(bool) * (pg->ncols + 1));
 	}
-	memcpy(pg->held_values, values, sizeof(Datum) * (pg->natts - 1));
-	memcpy(pg->held_nulls, nulls, sizeof(bool) * (pg->natts - 1));
+	memcpy(pg->held_values, values, sizeof(Datum) * pg->ncols);
+	memcpy(pg->held_nulls, nulls, sizeof(bool) * pg->ncols);
 	pg->held_pos = pstrdup(pos);
 	pg->holding = true;
 	pg->emitted++;
