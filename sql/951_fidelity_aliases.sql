@@ -11,7 +11,10 @@ SELECT kms_create_key(description => 'fid aliases') AS k \gset
 SELECT fid_try(format('SELECT kms_create_alias(%L, %L)::text', 'alias/with:colon', :'k'));
 SELECT fid_try(format('SELECT kms_create_alias(%L, %L)::text', 'alias/with space', :'k'));
 SELECT fid_try(format('SELECT kms_create_alias(%L, %L)::text', 'alias/' || repeat('a', 251), :'k'));
-SELECT fid_try(format('SELECT kms_update_alias(%L, %L)::text', 'alias/a:b', :'k'));
+SELECT fid_try(format('SELECT kms_update_alias(%L, %L)::text', 'alias/a b', :'k'));
+SELECT fid_try(format('SELECT kms_delete_alias(%L)::text', 'alias/a b'));
+-- an alias with ':' made before 1.2 can still be moved and deleted (the
+-- model's pattern admits ':'); only its creation is refused
 SELECT fid_try(format('SELECT kms_delete_alias(%L)::text', 'alias/a:b'));
 -- "Alias must start with the prefix "alias/"" is AWS's ValidationException text
 SELECT fid_try(format('SELECT kms_create_alias(%L, %L)::text', 'fid/app', :'k'));

@@ -741,6 +741,17 @@ KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type)
 void
 KmsValidateAliasName(const char *name)
 {
+	KmsValidateAliasNameEx(name, true);
+}
+
+/*
+ * creating: the name of a new alias (CreateAlias).  Otherwise ':' passes, as
+ * the model's pattern lets it, so that an alias made before pg_kms 1.2 with
+ * a ':' can still be moved and deleted.
+ */
+void
+KmsValidateAliasNameEx(const char *name, bool creating)
+{
 	size_t		len = strlen(name);
 
 	/*
@@ -762,7 +773,8 @@ KmsValidateAliasName(const char *name)
 		char		c = name[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '-'))
+			  (c >= '0' && c <= '9') || c == '/' || c == '_' || c == '-' ||
+			  (c == ':' && !creating)))
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
 					 errmsg("ValidationException: 1 validation error detected: Value at 'aliasName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9/_-]+$"),

@@ -98,6 +98,7 @@ extern void KmsPendingDeletionError(const char *key_id_str) pg_attribute_noretur
 extern int	KmsMaterialLength(const char *key_spec);
 extern int32 KmsRotateKeyMaterial(KmsKeyInfo *key, const char *rotation_type);
 extern void KmsValidateAliasName(const char *name);
+extern void KmsValidateAliasNameEx(const char *name, bool creating);
 
 /* The key an alias names (no privilege check); false if no such alias. */
 extern bool KmsLookupAlias(const char *alias_name, uint8 *key_id);

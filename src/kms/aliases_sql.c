@@ -55,7 +55,8 @@ KmsManagedAlias(const char *alias_name, const char *opname, bool *aws_managed)
 
 	KmsCheckGeneration();
 	KmsSetOperationName(opname);
-	KmsValidateAliasName(alias_name);
+	/* an existing alias: one with ':' from before 1.2 is still found */
+	KmsValidateAliasNameEx(alias_name, false);
 	KmsCheckWritable(opname);
 	*aws_managed = KmsIsManagedAliasName(alias_name);
 	KmsCatalogEnter(&st);
