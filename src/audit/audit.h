@@ -5,7 +5,8 @@
  *	  calls, the shared-memory queue, and the drain the worker runs.
  *
  *	  KmsAudit() records one event: a management call, a secret
- *	  read, or a denied call.  KmsAuditData() counts one successful
+ *	  read, or a denied call; KmsAuditCall() (call.c), through which every
+ *	  SQL entry point runs, records a call that fails for another reason.  KmsAuditData() counts one successful
  *	  data-plane call in a backend-local aggregate that is flushed at the
  *	  end of the top-level statement and at transaction end.  Either way
  *	  the event is put on the shared queue and written to the server log at

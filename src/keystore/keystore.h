@@ -4,8 +4,8 @@
  *	  The key store (src/keystore/): the catalog of keys, versions,
  *	  aliases and grants.  Key references resolved to keys, privilege and
  *	  key-state checks, key creation and rotation of key material (wrapped
- *	  by a provider, cached unwrapped by cache/), and the worker's key jobs
- *	  (lifecycle.c).  The one layer that writes kms.key, kms.alias,
+ *	  by a provider, cached unwrapped by cache/), grant constraints
+ *	  (constraints.c), and the worker's key jobs (lifecycle.c).  The one layer that writes kms.key, kms.alias,
  *	  kms.grants (writes.c holds the writes of kms/'s entry points) and
  *	  kms.key_version (master.c: the master-key rewrap, with the local
  *	  provider doing the unwrapping and wrapping).

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * grants_sql.c
- *	  CreateGrant, ListGrants, RetireGrant, RevokeGrant in SQL.
+ *	  CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant
+ *	  in SQL.  Grant constraints are validated and checked in keystore/
+ *	  (constraints.c).
  *
  * IDENTIFICATION
  *	  src/kms/grants_sql.c

@@ -3,7 +3,8 @@
  * kms_internal.h
  *	  Helpers shared by the files of src/kms/ only: keys_sql.c (keys,
  *	  key state, tags, key rotation), aliases_sql.c (aliases, the master
- *	  key rotation), grants_sql.c (grants), data_sql.c (the data plane).
+ *	  key rotation), grants_sql.c (grants), data_sql.c (the data plane),
+ *	  paging.c (Limit/Marker paging, EncryptionAlgorithm, DryRun).
  *	  May call: envelope/, keystore/, provider/, cache/, audit/, catalog/,
  *	  common/, crypto/.
  *
