@@ -107,3 +107,16 @@ SELECT count(*) AS own_retirable FROM kms_list_retirable_grants();
 SELECT fid_try($$SELECT count(*)::text FROM kms_list_retirable_grants('fid_other')$$);
 RESET ROLE;
 SELECT fid_try($$SELECT count(*)::text FROM kms_list_retirable_grants('no_such_role')$$);
+
+-- ReEncrypt: ReEncryptFrom is checked against the source context,
+-- ReEncryptTo against the destination context.
+SELECT kms_create_key(description => 'fid constraints 2') AS k2 \gset
+SELECT grant_id AS g_re1 FROM kms_create_grant(:'k', 'fid_app', ARRAY['ReEncryptFrom'],
+	constraints => '{"EncryptionContextSubset": {"stage": "old"}}') \gset
+SELECT grant_id AS g_re2 FROM kms_create_grant(:'k2', 'fid_app', ARRAY['ReEncryptTo'],
+	constraints => '{"EncryptionContextSubset": {"stage": "new"}}') \gset
+SELECT kms_encrypt(:'k', 'z'::bytea, '{"stage": "old"}') AS c_old \gset
+SET ROLE fid_app;
+SELECT length(kms_re_encrypt(:'c_old', :'k2', '{"stage": "old"}', '{"stage": "new"}')) > 0 AS re_encrypt_ok;
+SELECT fid_try(format('SELECT kms_re_encrypt(%L, %L, %L, %L)::text', :'c_old', :'k2', '{"stage": "old"}', '{"stage": "other"}'));
+RESET ROLE;
