@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -155,20 +157,26 @@ LoadVersion(SecretMeta *m, const char *version_id, const char *stage,
 	return found;
 }
 
+/* AWS's text names the version id if one was given, else the label. */
 static void
 VersionNotFound(const char *ref, const char *version_id, const char *stage)
 {
 	KmsAudit("GetSecretValue", ref, 0, "ResourceNotFoundException");
 	if (version_id && stage)
-		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "Secrets Manager can't find a version of secret \"%s\" with version id \"%s\" and staging label \"%s\"",
-				  ref, version_id, stage);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: %s", version_id),
+				 errdetail("Secret \"%s\" has no version \"%s\" with staging label \"%s\".",
+						   ref, version_id, stage)));
 	if (version_id)
-		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "Secrets Manager can't find version \"%s\" of secret \"%s\"", version_id, ref);
-	kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-			  "Secrets Manager can't find a version of secret \"%s\" with staging label \"%s\"",
-			  ref, stage);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: %s", version_id),
+				 errdetail("Secret \"%s\" has no version \"%s\" with a value.", ref, version_id)));
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+			 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for staging label: %s", stage),
+			 errdetail("Secret \"%s\" has no version with staging label \"%s\" and a value.", ref, stage)));
 }
 
 /* Copy everything but the hash key of src into dst, allocating in cxt. */
@@ -239,7 +247,8 @@ FetchForRead(const char *ref, const char *version_id, const char *stage)
 	if (!SecretAllowed(&local.meta, SEC_OP_GET_SECRET_VALUE))
 		SecretDenied(SEC_OP_GET_SECRET_VALUE, ref);
 	SecretNotDeleted(&local.meta);
-	if (!LoadVersion(&local.meta, version_id, stage, &local, cxt))
+	if (!LoadVersion(&local.meta, version_id, stage, &local, cxt) ||
+		VersionHasNoValue(local.ciphertext))
 		VersionNotFound(ref, version_id, stage);
 	if (version_id && stage)
 	{
@@ -312,6 +321,18 @@ AppendValueJson(StringInfo buf, SecretCacheEntry *e, bytea *plain)
 	appendStringInfoChar(buf, '}');
 }
 
+/* A successful GetSecretValue: the version read, and the request's selectors. */
+static void
+AuditRead(SecretCacheEntry *e, const char *version_id, const char *stage)
+{
+	StringInfoData p;
+
+	initStringInfo(&p);
+	SecretAuditParam(&p, "versionId", version_id);
+	SecretAuditParam(&p, "versionStage", stage);
+	KmsAuditEx("GetSecretValue", e->meta.arn, e->version_id, "success", KmsAuditParams(&p));
+}
+
 PG_FUNCTION_INFO_V1(get_secret);
 Datum
 get_secret(PG_FUNCTION_ARGS)
@@ -324,7 +345,7 @@ get_secret(PG_FUNCTION_ARGS)
 	ref = ArgSecretId(fcinfo, 0);
 	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
-	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+	AuditRead(e, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	if (e->binary)
 	{
 		WipeBytea(plain);
@@ -360,7 +381,7 @@ get_secret_value(PG_FUNCTION_ARGS)
 	WipeBytea(plain);
 	result = JsonbFromString(&buf);
 	kms_cleanse(buf.data, buf.maxlen);
-	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+	AuditRead(e, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	PG_RETURN_JSONB_P(result);
 }
 
@@ -429,13 +450,13 @@ ParseFilters(Jsonb *jb)
 					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 							  "a filter's Key must be a string and its Values a list of strings");
 				cur->key = pnstrdup(v.val.string.val, v.val.string.len);
+				/* Filter.Key is an enum of the API model: AWS's framework refuses others */
 				if (strcmp(cur->key, "name") != 0 && strcmp(cur->key, "description") != 0 &&
 					strcmp(cur->key, "tag-key") != 0 && strcmp(cur->key, "tag-value") != 0 &&
 					strcmp(cur->key, "primary-region") != 0 &&
 					strcmp(cur->key, "owning-service") != 0 && strcmp(cur->key, "all") != 0)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "filter key \"%s\" is not valid; use name, description, tag-key, tag-value, primary-region, owning-service or all",
-							  cur->key);
+					SecretValidationError(cur->key, psprintf("filters.%d.member.key", list_length(filters) + 1),
+										  "Member must satisfy enum value set: [description, name, tag-key, tag-value, primary-region, owning-service, all]");
 				break;
 			case WJB_ELEM:
 				if (depth != 3 || v.type != jbvString)
@@ -444,7 +465,16 @@ ParseFilters(Jsonb *jb)
 				if (v.val.string.len < 1 || v.val.string.len > 512)
 					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 							  "a filter value must be 1 to 512 characters");
-				cur->values = lappend(cur->values, pnstrdup(v.val.string.val, v.val.string.len));
+				{
+					char	   *fv = pnstrdup(v.val.string.val, v.val.string.len);
+
+					/* the model's pattern for a filter value: ^\!?[a-zA-Z0-9 :_@\/\+\=\.\-]*$ */
+					for (const char *c = fv[0] == '!' ? fv + 1 : fv; *c; c++)
+						if (!isalnum((unsigned char) *c) && strchr(" :_@/+=.-", *c) == NULL)
+							SecretValidationError(fv, psprintf("filters.%d.member.values", list_length(filters) + 1),
+												  "Member must satisfy regular expression pattern: ^\\!?[a-zA-Z0-9 :_@\\/\\+\\=\\.\\-]*$");
+					cur->values = lappend(cur->values, fv);
+				}
 				if (list_length(cur->values) > 10)
 					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 							  "a filter can have at most 10 values");
@@ -459,48 +489,128 @@ ParseFilters(Jsonb *jb)
 	return filters;
 }
 
+/* Words of an attribute or of a filter value split on spaces and "/_+=.@-". */
 static bool
-PrefixMatch(const char *s, const char *prefix, bool nocase)
+IsWordSeparator(char c)
 {
-	size_t		n = strlen(prefix);
+	return c == ' ' || (c != '\0' && strchr("/_+=.@-", c) != NULL);
+}
 
-	if (s == NULL)
+static bool
+StartsWith(const char *s, size_t slen, const char *prefix, size_t n, bool nocase)
+{
+	if (slen < n)
 		return false;
 	return nocase ? pg_strncasecmp(s, prefix, n) == 0 : strncmp(s, prefix, n) == 0;
 }
 
-/* Does one (non-negated) value match the secret under this filter key? */
+/* Is word (wlen bytes) a prefix of some word of s? */
+static bool
+WordPrefixOfAnyWord(const char *s, const char *word, size_t wlen, bool nocase)
+{
+	const char *p = s;
+
+	while (*p)
+	{
+		const char *e;
+
+		while (*p && IsWordSeparator(*p))
+			p++;
+		for (e = p; *e && !IsWordSeparator(*e); e++)
+			;
+		if (e > p && StartsWith(p, e - p, word, wlen, nocase))
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+/*
+ * Does a filter value match some of the attributes (strings; NULLs
+ * skipped)?  As AWS matches: the whole value is a prefix of an attribute,
+ * or every word of the value is a prefix of a word of one of them (so
+ * "prod" finds "app/prod/db", and "db prod" finds it too).
+ */
+static bool
+ValueMatches(const char *val, List *attrs, bool nocase)
+{
+	ListCell   *lc;
+	const char *p = val;
+	bool		any_word = false;
+
+	foreach(lc, attrs)
+	{
+		const char *a = lfirst(lc);
+
+		if (a && StartsWith(a, strlen(a), val, strlen(val), nocase))
+			return true;
+	}
+	while (*p)
+	{
+		const char *e;
+		bool		found = false;
+
+		while (*p && IsWordSeparator(*p))
+			p++;
+		for (e = p; *e && !IsWordSeparator(*e); e++)
+			;
+		if (e == p)
+			break;
+		any_word = true;
+		foreach(lc, attrs)
+		{
+			const char *a = lfirst(lc);
+
+			if (a && WordPrefixOfAnyWord(a, p, e - p, nocase))
+			{
+				found = true;
+				break;
+			}
+		}
+		if (!found)
+			return false;
+		p = e;
+	}
+	return any_word;
+}
+
+/* The tag keys (keys true) or values of a secret's tags object. */
+static List *
+TagStrings(Jsonb *tags, bool keys)
+{
+	JsonbIterator *it = JsonbIteratorInit(&tags->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *out = NIL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (((keys && tok == WJB_KEY) || (!keys && tok == WJB_VALUE)) && v.type == jbvString)
+			out = lappend(out, pnstrdup(v.val.string.val, v.val.string.len));
+	return out;
+}
+
+/*
+ * Does one (non-negated) value match the secret under this filter key?
+ * name, tag-key and tag-value match case-sensitively, description and all
+ * not (ListSecrets API reference, Filter).
+ */
 static bool
 FilterValueMatches(const char *fkey, const char *val, const char *name,
 				   const char *description, Jsonb *tags)
 {
-	bool		all = strcmp(fkey, "all") == 0;
-
-	if ((all || strcmp(fkey, "name") == 0) && PrefixMatch(name, val, all))
-		return true;
-	if ((all || strcmp(fkey, "description") == 0) && PrefixMatch(description, val, true))
-		return true;
-	if (all || strcmp(fkey, "tag-key") == 0 || strcmp(fkey, "tag-value") == 0)
-	{
-		JsonbIterator *it = JsonbIteratorInit(&tags->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			char	   *s;
-
-			if (tok == WJB_KEY && !(all || strcmp(fkey, "tag-key") == 0))
-				continue;
-			if (tok == WJB_VALUE && !(all || strcmp(fkey, "tag-value") == 0))
-				continue;
-			if ((tok != WJB_KEY && tok != WJB_VALUE) || v.type != jbvString)
-				continue;
-			s = pnstrdup(v.val.string.val, v.val.string.len);
-			if (PrefixMatch(s, val, all))
-				return true;
-		}
-	}
+	if (strcmp(fkey, "name") == 0)
+		return ValueMatches(val, list_make1((char *) name), false);
+	if (strcmp(fkey, "description") == 0)
+		return ValueMatches(val, list_make1((char *) description), true);
+	if (strcmp(fkey, "tag-key") == 0)
+		return ValueMatches(val, TagStrings(tags, true), false);
+	if (strcmp(fkey, "tag-value") == 0)
+		return ValueMatches(val, TagStrings(tags, false), false);
+	if (strcmp(fkey, "all") == 0)
+		return ValueMatches(val, list_concat(list_make2((char *) name, (char *) description),
+											 list_concat(TagStrings(tags, true),
+														 TagStrings(tags, false))),
+							true);
 	/* primary-region and owning-service: no secret here is replicated or managed */
 	return false;
 }
@@ -551,11 +661,11 @@ typedef struct ListRow
 } ListRow;
 
 /*
- * The secrets the current role may see that match the filters, in
- * created-date order (then name).
+ * The secrets the current role may see that match the filters, ordered by
+ * order_col (then name).
  */
 static List *
-ListVisible(List *filters, bool include_deleted, bool desc)
+ListVisible(List *filters, bool include_deleted, bool desc, const char *order_col)
 {
 	KmsCatalogState st;
 	uint64		n;
@@ -564,18 +674,20 @@ ListVisible(List *filters, bool include_deleted, bool desc)
 	SPITupleTable *rowtable;
 	char	   *sql;
 
+	/* Tags as in DescribeSecret: [] once the last tag was removed */
 	sql = psprintf("SELECT secret_id, arn, name, owner::oid, deleted_date IS NOT NULL, kms_key_id, "
 				   "kms_key_ref IS NULL, description, tags, "
 				   "arn, name, description, kms_key_ref, rotation_enabled, created_date, "
 				   "last_changed_date, last_rotated_date, next_rotation_date, deleted_date, "
-				   "(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
-				   "   FROM pg_catalog.jsonb_each_text(s.tags) t), "
+				   "COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
+				   "   FROM pg_catalog.jsonb_each_text(s.tags) t), CASE WHEN %s THEN '[]'::jsonb END), "
 				   "(SELECT pg_catalog.jsonb_object_agg(x.version_id, x.stages) FROM "
-				   "   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY st.stage) AS stages "
+				   "   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY %s) AS stages "
 				   "      FROM kms.secret_stage st WHERE st.secret_id = s.secret_id GROUP BY st.version_id) x) "
-				   "FROM kms.secret s %s ORDER BY created_date %s, name %s",
+				   "FROM kms.secret s %s ORDER BY %s %s, name %s",
+				   SecretCatalogHas12() ? "s.tagged" : "false", StageOrderSql("st"),
 				   include_deleted ? "" : "WHERE deleted_date IS NULL",
-				   desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
+				   order_col, desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
 	KmsCatalogEnter(&st);
 	n = KmsExec(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	rowtable = SPI_tuptable;	/* stays valid until KmsCatalogExit */
@@ -622,6 +734,44 @@ ListVisible(List *filters, bool include_deleted, bool desc)
 	}
 }
 
+/*
+ * NextToken of the list operations: "pgkms1:<offset>" (opaque to callers);
+ * anything else is InvalidNextTokenException.
+ */
+static long
+ParseNextToken(const char *next_token)
+{
+	char	   *end;
+	long		offset;
+
+	if (next_token == NULL)
+		return 0;
+	if (strncmp(next_token, "pgkms1:", 7) != 0)
+		kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
+				  "The NextToken value is not valid.");
+	errno = 0;
+	offset = strtol(next_token + 7, &end, 10);
+	if (errno != 0 || *end != '\0' || end == next_token + 7 || offset < 0)
+		kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
+				  "The NextToken value is not valid.");
+	return offset;
+}
+
+/* MaxResults against the model's range (AWS's framework: ValidationException). */
+static int
+ArgMaxResults(FunctionCallInfo fcinfo, int n, int max)
+{
+	int			v;
+
+	if (n >= PG_NARGS() || PG_ARGISNULL(n))
+		return 0;
+	v = PG_GETARG_INT32(n);
+	if (v < 1 || v > max)
+		SecretValidationError(psprintf("%d", v), "maxResults",
+							  psprintf("Member must have value between 1 and %d", max));
+	return v;
+}
+
 PG_FUNCTION_INFO_V1(list_secrets);
 Datum
 list_secrets(PG_FUNCTION_ARGS)
@@ -629,30 +779,77 @@ list_secrets(PG_FUNCTION_ARGS)
 	Jsonb	   *fj = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
 	bool		include_deleted = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
 	char	   *order = KmsArgText(fcinfo, 2);
+	char	   *sort_by = ArgTextOpt(fcinfo, 3);
+	int			max = ArgMaxResults(fcinfo, 4, 100);
+	char	   *next_token = ArgTextOpt(fcinfo, 5);
+	const char *order_col = "created_date";
+	long		offset;
 	List	   *filters;
 	List	   *rows;
 	ListCell   *lc;
 	TupleDesc	tupdesc;
 	Tuplestorestate *ts;
+	long		i = 0;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	if (order == NULL)
 		order = "asc";
+	/* SortOrder and SortBy are enums of the API model */
 	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "sort_order must be asc or desc");
+		SecretValidationError(order, "sortOrder", "Member must satisfy enum value set: [asc, desc]");
+	if (sort_by == NULL || strcmp(sort_by, "created-date") == 0)
+		order_col = "created_date";
+	else if (strcmp(sort_by, "last-changed-date") == 0)
+		order_col = "last_changed_date";
+	else if (strcmp(sort_by, "last-accessed-date") == 0)
+		order_col = "created_date";		/* no access dates are kept: docs/secrets.md */
+	else if (strcmp(sort_by, "name") == 0)
+		order_col = "name";
+	else
+		SecretValidationError(sort_by, "sortBy",
+							  "Member must satisfy enum value set: [created-date, last-accessed-date, last-changed-date, name]");
+	offset = ParseNextToken(next_token);
 	filters = ParseFilters(fj);
 
 	ts = KmsStartSRF(fcinfo, &tupdesc);
-	rows = ListVisible(filters, include_deleted, strcmp(order, "desc") == 0);
+	rows = ListVisible(filters, include_deleted, strcmp(order, "desc") == 0, order_col);
 
 	foreach(lc, rows)
 	{
 		ListRow    *r = lfirst(lc);
+		Datum		values[13];
+		bool		nulls[13];
 
-		tuplestore_putvalues(ts, tupdesc, r->values, r->nulls);
+		if (i < offset || (max > 0 && i >= offset + max))
+		{
+			i++;
+			continue;
+		}
+		memcpy(values, r->values, sizeof(r->values));
+		memcpy(nulls, r->nulls, sizeof(r->nulls));
+		/* the last row of a page that has a next one carries its token */
+		nulls[12] = true;
+		if (max > 0 && i == offset + max - 1 && offset + max < list_length(rows))
+		{
+			values[12] = CStringGetTextDatum(psprintf("pgkms1:%ld", offset + max));
+			nulls[12] = false;
+		}
+		Assert(tupdesc->natts == 12 || tupdesc->natts == 13);
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+		i++;
 	}
-	KmsAudit("ListSecrets", "*", 0, "success");
+	initStringInfo(&p);
+	if (fj)
+		SecretAuditParam(&p, "filters", JsonbToCString(NULL, &fj->root, VARSIZE(fj)));
+	if (include_deleted)
+		SecretAuditParam(&p, "includePlannedDeletion", "true");
+	SecretAuditParam(&p, "sortBy", sort_by);
+	SecretAuditParam(&p, "sortOrder", order);
+	if (max > 0)
+		KmsAuditParamInt(&p, "maxResults", max);
+	SecretAuditParam(&p, "nextToken", next_token);
+	KmsAuditEx("ListSecrets", "*", NULL, "success", KmsAuditParams(&p));
 	return (Datum) 0;
 }
 
@@ -673,6 +870,22 @@ ErrorName(const char *message)
 		(space != NULL && space < colon))
 		return pstrdup("InternalServiceError");
 	return pnstrdup(message, colon - message);
+}
+
+/* The message after "<ExceptionName>: ". */
+static const char *
+ErrorText(const char *message)
+{
+	const char *colon = strchr(message, ':');
+	const char *space = strchr(message, ' ');
+
+	if (colon == NULL || colon == message || colon - message > 64 ||
+		(space != NULL && space < colon))
+		return message;
+	colon++;
+	while (*colon == ' ')
+		colon++;
+	return colon;
 }
 
 typedef struct BatchRead
@@ -697,7 +910,7 @@ BatchRead1(void *arg)
 		appendStringInfoChar(b->values, ',');
 	AppendValueJson(b->values, e, plain);
 	WipeBytea(plain);
-	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+	AuditRead(e, NULL, NULL);
 }
 
 /* Read one secret into SecretValues, or its error into Errors. */
@@ -724,7 +937,8 @@ BatchOne(const char *ref, StringInfo values, int *nvalues, StringInfo errors,
 	appendStringInfoChar(errors, '{');
 	JsonStr(errors, &first, "SecretId", ref);
 	JsonStr(errors, &first, "ErrorCode", ErrorName(edata->message));
-	JsonStr(errors, &first, "Message", edata->message);
+	/* AWS's APIErrorType.Message is the message alone, without the name */
+	JsonStr(errors, &first, "Message", ErrorText(edata->message));
 	appendStringInfoChar(errors, '}');
 	FreeErrorData(edata);
 }
@@ -742,14 +956,16 @@ batch_get_secret_value(PG_FUNCTION_ARGS)
 	int			nerrors = 0;
 	char	   *next = NULL;
 	Jsonb	   *result;
+	StringInfoData p;
 
 	SecretCacheCheck();
+	initStringInfo(&p);
 	if (!PG_ARGISNULL(0) && fj != NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either secret_id_list or filters, not both");
+				  "Either 'SecretIdList' or 'Filters' must be provided, but not both.");
 	if (PG_ARGISNULL(0) && fj == NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either secret_id_list or filters");
+				  "Either 'SecretIdList' or 'Filters' must be provided.");
 	initStringInfo(&values);
 	initStringInfo(&errors);
 
@@ -759,6 +975,7 @@ batch_get_secret_value(PG_FUNCTION_ARGS)
 		Datum	   *elems;
 		bool	   *nulls;
 		int			nelems;
+		StringInfoData ids;
 
 		if (!PG_ARGISNULL(2))
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -766,6 +983,7 @@ batch_get_secret_value(PG_FUNCTION_ARGS)
 		if (next_token)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 					  "next_token applies only with filters");
+		initStringInfo(&ids);
 		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 		if (nelems < 1 || nelems > 20)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -782,33 +1000,19 @@ batch_get_secret_value(PG_FUNCTION_ARGS)
 				kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 						  "each secret id must be 1 to 2048 characters");
 			BatchOne(ref, &values, &nvalues, &errors, &nerrors);
+			appendStringInfo(&ids, "%s%s", i ? "," : "", ref);
 		}
+		SecretAuditParam(&p, "secretIdList", ids.data);
 	}
 	else
 	{
-		int			max = PG_ARGISNULL(2) ? 20 : PG_GETARG_INT32(2);
-		long		offset = 0;
+		int			max = PG_ARGISNULL(2) ? 20 : ArgMaxResults(fcinfo, 2, 20);
+		long		offset = ParseNextToken(next_token);
 		List	   *rows;
 		int			i = 0;
 		ListCell   *lc;
 
-		if (max < 1 || max > 20)
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "max_results must be 1 to 20");
-		if (next_token)
-		{
-			char	   *end;
-
-			if (strncmp(next_token, "pgkms1:", 7) != 0)
-				kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
-						  "the next_token is not valid");
-			errno = 0;
-			offset = strtol(next_token + 7, &end, 10);
-			if (errno != 0 || *end != '\0' || end == next_token + 7 || offset < 0)
-				kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
-						  "the next_token is not valid");
-		}
-		rows = ListVisible(ParseFilters(fj), false, false);
+		rows = ListVisible(ParseFilters(fj), false, false, "created_date");
 		foreach(lc, rows)
 		{
 			ListRow    *r = lfirst(lc);
@@ -819,7 +1023,13 @@ batch_get_secret_value(PG_FUNCTION_ARGS)
 		}
 		if (offset + max < list_length(rows))
 			next = psprintf("pgkms1:%ld", offset + max);
+		SecretAuditParam(&p, "filters", JsonbToCString(NULL, &fj->root, VARSIZE(fj)));
+		if (!PG_ARGISNULL(2))
+			KmsAuditParamInt(&p, "maxResults", max);
+		SecretAuditParam(&p, "nextToken", next_token);
 	}
+	/* the call, beside the GetSecretValue event of each secret read */
+	KmsAuditEx("BatchGetSecretValue", "*", NULL, "success", KmsAuditParams(&p));
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"SecretValues\":[%s],\"Errors\":[%s]", values.data, errors.data);
@@ -848,25 +1058,39 @@ describe_secret(PG_FUNCTION_ARGS)
 	Datum		d = (Datum) 0;
 	bool		isnull = true;
 
+	bool		has12;
+
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
 	v = KmsUuidDatum(m.id);
+	has12 = SecretCatalogHas12();
 	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-				"'ARN', s.arn, 'Name', s.name, 'Description', s.description, "
-				"'KmsKeyId', s.kms_key_ref, 'RotationEnabled', s.rotation_enabled, "
+
+	/*
+	 * As AWS: members without a value are left out.  RotationEnabled (and
+	 * the other rotation members) only once rotation was ever configured
+	 * (RotateSecret sets rotation_lambda_arn, CancelRotateSecret keeps it);
+	 * Tags only once the secret was ever tagged, then [] when the last tag
+	 * is gone.
+	 */
+	if (KmsExec(psprintf("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+				"'ARN', s.arn, 'Name', s.name, 'Type', %s, 'Description', s.description, "
+				"'KmsKeyId', s.kms_key_ref, "
+				"'RotationEnabled', CASE WHEN s.rotation_lambda_arn IS NOT NULL THEN s.rotation_enabled END, "
 				"'RotationLambdaARN', s.rotation_lambda_arn, 'RotationRules', s.rotation_rules, "
 				"'LastRotatedDate', s.last_rotated_date, 'LastChangedDate', s.last_changed_date, "
 				"'DeletedDate', s.deleted_date, "
 				"'NextRotationDate', CASE WHEN s.rotation_enabled THEN s.next_rotation_date END, "
 				"'LastRotationError', s.rotation_last_error, "
-				"'Tags', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
-				"         FROM pg_catalog.jsonb_each_text(s.tags) t), "
+				"'Tags', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
+				"         FROM pg_catalog.jsonb_each_text(s.tags) t), CASE WHEN %s THEN '[]'::jsonb END), "
 				"'VersionIdsToStages', (SELECT pg_catalog.jsonb_object_agg(x.version_id, x.stages) FROM "
-				"   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY st.stage) AS stages "
+				"   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY %s) AS stages "
 				"      FROM kms.secret_stage st WHERE st.secret_id = s.secret_id GROUP BY st.version_id) x), "
 				"'CreatedDate', s.created_date)) "
 				"FROM kms.secret s WHERE s.secret_id = $1",
+				has12 ? "s.secret_type" : "NULL::text", has12 ? "s.tagged" : "false",
+				StageOrderSql("st")),
 				1, &t, &v, NULL, true, SPI_OK_SELECT) == 1)
 	{
 		d = SpiDatum(0, 1, &isnull);
@@ -886,19 +1110,56 @@ list_secret_version_ids(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	bool		include_deprecated = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	int			max = ArgMaxResults(fcinfo, 2, 100);
+	char	   *next_token = ArgTextOpt(fcinfo, 3);
+	long		offset = ParseNextToken(next_token);
 	SecretMeta	m;
+	TupleDesc	tupdesc;
+	Tuplestorestate *ts;
+	KmsCatalogState st;
+	Oid			t = UUIDOID;
+	Datum		v;
+	uint64		n;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
-	SecretRowsToSRF(fcinfo, m.id,
-					psprintf("SELECT v.version_id, "
-							 "COALESCE(pg_catalog.array_agg(s.stage ORDER BY s.stage) FILTER (WHERE s.stage IS NOT NULL), '{}'), "
-							 "v.created_date "
-							 "FROM kms.secret_version v LEFT JOIN kms.secret_stage s USING (secret_id, version_id) "
-							 "WHERE v.secret_id = $1 GROUP BY v.version_id, v.created_date %s "
-							 "ORDER BY v.created_date DESC, v.version_id",
-							 include_deprecated ? "" : "HAVING count(s.stage) > 0"),
-					3);
-	KmsAudit("ListSecretVersionIds", m.arn, 0, "success");
+	ts = KmsStartSRF(fcinfo, &tupdesc);
+	v = KmsUuidDatum(m.id);
+	KmsCatalogEnter(&st);
+	n = KmsExec(psprintf("SELECT v.version_id, "
+						 "COALESCE(pg_catalog.array_agg(s.stage ORDER BY %s) FILTER (WHERE s.stage IS NOT NULL), '{}'), "
+						 "v.created_date "
+						 "FROM kms.secret_version v LEFT JOIN kms.secret_stage s USING (secret_id, version_id) "
+						 "WHERE v.secret_id = $1 GROUP BY v.version_id, v.created_date %s "
+						 "ORDER BY v.created_date DESC, v.version_id",
+						 StageOrderSql("s"),
+						 include_deprecated ? "" : "HAVING count(s.stage) > 0"),
+				1, &t, &v, NULL, true, SPI_OK_SELECT);
+	for (uint64 i = 0; i < n; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4];
+
+		if ((long) i < offset || (max > 0 && (long) i >= offset + max))
+			continue;
+		for (int j = 0; j < 3; j++)
+			values[j] = SpiDatum(i, j + 1, &nulls[j]);
+		nulls[3] = true;
+		if (max > 0 && (long) i == offset + max - 1 && (uint64) (offset + max) < n)
+		{
+			values[3] = CStringGetTextDatum(psprintf("pgkms1:%ld", offset + max));
+			nulls[3] = false;
+		}
+		tuplestore_putvalues(ts, tupdesc, values, nulls);
+	}
+	KmsCatalogExit(&st);
+	initStringInfo(&p);
+	if (include_deprecated)
+		SecretAuditParam(&p, "includeDeprecated", "true");
+	if (max > 0)
+		KmsAuditParamInt(&p, "maxResults", max);
+	SecretAuditParam(&p, "nextToken", next_token);
+	KmsAuditEx("ListSecretVersionIds", m.arn, NULL, "success", KmsAuditParams(&p));
 	return (Datum) 0;
 }

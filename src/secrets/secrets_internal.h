@@ -157,11 +157,21 @@ extern void SecretChanged(void);
 extern bool LoadVersion(SecretMeta *m, const char *version_id, const char *stage,
 			SecretCacheEntry *e, MemoryContext cxt);
 extern char *ArgSecretId(FunctionCallInfo fcinfo, int n);
+extern char *ArgTextOpt(FunctionCallInfo fcinfo, int n);
+extern bool SecretCatalogHas12(void);
+extern void SecretValidationError(const char *value, const char *member,
+								  const char *constraint) pg_attribute_noreturn();
+extern const char *StageOrderSql(const char *alias);
 extern void ArgValue(FunctionCallInfo fcinfo, int nstring, int nbinary, SecretValue *v);
 extern void ValidateName(const char *name);
 extern void ValidateToken(const char *token, const char *what);
 extern void ValidateStage(const char *stage);
 extern void ValidateDescription(const char *description);
+extern void ValidateType(const char *type);
+extern void ValidateRotationToken(const char *token);
+extern void SecretExists(const char *name, bool deleted) pg_attribute_noreturn();
+extern void SecretAuditParam(StringInfo p, const char *name, const char *value);
+extern char *StagesText(List *stages);
 extern List *ArgStages(FunctionCallInfo fcinfo, int n);
 extern Jsonb *NormalizeTags(Jsonb *jb);
 extern void RandomBytes(uint8 *buf, size_t n);
@@ -206,5 +216,12 @@ extern bool PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 		   const char *version_id, List *stages);
 extern Jsonb *WriteResult(SecretMeta *m, const char *version_id, bool with_stages);
 extern bool VersionExists(Datum sid, const char *version_id);
+
+/*
+ * A version without a value: RotateSecret makes the AWSPENDING version of a
+ * custom strategy's rotation before it calls createSecret, as AWS does; its
+ * ciphertext is empty until put_secret_value gives it its value.
+ */
+#define VersionHasNoValue(blob)	(VARSIZE_ANY_EXHDR(blob) == 0)
 
 #endif							/* PG_KMS_SECRETS_INTERNAL_H */

@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -29,6 +31,7 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -58,6 +61,45 @@ const char *const SecretOpNames[] = {
  * Arguments and validation
  * ----------------------------------------------------------------
  */
+
+/*
+ * A text argument that a 1.2 signature added: absent (NULL) when the SQL
+ * function is still 1.1's, before ALTER EXTENSION pg_kms UPDATE.
+ */
+char *
+ArgTextOpt(FunctionCallInfo fcinfo, int n)
+{
+	return n < PG_NARGS() ? KmsArgText(fcinfo, n) : NULL;
+}
+
+/*
+ * Does the catalog have 1.2's columns (kms.secret.secret_type and tagged,
+ * kms.secret_stage.attached, all added by one update step)?  Until ALTER
+ * EXTENSION pg_kms UPDATE runs, the 1.1 catalog is used without them.
+ */
+bool
+SecretCatalogHas12(void)
+{
+	Oid			nsp = get_namespace_oid("kms", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("secret", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "tagged") != InvalidAttrNumber;
+}
+
+/*
+ * A request member that breaks the API model's pattern or enum: AWS's
+ * framework answers ValidationException before the service sees the call.
+ * what: "Value 'x' at 'member'", constraint: the model's rule.
+ */
+void
+SecretValidationError(const char *value, const char *member, const char *constraint)
+{
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+			 errmsg("ValidationException: 1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s",
+					value, member, constraint)));
+}
+
 char *
 ArgSecretId(FunctionCallInfo fcinfo, int n)
 {
@@ -81,8 +123,10 @@ ArgValue(FunctionCallInfo fcinfo, int nstring, int nbinary, SecretValue *v)
 	v->data = NULL;
 	v->len = 0;
 	if (!PG_ARGISNULL(nstring) && !PG_ARGISNULL(nbinary))
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either secret_string or secret_binary, not both");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("InvalidParameterException: You can't specify both a binary secret value and a string secret value in the same secret."),
+				 errhint("Give either secret_string or secret_binary.")));
 	if (!PG_ARGISNULL(nstring))
 	{
 		text	   *t = PG_GETARG_TEXT_PP(nstring);
@@ -148,6 +192,67 @@ ValidateStage(const char *stage)
 	if (stage == NULL || strlen(stage) < 1 || strlen(stage) > 256)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "a staging label must be 1 to 256 characters");
+}
+
+/* Type: up to 256 characters (CreateSecret/UpdateSecret's Type member). */
+void
+ValidateType(const char *type)
+{
+	if (type && strlen(type) > 256)
+		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+				  "type must be at most 256 characters");
+}
+
+/*
+ * PutSecretValue's RotationToken (36 to 256 characters, ^[a-zA-Z0-9\-]+$):
+ * AWS uses it for rotations run across accounts; here it is checked and
+ * otherwise ignored.
+ */
+void
+ValidateRotationToken(const char *token)
+{
+	if (token == NULL)
+		return;
+	if (strlen(token) < 36 || strlen(token) > 256)
+		SecretValidationError(token, "rotationToken",
+							  "Member must have length between 36 and 256");
+	for (const char *c = token; *c; c++)
+		if (!isalnum((unsigned char) *c) && *c != '-')
+			SecretValidationError(token, "rotationToken",
+								  "Member must satisfy regular expression pattern: ^[a-zA-Z0-9\\-]+$");
+}
+
+/* CreateSecret of a name in use: AWS's text. */
+void
+SecretExists(const char *name, bool deleted)
+{
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_ALREADY_EXISTS), errhidestmt(true),
+			 errmsg("ResourceExistsException: The operation failed because the secret %s already exists.", name),
+			 deleted ? errdetail("It is scheduled for deletion; restore_secret() restores it.") : 0));
+}
+
+/* A request parameter for the audit event; absent ones are left out. */
+void
+SecretAuditParam(StringInfo p, const char *name, const char *value)
+{
+	if (value)
+		KmsAuditParamStr(p, name, value);
+}
+
+/* version_stages as "A,B" for the audit event (NULL if none were given). */
+char *
+StagesText(List *stages)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (stages == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, stages)
+		appendStringInfo(&buf, "%s%s", buf.len ? "," : "", (char *) lfirst(lc));
+	return buf.data;
 }
 
 void
@@ -442,8 +547,20 @@ SecretLoadWhere(const char *sql, Oid argtype, Datum arg, SecretMeta *m,
 bool
 SecretLoad(const char *ref, SecretMeta *m, MemoryContext cxt)
 {
-	return SecretLoadWhere(psprintf("%s WHERE %s = $1", secret_columns,
-									strncmp(ref, "arn:", 4) == 0 ? "arn" : "name"),
+	if (strncmp(ref, "arn:", 4) != 0)
+		return SecretLoadWhere(psprintf("%s WHERE name = $1", secret_columns),
+							   TEXTOID, CStringGetTextDatum(ref), m, cxt);
+	if (SecretLoadWhere(psprintf("%s WHERE arn = $1", secret_columns),
+						TEXTOID, CStringGetTextDatum(ref), m, cxt))
+		return true;
+
+	/*
+	 * A partial ARN, without the "-" and six random characters AWS appends
+	 * to the name: AWS accepts it (and discourages it).  Names are unique,
+	 * so it names at most one secret.
+	 */
+	return SecretLoadWhere(psprintf("%s WHERE pg_catalog.length(arn) > 7 AND "
+									"pg_catalog.left(arn, -7) = $1", secret_columns),
 						   TEXTOID, CStringGetTextDatum(ref), m, cxt);
 }
 
@@ -505,8 +622,10 @@ SecretNotFound(SecretOp op, const char *ref)
 	if (KmsIsAdmin())
 	{
 		KmsAudit(SecretOpNames[op], ref, 0, "ResourceNotFoundException");
-		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "Secrets Manager can't find the specified secret \"%s\"", ref);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret."),
+				 errdetail("There is no secret \"%s\".", ref)));
 	}
 	SecretDenied(op, ref);
 }
@@ -518,7 +637,8 @@ SecretNotDeleted(SecretMeta *m)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INVALID_REQUEST),
 				 errhidestmt(true),
-				 errmsg("InvalidRequestException: secret \"%s\" is marked for deletion", m->name),
+				 errmsg("InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion."),
+				 errdetail("Secret \"%s\" is scheduled for deletion.", m->name),
 				 errhint("Restore it with restore_secret() first.")));
 }
 

@@ -52,12 +52,13 @@
  */
 static bool
 InsertSecretRow(SecretMeta *m, const char *description, const char *key_ref,
-				Jsonb *tags)
+				Jsonb *tags, const char *type)
 {
 	KmsCatalogState st;
-	Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, OIDOID, JSONBOID};
-	Datum		v[8];
-	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			t[10] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, OIDOID, JSONBOID,
+	TEXTOID, BOOLOID};
+	Datum		v[10];
+	char		n[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		inserted;
 
 	v[0] = KmsUuidDatum(m->id);
@@ -74,12 +75,24 @@ InsertSecretRow(SecretMeta *m, const char *description, const char *key_ref,
 		n[5] = 'n';
 	v[6] = ObjectIdGetDatum(m->owner);
 	v[7] = tags ? JsonbPGetDatum(tags) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	if (type)
+		v[8] = CStringGetTextDatum(type);
+	else
+		n[8] = 'n';
+	v[9] = BoolGetDatum(tags != NULL);
 	KmsCatalogEnter(&st);
-	inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
-					   "owner, tags, created_date, last_changed_date) "
-					   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now()) "
-					   "ON CONFLICT (name) DO NOTHING",
-					   8, t, v, n, false, SPI_OK_INSERT) == 1;
+	if (SecretCatalogHas12())
+		inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
+						   "owner, tags, created_date, last_changed_date, secret_type, tagged) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now(), $9, $10) "
+						   "ON CONFLICT (name) DO NOTHING",
+						   10, t, v, n, false, SPI_OK_INSERT) == 1;
+	else
+		inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
+						   "owner, tags, created_date, last_changed_date) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now()) "
+						   "ON CONFLICT (name) DO NOTHING",
+						   8, t, v, n, false, SPI_OK_INSERT) == 1;
 	KmsCatalogExit(&st);
 	return inserted;
 }
@@ -93,11 +106,13 @@ create_secret(PG_FUNCTION_ARGS)
 	char	   *key_ref = KmsArgText(fcinfo, 4);
 	Jsonb	   *tags = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 	char	   *token = KmsArgText(fcinfo, 6);
+	char	   *type = ArgTextOpt(fcinfo, 7);
 	SecretValue val;
 	KmsKeyInfo	key;
 	SecretMeta	m;
 	KmsCatalogState st;
 	Oid			owner = GetUserId();
+	StringInfoData p;
 	char	   *version_id = NULL;
 	uint8		sid[16];
 	bool		inserted;
@@ -115,6 +130,7 @@ create_secret(PG_FUNCTION_ARGS)
 	ValidateDescription(description);
 	ArgValue(fcinfo, 1, 2, &val);
 	ValidateToken(token, "client_request_token");
+	ValidateType(type);
 	tags = NormalizeTags(tags);
 
 	/* A name is free again once its deletion window has passed. */
@@ -131,7 +147,8 @@ create_secret(PG_FUNCTION_ARGS)
 		bytea	   *old;
 
 		if (token && val.present && SecretAllowed(&m, SEC_OP_PUT_SECRET_VALUE) &&
-			!m.deleted && (old = FetchVersion(&m, token, &binary)) != NULL)
+			!m.deleted && (old = FetchVersion(&m, token, &binary)) != NULL &&
+			!VersionHasNoValue(old))
 		{
 			bytea	   *plain = SecretDecrypt(old, &m, token);
 			bool		same = binary == val.binary &&
@@ -143,9 +160,7 @@ create_secret(PG_FUNCTION_ARGS)
 			if (same)
 				PG_RETURN_JSONB_P(WriteResult(&m, token, false));
 		}
-		kms_error(ResourceExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
-				  "the secret \"%s\" already exists%s", name,
-				  m.deleted ? " (it is scheduled for deletion)" : "");
+		SecretExists(name, m.deleted);
 	}
 
 	KeyForWrite(key_ref, &key);
@@ -159,10 +174,9 @@ create_secret(PG_FUNCTION_ARGS)
 	memcpy(m.key_id, key.key_id, KMS_KEY_ID_LEN);
 	m.default_key = IsDefaultKeyRef(key_ref);
 
-	inserted = InsertSecretRow(&m, description, key_ref, tags);
+	inserted = InsertSecretRow(&m, description, key_ref, tags, type);
 	if (!inserted)
-		kms_error(ResourceExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
-				  "the secret \"%s\" already exists", name);
+		SecretExists(name, false);
 
 	if (val.present)
 	{
@@ -170,7 +184,12 @@ create_secret(PG_FUNCTION_ARGS)
 		PutVersion(&m, &key, &val, version_id, NIL);
 	}
 	SecretChanged();
-	KmsAudit("CreateSecret", m.arn, 0, "success");
+	initStringInfo(&p);
+	SecretAuditParam(&p, "name", name);
+	SecretAuditParam(&p, "kmsKeyId", key_ref);
+	SecretAuditParam(&p, "type", type);
+	SecretAuditParam(&p, "clientRequestToken", token);
+	KmsAuditEx("CreateSecret", m.arn, version_id, "success", KmsAuditParams(&p));
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, false));
 }
 
@@ -184,19 +203,25 @@ put_secret_value(PG_FUNCTION_ARGS)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *token = KmsArgText(fcinfo, 4);
+	char	   *rotation_token = ArgTextOpt(fcinfo, 5);
 	List	   *stages;
 	SecretValue val;
 	SecretMeta	m;
 	KmsKeyInfo	key;
 	char	   *version_id;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	ArgValue(fcinfo, 1, 2, &val);
+	/* PutSecretValue API reference: InvalidRequestException, this text */
 	if (!val.present)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give secret_string or secret_binary");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+				 errmsg("InvalidRequestException: You must provide either SecretString or SecretBinary."),
+				 errhint("Give secret_string or secret_binary.")));
 	stages = ArgStages(fcinfo, 3);
 	ValidateToken(token, "client_request_token");
+	ValidateRotationToken(rotation_token);
 
 	SecretForWrite(ref, SEC_OP_PUT_SECRET_VALUE, "PutSecretValue", true, &m);
 	SecretKeyForWrite(&m, &key);
@@ -206,7 +231,10 @@ put_secret_value(PG_FUNCTION_ARGS)
 		SecretTouch(&m);
 		SecretChanged();
 	}
-	KmsAudit("PutSecretValue", m.arn, 0, "success");
+	initStringInfo(&p);
+	SecretAuditParam(&p, "versionStages", StagesText(stages));
+	SecretAuditParam(&p, "clientRequestToken", token);
+	KmsAuditEx("PutSecretValue", m.arn, version_id, "success", KmsAuditParams(&p));
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, true));
 }
 
@@ -250,7 +278,8 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 		bytea	   *plain;
 		bytea	   *blob;
 
-		if (old == NULL)
+		/* gone, or a rotation's AWSPENDING version without a value yet */
+		if (old == NULL || VersionHasNoValue(old))
 			continue;
 		plain = SecretDecrypt(old, m, vid);
 		blob = SecretEncrypt(newkey, m->arn, vid, VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
@@ -279,20 +308,25 @@ update_secret(PG_FUNCTION_ARGS)
 	char	   *description = KmsArgText(fcinfo, 3);
 	char	   *key_ref = KmsArgText(fcinfo, 4);
 	char	   *token = KmsArgText(fcinfo, 5);
+	char	   *type = ArgTextOpt(fcinfo, 6);
 	SecretValue val;
 	SecretMeta	m;
 	KmsKeyInfo	key;
 	char	   *version_id = NULL;
 	KmsCatalogState st;
 	bool		changed = false;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	ArgValue(fcinfo, 1, 2, &val);
 	ValidateDescription(description);
 	ValidateToken(token, "client_request_token");
-	if (token && !val.present)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "client_request_token applies only with a new secret_string or secret_binary");
+	ValidateType(type);
+
+	/*
+	 * A client_request_token without a new value names no version and is
+	 * ignored: AWS's SDKs send one with every UpdateSecret.
+	 */
 
 	SecretForWrite(ref, SEC_OP_UPDATE_SECRET, "UpdateSecret", true, &m);
 	/* a new value is a new version: that needs PutSecretValue too */
@@ -338,6 +372,22 @@ update_secret(PG_FUNCTION_ARGS)
 		KmsCatalogExit(&st);
 		changed = true;
 	}
+	if (type != NULL)
+	{
+		Oid			t[2] = {UUIDOID, TEXTOID};
+		Datum		v[2];
+
+		if (!SecretCatalogHas12())
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "type needs the pg_kms 1.2 catalog: run ALTER EXTENSION pg_kms UPDATE");
+		v[0] = KmsUuidDatum(m.id);
+		v[1] = CStringGetTextDatum(type);
+		KmsCatalogEnter(&st);
+		KmsExec("UPDATE kms.secret SET secret_type = $2 WHERE secret_id = $1",
+				2, t, v, NULL, false, SPI_OK_UPDATE);
+		KmsCatalogExit(&st);
+		changed = true;
+	}
 	if (val.present)
 	{
 		if (key_ref == NULL)
@@ -351,7 +401,11 @@ update_secret(PG_FUNCTION_ARGS)
 		SecretTouch(&m);
 		SecretChanged();
 	}
-	KmsAudit("UpdateSecret", m.arn, 0, "success");
+	initStringInfo(&p);
+	SecretAuditParam(&p, "kmsKeyId", key_ref);
+	SecretAuditParam(&p, "type", type);
+	SecretAuditParam(&p, "clientRequestToken", token);
+	KmsAuditEx("UpdateSecret", m.arn, version_id, "success", KmsAuditParams(&p));
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, false));
 }
 
@@ -379,6 +433,7 @@ update_secret_version_stage(PG_FUNCTION_ARGS)
 	KmsCatalogState st;
 	Datum		sid;
 	char	   *holder;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	ValidateStage(stage);
@@ -395,13 +450,16 @@ update_secret_version_stage(PG_FUNCTION_ARGS)
 	if (move_to)
 	{
 		if (!VersionExists(sid, move_to))
-			kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-					  "Secrets Manager can't find version \"%s\" of secret \"%s\"", move_to, m.name);
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+					 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: %s", move_to),
+					 errdetail("Secret \"%s\" has no version \"%s\".", m.name, move_to)));
 		if (holder && strcmp(holder, move_to) != 0 &&
 			(remove_from == NULL || strcmp(remove_from, holder) != 0))
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "staging label %s is attached to version \"%s\"; pass that version as remove_from_version_id to move it",
-					  stage, holder);
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+					 errmsg("InvalidParameterException: The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
+							stage, holder)));
 		if (remove_from && (holder == NULL || strcmp(remove_from, holder) != 0) &&
 			strcmp(remove_from, move_to) != 0)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -414,14 +472,22 @@ update_secret_version_stage(PG_FUNCTION_ARGS)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 					  "staging label %s is not attached to version \"%s\"", stage, remove_from);
 		if (strcmp(stage, "AWSCURRENT") == 0)
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "AWSCURRENT cannot be removed, only moved: give move_to_version_id");
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+					 errmsg("InvalidParameterException: You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed."),
+					 errhint("Give move_to_version_id.")));
 		StageRemove(sid, stage);
 	}
 	KmsCatalogExit(&st);
 	SecretTouch(&m);
 	SecretChanged();
-	KmsAudit("UpdateSecretVersionStage", m.arn, 0, "success");
+	{
+		initStringInfo(&p);
+		SecretAuditParam(&p, "versionStage", stage);
+		SecretAuditParam(&p, "removeFromVersionId", remove_from);
+		SecretAuditParam(&p, "moveToVersionId", move_to);
+		KmsAuditEx("UpdateSecretVersionStage", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_JSONB_P(WriteResult(&m, NULL, false));
 }
 
@@ -445,10 +511,10 @@ delete_secret(PG_FUNCTION_ARGS)
 	SecretCacheCheck();
 	if (force && !PG_ARGISNULL(1))
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either recovery_window_in_days or force_delete_without_recovery, not both");
+				  "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
 	if (days < 7 || days > 30)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "recovery_window_in_days must be 7 to 30");
+				  "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
 	KmsCheckWritable("DeleteSecret");
 
 	initStringInfo(&buf);
@@ -489,7 +555,8 @@ delete_secret(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_INVALID_REQUEST),
 					 errhidestmt(true),
-					 errmsg("InvalidRequestException: secret \"%s\" is already scheduled for deletion", m.name),
+					 errmsg("InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion."),
+					 errdetail("Secret \"%s\" is already scheduled for deletion.", m.name),
 					 errhint("Restore it with restore_secret(), or delete it at once with force_delete_without_recovery.")));
 		v[0] = KmsUuidDatum(m.id);
 		v[1] = Int32GetDatum(days);
@@ -502,7 +569,16 @@ delete_secret(PG_FUNCTION_ARGS)
 		KmsCatalogExit(&st);
 	}
 	SecretChanged();
-	KmsAudit("DeleteSecret", m.arn, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		if (force)
+			SecretAuditParam(&p, "forceDeleteWithoutRecovery", "true");
+		else
+			KmsAuditParamInt(&p, "recoveryWindowInDays", days);
+		KmsAuditEx("DeleteSecret", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	JsonStr(&buf, &first, "ARN", m.arn);
 	JsonStr(&buf, &first, "Name", m.name);
 	JsonDate(&buf, &first, "DeletionDate", deletion);
@@ -561,7 +637,10 @@ tag_resource(PG_FUNCTION_ARGS)
 	v[0] = KmsUuidDatum(m.id);
 	v[1] = JsonbPGetDatum(tags);
 	KmsCatalogEnter(&st);
-	KmsExec("UPDATE kms.secret SET tags = tags || $2 WHERE secret_id = $1 "
+	KmsExec(SecretCatalogHas12() ?
+			"UPDATE kms.secret SET tags = tags || $2, tagged = true WHERE secret_id = $1 "
+			"RETURNING (SELECT count(*) FROM pg_catalog.jsonb_object_keys(tags))" :
+			"UPDATE kms.secret SET tags = tags || $2 WHERE secret_id = $1 "
 			"RETURNING (SELECT count(*) FROM pg_catalog.jsonb_object_keys(tags))",
 			2, t, v, NULL, false, SPI_OK_UPDATE_RETURNING);
 	count = DatumGetInt64(SpiDatum(0, 1, &isnull));
@@ -570,7 +649,23 @@ tag_resource(PG_FUNCTION_ARGS)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "a secret can have at most %d tags", SECRET_MAX_TAGS);
 	SecretChanged();
-	KmsAudit("TagResource", m.arn, 0, "success");
+	{
+		StringInfoData p;
+		StringInfoData keys;
+		JsonbIterator *it = JsonbIteratorInit(&tags->root);
+		JsonbValue	jv;
+		JsonbIteratorToken tok;
+
+		/* tag keys only: values may be anything the caller chose */
+		initStringInfo(&keys);
+		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
+			if (tok == WJB_KEY)
+				appendStringInfo(&keys, "%s%.*s", keys.len ? "," : "",
+								 jv.val.string.len, jv.val.string.val);
+		initStringInfo(&p);
+		SecretAuditParam(&p, "tagKeys", keys.data);
+		KmsAuditEx("TagResource", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_VOID();
 }
 
@@ -601,7 +696,20 @@ untag_resource(PG_FUNCTION_ARGS)
 			2, t, v, NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
 	SecretChanged();
-	KmsAudit("UntagResource", m.arn, 0, "success");
+	{
+		StringInfoData p;
+		Datum	   *elems;
+		int			nelems;
+		StringInfoData k;
+
+		deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nelems);
+		initStringInfo(&k);
+		for (int i = 0; i < nelems; i++)
+			appendStringInfo(&k, "%s%s", i ? "," : "", TextDatumGetCString(elems[i]));
+		initStringInfo(&p);
+		SecretAuditParam(&p, "tagKeys", k.data);
+		KmsAuditEx("UntagResource", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_VOID();
 }
 
