@@ -237,10 +237,11 @@ ValidateStrategy(const char *strategy, Oid *fn_out)
 		fn = ToRegprocedure(strategy);
 	else
 		fn = LookupStrategyFunction(strategy);
+	/* a strategy that resolves to nothing is what an unknown Lambda ARN is to AWS */
 	if (!OidIsValid(fn))
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
-				 errmsg("InvalidParameterException: rotation_strategy \"%s\" is neither %s, %s nor a function (secret_id text, client_request_token text, step text)",
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: rotation_strategy \"%s\" is neither %s, %s nor a function (secret_id text, client_request_token text, step text)",
 						strategy, STRATEGY_SINGLE, STRATEGY_ALTERNATE)));
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(tup))
@@ -473,15 +474,19 @@ StepCustom(RotationRow *r, const char *step)
 	}
 	PG_END_TRY();
 	CommandCounterIncrement();
+	/* what the function did (or did not) is its business, as a Lambda's is */
+}
 
-	if (strcmp(step, "createSecret") == 0 && !KmsSecretVersionExists(r->id, r->token))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "createSecret: rotation function %s did not create version \"%s\"",
-				  r->strategy, r->token);
-	if (strcmp(step, "finishSecret") == 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "finishSecret: rotation function %s did not move AWSCURRENT to version \"%s\"",
-				  r->strategy, r->token);
+/*
+ * RotateImmediately = false with a custom strategy: AWS "tests the
+ * rotation configuration by running the testSecret step of the Lambda
+ * rotation function", on an AWSPENDING version it then removes.  r holds
+ * the new configuration and, as token, the id of that version.
+ */
+void
+RunCustomTestStep(RotationRow *r)
+{
+	StepCustom(r, "testSecret");
 }
 
 static int
@@ -531,15 +536,31 @@ RunStep(RotationRow *r)
 	const char *step = rotation_steps[i];
 	bool		custom = !IsBuiltin(r->strategy);
 
-	/* AWS's prologue: a token already AWSCURRENT means the work is done */
-	if (KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+	/*
+	 * A custom strategy gets AWS's contract: the AWSPENDING version named by
+	 * the token exists (without a value) before createSecret is called, and
+	 * all four steps are called whatever the function did; the checks are
+	 * the function's, as they are a rotation Lambda's (AWS's templates
+	 * check every step).  The built-in strategies run AWS's templates'
+	 * prologue here: a token already AWSCURRENT means the work is done, and
+	 * after createSecret the token must carry AWSPENDING.
+	 */
+	if (custom)
 	{
-		RotationDone(r);
-		return "done";
+		if (i == 0)
+			(void) KmsSecretCreatePending(r->id, r->token, false);
 	}
-	if (i > 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSPENDING"))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "%s: version \"%s\" of secret \"%s\" is not AWSPENDING", step, r->token, r->name);
+	else
+	{
+		if (KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+		{
+			RotationDone(r);
+			return "done";
+		}
+		if (i > 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSPENDING"))
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "%s: version \"%s\" of secret \"%s\" is not AWSPENDING", step, r->token, r->name);
+	}
 
 	if (custom)
 		StepCustom(r, step);
