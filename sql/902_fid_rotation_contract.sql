@@ -94,3 +94,15 @@ SELECT fid_try($$SELECT rotate_secret('fid/dur', 'fid_looker', '{"AutomaticallyA
 -- unknown Lambda ARN is.
 SELECT fid_try($$SELECT rotate_secret('fid/dur', 'fid_no_such_function', '{"AutomaticallyAfterDays": 3}')$$);
 SELECT fid_try($$SELECT rotate_secret('fid/dur', 'public.fid_no_such_function(text,text,text)', '{"AutomaticallyAfterDays": 3}')$$);
+
+-- G. The testSecret of rotate_immediately => false runs in the caller's
+-- session, as the configurer: as a security-restricted operation, so that
+-- the session's temporary objects are not the function's (a temporary
+-- table cannot even be made there).
+CREATE FUNCTION fid_temp_maker(secret_id text, token text, step text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+	CREATE TEMP TABLE fid_tmp (x int);
+END
+$$;
+SELECT fid_try($$SELECT rotate_secret('fid/dur', 'fid_temp_maker', '{"AutomaticallyAfterDays": 3}', false)$$) AS restricted;

@@ -421,9 +421,12 @@ StepFinish(RotationRow *r)
  * A custom strategy: fn(secret_id, token, step) as the configuring role.
  * The function is the one pinned at configuration (by OID: no name is
  * resolved again), its owner and the configurer's EXECUTE re-checked.
+ * restricted: run as a security-restricted operation (no temporary
+ * tables, no SET ROLE), for a step run in a user's session rather than
+ * by the worker.
  */
 static void
-StepCustom(RotationRow *r, const char *step)
+StepCustom(RotationRow *r, const char *step, bool restricted)
 {
 	Oid			fn = r->function;
 	Oid			save_userid;
@@ -441,7 +444,8 @@ StepCustom(RotationRow *r, const char *step)
 	CheckStrategyFunction(fn, r->role, r->name);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(r->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(r->role, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   (restricted ? SECURITY_RESTRICTED_OPERATION : 0));
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -481,12 +485,14 @@ StepCustom(RotationRow *r, const char *step)
  * RotateImmediately = false with a custom strategy: AWS "tests the
  * rotation configuration by running the testSecret step of the Lambda
  * rotation function", on an AWSPENDING version it then removes.  r holds
- * the new configuration and, as token, the id of that version.
+ * the new configuration and, as token, the id of that version.  It runs in
+ * the caller's session, which may not be the configurer's: restricted, so
+ * that the session's temporary objects cannot be planted on it.
  */
 void
 RunCustomTestStep(RotationRow *r)
 {
-	StepCustom(r, "testSecret");
+	StepCustom(r, "testSecret", true);
 }
 
 static int
@@ -563,7 +569,7 @@ RunStep(RotationRow *r)
 	}
 
 	if (custom)
-		StepCustom(r, step);
+		StepCustom(r, step, false);
 	else if (i == 0)
 		StepCreate(r);
 	else if (i == 1)
