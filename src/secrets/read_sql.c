@@ -355,9 +355,9 @@ get_secret(PG_FUNCTION_ARGS)
 	if (!pg_verifymbstr(VARDATA(plain), VARSIZE(plain) - VARHDRSZ, true))
 	{
 		WipeBytea(plain);
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the SecretString of secret \"%s\" is not valid in the database encoding",
-				  e->meta.name);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The SecretString of secret \"%s\" is not valid in the database encoding.",
+					 e->meta.name);
 	}
 	PG_RETURN_TEXT_P((text *) plain);
 }
@@ -748,12 +748,12 @@ ParseNextToken(const char *next_token)
 		return 0;
 	if (strncmp(next_token, "pgkms1:", 7) != 0)
 		kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
-				  "The NextToken value is not valid.");
+				  "The NextToken value is invalid.");
 	errno = 0;
 	offset = strtol(next_token + 7, &end, 10);
 	if (errno != 0 || *end != '\0' || end == next_token + 7 || offset < 0)
 		kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
-				  "The NextToken value is not valid.");
+				  "The NextToken value is invalid.");
 	return offset;
 }
 

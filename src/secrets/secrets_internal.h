@@ -150,6 +150,19 @@ typedef struct SecretValue
 } SecretValue;
 
 
+/*
+ * AWS's texts (the API model's) for the KMS failures and quotas of Secrets
+ * Manager; what failed, in pg_kms's words, goes to the DETAIL:
+ * secret_error(Name, SQLSTATE, TEXT, detail format, ...).
+ */
+#define SECRET_DECRYPT_TEXT	"Secrets Manager can't decrypt the protected secret text using the provided KMS key."
+#define SECRET_ENCRYPT_TEXT	"Secrets Manager can't encrypt the protected secret text using the provided KMS key. " \
+	"Check that the KMS key is available, enabled, and not in an invalid state."
+#define SECRET_LIMIT_TEXT	"The request failed because it would exceed one of the Secrets Manager quotas."
+#define secret_error(name, code, text, ...) \
+	ereport(ERROR, (errcode(code), errhidestmt(true), \
+					errmsg(#name ": " text), errdetail(__VA_ARGS__)))
+
 /* Shared between the files of this folder */
 
 extern void SecretCacheCheck(void);

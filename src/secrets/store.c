@@ -298,8 +298,8 @@ ArgStages(FunctionCallInfo fcinfo, int n)
 			stages = lappend(stages, s);
 	}
 	if (list_length(stages) > SECRET_MAX_STAGES)
-		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
-				  "a version can have at most %d staging labels", SECRET_MAX_STAGES);
+		secret_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED, SECRET_LIMIT_TEXT,
+					 "A version can have at most %d staging labels.", SECRET_MAX_STAGES);
 	return stages;
 }
 
@@ -778,13 +778,13 @@ KeyUsableFor(KmsKeyInfo *key, bool encrypt, bool is_default)
 	name = is_default ? "the default KMS key for secrets" :
 		psprintf("the KMS key \"%s\"", KmsKeyArn(key->key_id_str));
 	if (encrypt)
-		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "Secrets Manager can't encrypt with %s: it is %s", name,
-				  key->usage != KMS_USAGE_ENCRYPT_DECRYPT ? "not a symmetric encryption key" :
-				  KmsKeyStateNames[key->state]);
-	kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-			  "Secrets Manager can't decrypt with %s: it is %s",
-			  name, KmsKeyStateNames[key->state]);
+		secret_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE, SECRET_ENCRYPT_TEXT,
+					 "Secrets Manager can't encrypt with %s: it is %s.", name,
+					 key->usage != KMS_USAGE_ENCRYPT_DECRYPT ? "not a symmetric encryption key" :
+					 KmsKeyStateNames[key->state]);
+	secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+				 "Secrets Manager can't decrypt with %s: it is %s.",
+				 name, KmsKeyStateNames[key->state]);
 }
 
 /*
@@ -828,8 +828,8 @@ DefaultKey(KmsKeyInfo *out)
 	key = KmsLookupKeyById(key_id);
 	PopActiveSnapshot();
 	if (key == NULL)
-		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "the default KMS key for secrets does not exist");
+		secret_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE, SECRET_ENCRYPT_TEXT,
+					 "The default KMS key for secrets does not exist.");
 	*out = *key;				/* copy: the local key cache may be reset */
 }
 
@@ -869,8 +869,8 @@ SecretKeyForWrite(SecretMeta *m, KmsKeyInfo *out)
 	}
 	key = KmsLookupKeyById(m->key_id);
 	if (key == NULL)
-		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "the KMS key of secret \"%s\" does not exist", m->name);
+		secret_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE, SECRET_ENCRYPT_TEXT,
+					 "The KMS key of secret \"%s\" does not exist.", m->name);
 	KmsCheckAccess(key, KMS_OP_ENCRYPT, NULL);
 	*out = *key;
 	KeyUsableFor(out, true, false);
@@ -950,14 +950,14 @@ SecretDecrypt(bytea *blob, SecretMeta *m, const char *version_id)
 	bytea	   *volatile result = NULL;
 
 	if (kms_blob_parse((const uint8 *) VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob), &hdr) != 0)
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the stored ciphertext of version \"%s\" of secret \"%s\" is not valid",
-				  version_id, arn);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The stored ciphertext of version \"%s\" of secret \"%s\" is not valid.",
+					 version_id, arn);
 	key = KmsLookupKeyById(hdr.key_id);
 	if (key == NULL)
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the KMS key of version \"%s\" of secret \"%s\" does not exist",
-				  version_id, arn);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The KMS key of version \"%s\" of secret \"%s\" does not exist.",
+					 version_id, arn);
 	is_default = SecretKeyIsDefault(m, hdr.key_id);
 	if (!is_default)
 		KmsCheckAccess(key, KMS_OP_DECRYPT, NULL);
@@ -977,9 +977,9 @@ SecretDecrypt(bytea *blob, SecretMeta *m, const char *version_id)
 		if (edata->sqlerrcode != KMS_SQLSTATE_INVALID_CIPHERTEXT)
 			PG_RE_THROW();
 		FlushErrorState();
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the ciphertext of version \"%s\" of secret \"%s\" does not decrypt under its KMS key and encryption context",
-				  version_id, arn);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The ciphertext of version \"%s\" of secret \"%s\" does not decrypt under its KMS key and encryption context.",
+					 version_id, arn);
 	}
 	PG_END_TRY();
 	return result;

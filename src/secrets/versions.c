@@ -125,8 +125,8 @@ StageAttach(Datum sid, const char *stage, const char *version_id)
 	KmsExec("SELECT count(*) FROM kms.secret_stage WHERE secret_id = $1 AND version_id = $2",
 			2, t, v, NULL, false, SPI_OK_SELECT);
 	if (DatumGetInt64(SpiDatum(0, 1, &isnull)) > SECRET_MAX_STAGES)
-		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
-				  "a version can have at most %d staging labels", SECRET_MAX_STAGES);
+		secret_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED, SECRET_LIMIT_TEXT,
+					 "A version can have at most %d staging labels.", SECRET_MAX_STAGES);
 }
 
 /*
