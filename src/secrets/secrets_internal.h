@@ -4,7 +4,8 @@
  *	  The secrets store's internal interface, shared by the files of
  *	  src/secrets/ only (store.c: lookup, privileges, keys and value
  *	  encryption; versions.c: versions, labels and the C interface for
- *	  rotation, secrets.h; read_sql.c and write_sql.c: the SQL entry points).
+ *	  rotation, secrets.h; read_sql.c, list_sql.c and write_sql.c: the SQL
+ *	  entry points).
  *	  Owns kms.secret, kms.secret_version, kms.secret_stage and
  *	  kms.secret_grant.  May call: envelope/, keystore/, cache/, audit/,
  *	  catalog/, common/, crypto/.
@@ -163,6 +164,16 @@ typedef struct SecretValue
 	ereport(ERROR, (errcode(code), errhidestmt(true), \
 					errmsg(#name ": " text), errdetail(__VA_ARGS__)))
 
+/* One secret in a listing (list_sql.c; BatchGetSecretValue's filters too). */
+typedef struct ListRow
+{
+	SecretMeta	meta;
+	char	   *description;
+	Jsonb	   *tags;
+	Datum		values[12];
+	bool		nulls[12];
+} ListRow;
+
 /* Shared between the files of this folder */
 
 extern void SecretCacheCheck(void);
@@ -229,6 +240,10 @@ extern bool PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 		   const char *version_id, List *stages);
 extern Jsonb *WriteResult(SecretMeta *m, const char *version_id, bool with_stages);
 extern bool VersionExists(Datum sid, const char *version_id);
+extern List *ParseFilters(Jsonb *jb);
+extern List *ListVisible(List *filters, bool include_deleted, bool desc, const char *order_col);
+extern long ParseNextToken(const char *next_token);
+extern int	ArgMaxResults(FunctionCallInfo fcinfo, int n, int max);
 
 /*
  * A version without a value: RotateSecret makes the AWSPENDING version of a
