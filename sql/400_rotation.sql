@@ -42,7 +42,7 @@ SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'postgres_single_user',
 SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'postgres_single_user', '{"ScheduleExpression": "rate(10 days)", "Duration": "3 hours"}', false)$$);
 SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'postgres_single_user', '{"ScheduleExpression": "rate(4 hours)", "Duration": "5h"}', false)$$);
 SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'postgres_single_user', '{"ScheduleExpression": "cron(0 22 ? * MON *)", "Duration": "4h"}', false)$$);
-SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'postgres_single_user', '{"AutomaticallyAfterDays": 3, "Duration": "2h"}', false)$$);
+SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'postgres_single_user', '{"AutomaticallyAfterDays": 3, "Duration": "25h"}', false)$$);
 
 -- Strategies
 SELECT regress_rot($$SELECT rotate_secret('regress/rot', 'no_such_strategy', '{"AutomaticallyAfterDays": 3}', false)$$);
@@ -94,10 +94,9 @@ DECLARE
 BEGIN
 	INSERT INTO public.regress_rot_log VALUES (step, current_user);
 	IF step = 'createSecret' THEN
-		IF NOT EXISTS (SELECT 1 FROM public.list_secret_version_ids(secret_id, true) v WHERE v.version_id = token) THEN
-			PERFORM public.put_secret_value(secret_id, 'rotated value ' || pg_catalog.length(token),
-											version_stages => ARRAY['AWSPENDING'], client_request_token => token);
-		END IF;
+		-- RotateSecret made the AWSPENDING version; this gives it its value (idempotent)
+		PERFORM public.put_secret_value(secret_id, 'rotated value ' || pg_catalog.length(token),
+										version_stages => ARRAY['AWSPENDING'], client_request_token => token);
 	ELSIF step = 'testSecret' AND current_setting('regress.fail_test', true) = 'on' THEN
 		RAISE EXCEPTION 'testSecret failed on purpose';
 	ELSIF step = 'finishSecret' THEN

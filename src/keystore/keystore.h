@@ -25,14 +25,6 @@
 #include "catalog/kms_catalog.h"
 
 /*
- * DryRunOperationException (issue 15): "returned when DryRun=true and the
- * call would succeed".  Belongs with the others in common/kms_common.h.
- */
-#ifndef KMS_SQLSTATE_DRY_RUN
-#define KMS_SQLSTATE_DRY_RUN			MAKE_SQLSTATE('K','M','0','1','6')
-#endif
-
-/*
  * Resolve a key reference (key id, key ARN, alias name, alias ARN) and check
  * that the current user may perform op on it.  Raises NotFoundException
  * (only to roles that could know), AccessDeniedException otherwise.

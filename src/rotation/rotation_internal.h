@@ -161,6 +161,7 @@ extern bool IsBuiltin(const char *strategy);
 extern void CheckStrategyFunction(Oid fn, Oid configurer, const char *secret_name);
 extern char *ValidateStrategy(const char *strategy, Oid *fn_out);
 extern const char *RunStep(RotationRow *r);
+extern void RunCustomTestStep(RotationRow *r);
 extern void RecordFailure(RotationRow *r, const char *message);
 extern void ParseCreds(const char *value, const char *what, Creds *c);
 extern void WipeCreds(Creds *c);

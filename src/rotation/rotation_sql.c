@@ -212,9 +212,7 @@ WriteRotationConfig(const uint8 *id, const char *strategy, Jsonb *norm,
 					7, t, v, n);
 }
 
-PG_FUNCTION_INFO_V1(rotate_secret);
-Datum
-rotate_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(rotate_secret, "RotateSecret", 0)
 {
 	char	   *ref = KmsArgText(fcinfo, 0);
 	char	   *strategy = KmsArgText(fcinfo, 1);
@@ -259,19 +257,28 @@ rotate_secret(PG_FUNCTION_ARGS)
 			ResultJson(&buf, &info, r.token);
 			PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
 		}
-		InvalidRequest(psprintf("a previous rotation of secret \"%s\" isn't complete (version \"%s\" is at %s)",
-								info.name, r.token, r.step),
-					   "Wait for it, or cancel it with cancel_rotate_secret().");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+				 errmsg("InvalidRequestException: A previous rotation isn't complete. That rotation will be reattempted."),
+				 errdetail("The rotation of secret \"%s\" to version \"%s\" is at %s.",
+						   info.name, r.token, r.step),
+				 errhint("Wait for it, or cancel it with cancel_rotate_secret().")));
 	}
 	pending = KmsSecretStageHolder(info.id, "AWSPENDING");
 	current = KmsSecretStageHolder(info.id, "AWSCURRENT");
 	if (pending && (current == NULL || strcmp(pending, current) != 0))
-		InvalidRequest(psprintf("secret \"%s\" has an AWSPENDING version (\"%s\") other than AWSCURRENT: a previous rotation isn't complete",
-								info.name, pending),
-					   "Remove the label with update_secret_version_stage(secret, 'AWSPENDING', remove_from_version_id => ...).");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+				 errmsg("InvalidRequestException: A previous rotation isn't complete. That rotation will be reattempted."),
+				 errdetail("Secret \"%s\" has an AWSPENDING version (\"%s\") other than AWSCURRENT.",
+						   info.name, pending),
+				 errhint("Remove the label with update_secret_version_stage(secret, 'AWSPENDING', remove_from_version_id => ...).")));
 	if (strategy == NULL && r.strategy == NULL)
-		InvalidRequest(psprintf("secret \"%s\" has no rotation strategy", info.name),
-					   "Give rotation_strategy: postgres_single_user, postgres_alternating_users, or a function (secret_id text, client_request_token text, step text).");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+				 errmsg("InvalidRequestException: You tried to enable rotation on a secret that doesn't already have a Lambda function ARN configured and you didn't include such an ARN as a parameter in this call."),
+				 errdetail("Secret \"%s\" has no rotation strategy.", info.name),
+				 errhint("Give rotation_strategy: postgres_single_user, postgres_alternating_users, or a function (secret_id text, client_request_token text, step text).")));
 	if (norm == NULL && r.rules != NULL)
 	{
 		norm = r.rules;
@@ -294,18 +301,54 @@ rotate_secret(PG_FUNCTION_ARGS)
 
 	WriteRotationConfig(info.id, strategy ? strategy : r.strategy, norm,
 						norm ? &rules : NULL, configurer, token, immediately, fn);
+
+	/*
+	 * A custom strategy, as AWS runs a rotation Lambda: the AWSPENDING
+	 * version named by the token is made now, before createSecret runs.
+	 * RotateImmediately = false: "Secrets Manager tests the rotation
+	 * configuration by running the testSecret step of the Lambda rotation
+	 * function.  The test creates an AWSPENDING version of the secret and
+	 * then removes it" (RotateSecret API reference); a failing test fails
+	 * the call, and nothing of it stays.
+	 */
+	if (!IsBuiltin(strategy ? strategy : r.strategy))
+	{
+		if (immediately)
+			(void) KmsSecretCreatePending(info.id, token, false);
+		else
+		{
+			RotationRow tr;
+
+			if (!LoadRow(info.id, &tr))
+				elog(ERROR, "secret vanished");
+			tr.token = token;
+			(void) KmsSecretCreatePending(info.id, token, true);
+			RunCustomTestStep(&tr);
+			KmsSecretDeleteVersion(info.id, token);
+		}
+	}
 	KmsSecretChanged(info.id);
 	KmsRotationWakeAtCommit();
-	KmsAudit("RotateSecret", info.arn, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		if (strategy)
+			KmsAuditParamStr(&p, "rotationLambdaARN", strategy);
+		if (norm)
+			KmsAuditParamStr(&p, "rotationRules", JsonbToCString(NULL, &norm->root, VARSIZE(norm)));
+		KmsAuditParamStr(&p, "rotateImmediately", immediately ? "true" : "false");
+		if (KmsArgText(fcinfo, 4))
+			KmsAuditParamStr(&p, "clientRequestToken", token);
+		KmsAuditEx("RotateSecret", info.arn, immediately ? token : NULL, "success", KmsAuditParams(&p));
+	}
 
 	initStringInfo(&buf);
 	ResultJson(&buf, &info, immediately ? token : NULL);
 	PG_RETURN_JSONB_P(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
 }
 
-PG_FUNCTION_INFO_V1(cancel_rotate_secret);
-Datum
-cancel_rotate_secret(PG_FUNCTION_ARGS)
+KMS_AUDITED_ENTRY(cancel_rotate_secret, "CancelRotateSecret", 0)
 {
 	char	   *ref = KmsArgText(fcinfo, 0);
 	KmsSecretInfo info;

@@ -487,8 +487,7 @@ ParseDuration(JsonbValue *dur, Rules *r)
 		RulesError("Duration \"%s\" is not valid: use \"<hours>h\", such as \"3h\"", d);
 	if (h < 1 || h > 24)
 		RulesError("Duration must be 1h to 24h");
-	if (r->kind == RULE_DAYS)
-		RulesError("Duration goes with ScheduleExpression, not with AutomaticallyAfterDays");
+	/* Duration goes with AutomaticallyAfterDays too (RotationRulesType) */
 	limit = r->kind == RULE_RATE_HOURS ? Min(r->n, 24) :
 		r->kind == RULE_CRON ? CronMinGap(&r->cron) : 24;
 	if (h > limit)
@@ -573,7 +572,12 @@ ParseRules(Jsonb *jb, Rules *r)
 
 	initStringInfo(&out);
 	if (r->kind == RULE_DAYS)
-		appendStringInfo(&out, "{\"AutomaticallyAfterDays\": %d}", r->n);
+	{
+		appendStringInfo(&out, "{\"AutomaticallyAfterDays\": %d", r->n);
+		if (r->duration)
+			appendStringInfo(&out, ", \"Duration\": \"%dh\"", r->duration);
+		appendStringInfoChar(&out, '}');
+	}
 	else
 	{
 		appendStringInfoString(&out, "{\"ScheduleExpression\": ");

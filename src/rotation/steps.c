@@ -237,10 +237,11 @@ ValidateStrategy(const char *strategy, Oid *fn_out)
 		fn = ToRegprocedure(strategy);
 	else
 		fn = LookupStrategyFunction(strategy);
+	/* a strategy that resolves to nothing is what an unknown Lambda ARN is to AWS */
 	if (!OidIsValid(fn))
 		ereport(ERROR,
-				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
-				 errmsg("InvalidParameterException: rotation_strategy \"%s\" is neither %s, %s nor a function (secret_id text, client_request_token text, step text)",
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: rotation_strategy \"%s\" is neither %s, %s nor a function (secret_id text, client_request_token text, step text)",
 						strategy, STRATEGY_SINGLE, STRATEGY_ALTERNATE)));
 	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
 	if (!HeapTupleIsValid(tup))
@@ -420,9 +421,12 @@ StepFinish(RotationRow *r)
  * A custom strategy: fn(secret_id, token, step) as the configuring role.
  * The function is the one pinned at configuration (by OID: no name is
  * resolved again), its owner and the configurer's EXECUTE re-checked.
+ * restricted: run as a security-restricted operation (no temporary
+ * tables, no SET ROLE), for a step run in a user's session rather than
+ * by the worker.
  */
 static void
-StepCustom(RotationRow *r, const char *step)
+StepCustom(RotationRow *r, const char *step, bool restricted)
 {
 	Oid			fn = r->function;
 	Oid			save_userid;
@@ -440,7 +444,8 @@ StepCustom(RotationRow *r, const char *step)
 	CheckStrategyFunction(fn, r->role, r->name);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(r->role, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(r->role, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   (restricted ? SECURITY_RESTRICTED_OPERATION : 0));
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
@@ -473,15 +478,21 @@ StepCustom(RotationRow *r, const char *step)
 	}
 	PG_END_TRY();
 	CommandCounterIncrement();
+	/* what the function did (or did not) is its business, as a Lambda's is */
+}
 
-	if (strcmp(step, "createSecret") == 0 && !KmsSecretVersionExists(r->id, r->token))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "createSecret: rotation function %s did not create version \"%s\"",
-				  r->strategy, r->token);
-	if (strcmp(step, "finishSecret") == 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "finishSecret: rotation function %s did not move AWSCURRENT to version \"%s\"",
-				  r->strategy, r->token);
+/*
+ * RotateImmediately = false with a custom strategy: AWS "tests the
+ * rotation configuration by running the testSecret step of the Lambda
+ * rotation function", on an AWSPENDING version it then removes.  r holds
+ * the new configuration and, as token, the id of that version.  It runs in
+ * the caller's session, which may not be the configurer's: restricted, so
+ * that the session's temporary objects cannot be planted on it.
+ */
+void
+RunCustomTestStep(RotationRow *r)
+{
+	StepCustom(r, "testSecret", true);
 }
 
 static int
@@ -531,18 +542,34 @@ RunStep(RotationRow *r)
 	const char *step = rotation_steps[i];
 	bool		custom = !IsBuiltin(r->strategy);
 
-	/* AWS's prologue: a token already AWSCURRENT means the work is done */
-	if (KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+	/*
+	 * A custom strategy gets AWS's contract: the AWSPENDING version named by
+	 * the token exists (without a value) before createSecret is called, and
+	 * all four steps are called whatever the function did; the checks are
+	 * the function's, as they are a rotation Lambda's (AWS's templates
+	 * check every step).  The built-in strategies run AWS's templates'
+	 * prologue here: a token already AWSCURRENT means the work is done, and
+	 * after createSecret the token must carry AWSPENDING.
+	 */
+	if (custom)
 	{
-		RotationDone(r);
-		return "done";
+		if (i == 0)
+			(void) KmsSecretCreatePending(r->id, r->token, false);
 	}
-	if (i > 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSPENDING"))
-		kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
-				  "%s: version \"%s\" of secret \"%s\" is not AWSPENDING", step, r->token, r->name);
+	else
+	{
+		if (KmsSecretVersionHasStage(r->id, r->token, "AWSCURRENT"))
+		{
+			RotationDone(r);
+			return "done";
+		}
+		if (i > 0 && !KmsSecretVersionHasStage(r->id, r->token, "AWSPENDING"))
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "%s: version \"%s\" of secret \"%s\" is not AWSPENDING", step, r->token, r->name);
+	}
 
 	if (custom)
-		StepCustom(r, step);
+		StepCustom(r, step, false);
 	else if (i == 0)
 		StepCreate(r);
 	else if (i == 1)

@@ -2,8 +2,8 @@
  *
  * read_sql.c
  *	  The reading SQL entry points: GetSecretValue (get_secret,
- *	  get_secret_value) with its per-backend cache, ListSecrets and its
- *	  filters, BatchGetSecretValue, DescribeSecret, ListSecretVersionIds.
+ *	  get_secret_value) with its per-backend cache, BatchGetSecretValue,
+ *	  DescribeSecret.  The listings are in list_sql.c.
  *
  * IDENTIFICATION
  *	  src/secrets/read_sql.c
@@ -155,20 +155,26 @@ LoadVersion(SecretMeta *m, const char *version_id, const char *stage,
 	return found;
 }
 
+/* AWS's text names the version id if one was given, else the label. */
 static void
 VersionNotFound(const char *ref, const char *version_id, const char *stage)
 {
 	KmsAudit("GetSecretValue", ref, 0, "ResourceNotFoundException");
 	if (version_id && stage)
-		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "Secrets Manager can't find a version of secret \"%s\" with version id \"%s\" and staging label \"%s\"",
-				  ref, version_id, stage);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: %s", version_id),
+				 errdetail("Secret \"%s\" has no version \"%s\" with staging label \"%s\".",
+						   ref, version_id, stage)));
 	if (version_id)
-		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "Secrets Manager can't find version \"%s\" of secret \"%s\"", version_id, ref);
-	kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-			  "Secrets Manager can't find a version of secret \"%s\" with staging label \"%s\"",
-			  ref, stage);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: %s", version_id),
+				 errdetail("Secret \"%s\" has no version \"%s\" with a value.", ref, version_id)));
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+			 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for staging label: %s", stage),
+			 errdetail("Secret \"%s\" has no version with staging label \"%s\" and a value.", ref, stage)));
 }
 
 /* Copy everything but the hash key of src into dst, allocating in cxt. */
@@ -239,7 +245,8 @@ FetchForRead(const char *ref, const char *version_id, const char *stage)
 	if (!SecretAllowed(&local.meta, SEC_OP_GET_SECRET_VALUE))
 		SecretDenied(SEC_OP_GET_SECRET_VALUE, ref);
 	SecretNotDeleted(&local.meta);
-	if (!LoadVersion(&local.meta, version_id, stage, &local, cxt))
+	if (!LoadVersion(&local.meta, version_id, stage, &local, cxt) ||
+		VersionHasNoValue(local.ciphertext))
 		VersionNotFound(ref, version_id, stage);
 	if (version_id && stage)
 	{
@@ -312,6 +319,18 @@ AppendValueJson(StringInfo buf, SecretCacheEntry *e, bytea *plain)
 	appendStringInfoChar(buf, '}');
 }
 
+/* A successful GetSecretValue: the version read, and the request's selectors. */
+static void
+AuditRead(SecretCacheEntry *e, const char *version_id, const char *stage)
+{
+	StringInfoData p;
+
+	initStringInfo(&p);
+	SecretAuditParam(&p, "versionId", version_id);
+	SecretAuditParam(&p, "versionStage", stage);
+	KmsAuditEx("GetSecretValue", e->meta.arn, e->version_id, "success", KmsAuditParams(&p));
+}
+
 KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 {
 	char	   *ref;
@@ -322,7 +341,7 @@ KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 	ref = ArgSecretId(fcinfo, 0);
 	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
-	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+	AuditRead(e, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	if (e->binary)
 	{
 		WipeBytea(plain);
@@ -332,9 +351,9 @@ KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 	if (!pg_verifymbstr(VARDATA(plain), VARSIZE(plain) - VARHDRSZ, true))
 	{
 		WipeBytea(plain);
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the SecretString of secret \"%s\" is not valid in the database encoding",
-				  e->meta.name);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The SecretString of secret \"%s\" is not valid in the database encoding.",
+					 e->meta.name);
 	}
 	PG_RETURN_TEXT_P((text *) plain);
 }
@@ -356,298 +375,8 @@ KMS_AUDITED_ENTRY(get_secret_value, "GetSecretValue", 0)
 	WipeBytea(plain);
 	result = JsonbFromString(&buf);
 	kms_cleanse(buf.data, buf.maxlen);
-	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+	AuditRead(e, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	PG_RETURN_JSONB_P(result);
-}
-
-/* ----------------------------------------------------------------
- * ListSecrets filters (also BatchGetSecretValue's)
- * ----------------------------------------------------------------
- */
-typedef struct SecretFilter
-{
-	char	   *key;			/* name, description, tag-key, tag-value, all, ... */
-	List	   *values;			/* char *; a leading "!" negates */
-} SecretFilter;
-
-static List *
-ParseFilters(Jsonb *jb)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	List	   *filters = NIL;
-	SecretFilter *cur = NULL;
-	char	   *member = NULL;
-	int			depth = 0;
-
-	if (jb == NULL)
-		return NIL;
-	if (!JB_ROOT_IS_ARRAY(jb) || JB_ROOT_IS_SCALAR(jb))
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "filters must be a JSON array of {\"Key\", \"Values\"} objects");
-	it = JsonbIteratorInit(&jb->root);
-	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
-	{
-		switch (tok)
-		{
-			case WJB_BEGIN_ARRAY:
-				depth++;
-				if (depth > 3 || (depth == 3 && strcmp(member, "Values") != 0) || depth == 2)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "filters must be a JSON array of {\"Key\", \"Values\"} objects");
-				break;
-			case WJB_END_ARRAY:
-				depth--;
-				break;
-			case WJB_BEGIN_OBJECT:
-				depth++;
-				if (depth != 2)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "filters must be a JSON array of {\"Key\", \"Values\"} objects");
-				cur = palloc0(sizeof(SecretFilter));
-				break;
-			case WJB_END_OBJECT:
-				depth--;
-				if (cur->key == NULL || cur->values == NIL)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "each filter needs a Key and a non-empty list of Values");
-				filters = lappend(filters, cur);
-				break;
-			case WJB_KEY:
-				member = pnstrdup(v.val.string.val, v.val.string.len);
-				if (strcmp(member, "Key") != 0 && strcmp(member, "Values") != 0)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "unknown filter member \"%s\"; use Key and Values", member);
-				break;
-			case WJB_VALUE:
-				if (strcmp(member, "Key") != 0 || v.type != jbvString)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "a filter's Key must be a string and its Values a list of strings");
-				cur->key = pnstrdup(v.val.string.val, v.val.string.len);
-				if (strcmp(cur->key, "name") != 0 && strcmp(cur->key, "description") != 0 &&
-					strcmp(cur->key, "tag-key") != 0 && strcmp(cur->key, "tag-value") != 0 &&
-					strcmp(cur->key, "primary-region") != 0 &&
-					strcmp(cur->key, "owning-service") != 0 && strcmp(cur->key, "all") != 0)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "filter key \"%s\" is not valid; use name, description, tag-key, tag-value, primary-region, owning-service or all",
-							  cur->key);
-				break;
-			case WJB_ELEM:
-				if (depth != 3 || v.type != jbvString)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "a filter's Key must be a string and its Values a list of strings");
-				if (v.val.string.len < 1 || v.val.string.len > 512)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "a filter value must be 1 to 512 characters");
-				cur->values = lappend(cur->values, pnstrdup(v.val.string.val, v.val.string.len));
-				if (list_length(cur->values) > 10)
-					kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-							  "a filter can have at most 10 values");
-				break;
-			default:
-				break;
-		}
-	}
-	if (list_length(filters) > 10)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "at most 10 filters are allowed");
-	return filters;
-}
-
-static bool
-PrefixMatch(const char *s, const char *prefix, bool nocase)
-{
-	size_t		n = strlen(prefix);
-
-	if (s == NULL)
-		return false;
-	return nocase ? pg_strncasecmp(s, prefix, n) == 0 : strncmp(s, prefix, n) == 0;
-}
-
-/* Does one (non-negated) value match the secret under this filter key? */
-static bool
-FilterValueMatches(const char *fkey, const char *val, const char *name,
-				   const char *description, Jsonb *tags)
-{
-	bool		all = strcmp(fkey, "all") == 0;
-
-	if ((all || strcmp(fkey, "name") == 0) && PrefixMatch(name, val, all))
-		return true;
-	if ((all || strcmp(fkey, "description") == 0) && PrefixMatch(description, val, true))
-		return true;
-	if (all || strcmp(fkey, "tag-key") == 0 || strcmp(fkey, "tag-value") == 0)
-	{
-		JsonbIterator *it = JsonbIteratorInit(&tags->root);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			char	   *s;
-
-			if (tok == WJB_KEY && !(all || strcmp(fkey, "tag-key") == 0))
-				continue;
-			if (tok == WJB_VALUE && !(all || strcmp(fkey, "tag-value") == 0))
-				continue;
-			if ((tok != WJB_KEY && tok != WJB_VALUE) || v.type != jbvString)
-				continue;
-			s = pnstrdup(v.val.string.val, v.val.string.len);
-			if (PrefixMatch(s, val, all))
-				return true;
-		}
-	}
-	/* primary-region and owning-service: no secret here is replicated or managed */
-	return false;
-}
-
-static bool
-FiltersMatch(List *filters, const char *name, const char *description, Jsonb *tags)
-{
-	ListCell   *lc;
-
-	foreach(lc, filters)
-	{
-		SecretFilter *f = lfirst(lc);
-		ListCell   *vc;
-		bool		any = false;
-		bool		negated_fail = false;
-		bool		has_positive = false;
-
-		foreach(vc, f->values)
-		{
-			char	   *val = lfirst(vc);
-
-			if (val[0] == '!')
-			{
-				if (FilterValueMatches(f->key, val + 1, name, description, tags))
-					negated_fail = true;
-			}
-			else
-			{
-				has_positive = true;
-				if (FilterValueMatches(f->key, val, name, description, tags))
-					any = true;
-			}
-		}
-		if (negated_fail || (has_positive && !any))
-			return false;
-	}
-	return true;
-}
-
-/* One secret in a listing. */
-typedef struct ListRow
-{
-	SecretMeta	meta;
-	char	   *description;
-	Jsonb	   *tags;
-	Datum		values[12];
-	bool		nulls[12];
-} ListRow;
-
-/*
- * The secrets the current role may see that match the filters, in
- * created-date order (then name).
- */
-static List *
-ListVisible(List *filters, bool include_deleted, bool desc)
-{
-	KmsCatalogState st;
-	uint64		n;
-	List	   *rows = NIL;
-	MemoryContext cxt = CurrentMemoryContext;
-	SPITupleTable *rowtable;
-	char	   *sql;
-
-	sql = psprintf("SELECT secret_id, arn, name, owner::oid, deleted_date IS NOT NULL, kms_key_id, "
-				   "kms_key_ref IS NULL, description, tags, "
-				   "arn, name, description, kms_key_ref, rotation_enabled, created_date, "
-				   "last_changed_date, last_rotated_date, next_rotation_date, deleted_date, "
-				   "(SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
-				   "   FROM pg_catalog.jsonb_each_text(s.tags) t), "
-				   "(SELECT pg_catalog.jsonb_object_agg(x.version_id, x.stages) FROM "
-				   "   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY st.stage) AS stages "
-				   "      FROM kms.secret_stage st WHERE st.secret_id = s.secret_id GROUP BY st.version_id) x) "
-				   "FROM kms.secret s %s ORDER BY created_date %s, name %s",
-				   include_deleted ? "" : "WHERE deleted_date IS NULL",
-				   desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
-	KmsCatalogEnter(&st);
-	n = KmsExec(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	rowtable = SPI_tuptable;	/* stays valid until KmsCatalogExit */
-	for (uint64 i = 0; i < n; i++)
-	{
-		HeapTuple	tup = rowtable->vals[i];
-		TupleDesc	td = rowtable->tupdesc;
-		MemoryContext spicxt = MemoryContextSwitchTo(cxt);
-		ListRow    *r = palloc0(sizeof(ListRow));
-		bool		isnull;
-
-		for (int j = 0; j < 12; j++)
-		{
-			Form_pg_attribute att = TupleDescAttr(td, j + 9);
-			Datum		d = heap_getattr(tup, j + 10, td, &r->nulls[j]);
-
-			r->values[j] = r->nulls[j] ? (Datum) 0 :
-				datumCopy(d, att->attbyval, att->attlen);
-		}
-		r->description = SPI_getvalue(tup, td, 8);
-		r->tags = DatumGetJsonbPCopy(heap_getattr(tup, 9, td, &isnull));
-		rows = lappend(rows, r);
-		MemoryContextSwitchTo(spicxt);
-		/* runs the grants query, which replaces SPI_tuptable */
-		SecretFromTuple(tup, td, &r->meta, cxt);
-	}
-	KmsCatalogExit(&st);
-
-	{
-		List	   *out = NIL;
-		ListCell   *lc;
-
-		foreach(lc, rows)
-		{
-			ListRow    *r = lfirst(lc);
-
-			if (!SecretVisible(&r->meta))
-				continue;
-			if (!FiltersMatch(filters, r->meta.name, r->description, r->tags))
-				continue;
-			out = lappend(out, r);
-		}
-		return out;
-	}
-}
-
-KMS_AUDITED_ENTRY(list_secrets, "ListSecrets", KMS_AUDIT_NO_RESOURCE)
-{
-	Jsonb	   *fj = PG_ARGISNULL(0) ? NULL : PG_GETARG_JSONB_P(0);
-	bool		include_deleted = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
-	char	   *order = KmsArgText(fcinfo, 2);
-	List	   *filters;
-	List	   *rows;
-	ListCell   *lc;
-	TupleDesc	tupdesc;
-	Tuplestorestate *ts;
-
-	SecretCacheCheck();
-	if (order == NULL)
-		order = "asc";
-	if (strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "sort_order must be asc or desc");
-	filters = ParseFilters(fj);
-
-	ts = KmsStartSRF(fcinfo, &tupdesc);
-	rows = ListVisible(filters, include_deleted, strcmp(order, "desc") == 0);
-
-	foreach(lc, rows)
-	{
-		ListRow    *r = lfirst(lc);
-
-		tuplestore_putvalues(ts, tupdesc, r->values, r->nulls);
-	}
-	KmsAudit("ListSecrets", "*", 0, "success");
-	return (Datum) 0;
 }
 
 /* ----------------------------------------------------------------
@@ -667,6 +396,22 @@ ErrorName(const char *message)
 		(space != NULL && space < colon))
 		return pstrdup("InternalServiceError");
 	return pnstrdup(message, colon - message);
+}
+
+/* The message after "<ExceptionName>: ". */
+static const char *
+ErrorText(const char *message)
+{
+	const char *colon = strchr(message, ':');
+	const char *space = strchr(message, ' ');
+
+	if (colon == NULL || colon == message || colon - message > 64 ||
+		(space != NULL && space < colon))
+		return message;
+	colon++;
+	while (*colon == ' ')
+		colon++;
+	return colon;
 }
 
 typedef struct BatchRead
@@ -691,7 +436,7 @@ BatchRead1(void *arg)
 		appendStringInfoChar(b->values, ',');
 	AppendValueJson(b->values, e, plain);
 	WipeBytea(plain);
-	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
+	AuditRead(e, NULL, NULL);
 }
 
 /* Read one secret into SecretValues, or its error into Errors. */
@@ -718,7 +463,8 @@ BatchOne(const char *ref, StringInfo values, int *nvalues, StringInfo errors,
 	appendStringInfoChar(errors, '{');
 	JsonStr(errors, &first, "SecretId", ref);
 	JsonStr(errors, &first, "ErrorCode", ErrorName(edata->message));
-	JsonStr(errors, &first, "Message", edata->message);
+	/* AWS's APIErrorType.Message is the message alone, without the name */
+	JsonStr(errors, &first, "Message", ErrorText(edata->message));
 	appendStringInfoChar(errors, '}');
 	FreeErrorData(edata);
 }
@@ -734,14 +480,16 @@ KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RE
 	int			nerrors = 0;
 	char	   *next = NULL;
 	Jsonb	   *result;
+	StringInfoData p;
 
 	SecretCacheCheck();
+	initStringInfo(&p);
 	if (!PG_ARGISNULL(0) && fj != NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either secret_id_list or filters, not both");
+				  "Either 'SecretIdList' or 'Filters' must be provided, but not both.");
 	if (PG_ARGISNULL(0) && fj == NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either secret_id_list or filters");
+				  "Either 'SecretIdList' or 'Filters' must be provided.");
 	initStringInfo(&values);
 	initStringInfo(&errors);
 
@@ -751,6 +499,7 @@ KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RE
 		Datum	   *elems;
 		bool	   *nulls;
 		int			nelems;
+		StringInfoData ids;
 
 		if (!PG_ARGISNULL(2))
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -758,6 +507,7 @@ KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RE
 		if (next_token)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 					  "next_token applies only with filters");
+		initStringInfo(&ids);
 		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 		if (nelems < 1 || nelems > 20)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -774,33 +524,19 @@ KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RE
 				kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 						  "each secret id must be 1 to 2048 characters");
 			BatchOne(ref, &values, &nvalues, &errors, &nerrors);
+			appendStringInfo(&ids, "%s%s", i ? "," : "", ref);
 		}
+		SecretAuditParam(&p, "secretIdList", ids.data);
 	}
 	else
 	{
-		int			max = PG_ARGISNULL(2) ? 20 : PG_GETARG_INT32(2);
-		long		offset = 0;
+		int			max = PG_ARGISNULL(2) ? 20 : ArgMaxResults(fcinfo, 2, 20);
+		long		offset = ParseNextToken(next_token);
 		List	   *rows;
 		int			i = 0;
 		ListCell   *lc;
 
-		if (max < 1 || max > 20)
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "max_results must be 1 to 20");
-		if (next_token)
-		{
-			char	   *end;
-
-			if (strncmp(next_token, "pgkms1:", 7) != 0)
-				kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
-						  "the next_token is not valid");
-			errno = 0;
-			offset = strtol(next_token + 7, &end, 10);
-			if (errno != 0 || *end != '\0' || end == next_token + 7 || offset < 0)
-				kms_error(InvalidNextTokenException, KMS_SQLSTATE_INVALID_NEXT_TOKEN,
-						  "the next_token is not valid");
-		}
-		rows = ListVisible(ParseFilters(fj), false, false);
+		rows = ListVisible(ParseFilters(fj), false, false, "created_date");
 		foreach(lc, rows)
 		{
 			ListRow    *r = lfirst(lc);
@@ -811,7 +547,13 @@ KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RE
 		}
 		if (offset + max < list_length(rows))
 			next = psprintf("pgkms1:%ld", offset + max);
+		SecretAuditParam(&p, "filters", JsonbToCString(NULL, &fj->root, VARSIZE(fj)));
+		if (!PG_ARGISNULL(2))
+			KmsAuditParamInt(&p, "maxResults", max);
+		SecretAuditParam(&p, "nextToken", next_token);
 	}
+	/* the call, beside the GetSecretValue event of each secret read */
+	KmsAuditEx("BatchGetSecretValue", "*", NULL, "success", KmsAuditParams(&p));
 
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"SecretValues\":[%s],\"Errors\":[%s]", values.data, errors.data);
@@ -825,7 +567,7 @@ KMS_AUDITED_ENTRY(batch_get_secret_value, "BatchGetSecretValue", KMS_AUDIT_NO_RE
 }
 
 /* ----------------------------------------------------------------
- * DescribeSecret, ListSecretVersionIds
+ * DescribeSecret
  * ----------------------------------------------------------------
  */
 KMS_AUDITED_ENTRY(describe_secret, "DescribeSecret", 0)
@@ -838,25 +580,39 @@ KMS_AUDITED_ENTRY(describe_secret, "DescribeSecret", 0)
 	Datum		d = (Datum) 0;
 	bool		isnull = true;
 
+	bool		has12;
+
 	SecretCacheCheck();
 	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
 	v = KmsUuidDatum(m.id);
+	has12 = SecretCatalogHas12();
 	KmsCatalogEnter(&st);
-	if (KmsExec("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
-				"'ARN', s.arn, 'Name', s.name, 'Description', s.description, "
-				"'KmsKeyId', s.kms_key_ref, 'RotationEnabled', s.rotation_enabled, "
+
+	/*
+	 * As AWS: members without a value are left out.  RotationEnabled (and
+	 * the other rotation members) only once rotation was ever configured
+	 * (RotateSecret sets rotation_lambda_arn, CancelRotateSecret keeps it);
+	 * Tags only once the secret was ever tagged, then [] when the last tag
+	 * is gone.
+	 */
+	if (KmsExec(psprintf("SELECT pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object("
+				"'ARN', s.arn, 'Name', s.name, 'Type', %s, 'Description', s.description, "
+				"'KmsKeyId', s.kms_key_ref, "
+				"'RotationEnabled', CASE WHEN s.rotation_lambda_arn IS NOT NULL THEN s.rotation_enabled END, "
 				"'RotationLambdaARN', s.rotation_lambda_arn, 'RotationRules', s.rotation_rules, "
 				"'LastRotatedDate', s.last_rotated_date, 'LastChangedDate', s.last_changed_date, "
 				"'DeletedDate', s.deleted_date, "
 				"'NextRotationDate', CASE WHEN s.rotation_enabled THEN s.next_rotation_date END, "
 				"'LastRotationError', s.rotation_last_error, "
-				"'Tags', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
-				"         FROM pg_catalog.jsonb_each_text(s.tags) t), "
+				"'Tags', COALESCE((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('Key', t.key, 'Value', t.value) ORDER BY t.key) "
+				"         FROM pg_catalog.jsonb_each_text(s.tags) t), CASE WHEN %s THEN '[]'::jsonb END), "
 				"'VersionIdsToStages', (SELECT pg_catalog.jsonb_object_agg(x.version_id, x.stages) FROM "
-				"   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY st.stage) AS stages "
+				"   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY %s) AS stages "
 				"      FROM kms.secret_stage st WHERE st.secret_id = s.secret_id GROUP BY st.version_id) x), "
 				"'CreatedDate', s.created_date)) "
 				"FROM kms.secret s WHERE s.secret_id = $1",
+				has12 ? "s.secret_type" : "NULL::text", has12 ? "s.tagged" : "false",
+				StageOrderSql("st")),
 				1, &t, &v, NULL, true, SPI_OK_SELECT) == 1)
 	{
 		d = SpiDatum(0, 1, &isnull);
@@ -868,25 +624,4 @@ KMS_AUDITED_ENTRY(describe_secret, "DescribeSecret", 0)
 		SecretNotFound(SEC_OP_DESCRIBE_SECRET, ref);
 	KmsAudit("DescribeSecret", m.arn, 0, "success");
 	PG_RETURN_DATUM(d);
-}
-
-KMS_AUDITED_ENTRY(list_secret_version_ids, "ListSecretVersionIds", 0)
-{
-	char	   *ref = ArgSecretId(fcinfo, 0);
-	bool		include_deprecated = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
-	SecretMeta	m;
-
-	SecretCacheCheck();
-	SecretResolve(ref, SEC_OP_DESCRIBE_SECRET, &m);
-	SecretRowsToSRF(fcinfo, m.id,
-					psprintf("SELECT v.version_id, "
-							 "COALESCE(pg_catalog.array_agg(s.stage ORDER BY s.stage) FILTER (WHERE s.stage IS NOT NULL), '{}'), "
-							 "v.created_date "
-							 "FROM kms.secret_version v LEFT JOIN kms.secret_stage s USING (secret_id, version_id) "
-							 "WHERE v.secret_id = $1 GROUP BY v.version_id, v.created_date %s "
-							 "ORDER BY v.created_date DESC, v.version_id",
-							 include_deprecated ? "" : "HAVING count(s.stage) > 0"),
-					3);
-	KmsAudit("ListSecretVersionIds", m.arn, 0, "success");
-	return (Datum) 0;
 }

@@ -56,6 +56,16 @@ extern char *KmsSecretGetString(const uint8 *id, const char *version_id,
 extern bool KmsSecretPutString(const uint8 *id, const char *version_id,
 							   const char *value, List *stages);
 
+/*
+ * RotateSecret's AWSPENDING version, made before the function's
+ * createSecret step: without a value, or with a copy of AWSCURRENT's
+ * (copy_current).  False if version_id exists already.  And deleting a
+ * version (the copy, once RotateImmediately = false's testSecret ran).
+ */
+extern bool KmsSecretCreatePending(const uint8 *id, const char *version_id,
+								   bool copy_current);
+extern void KmsSecretDeleteVersion(const uint8 *id, const char *version_id);
+
 /* The version holding a label, or NULL. */
 extern char *KmsSecretStageHolder(const uint8 *id, const char *stage);
 

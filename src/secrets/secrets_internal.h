@@ -4,7 +4,8 @@
  *	  The secrets store's internal interface, shared by the files of
  *	  src/secrets/ only (store.c: lookup, privileges, keys and value
  *	  encryption; versions.c: versions, labels and the C interface for
- *	  rotation, secrets.h; read_sql.c and write_sql.c: the SQL entry points).
+ *	  rotation, secrets.h; read_sql.c, list_sql.c and write_sql.c: the SQL
+ *	  entry points).
  *	  Owns kms.secret, kms.secret_version, kms.secret_stage and
  *	  kms.secret_grant.  May call: envelope/, keystore/, cache/, audit/,
  *	  catalog/, common/, crypto/.
@@ -150,6 +151,29 @@ typedef struct SecretValue
 } SecretValue;
 
 
+/*
+ * AWS's texts (the API model's) for the KMS failures and quotas of Secrets
+ * Manager; what failed, in pg_kms's words, goes to the DETAIL:
+ * secret_error(Name, SQLSTATE, TEXT, detail format, ...).
+ */
+#define SECRET_DECRYPT_TEXT	"Secrets Manager can't decrypt the protected secret text using the provided KMS key."
+#define SECRET_ENCRYPT_TEXT	"Secrets Manager can't encrypt the protected secret text using the provided KMS key. " \
+	"Check that the KMS key is available, enabled, and not in an invalid state."
+#define SECRET_LIMIT_TEXT	"The request failed because it would exceed one of the Secrets Manager quotas."
+#define secret_error(name, code, text, ...) \
+	ereport(ERROR, (errcode(code), errhidestmt(true), \
+					errmsg(#name ": " text), errdetail(__VA_ARGS__)))
+
+/* One secret in a listing (list_sql.c; BatchGetSecretValue's filters too). */
+typedef struct ListRow
+{
+	SecretMeta	meta;
+	char	   *description;
+	Jsonb	   *tags;
+	Datum		values[12];
+	bool		nulls[12];
+} ListRow;
+
 /* Shared between the files of this folder */
 
 extern void SecretCacheCheck(void);
@@ -157,11 +181,21 @@ extern void SecretChanged(void);
 extern bool LoadVersion(SecretMeta *m, const char *version_id, const char *stage,
 			SecretCacheEntry *e, MemoryContext cxt);
 extern char *ArgSecretId(FunctionCallInfo fcinfo, int n);
+extern char *ArgTextOpt(FunctionCallInfo fcinfo, int n);
+extern bool SecretCatalogHas12(void);
+extern void SecretValidationError(const char *value, const char *member,
+								  const char *constraint) pg_attribute_noreturn();
+extern const char *StageOrderSql(const char *alias);
 extern void ArgValue(FunctionCallInfo fcinfo, int nstring, int nbinary, SecretValue *v);
 extern void ValidateName(const char *name);
 extern void ValidateToken(const char *token, const char *what);
 extern void ValidateStage(const char *stage);
 extern void ValidateDescription(const char *description);
+extern void ValidateType(const char *type);
+extern void ValidateRotationToken(const char *token);
+extern void SecretExists(const char *name, bool deleted) pg_attribute_noreturn();
+extern void SecretAuditParam(StringInfo p, const char *name, const char *value);
+extern char *StagesText(List *stages);
 extern List *ArgStages(FunctionCallInfo fcinfo, int n);
 extern Jsonb *NormalizeTags(Jsonb *jb);
 extern void RandomBytes(uint8 *buf, size_t n);
@@ -206,5 +240,16 @@ extern bool PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 		   const char *version_id, List *stages);
 extern Jsonb *WriteResult(SecretMeta *m, const char *version_id, bool with_stages);
 extern bool VersionExists(Datum sid, const char *version_id);
+extern List *ParseFilters(Jsonb *jb);
+extern List *ListVisible(List *filters, bool include_deleted, bool desc, const char *order_col);
+extern long ParseNextToken(const char *next_token);
+extern int	ArgMaxResults(FunctionCallInfo fcinfo, int n, int max);
+
+/*
+ * A version without a value: RotateSecret makes the AWSPENDING version of a
+ * custom strategy's rotation before it calls createSecret, as AWS does; its
+ * ciphertext is empty until put_secret_value gives it its value.
+ */
+#define VersionHasNoValue(blob)	(VARSIZE_ANY_EXHDR(blob) == 0)
 
 #endif							/* PG_KMS_SECRETS_INTERNAL_H */

@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
@@ -29,6 +31,7 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -58,6 +61,45 @@ const char *const SecretOpNames[] = {
  * Arguments and validation
  * ----------------------------------------------------------------
  */
+
+/*
+ * A text argument that a 1.2 signature added: absent (NULL) when the SQL
+ * function is still 1.1's, before ALTER EXTENSION pg_kms UPDATE.
+ */
+char *
+ArgTextOpt(FunctionCallInfo fcinfo, int n)
+{
+	return n < PG_NARGS() ? KmsArgText(fcinfo, n) : NULL;
+}
+
+/*
+ * Does the catalog have 1.2's columns (kms.secret.secret_type and tagged,
+ * kms.secret_stage.attached, all added by one update step)?  Until ALTER
+ * EXTENSION pg_kms UPDATE runs, the 1.1 catalog is used without them.
+ */
+bool
+SecretCatalogHas12(void)
+{
+	Oid			nsp = get_namespace_oid("kms", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("secret", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "tagged") != InvalidAttrNumber;
+}
+
+/*
+ * A request member that breaks the API model's pattern or enum: AWS's
+ * framework answers ValidationException before the service sees the call.
+ * what: "Value 'x' at 'member'", constraint: the model's rule.
+ */
+void
+SecretValidationError(const char *value, const char *member, const char *constraint)
+{
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+			 errmsg("ValidationException: 1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: %s",
+					value, member, constraint)));
+}
+
 char *
 ArgSecretId(FunctionCallInfo fcinfo, int n)
 {
@@ -81,8 +123,10 @@ ArgValue(FunctionCallInfo fcinfo, int nstring, int nbinary, SecretValue *v)
 	v->data = NULL;
 	v->len = 0;
 	if (!PG_ARGISNULL(nstring) && !PG_ARGISNULL(nbinary))
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either secret_string or secret_binary, not both");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("InvalidParameterException: You can't specify both a binary secret value and a string secret value in the same secret."),
+				 errhint("Give either secret_string or secret_binary.")));
 	if (!PG_ARGISNULL(nstring))
 	{
 		text	   *t = PG_GETARG_TEXT_PP(nstring);
@@ -150,6 +194,67 @@ ValidateStage(const char *stage)
 				  "a staging label must be 1 to 256 characters");
 }
 
+/* Type: up to 256 characters (CreateSecret/UpdateSecret's Type member). */
+void
+ValidateType(const char *type)
+{
+	if (type && strlen(type) > 256)
+		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
+				  "type must be at most 256 characters");
+}
+
+/*
+ * PutSecretValue's RotationToken (36 to 256 characters, ^[a-zA-Z0-9\-]+$):
+ * AWS uses it for rotations run across accounts; here it is checked and
+ * otherwise ignored.
+ */
+void
+ValidateRotationToken(const char *token)
+{
+	if (token == NULL)
+		return;
+	if (strlen(token) < 36 || strlen(token) > 256)
+		SecretValidationError(token, "rotationToken",
+							  "Member must have length between 36 and 256");
+	for (const char *c = token; *c; c++)
+		if (!isalnum((unsigned char) *c) && *c != '-')
+			SecretValidationError(token, "rotationToken",
+								  "Member must satisfy regular expression pattern: ^[a-zA-Z0-9\\-]+$");
+}
+
+/* CreateSecret of a name in use: AWS's text. */
+void
+SecretExists(const char *name, bool deleted)
+{
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_ALREADY_EXISTS), errhidestmt(true),
+			 errmsg("ResourceExistsException: The operation failed because the secret %s already exists.", name),
+			 deleted ? errdetail("It is scheduled for deletion; restore_secret() restores it.") : 0));
+}
+
+/* A request parameter for the audit event; absent ones are left out. */
+void
+SecretAuditParam(StringInfo p, const char *name, const char *value)
+{
+	if (value)
+		KmsAuditParamStr(p, name, value);
+}
+
+/* version_stages as "A,B" for the audit event (NULL if none were given). */
+char *
+StagesText(List *stages)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	if (stages == NIL)
+		return NULL;
+	initStringInfo(&buf);
+	foreach(lc, stages)
+		appendStringInfo(&buf, "%s%s", buf.len ? "," : "", (char *) lfirst(lc));
+	return buf.data;
+}
+
 void
 ValidateDescription(const char *description)
 {
@@ -193,8 +298,8 @@ ArgStages(FunctionCallInfo fcinfo, int n)
 			stages = lappend(stages, s);
 	}
 	if (list_length(stages) > SECRET_MAX_STAGES)
-		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
-				  "a version can have at most %d staging labels", SECRET_MAX_STAGES);
+		secret_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED, SECRET_LIMIT_TEXT,
+					 "A version can have at most %d staging labels.", SECRET_MAX_STAGES);
 	return stages;
 }
 
@@ -442,8 +547,20 @@ SecretLoadWhere(const char *sql, Oid argtype, Datum arg, SecretMeta *m,
 bool
 SecretLoad(const char *ref, SecretMeta *m, MemoryContext cxt)
 {
-	return SecretLoadWhere(psprintf("%s WHERE %s = $1", secret_columns,
-									strncmp(ref, "arn:", 4) == 0 ? "arn" : "name"),
+	if (strncmp(ref, "arn:", 4) != 0)
+		return SecretLoadWhere(psprintf("%s WHERE name = $1", secret_columns),
+							   TEXTOID, CStringGetTextDatum(ref), m, cxt);
+	if (SecretLoadWhere(psprintf("%s WHERE arn = $1", secret_columns),
+						TEXTOID, CStringGetTextDatum(ref), m, cxt))
+		return true;
+
+	/*
+	 * A partial ARN, without the "-" and six random characters AWS appends
+	 * to the name: AWS accepts it (and discourages it).  Names are unique,
+	 * so it names at most one secret.
+	 */
+	return SecretLoadWhere(psprintf("%s WHERE pg_catalog.length(arn) > 7 AND "
+									"pg_catalog.left(arn, -7) = $1", secret_columns),
 						   TEXTOID, CStringGetTextDatum(ref), m, cxt);
 }
 
@@ -505,8 +622,10 @@ SecretNotFound(SecretOp op, const char *ref)
 	if (KmsIsAdmin())
 	{
 		KmsAudit(SecretOpNames[op], ref, 0, "ResourceNotFoundException");
-		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-				  "Secrets Manager can't find the specified secret \"%s\"", ref);
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+				 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret."),
+				 errdetail("There is no secret \"%s\".", ref)));
 	}
 	SecretDenied(op, ref);
 }
@@ -518,7 +637,8 @@ SecretNotDeleted(SecretMeta *m)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INVALID_REQUEST),
 				 errhidestmt(true),
-				 errmsg("InvalidRequestException: secret \"%s\" is marked for deletion", m->name),
+				 errmsg("InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion."),
+				 errdetail("Secret \"%s\" is scheduled for deletion.", m->name),
 				 errhint("Restore it with restore_secret() first.")));
 }
 
@@ -658,13 +778,13 @@ KeyUsableFor(KmsKeyInfo *key, bool encrypt, bool is_default)
 	name = is_default ? "the default KMS key for secrets" :
 		psprintf("the KMS key \"%s\"", KmsKeyArn(key->key_id_str));
 	if (encrypt)
-		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "Secrets Manager can't encrypt with %s: it is %s", name,
-				  key->usage != KMS_USAGE_ENCRYPT_DECRYPT ? "not a symmetric encryption key" :
-				  KmsKeyStateNames[key->state]);
-	kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-			  "Secrets Manager can't decrypt with %s: it is %s",
-			  name, KmsKeyStateNames[key->state]);
+		secret_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE, SECRET_ENCRYPT_TEXT,
+					 "Secrets Manager can't encrypt with %s: it is %s.", name,
+					 key->usage != KMS_USAGE_ENCRYPT_DECRYPT ? "not a symmetric encryption key" :
+					 KmsKeyStateNames[key->state]);
+	secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+				 "Secrets Manager can't decrypt with %s: it is %s.",
+				 name, KmsKeyStateNames[key->state]);
 }
 
 /*
@@ -708,8 +828,8 @@ DefaultKey(KmsKeyInfo *out)
 	key = KmsLookupKeyById(key_id);
 	PopActiveSnapshot();
 	if (key == NULL)
-		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "the default KMS key for secrets does not exist");
+		secret_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE, SECRET_ENCRYPT_TEXT,
+					 "The default KMS key for secrets does not exist.");
 	*out = *key;				/* copy: the local key cache may be reset */
 }
 
@@ -749,8 +869,8 @@ SecretKeyForWrite(SecretMeta *m, KmsKeyInfo *out)
 	}
 	key = KmsLookupKeyById(m->key_id);
 	if (key == NULL)
-		kms_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE,
-				  "the KMS key of secret \"%s\" does not exist", m->name);
+		secret_error(EncryptionFailure, KMS_SQLSTATE_ENCRYPTION_FAILURE, SECRET_ENCRYPT_TEXT,
+					 "The KMS key of secret \"%s\" does not exist.", m->name);
 	KmsCheckAccess(key, KMS_OP_ENCRYPT, NULL);
 	*out = *key;
 	KeyUsableFor(out, true, false);
@@ -830,14 +950,14 @@ SecretDecrypt(bytea *blob, SecretMeta *m, const char *version_id)
 	bytea	   *volatile result = NULL;
 
 	if (kms_blob_parse((const uint8 *) VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob), &hdr) != 0)
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the stored ciphertext of version \"%s\" of secret \"%s\" is not valid",
-				  version_id, arn);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The stored ciphertext of version \"%s\" of secret \"%s\" is not valid.",
+					 version_id, arn);
 	key = KmsLookupKeyById(hdr.key_id);
 	if (key == NULL)
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the KMS key of version \"%s\" of secret \"%s\" does not exist",
-				  version_id, arn);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The KMS key of version \"%s\" of secret \"%s\" does not exist.",
+					 version_id, arn);
 	is_default = SecretKeyIsDefault(m, hdr.key_id);
 	if (!is_default)
 		KmsCheckAccess(key, KMS_OP_DECRYPT, NULL);
@@ -857,9 +977,9 @@ SecretDecrypt(bytea *blob, SecretMeta *m, const char *version_id)
 		if (edata->sqlerrcode != KMS_SQLSTATE_INVALID_CIPHERTEXT)
 			PG_RE_THROW();
 		FlushErrorState();
-		kms_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE,
-				  "the ciphertext of version \"%s\" of secret \"%s\" does not decrypt under its KMS key and encryption context",
-				  version_id, arn);
+		secret_error(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, SECRET_DECRYPT_TEXT,
+					 "The ciphertext of version \"%s\" of secret \"%s\" does not decrypt under its KMS key and encryption context.",
+					 version_id, arn);
 	}
 	PG_END_TRY();
 	return result;

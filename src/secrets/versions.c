@@ -58,6 +58,20 @@ StageHolder(Datum sid, const char *stage)
 	return NULL;
 }
 
+/*
+ * ORDER BY of a version's labels: the order they came to it (the order of
+ * the request that put them there, as AWS lists them), or, on a 1.1
+ * catalog not updated yet, by name.
+ */
+const char *
+StageOrderSql(const char *alias)
+{
+	if (SecretCatalogHas12())
+		return psprintf("%s%sattached, %s%sstage", alias ? alias : "", alias ? "." : "",
+						alias ? alias : "", alias ? "." : "");
+	return psprintf("%s%sstage", alias ? alias : "", alias ? "." : "");
+}
+
 static void
 StageSet(Datum sid, const char *stage, const char *version_id)
 {
@@ -67,7 +81,11 @@ StageSet(Datum sid, const char *stage, const char *version_id)
 	v[0] = sid;
 	v[1] = CStringGetTextDatum(stage);
 	v[2] = CStringGetTextDatum(version_id);
-	KmsExec("INSERT INTO kms.secret_stage (secret_id, stage, version_id) VALUES ($1, $2, $3) "
+	KmsExec(SecretCatalogHas12() ?
+			"INSERT INTO kms.secret_stage (secret_id, stage, version_id) VALUES ($1, $2, $3) "
+			"ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = EXCLUDED.version_id, "
+			"attached = pg_catalog.clock_timestamp()" :
+			"INSERT INTO kms.secret_stage (secret_id, stage, version_id) VALUES ($1, $2, $3) "
 			"ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = EXCLUDED.version_id",
 			3, t, v, NULL, false, SPI_OK_INSERT);
 }
@@ -107,8 +125,8 @@ StageAttach(Datum sid, const char *stage, const char *version_id)
 	KmsExec("SELECT count(*) FROM kms.secret_stage WHERE secret_id = $1 AND version_id = $2",
 			2, t, v, NULL, false, SPI_OK_SELECT);
 	if (DatumGetInt64(SpiDatum(0, 1, &isnull)) > SECRET_MAX_STAGES)
-		kms_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED,
-				  "a version can have at most %d staging labels", SECRET_MAX_STAGES);
+		secret_error(LimitExceededException, KMS_SQLSTATE_LIMIT_EXCEEDED, SECRET_LIMIT_TEXT,
+					 "A version can have at most %d staging labels.", SECRET_MAX_STAGES);
 }
 
 /*
@@ -131,7 +149,7 @@ PruneVersions(Datum sid)
 			1, &t, &sid, NULL, false, SPI_OK_DELETE);
 }
 
-/* The labels of a version, in name order. */
+/* The labels of a version, in the order they came to it. */
 int
 VersionStages(Datum sid, const char *version_id, char ***out, MemoryContext cxt)
 {
@@ -141,7 +159,8 @@ VersionStages(Datum sid, const char *version_id, char ***out, MemoryContext cxt)
 
 	v[0] = sid;
 	v[1] = CStringGetTextDatum(version_id);
-	n = KmsExec("SELECT stage FROM kms.secret_stage WHERE secret_id = $1 AND version_id = $2 ORDER BY stage",
+	n = KmsExec(psprintf("SELECT stage FROM kms.secret_stage WHERE secret_id = $1 AND version_id = $2 ORDER BY %s",
+						 StageOrderSql(NULL)),
 				2, t, v, NULL, false, SPI_OK_SELECT);
 	*out = MemoryContextAlloc(cxt, sizeof(char *) * (n + 1));
 	for (uint64 i = 0; i < n; i++)
@@ -191,8 +210,9 @@ PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 	Datum		sid = KmsUuidDatum(m->id);
 	ListCell   *lc;
 	bool		has_current = false;
+	bool		fill = old != NULL && VersionHasNoValue(old);
 
-	if (old != NULL)
+	if (old != NULL && !fill)
 	{
 		/* idempotent retry, or an attempt to change a version */
 		bytea	   *plain = SecretDecrypt(old, m, version_id);
@@ -220,9 +240,14 @@ PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 		v[1] = CStringGetTextDatum(version_id);
 		v[2] = CStringGetTextDatum(val->binary ? "SecretBinary" : "SecretString");
 		v[3] = PointerGetDatum(blob);
-		KmsExec("INSERT INTO kms.secret_version (secret_id, version_id, value_type, ciphertext, created_date) "
-				"VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp())",
-				4, t, v, NULL, false, SPI_OK_INSERT);
+		if (fill)				/* the rotation's AWSPENDING version gets its value */
+			KmsExec("UPDATE kms.secret_version SET value_type = $3, ciphertext = $4 "
+					"WHERE secret_id = $1 AND version_id = $2",
+					4, t, v, NULL, false, SPI_OK_UPDATE);
+		else
+			KmsExec("INSERT INTO kms.secret_version (secret_id, version_id, value_type, ciphertext, created_date) "
+					"VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp())",
+					4, t, v, NULL, false, SPI_OK_INSERT);
 	}
 	if (stages == NIL)
 		stages = list_make1("AWSCURRENT");
@@ -316,7 +341,7 @@ KmsSecretGetString(const uint8 *id, const char *version_id, const char *stage,
 		if (!has)
 			return NULL;
 	}
-	if (e.binary)
+	if (e.binary || VersionHasNoValue(e.ciphertext))
 		return NULL;
 	plain = SecretDecrypt(e.ciphertext, &m, e.version_id);
 	s = text_to_cstring((text *) plain);
@@ -350,6 +375,84 @@ KmsSecretPutString(const uint8 *id, const char *version_id, const char *value,
 		SecretChanged();
 	}
 	return created;
+}
+
+/*
+ * RotateSecret's AWSPENDING version with id version_id, made before the
+ * rotation function's createSecret step as AWS makes it: without a value,
+ * or (copy_current: RotateImmediately = false, whose testSecret runs on it)
+ * with AWSCURRENT's value, encrypted again for its own version id.  False
+ * if the version exists already.
+ */
+bool
+KmsSecretCreatePending(const uint8 *id, const char *version_id, bool copy_current)
+{
+	SecretMeta	m;
+	KmsCatalogState st;
+	Datum		sid = KmsUuidDatum(id);
+	bytea	   *blob = NULL;
+	bool		binary = false;
+	Oid			t[4] = {UUIDOID, TEXTOID, TEXTOID, BYTEAOID};
+	Datum		v[4];
+
+	if (!SecretLoadById(id, &m, true))
+		kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
+				  "Secrets Manager can't find the specified secret.");
+	if (KmsSecretVersionExists(id, version_id))
+		return false;
+	if (copy_current)
+	{
+		char	   *cur = KmsSecretStageHolder(id, "AWSCURRENT");
+		bytea	   *old = cur ? FetchVersion(&m, cur, &binary) : NULL;
+
+		if (old != NULL && !VersionHasNoValue(old))
+		{
+			bytea	   *plain = SecretDecrypt(old, &m, cur);
+			KmsKeyInfo	key;
+
+			SecretKeyForWrite(&m, &key);
+			blob = SecretEncrypt(&key, m.arn, version_id, VARDATA(plain),
+								 VARSIZE(plain) - VARHDRSZ);
+			WipeBytea(plain);
+		}
+	}
+	if (blob == NULL)
+	{
+		blob = palloc(VARHDRSZ);
+		SET_VARSIZE(blob, VARHDRSZ);
+		binary = false;
+	}
+	v[0] = sid;
+	v[1] = CStringGetTextDatum(version_id);
+	v[2] = CStringGetTextDatum(binary ? "SecretBinary" : "SecretString");
+	v[3] = PointerGetDatum(blob);
+	KmsCatalogEnter(&st);
+	KmsExec("INSERT INTO kms.secret_version (secret_id, version_id, value_type, ciphertext, created_date) "
+			"VALUES ($1, $2, $3, $4, pg_catalog.clock_timestamp())",
+			4, t, v, NULL, false, SPI_OK_INSERT);
+	StageAttach(sid, "AWSPENDING", version_id);
+	KmsCatalogExit(&st);
+	SecretChanged();
+	return true;
+}
+
+/* Delete a version (the AWSPENDING copy RotateImmediately = false tested). */
+void
+KmsSecretDeleteVersion(const uint8 *id, const char *version_id)
+{
+	KmsCatalogState st;
+	Oid			t[2] = {UUIDOID, TEXTOID};
+	Datum		v[2];
+
+	v[0] = KmsUuidDatum(id);
+	v[1] = CStringGetTextDatum(version_id);
+	KmsCatalogEnter(&st);
+	KmsExec("DELETE FROM kms.secret_stage WHERE secret_id = $1 AND version_id = $2",
+			2, t, v, NULL, false, SPI_OK_DELETE);
+	KmsExec("DELETE FROM kms.secret_version WHERE secret_id = $1 AND version_id = $2",
+			2, t, v, NULL, false, SPI_OK_DELETE);
+	KmsCatalogExit(&st);
+	SecretChanged();
 }
 
 char *

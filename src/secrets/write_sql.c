@@ -52,12 +52,13 @@
  */
 static bool
 InsertSecretRow(SecretMeta *m, const char *description, const char *key_ref,
-				Jsonb *tags)
+				Jsonb *tags, const char *type)
 {
 	KmsCatalogState st;
-	Oid			t[8] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, OIDOID, JSONBOID};
-	Datum		v[8];
-	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Oid			t[10] = {UUIDOID, TEXTOID, TEXTOID, TEXTOID, UUIDOID, TEXTOID, OIDOID, JSONBOID,
+	TEXTOID, BOOLOID};
+	Datum		v[10];
+	char		n[10] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		inserted;
 
 	v[0] = KmsUuidDatum(m->id);
@@ -74,12 +75,24 @@ InsertSecretRow(SecretMeta *m, const char *description, const char *key_ref,
 		n[5] = 'n';
 	v[6] = ObjectIdGetDatum(m->owner);
 	v[7] = tags ? JsonbPGetDatum(tags) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	if (type)
+		v[8] = CStringGetTextDatum(type);
+	else
+		n[8] = 'n';
+	v[9] = BoolGetDatum(tags != NULL);
 	KmsCatalogEnter(&st);
-	inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
-					   "owner, tags, created_date, last_changed_date) "
-					   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now()) "
-					   "ON CONFLICT (name) DO NOTHING",
-					   8, t, v, n, false, SPI_OK_INSERT) == 1;
+	if (SecretCatalogHas12())
+		inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
+						   "owner, tags, created_date, last_changed_date, secret_type, tagged) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now(), $9, $10) "
+						   "ON CONFLICT (name) DO NOTHING",
+						   10, t, v, n, false, SPI_OK_INSERT) == 1;
+	else
+		inserted = KmsExec("INSERT INTO kms.secret (secret_id, name, arn, description, kms_key_id, kms_key_ref, "
+						   "owner, tags, created_date, last_changed_date) "
+						   "VALUES ($1, $2, $3, $4, $5, $6, $7::regrole, $8, pg_catalog.now(), pg_catalog.now()) "
+						   "ON CONFLICT (name) DO NOTHING",
+						   8, t, v, n, false, SPI_OK_INSERT) == 1;
 	KmsCatalogExit(&st);
 	return inserted;
 }
@@ -91,11 +104,13 @@ KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 	char	   *key_ref = KmsArgText(fcinfo, 4);
 	Jsonb	   *tags = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 	char	   *token = KmsArgText(fcinfo, 6);
+	char	   *type = ArgTextOpt(fcinfo, 7);
 	SecretValue val;
 	KmsKeyInfo	key;
 	SecretMeta	m;
 	KmsCatalogState st;
 	Oid			owner = GetUserId();
+	StringInfoData p;
 	char	   *version_id = NULL;
 	uint8		sid[16];
 	bool		inserted;
@@ -113,6 +128,7 @@ KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 	ValidateDescription(description);
 	ArgValue(fcinfo, 1, 2, &val);
 	ValidateToken(token, "client_request_token");
+	ValidateType(type);
 	tags = NormalizeTags(tags);
 
 	/* A name is free again once its deletion window has passed. */
@@ -129,7 +145,8 @@ KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 		bytea	   *old;
 
 		if (token && val.present && SecretAllowed(&m, SEC_OP_PUT_SECRET_VALUE) &&
-			!m.deleted && (old = FetchVersion(&m, token, &binary)) != NULL)
+			!m.deleted && (old = FetchVersion(&m, token, &binary)) != NULL &&
+			!VersionHasNoValue(old))
 		{
 			bytea	   *plain = SecretDecrypt(old, &m, token);
 			bool		same = binary == val.binary &&
@@ -141,9 +158,7 @@ KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 			if (same)
 				PG_RETURN_JSONB_P(WriteResult(&m, token, false));
 		}
-		kms_error(ResourceExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
-				  "the secret \"%s\" already exists%s", name,
-				  m.deleted ? " (it is scheduled for deletion)" : "");
+		SecretExists(name, m.deleted);
 	}
 
 	KeyForWrite(key_ref, &key);
@@ -157,10 +172,9 @@ KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 	memcpy(m.key_id, key.key_id, KMS_KEY_ID_LEN);
 	m.default_key = IsDefaultKeyRef(key_ref);
 
-	inserted = InsertSecretRow(&m, description, key_ref, tags);
+	inserted = InsertSecretRow(&m, description, key_ref, tags, type);
 	if (!inserted)
-		kms_error(ResourceExistsException, KMS_SQLSTATE_ALREADY_EXISTS,
-				  "the secret \"%s\" already exists", name);
+		SecretExists(name, false);
 
 	if (val.present)
 	{
@@ -168,7 +182,12 @@ KMS_AUDITED_ENTRY(create_secret, "CreateSecret", 0)
 		PutVersion(&m, &key, &val, version_id, NIL);
 	}
 	SecretChanged();
-	KmsAudit("CreateSecret", m.arn, 0, "success");
+	initStringInfo(&p);
+	SecretAuditParam(&p, "name", name);
+	SecretAuditParam(&p, "kmsKeyId", key_ref);
+	SecretAuditParam(&p, "type", type);
+	SecretAuditParam(&p, "clientRequestToken", token);
+	KmsAuditEx("CreateSecret", m.arn, version_id, "success", KmsAuditParams(&p));
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, false));
 }
 
@@ -180,19 +199,25 @@ KMS_AUDITED_ENTRY(put_secret_value, "PutSecretValue", 0)
 {
 	char	   *ref = ArgSecretId(fcinfo, 0);
 	char	   *token = KmsArgText(fcinfo, 4);
+	char	   *rotation_token = ArgTextOpt(fcinfo, 5);
 	List	   *stages;
 	SecretValue val;
 	SecretMeta	m;
 	KmsKeyInfo	key;
 	char	   *version_id;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	ArgValue(fcinfo, 1, 2, &val);
+	/* PutSecretValue API reference: InvalidRequestException, this text */
 	if (!val.present)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give secret_string or secret_binary");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+				 errmsg("InvalidRequestException: You must provide either SecretString or SecretBinary."),
+				 errhint("Give secret_string or secret_binary.")));
 	stages = ArgStages(fcinfo, 3);
 	ValidateToken(token, "client_request_token");
+	ValidateRotationToken(rotation_token);
 
 	SecretForWrite(ref, SEC_OP_PUT_SECRET_VALUE, "PutSecretValue", true, &m);
 	SecretKeyForWrite(&m, &key);
@@ -202,7 +227,10 @@ KMS_AUDITED_ENTRY(put_secret_value, "PutSecretValue", 0)
 		SecretTouch(&m);
 		SecretChanged();
 	}
-	KmsAudit("PutSecretValue", m.arn, 0, "success");
+	initStringInfo(&p);
+	SecretAuditParam(&p, "versionStages", StagesText(stages));
+	SecretAuditParam(&p, "clientRequestToken", token);
+	KmsAuditEx("PutSecretValue", m.arn, version_id, "success", KmsAuditParams(&p));
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, true));
 }
 
@@ -246,7 +274,8 @@ Reencrypt(SecretMeta *m, KmsKeyInfo *newkey)
 		bytea	   *plain;
 		bytea	   *blob;
 
-		if (old == NULL)
+		/* gone, or a rotation's AWSPENDING version without a value yet */
+		if (old == NULL || VersionHasNoValue(old))
 			continue;
 		plain = SecretDecrypt(old, m, vid);
 		blob = SecretEncrypt(newkey, m->arn, vid, VARDATA(plain), VARSIZE(plain) - VARHDRSZ);
@@ -273,20 +302,25 @@ KMS_AUDITED_ENTRY(update_secret, "UpdateSecret", 0)
 	char	   *description = KmsArgText(fcinfo, 3);
 	char	   *key_ref = KmsArgText(fcinfo, 4);
 	char	   *token = KmsArgText(fcinfo, 5);
+	char	   *type = ArgTextOpt(fcinfo, 6);
 	SecretValue val;
 	SecretMeta	m;
 	KmsKeyInfo	key;
 	char	   *version_id = NULL;
 	KmsCatalogState st;
 	bool		changed = false;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	ArgValue(fcinfo, 1, 2, &val);
 	ValidateDescription(description);
 	ValidateToken(token, "client_request_token");
-	if (token && !val.present)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "client_request_token applies only with a new secret_string or secret_binary");
+	ValidateType(type);
+
+	/*
+	 * A client_request_token without a new value names no version and is
+	 * ignored: AWS's SDKs send one with every UpdateSecret.
+	 */
 
 	SecretForWrite(ref, SEC_OP_UPDATE_SECRET, "UpdateSecret", true, &m);
 	/* a new value is a new version: that needs PutSecretValue too */
@@ -332,6 +366,22 @@ KMS_AUDITED_ENTRY(update_secret, "UpdateSecret", 0)
 		KmsCatalogExit(&st);
 		changed = true;
 	}
+	if (type != NULL)
+	{
+		Oid			t[2] = {UUIDOID, TEXTOID};
+		Datum		v[2];
+
+		if (!SecretCatalogHas12())
+			kms_error(InvalidRequestException, KMS_SQLSTATE_INVALID_REQUEST,
+					  "type needs the pg_kms 1.2 catalog: run ALTER EXTENSION pg_kms UPDATE");
+		v[0] = KmsUuidDatum(m.id);
+		v[1] = CStringGetTextDatum(type);
+		KmsCatalogEnter(&st);
+		KmsExec("UPDATE kms.secret SET secret_type = $2 WHERE secret_id = $1",
+				2, t, v, NULL, false, SPI_OK_UPDATE);
+		KmsCatalogExit(&st);
+		changed = true;
+	}
 	if (val.present)
 	{
 		if (key_ref == NULL)
@@ -345,7 +395,11 @@ KMS_AUDITED_ENTRY(update_secret, "UpdateSecret", 0)
 		SecretTouch(&m);
 		SecretChanged();
 	}
-	KmsAudit("UpdateSecret", m.arn, 0, "success");
+	initStringInfo(&p);
+	SecretAuditParam(&p, "kmsKeyId", key_ref);
+	SecretAuditParam(&p, "type", type);
+	SecretAuditParam(&p, "clientRequestToken", token);
+	KmsAuditEx("UpdateSecret", m.arn, version_id, "success", KmsAuditParams(&p));
 	PG_RETURN_JSONB_P(WriteResult(&m, version_id, false));
 }
 
@@ -371,6 +425,7 @@ KMS_AUDITED_ENTRY(update_secret_version_stage, "UpdateSecretVersionStage", 0)
 	KmsCatalogState st;
 	Datum		sid;
 	char	   *holder;
+	StringInfoData p;
 
 	SecretCacheCheck();
 	ValidateStage(stage);
@@ -387,13 +442,16 @@ KMS_AUDITED_ENTRY(update_secret_version_stage, "UpdateSecretVersionStage", 0)
 	if (move_to)
 	{
 		if (!VersionExists(sid, move_to))
-			kms_error(ResourceNotFoundException, KMS_SQLSTATE_NOT_FOUND,
-					  "Secrets Manager can't find version \"%s\" of secret \"%s\"", move_to, m.name);
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_NOT_FOUND), errhidestmt(true),
+					 errmsg("ResourceNotFoundException: Secrets Manager can't find the specified secret value for VersionId: %s", move_to),
+					 errdetail("Secret \"%s\" has no version \"%s\".", m.name, move_to)));
 		if (holder && strcmp(holder, move_to) != 0 &&
 			(remove_from == NULL || strcmp(remove_from, holder) != 0))
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "staging label %s is attached to version \"%s\"; pass that version as remove_from_version_id to move it",
-					  stage, holder);
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+					 errmsg("InvalidParameterException: The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.",
+							stage, holder)));
 		if (remove_from && (holder == NULL || strcmp(remove_from, holder) != 0) &&
 			strcmp(remove_from, move_to) != 0)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
@@ -406,14 +464,22 @@ KMS_AUDITED_ENTRY(update_secret_version_stage, "UpdateSecretVersionStage", 0)
 			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 					  "staging label %s is not attached to version \"%s\"", stage, remove_from);
 		if (strcmp(stage, "AWSCURRENT") == 0)
-			kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-					  "AWSCURRENT cannot be removed, only moved: give move_to_version_id");
+			ereport(ERROR,
+					(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+					 errmsg("InvalidParameterException: You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed."),
+					 errhint("Give move_to_version_id.")));
 		StageRemove(sid, stage);
 	}
 	KmsCatalogExit(&st);
 	SecretTouch(&m);
 	SecretChanged();
-	KmsAudit("UpdateSecretVersionStage", m.arn, 0, "success");
+	{
+		initStringInfo(&p);
+		SecretAuditParam(&p, "versionStage", stage);
+		SecretAuditParam(&p, "removeFromVersionId", remove_from);
+		SecretAuditParam(&p, "moveToVersionId", move_to);
+		KmsAuditEx("UpdateSecretVersionStage", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_JSONB_P(WriteResult(&m, NULL, false));
 }
 
@@ -435,10 +501,10 @@ KMS_AUDITED_ENTRY(delete_secret, "DeleteSecret", 0)
 	SecretCacheCheck();
 	if (force && !PG_ARGISNULL(1))
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "give either recovery_window_in_days or force_delete_without_recovery, not both");
+				  "You can't use ForceDeleteWithoutRecovery in conjunction with RecoveryWindowInDays.");
 	if (days < 7 || days > 30)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "recovery_window_in_days must be 7 to 30");
+				  "The RecoveryWindowInDays value must be between 7 and 30 days (inclusive).");
 	KmsCheckWritable("DeleteSecret");
 
 	initStringInfo(&buf);
@@ -479,7 +545,8 @@ KMS_AUDITED_ENTRY(delete_secret, "DeleteSecret", 0)
 			ereport(ERROR,
 					(errcode(KMS_SQLSTATE_INVALID_REQUEST),
 					 errhidestmt(true),
-					 errmsg("InvalidRequestException: secret \"%s\" is already scheduled for deletion", m.name),
+					 errmsg("InvalidRequestException: You can't perform this operation on the secret because it was marked for deletion."),
+					 errdetail("Secret \"%s\" is already scheduled for deletion.", m.name),
 					 errhint("Restore it with restore_secret(), or delete it at once with force_delete_without_recovery.")));
 		v[0] = KmsUuidDatum(m.id);
 		v[1] = Int32GetDatum(days);
@@ -492,7 +559,16 @@ KMS_AUDITED_ENTRY(delete_secret, "DeleteSecret", 0)
 		KmsCatalogExit(&st);
 	}
 	SecretChanged();
-	KmsAudit("DeleteSecret", m.arn, 0, "success");
+	{
+		StringInfoData p;
+
+		initStringInfo(&p);
+		if (force)
+			SecretAuditParam(&p, "forceDeleteWithoutRecovery", "true");
+		else
+			KmsAuditParamInt(&p, "recoveryWindowInDays", days);
+		KmsAuditEx("DeleteSecret", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	JsonStr(&buf, &first, "ARN", m.arn);
 	JsonStr(&buf, &first, "Name", m.name);
 	JsonDate(&buf, &first, "DeletionDate", deletion);
@@ -547,7 +623,10 @@ KMS_AUDITED_ENTRY(tag_resource, "TagResource", 0)
 	v[0] = KmsUuidDatum(m.id);
 	v[1] = JsonbPGetDatum(tags);
 	KmsCatalogEnter(&st);
-	KmsExec("UPDATE kms.secret SET tags = tags || $2 WHERE secret_id = $1 "
+	KmsExec(SecretCatalogHas12() ?
+			"UPDATE kms.secret SET tags = tags || $2, tagged = true WHERE secret_id = $1 "
+			"RETURNING (SELECT count(*) FROM pg_catalog.jsonb_object_keys(tags))" :
+			"UPDATE kms.secret SET tags = tags || $2 WHERE secret_id = $1 "
 			"RETURNING (SELECT count(*) FROM pg_catalog.jsonb_object_keys(tags))",
 			2, t, v, NULL, false, SPI_OK_UPDATE_RETURNING);
 	count = DatumGetInt64(SpiDatum(0, 1, &isnull));
@@ -556,7 +635,23 @@ KMS_AUDITED_ENTRY(tag_resource, "TagResource", 0)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "a secret can have at most %d tags", SECRET_MAX_TAGS);
 	SecretChanged();
-	KmsAudit("TagResource", m.arn, 0, "success");
+	{
+		StringInfoData p;
+		StringInfoData keys;
+		JsonbIterator *it = JsonbIteratorInit(&tags->root);
+		JsonbValue	jv;
+		JsonbIteratorToken tok;
+
+		/* tag keys only: values may be anything the caller chose */
+		initStringInfo(&keys);
+		while ((tok = JsonbIteratorNext(&it, &jv, true)) != WJB_DONE)
+			if (tok == WJB_KEY)
+				appendStringInfo(&keys, "%s%.*s", keys.len ? "," : "",
+								 jv.val.string.len, jv.val.string.val);
+		initStringInfo(&p);
+		SecretAuditParam(&p, "tagKeys", keys.data);
+		KmsAuditEx("TagResource", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_VOID();
 }
 
@@ -585,7 +680,20 @@ KMS_AUDITED_ENTRY(untag_resource, "UntagResource", 0)
 			2, t, v, NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
 	SecretChanged();
-	KmsAudit("UntagResource", m.arn, 0, "success");
+	{
+		StringInfoData p;
+		Datum	   *elems;
+		int			nelems;
+		StringInfoData k;
+
+		deconstruct_array(keys, TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &nelems);
+		initStringInfo(&k);
+		for (int i = 0; i < nelems; i++)
+			appendStringInfo(&k, "%s%s", i ? "," : "", TextDatumGetCString(elems[i]));
+		initStringInfo(&p);
+		SecretAuditParam(&p, "tagKeys", k.data);
+		KmsAuditEx("UntagResource", m.arn, NULL, "success", KmsAuditParams(&p));
+	}
 	PG_RETURN_VOID();
 }
 

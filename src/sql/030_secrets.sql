@@ -41,6 +41,9 @@ CREATE TABLE kms.secret_stage (
 	secret_id		uuid NOT NULL,
 	stage			text NOT NULL CHECK (length(stage) BETWEEN 1 AND 256),
 	version_id		text NOT NULL,
+	-- when the label came to this version: labels are listed in that order,
+	-- which is the order a request gave them (AWS returns them so)
+	attached		timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
 	PRIMARY KEY (secret_id, stage),
 	FOREIGN KEY (secret_id, version_id) REFERENCES kms.secret_version ON DELETE CASCADE
 );
@@ -76,9 +79,10 @@ CREATE FUNCTION create_secret(name text,
 							  description text DEFAULT NULL,
 							  kms_key_id text DEFAULT NULL,
 							  tags jsonb DEFAULT NULL,
-							  client_request_token text DEFAULT NULL)
+							  client_request_token text DEFAULT NULL,
+							  type text DEFAULT NULL)
 RETURNS jsonb AS 'MODULE_PATHNAME', 'create_secret' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION create_secret(text, text, bytea, text, text, jsonb, text) IS 'CreateSecret: returns {"ARN","Name","VersionId"}';
+COMMENT ON FUNCTION create_secret(text, text, bytea, text, text, jsonb, text, text) IS 'CreateSecret: returns {"ARN","Name","VersionId"}';
 
 CREATE FUNCTION get_secret(secret_id text, version_id text DEFAULT NULL,
 						   version_stage text DEFAULT NULL)
@@ -101,18 +105,20 @@ CREATE FUNCTION put_secret_value(secret_id text,
 								 secret_string text DEFAULT NULL,
 								 secret_binary bytea DEFAULT NULL,
 								 version_stages text[] DEFAULT NULL,
-								 client_request_token text DEFAULT NULL)
+								 client_request_token text DEFAULT NULL,
+								 rotation_token text DEFAULT NULL)
 RETURNS jsonb AS 'MODULE_PATHNAME', 'put_secret_value' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION put_secret_value(text, text, bytea, text[], text) IS 'PutSecretValue: returns {"ARN","Name","VersionId","VersionStages"}';
+COMMENT ON FUNCTION put_secret_value(text, text, bytea, text[], text, text) IS 'PutSecretValue: returns {"ARN","Name","VersionId","VersionStages"}';
 
 CREATE FUNCTION update_secret(secret_id text,
 							  secret_string text DEFAULT NULL,
 							  secret_binary bytea DEFAULT NULL,
 							  description text DEFAULT NULL,
 							  kms_key_id text DEFAULT NULL,
-							  client_request_token text DEFAULT NULL)
+							  client_request_token text DEFAULT NULL,
+							  type text DEFAULT NULL)
 RETURNS jsonb AS 'MODULE_PATHNAME', 'update_secret' LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION update_secret(text, text, bytea, text, text, text) IS 'UpdateSecret: returns {"ARN","Name"[,"VersionId"]}';
+COMMENT ON FUNCTION update_secret(text, text, bytea, text, text, text, text) IS 'UpdateSecret: returns {"ARN","Name"[,"VersionId"]}';
 
 CREATE FUNCTION update_secret_version_stage(secret_id text, version_stage text,
 											remove_from_version_id text DEFAULT NULL,
@@ -127,6 +133,9 @@ COMMENT ON FUNCTION describe_secret(text) IS 'DescribeSecret: the secret''s meta
 CREATE FUNCTION list_secrets(filters jsonb DEFAULT NULL,
 							 include_planned_deletion boolean DEFAULT false,
 							 sort_order text DEFAULT 'asc',
+							 sort_by text DEFAULT 'created-date',
+							 max_results int DEFAULT NULL,
+							 next_token text DEFAULT NULL,
 							 OUT arn text, OUT name text, OUT description text,
 							 OUT kms_key_id text, OUT rotation_enabled boolean,
 							 OUT created_date timestamptz,
@@ -135,17 +144,21 @@ CREATE FUNCTION list_secrets(filters jsonb DEFAULT NULL,
 							 OUT next_rotation_date timestamptz,
 							 OUT deleted_date timestamptz,
 							 OUT tags jsonb,
-							 OUT secret_versions_to_stages jsonb)
+							 OUT secret_versions_to_stages jsonb,
+							 OUT next_page_token text)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'list_secrets' LANGUAGE C STABLE;
-COMMENT ON FUNCTION list_secrets(jsonb, boolean, text) IS 'ListSecrets: filters [{"Key":"name|description|tag-key|tag-value|all","Values":[..]}]';
+COMMENT ON FUNCTION list_secrets(jsonb, boolean, text, text, int, text) IS 'ListSecrets: filters [{"Key":"name|description|tag-key|tag-value|all","Values":[..]}]; with max_results, the last row of a page carries the NextToken (next_page_token)';
 
 CREATE FUNCTION list_secret_version_ids(secret_id text,
 										include_deprecated boolean DEFAULT false,
+										max_results int DEFAULT NULL,
+										next_token text DEFAULT NULL,
 										OUT version_id text,
 										OUT version_stages text[],
-										OUT created_date timestamptz)
+										OUT created_date timestamptz,
+										OUT next_page_token text)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'list_secret_version_ids' LANGUAGE C STABLE;
-COMMENT ON FUNCTION list_secret_version_ids(text, boolean) IS 'ListSecretVersionIds: newest first';
+COMMENT ON FUNCTION list_secret_version_ids(text, boolean, int, text) IS 'ListSecretVersionIds: newest first; with max_results, the last row of a page carries the NextToken (next_page_token)';
 
 CREATE FUNCTION delete_secret(secret_id text,
 							  recovery_window_in_days int DEFAULT NULL,

@@ -40,7 +40,7 @@ $node->safe_psql('postgres', q{
 	DECLARE
 		cur text;
 	BEGIN
-		IF step = 'createSecret' AND NOT EXISTS (SELECT 1 FROM public.list_secret_version_ids(secret_id, true) v WHERE v.version_id = token) THEN
+		IF step = 'createSecret' THEN	-- gives the AWSPENDING version its value; idempotent
 			PERFORM public.put_secret_value(secret_id, 'rotated', version_stages => ARRAY['AWSPENDING'], client_request_token => token);
 		ELSIF step = 'finishSecret' THEN
 			SELECT version_id INTO cur FROM public.list_secret_version_ids(secret_id) v WHERE 'AWSCURRENT' = ANY (v.version_stages);

@@ -182,10 +182,9 @@ for my $db (qw(db_one db_two))
 		BEGIN
 			PERFORM pg_sleep(2);
 			IF step = 'createSecret' THEN
-				IF NOT EXISTS (SELECT 1 FROM public.list_secret_version_ids(secret_id, true) v WHERE v.version_id = token) THEN
-					PERFORM public.put_secret_value(secret_id, 'rotated-' || token,
-													version_stages => ARRAY['AWSPENDING'], client_request_token => token);
-				END IF;
+				-- RotateSecret made the AWSPENDING version; this gives it its value (idempotent)
+				PERFORM public.put_secret_value(secret_id, 'rotated-' || token,
+												version_stages => ARRAY['AWSPENDING'], client_request_token => token);
 			ELSIF step = 'finishSecret' THEN
 				SELECT version_id INTO cur FROM public.list_secret_version_ids(secret_id) v WHERE 'AWSCURRENT' = ANY (v.version_stages);
 				IF cur <> token THEN

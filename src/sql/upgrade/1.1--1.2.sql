@@ -355,3 +355,82 @@ RETURNS boolean AS 'MODULE_PATHNAME', 'kms_verify_mac' LANGUAGE C STABLE PARALLE
 COMMENT ON FUNCTION kms_generate_mac(text, bytea, text, boolean) IS 'GenerateMac: HMAC with an HMAC key';
 COMMENT ON FUNCTION kms_verify_mac(text, bytea, bytea, text, boolean) IS 'VerifyMac: true, or KMSInvalidMacException';
 COMMENT ON FUNCTION kms_rotate_key_on_demand(text) IS 'RotateKeyOnDemand: at most 25 per key; returns the key id';
+
+-- fidelity secrets: AWS Secrets Manager fidelity (issue 15; src/sql/030_secrets.sql,
+-- src/sql/059_secrets_fidelity.sql).  Staging labels are listed in the order
+-- they were attached (labels of an updated database keep name order: they
+-- all get -infinity); the secret's Type and whether it was ever tagged; new
+-- request members: create_secret/update_secret(type), put_secret_value
+-- (rotation_token), list_secrets(sort_by, max_results, next_token) and
+-- list_secret_version_ids(max_results, next_token), whose rows carry
+-- next_page_token.
+ALTER TABLE kms.secret_stage ADD COLUMN attached timestamptz NOT NULL DEFAULT '-infinity';
+ALTER TABLE kms.secret_stage ALTER COLUMN attached SET DEFAULT pg_catalog.clock_timestamp();
+ALTER TABLE kms.secret
+	ADD COLUMN secret_type text CHECK (length(secret_type) <= 256),
+	ADD COLUMN tagged boolean NOT NULL DEFAULT false;
+UPDATE kms.secret SET tagged = true WHERE tags <> '{}';
+DROP FUNCTION create_secret(text, text, bytea, text, text, jsonb, text);
+DROP FUNCTION put_secret_value(text, text, bytea, text[], text);
+DROP FUNCTION update_secret(text, text, bytea, text, text, text);
+DROP FUNCTION list_secrets(jsonb, boolean, text);
+DROP FUNCTION list_secret_version_ids(text, boolean);
+CREATE FUNCTION create_secret(name text,
+							  secret_string text DEFAULT NULL,
+							  secret_binary bytea DEFAULT NULL,
+							  description text DEFAULT NULL,
+							  kms_key_id text DEFAULT NULL,
+							  tags jsonb DEFAULT NULL,
+							  client_request_token text DEFAULT NULL,
+							  type text DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'create_secret' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION create_secret(text, text, bytea, text, text, jsonb, text, text) IS 'CreateSecret: returns {"ARN","Name","VersionId"}';
+
+CREATE FUNCTION put_secret_value(secret_id text,
+								 secret_string text DEFAULT NULL,
+								 secret_binary bytea DEFAULT NULL,
+								 version_stages text[] DEFAULT NULL,
+								 client_request_token text DEFAULT NULL,
+								 rotation_token text DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'put_secret_value' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION put_secret_value(text, text, bytea, text[], text, text) IS 'PutSecretValue: returns {"ARN","Name","VersionId","VersionStages"}';
+
+CREATE FUNCTION update_secret(secret_id text,
+							  secret_string text DEFAULT NULL,
+							  secret_binary bytea DEFAULT NULL,
+							  description text DEFAULT NULL,
+							  kms_key_id text DEFAULT NULL,
+							  client_request_token text DEFAULT NULL,
+							  type text DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'update_secret' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION update_secret(text, text, bytea, text, text, text, text) IS 'UpdateSecret: returns {"ARN","Name"[,"VersionId"]}';
+
+CREATE FUNCTION list_secrets(filters jsonb DEFAULT NULL,
+							 include_planned_deletion boolean DEFAULT false,
+							 sort_order text DEFAULT 'asc',
+							 sort_by text DEFAULT 'created-date',
+							 max_results int DEFAULT NULL,
+							 next_token text DEFAULT NULL,
+							 OUT arn text, OUT name text, OUT description text,
+							 OUT kms_key_id text, OUT rotation_enabled boolean,
+							 OUT created_date timestamptz,
+							 OUT last_changed_date timestamptz,
+							 OUT last_rotated_date timestamptz,
+							 OUT next_rotation_date timestamptz,
+							 OUT deleted_date timestamptz,
+							 OUT tags jsonb,
+							 OUT secret_versions_to_stages jsonb,
+							 OUT next_page_token text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'list_secrets' LANGUAGE C STABLE;
+COMMENT ON FUNCTION list_secrets(jsonb, boolean, text, text, int, text) IS 'ListSecrets: filters [{"Key":"name|description|tag-key|tag-value|all","Values":[..]}]; with max_results, the last row of a page carries the NextToken (next_page_token)';
+
+CREATE FUNCTION list_secret_version_ids(secret_id text,
+										include_deprecated boolean DEFAULT false,
+										max_results int DEFAULT NULL,
+										next_token text DEFAULT NULL,
+										OUT version_id text,
+										OUT version_stages text[],
+										OUT created_date timestamptz,
+										OUT next_page_token text)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'list_secret_version_ids' LANGUAGE C STABLE;
+COMMENT ON FUNCTION list_secret_version_ids(text, boolean, int, text) IS 'ListSecretVersionIds: newest first; with max_results, the last row of a page carries the NextToken (next_page_token)';
