@@ -408,3 +408,17 @@ kms_column_ciphertext(PG_FUNCTION_ARGS)
 	((uint8 *) VARDATA(out))[0] &= ~TCE_IMPORTED;
 	PG_RETURN_BYTEA_P(out);
 }
+
+/*
+ * || between an encrypted value and text: refused.  Without it, anynonarray
+ * || text would print the value through its output function and make
+ * plaintext that an INSERT ... SELECT stores in a text column.
+ */
+PG_FUNCTION_INFO_V1(encrypted_column_concat);
+Datum
+encrypted_column_concat(PG_FUNCTION_ARGS)
+{
+	kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+			  "an encrypted value cannot be concatenated; cast it to text or bytea explicitly first");
+	PG_RETURN_NULL();
+}

@@ -355,6 +355,20 @@ CREATE CAST (encrypted_bytea AS text) WITH INOUT;
 CREATE CAST (encrypted_bytea AS varchar) WITH INOUT;
 CREATE CAST (encrypted_bytea AS bpchar) WITH INOUT;
 
+-- No || through the output function (types.c, encrypted_column_concat).
+CREATE FUNCTION encrypted_column_concat(encrypted_text, text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION encrypted_column_concat(text, encrypted_text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION encrypted_column_concat(encrypted_bytea, text) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+CREATE FUNCTION encrypted_column_concat(text, encrypted_bytea) RETURNS text
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+CREATE OPERATOR || (LEFTARG = encrypted_text, RIGHTARG = text, FUNCTION = encrypted_column_concat);
+CREATE OPERATOR || (LEFTARG = text, RIGHTARG = encrypted_text, FUNCTION = encrypted_column_concat);
+CREATE OPERATOR || (LEFTARG = encrypted_bytea, RIGHTARG = text, FUNCTION = encrypted_column_concat);
+CREATE OPERATOR || (LEFTARG = text, RIGHTARG = encrypted_bytea, FUNCTION = encrypted_column_concat);
+
 -- Deterministic equality and btree order, on ciphertext -----------------
 
 CREATE FUNCTION encrypted_text_eq(encrypted_text, encrypted_text) RETURNS boolean
