@@ -117,6 +117,11 @@ SELECT regress_try($$INSERT INTO tce_later VALUES ('x')$$);
 SELECT kms_create_alias('alias/regress/later', :'tk2');
 INSERT INTO tce_later VALUES ('now');
 SELECT v, (kms_column_value_info(v)).key_id = :'tk2'::uuid AS later_key FROM tce_later;
+-- the key is recorded at first use: retargeting the alias later moves nothing
+SELECT key_id = :'tk2'::uuid AS recorded FROM kms.column_key WHERE key_ref = 'alias/regress/later';
+SELECT kms_update_alias('alias/regress/later', :'tk');
+INSERT INTO tce_later VALUES ('after retarget');
+SELECT count(*) FILTER (WHERE (kms_column_value_info(v)).key_id = :'tk2'::uuid) AS still_first_key FROM tce_later;
 -- the key id, alias ARN and key ARN forms name a key too
 CREATE TABLE tce_refs (a encrypted_text(:'tk'), b encrypted_bytea('alias/regress/pii', 'randomized'));
 INSERT INTO tce_refs VALUES ('by id', '\xbeef');

@@ -159,6 +159,10 @@ is($standby->safe_psql('postgres', "SELECT count(*) FROM t WHERE d = '$m{detlit}
 	'the standby finds a deterministic value by equality');
 is($standby->safe_psql('postgres', "SELECT v FROM t WHERE id = 12"), $m{plpgsql},
 	'the standby decrypts');
+is($standby->safe_psql('postgres', "SELECT (kms_column_value_info('x'::encrypted_text('alias/tap/pii'))).sealed"),
+	't', 'the standby seals for a known column key');
+($ret, $out, $err) = $standby->psql('postgres', "SELECT 'x'::encrypted_text('alias/tap/never-declared')");
+like($err, qr/cannot run on a standby server/, 'a new column key reference needs the primary');
 
 # dumps: plain (COPY), --inserts, directory format uncompressed (the
 # harness sets PGAPPNAME; pg_dump --inserts is recognised by its cursor)

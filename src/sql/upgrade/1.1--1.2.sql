@@ -498,6 +498,8 @@ BEGIN
 								 WHEN c.classid = 'pg_type'::regclass
 								 THEN (SELECT t.typrelid FROM pg_type t WHERE t.oid = c.objid) END
 		 WHERE a.attnum > 0 AND NOT a.attisdropped
+		   -- a plain view stores nothing; its writes reach the base table's coercion
+		   AND (SELECT rel.relkind FROM pg_class rel WHERE rel.oid = a.attrelid) <> 'v'
 		   AND kms.column_type_unkeyed(a.atttypid, a.atttypmod)
 	LOOP
 		RAISE EXCEPTION 'ValidationException: column "%" of "%" is encrypted without a key', r.attname, r.object_identity
