@@ -41,7 +41,7 @@ LAYERS = [
     ("cache",),                   # shared key cache (its region holds the provider's master slot)
     ("keystore",),                # keys, versions, aliases, grants, material, master key
     ("envelope",),                # encryption context, encrypt/decrypt data
-    ("kms", "secrets"),           # SQL entry points: KMS | Secrets Manager
+    ("kms", "secrets", "tce"),    # SQL entry points: KMS | Secrets Manager | column encryption
     ("rotation",),                # secret rotation, key rotation and deletion jobs
     ("worker",),                  # background workers, job registry
     ("pg_kms",),                  # module entry: _PG_init, all hooks and callbacks

@@ -6,7 +6,8 @@
  *	  a higher one (the cache's source of wrapped material, the workers'
  *	  jobs, due source and wake function), registers the background workers,
  *	  and owns every PostgreSQL hook and callback: one shared-memory request
- *	  and one startup hook, the executor and utility hooks, one transaction,
+ *	  and one startup hook, the executor and utility hooks, the error-report
+ *	  hook (tce/), one transaction,
  *	  one subtransaction and one relcache callback.  Each dispatches to the
  *	  parts in the order the separate hooks and callbacks of pg_kms 1.1 ran
  *	  in (the audit queue, then the worker status, then the key cache;
@@ -14,7 +15,7 @@
  *
  *	  The layer order (README.md, "Layout"; make check-layers): crypto ->
  *	  common -> catalog -> audit -> provider -> cache -> keystore ->
- *	  envelope -> kms | secrets -> rotation -> worker -> this file.
+ *	  envelope -> kms | secrets | tce -> rotation -> worker -> this file.
  *
  * pg_kms must be in shared_preload_libraries: the key cache lives in shared
  * memory.  Loaded any other way, every call fails with a hint.
@@ -43,6 +44,7 @@
 #include "provider/provider.h"
 #include "rotation/rotation.h"
 #include "secrets/principals.h"
+#include "tce/tce.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -55,6 +57,7 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 void		_PG_init(void);
 
@@ -129,6 +132,15 @@ kms_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 						   params, queryEnv, dest, qc,
 						   prev_ProcessUtility ? prev_ProcessUtility : standard_ProcessUtility);
 	KmsPrincipalsUtilityAfter(pstmt);	/* REASSIGN/DROP OWNED, CREATE/RENAME ROLE */
+}
+
+/* Error reports: encrypted column values kept out of DETAIL and CONTEXT. */
+static void
+kms_emit_log(ErrorData *edata)
+{
+	KmsTceEmitLog(edata);
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
 }
 
 /*
@@ -214,6 +226,7 @@ _PG_init(void)
 	KmsAuditDefineGucs();		/* audit, audit_* */
 	KmsWorkerDefineGucs();		/* database, worker_naptime */
 	KmsRotationDefineGucs();	/* rotation_jobs, rotation_* */
+	KmsTceDefineGucs();			/* column_output */
 
 	MarkGUCPrefixReserved("pg_kms");
 
@@ -249,6 +262,8 @@ _PG_init(void)
 	ExecutorEnd_hook = kms_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = kms_ProcessUtility;
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = kms_emit_log;
 
 	RegisterXactCallback(kms_xact_callback, NULL);
 	RegisterSubXactCallback(kms_subxact_callback, NULL);

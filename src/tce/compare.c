@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * compare.c
+ *	  Equality and the btree order of deterministic values, on ciphertext.
+ *
+ *	  Two sealed deterministic values compare by their bytes (key id,
+ *	  version, SIV, ciphertext): equal plaintexts under one key and version
+ *	  give equal bytes.  The right-hand side of WHERE col = 'x', IN (...) or
+ *	  = $1 never gets the column's typmod, so it arrives pending: it is
+ *	  sealed with the other operand's own key and version (Encrypt or
+ *	  Decrypt on that key) and the result kept in fn_extra, so a scan seals
+ *	  it once.  Two pending values compare by plaintext (btree sorts an IN
+ *	  list that way; no merge join or hash join is offered, so the two
+ *	  orders never meet).  The order is the ciphertext's, meaningless to a
+ *	  reader: the operators are named ~<~ and so on.  Randomized values
+ *	  cannot be compared.
+ *
+ * Locking: none.
+ *
+ * IDENTIFICATION
+ *	  src/tce/compare.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "tce/tce_internal.h"
+
+/* fn_extra: the last pending operand sealed, and what it was sealed for */
+typedef struct TceCmpCache
+{
+	uint8		key_id[KMS_KEY_ID_LEN];
+	uint32		version;
+	Size		ptlen;
+	char	   *pt;				/* copy of the pending value's plaintext */
+	struct varlena *sealed;
+} TceCmpCache;
+
+static void
+TceNotComparable(void)
+{
+	kms_error(UnsupportedOperationException, KMS_SQLSTATE_UNSUPPORTED,
+			  "values of a randomized encrypted column cannot be compared; declare the column with 'deterministic'");
+}
+
+static int
+TceBytesCmp(const uint8 *a, Size alen, const uint8 *b, Size blen)
+{
+	int			c;
+
+	/* the format byte is equal (0x02, maybe with the imported flag) */
+	c = memcmp(a + 1, b + 1, Min(alen, blen) - 1);
+	if (c != 0)
+		return c;
+	return (alen < blen) ? -1 : (alen > blen) ? 1 : 0;
+}
+
+/* The sealed form of pending plaintext pt under det's key and version. */
+static const uint8 *
+TceSealOperand(FunctionCallInfo fcinfo, const char *pt, Size ptlen,
+			   KmsTceValueInfo *det, bool is_text, Size *outlen)
+{
+	TceCmpCache *c = (TceCmpCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(TceCmpCache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	if (c->sealed == NULL || c->version != det->version || c->ptlen != ptlen ||
+		memcmp(c->key_id, det->key_id, KMS_KEY_ID_LEN) != 0 ||
+		memcmp(c->pt, pt, ptlen) != 0)
+	{
+		struct varlena *s = TceSealWithKey(det->key_id, det->version, true, pt, ptlen,
+										   is_text, KMS_OP_DESCRIBE_KEY);
+
+		if (c->pt)
+		{
+			kms_cleanse(c->pt, c->ptlen);
+			pfree(c->pt);
+			c->pt = NULL;
+		}
+		if (c->sealed)
+			pfree(c->sealed);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		c->pt = palloc(ptlen + 1);
+		memcpy(c->pt, pt, ptlen);
+		c->sealed = palloc(VARSIZE(s));
+		memcpy(c->sealed, s, VARSIZE(s));
+		MemoryContextSwitchTo(old);
+		memcpy(c->key_id, det->key_id, KMS_KEY_ID_LEN);
+		c->version = det->version;
+		c->ptlen = ptlen;
+	}
+	*outlen = VARSIZE(c->sealed) - VARHDRSZ;
+	return (const uint8 *) VARDATA(c->sealed);
+}
+
+static int
+TceCompare(FunctionCallInfo fcinfo, bool is_text)
+{
+	struct varlena *a = PG_GETARG_VARLENA_PP(0);
+	struct varlena *b = PG_GETARG_VARLENA_PP(1);
+	const uint8 *ap = (const uint8 *) VARDATA_ANY(a);
+	const uint8 *bp = (const uint8 *) VARDATA_ANY(b);
+	Size		alen = VARSIZE_ANY_EXHDR(a);
+	Size		blen = VARSIZE_ANY_EXHDR(b);
+	KmsTceValueInfo ai;
+	KmsTceValueInfo bi;
+
+	TceTouched();
+	TceParse(ap, alen, &ai);
+	TceParse(bp, blen, &bi);
+	if ((ai.sealed && !ai.deterministic) || (bi.sealed && !bi.deterministic))
+		TceNotComparable();
+
+	if (!ai.sealed && !bi.sealed)
+	{
+		int			c = memcmp(ap + 1, bp + 1, Min(alen, blen) - 1);
+
+		if (c != 0)
+			return c;
+		return (alen < blen) ? -1 : (alen > blen) ? 1 : 0;
+	}
+	if (!ai.sealed)
+	{
+		Size		slen;
+		const uint8 *s = TceSealOperand(fcinfo, (const char *) ap + 1, alen - 1,
+										&bi, is_text, &slen);
+
+		return TceBytesCmp(s, slen, bp, blen);
+	}
+	if (!bi.sealed)
+	{
+		Size		slen;
+		const uint8 *s = TceSealOperand(fcinfo, (const char *) bp + 1, blen - 1,
+										&ai, is_text, &slen);
+
+		return TceBytesCmp(ap, alen, s, slen);
+	}
+	return TceBytesCmp(ap, alen, bp, blen);
+}
+
+#define TCE_CMP_FUNCS(prefix, is_text) \
+PG_FUNCTION_INFO_V1(prefix##_cmp); \
+Datum prefix##_cmp(PG_FUNCTION_ARGS) \
+{ int c = TceCompare(fcinfo, is_text); PG_RETURN_INT32(c < 0 ? -1 : c > 0 ? 1 : 0); } \
+PG_FUNCTION_INFO_V1(prefix##_eq); \
+Datum prefix##_eq(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(TceCompare(fcinfo, is_text) == 0); } \
+PG_FUNCTION_INFO_V1(prefix##_ne); \
+Datum prefix##_ne(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(TceCompare(fcinfo, is_text) != 0); } \
+PG_FUNCTION_INFO_V1(prefix##_lt); \
+Datum prefix##_lt(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(TceCompare(fcinfo, is_text) < 0); } \
+PG_FUNCTION_INFO_V1(prefix##_le); \
+Datum prefix##_le(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(TceCompare(fcinfo, is_text) <= 0); } \
+PG_FUNCTION_INFO_V1(prefix##_gt); \
+Datum prefix##_gt(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(TceCompare(fcinfo, is_text) > 0); } \
+PG_FUNCTION_INFO_V1(prefix##_ge); \
+Datum prefix##_ge(PG_FUNCTION_ARGS) { PG_RETURN_BOOL(TceCompare(fcinfo, is_text) >= 0); }
+
+TCE_CMP_FUNCS(encrypted_text, true)
+TCE_CMP_FUNCS(encrypted_bytea, false)
