@@ -35,6 +35,19 @@ CREATE TABLE kms.column_rekey (
 );
 REVOKE ALL ON kms.column_rekey FROM PUBLIC;
 
+CREATE FUNCTION kms.column_value_stale(value encrypted_text, typmod integer)
+RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_value_stale' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION kms.column_value_stale(value encrypted_bytea, typmod integer)
+RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_value_stale' LANGUAGE C STABLE STRICT;
+CREATE FUNCTION kms.column_reseal(value encrypted_text, typmod integer)
+RETURNS encrypted_text AS 'MODULE_PATHNAME', 'kms_column_reseal_text' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION kms.column_reseal(value encrypted_bytea, typmod integer)
+RETURNS encrypted_bytea AS 'MODULE_PATHNAME', 'kms_column_reseal_bytea' LANGUAGE C VOLATILE STRICT;
+COMMENT ON FUNCTION kms.column_value_stale(encrypted_text, integer) IS 'Internal: is the value not on the current version of the key of the column type modifier typmod names';
+COMMENT ON FUNCTION kms.column_value_stale(encrypted_bytea, integer) IS 'Internal: is the value not on the current version of the key of the column type modifier typmod names';
+COMMENT ON FUNCTION kms.column_reseal(encrypted_text, integer) IS 'Internal: the value sealed again with the current version of the key typmod names (Decrypt and Encrypt)';
+COMMENT ON FUNCTION kms.column_reseal(encrypted_bytea, integer) IS 'Internal: the value sealed again with the current version of the key typmod names (Decrypt and Encrypt)';
+
 CREATE FUNCTION kms.column_rekey_begin(tbl regclass, col name, batch_size integer)
 RETURNS void AS 'MODULE_PATHNAME', 'kms_column_rekey_begin' LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION kms.column_rekey_batch(tbl regclass, col name)
@@ -83,7 +96,7 @@ SELECT r.relid::pg_catalog.regclass AS table_name,
 			THEN 'running' ELSE 'interrupted' END AS state,
 	   r.pass,
 	   r.rows_done,
-	   r.rows_total,
+	   GREATEST(r.rows_total, r.rows_done) AS rows_total,
 	   r.rows_rekeyed,
 	   CASE WHEN r.state OPERATOR(pg_catalog.=) 'done' THEN 100::numeric
 			WHEN r.pass_blocks OPERATOR(pg_catalog.>) 0

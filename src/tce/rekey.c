@@ -13,10 +13,11 @@
  *	  (ctid >= '(b,0)' AND ctid < '(b+n,0)', a TID range scan): the values
  *	  of the range whose key or version is not the column key's current one
  *	  are locked FOR UPDATE SKIP LOCKED and rewritten by
- *	  "UPDATE ... SET col = col::text" -- the explicit cast decrypts (Decrypt
- *	  on the old key, checked and audited by the type's code) and the
- *	  assignment to the column seals again with the column's key at its
- *	  current version (Encrypt).  So a batch holds the row locks of its rows
+ *	  "UPDATE ... SET col = kms.column_reseal(col, typmod)": KmsTceSeal
+ *	  (tce.h) decrypts (Decrypt on the value's key) and seals again with the
+ *	  column's key at its current version (Encrypt; a deterministic column:
+ *	  the column's deterministic version), both checked and audited by the
+ *	  type's code; the plaintext never leaves it.  So a batch holds the row locks of its rows
  *	  only, for one transaction; readers are never blocked and a writer
  *	  waits at most for one batch; a row a writer holds is skipped and
  *	  picked up by the next pass.  Pass 1 walks every block; pass 2 and
@@ -78,6 +79,7 @@
 #include "catalog/kms_catalog.h"
 #include "keystore/keystore.h"
 #include "tce/rekey.h"
+#include "tce/tce.h"
 
 /* advisory lock tag field 4: pg_kms column rekey ('KR'); 1 and 2 are SQL's */
 #define REKEY_LOCK_FIELD4	0x4B52
@@ -96,6 +98,7 @@ typedef struct RekeyColumn
 	char	   *ext_schema;		/* quoted schema of pg_kms's objects */
 	char	   *type_sql;		/* qualified type with its key, for a cast */
 	const char *plain_type;		/* pg_catalog.text or pg_catalog.bytea */
+	int32		typmod;			/* the column's (names its key) */
 } RekeyColumn;
 
 /* The schema pg_kms was created in (get_extension_schema is static in 15). */
@@ -200,6 +203,7 @@ RekeyEncryptedColumn(Oid relid, const char *colname, RekeyColumn *c)
 	if (typmod < 0)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "column \"%s\" of table \"%s\" has no key", colname, c->table_name);
+	c->typmod = typmod;
 	c->type_sql = format_type_extended(typid, typmod,
 									   FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 }
@@ -256,7 +260,7 @@ RekeyExec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 static void
 RekeyTarget(RekeyColumn *c, char *key_id, Size key_id_len, int32 *version)
 {
-	char	   *sql = psprintf("SELECT i.key_id::pg_catalog.text, i.version::pg_catalog.int4"
+	char	   *sql = psprintf("SELECT i.key_id::pg_catalog.text, i.key_version"
 							   " FROM %s.kms_column_value_info('k'::%s) i",
 							   c->ext_schema, c->type_sql);
 	bool		isnull;
@@ -446,7 +450,10 @@ kms_column_rekey_batch(PG_FUNCTION_ARGS)
 		if (job.pass == 1 || job.pass_changed > 0)
 		{
 			job.pass++;
-			job.rows_total = Max(job.rows_done, 1);
+			RekeyExec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c.qual_table),
+					  0, NULL, NULL, SPI_OK_SELECT);
+			job.rows_total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
 			job.next_block = 0;
 			job.rows_done = 0;
 			job.pass_changed = 0;
@@ -465,20 +472,18 @@ kms_column_rekey_batch(PG_FUNCTION_ARGS)
 	end = job.next_block + job.batch_blocks;
 
 	{
-		Oid			types[4] = {TIDOID, TIDOID, TEXTOID, INT4OID};
-		Datum		values[4] = {TidDatum(job.next_block), TidDatum(end),
-			CStringGetTextDatum(key_id), Int32GetDatum(version)};
+		Oid			types[3] = {TIDOID, TIDOID, INT4OID};
+		Datum		values[3] = {TidDatum(job.next_block), TidDatum(end),
+		Int32GetDatum(c.typmod)};
 		char	   *sql;
 
-		/* the values of the range not on (key, version), NULLs excepted */
+		/* the values of the range not on the column key's current version */
 		sql = psprintf("SELECT pg_catalog.count(*),"
-					   " pg_catalog.array_agg(t.ctid) FILTER (WHERE t.%s IS NOT NULL AND"
-					   "  (i.key_id::pg_catalog.text OPERATOR(pg_catalog.<>) $3"
-					   "   OR i.version::pg_catalog.int4 OPERATOR(pg_catalog.<) $4))"
-					   " FROM ONLY %s t LEFT JOIN LATERAL %s.kms_column_value_info(t.%s) i ON true"
+					   " pg_catalog.array_agg(t.ctid) FILTER (WHERE kms.column_value_stale(t.%s, $3))"
+					   " FROM ONLY %s t"
 					   " WHERE t.ctid OPERATOR(pg_catalog.>=) $1 AND t.ctid OPERATOR(pg_catalog.<) $2",
-					   c.qual_column, c.qual_table, c.ext_schema, c.qual_column);
-		RekeyExec(sql, 4, types, values, SPI_OK_SELECT);
+					   c.qual_column, c.qual_table);
+		RekeyExec(sql, 3, types, values, SPI_OK_SELECT);
 		rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		stale_tids = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 		if (!isnull)
@@ -491,17 +496,17 @@ kms_column_rekey_batch(PG_FUNCTION_ARGS)
 	}
 	if (stale > 0)
 	{
-		Oid			types[1] = {TIDARRAYOID};
-		Datum		values[1] = {stale_tids};
+		Oid			types[2] = {TIDARRAYOID, INT4OID};
+		Datum		values[2] = {stale_tids, Int32GetDatum(c.typmod)};
 		char	   *sql;
 
 		/* rows a writer holds are skipped: the next pass takes them */
-		sql = psprintf("UPDATE ONLY %s SET %s = %s::%s"
+		sql = psprintf("UPDATE ONLY %s SET %s = kms.column_reseal(%s, $2)"
 					   " WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 					   "  SELECT ctid FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
 					   "  FOR UPDATE SKIP LOCKED))",
-					   c.qual_table, c.qual_column, c.qual_column, c.plain_type, c.qual_table);
-		done = RekeyExec(sql, 1, types, values, SPI_OK_UPDATE);
+					   c.qual_table, c.qual_column, c.qual_column, c.qual_table);
+		done = RekeyExec(sql, 2, types, values, SPI_OK_UPDATE);
 	}
 
 	job.key_version = version;
@@ -573,6 +578,14 @@ kms_encrypt_column(PG_FUNCTION_ARGS)
 				   c.qual_column, plain);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/*
+	 * Declare the type modifier in a statement of its own first: the column
+	 * key it records in kms.column_key must be visible to the rewrite's seals
+	 * (a read-only lookup with the rewrite statement's snapshot).
+	 */
+	RekeyExec(psprintf("SELECT NULL::%s.%s(%s%s)", c.ext_schema, target,
+					   quote_literal_cstr(keyref), deterministic ? ", 'deterministic'" : ""),
+			  0, NULL, NULL, SPI_OK_SELECT);
 	RekeyExec(sql, 0, NULL, NULL, SPI_OK_UTILITY);
 	SPI_finish();
 
@@ -583,4 +596,45 @@ kms_encrypt_column(PG_FUNCTION_ARGS)
 	KmsAuditParamStr(&p, "deterministic", deterministic ? "true" : "false");
 	KmsAuditEx("EncryptColumn", key->key_id_str, NULL, "success", KmsAuditParams(&p));
 	PG_RETURN_VOID();
+}
+
+/*
+ * kms.column_value_stale(value, typmod): would the rekey change the value
+ * (not on the column key's current version)?  kms.column_reseal(value,
+ * typmod): the value on it.  As the column's cast does, they need Encrypt
+ * on the column's key and Decrypt on the value's.
+ */
+PG_FUNCTION_INFO_V1(kms_column_value_stale);
+Datum
+kms_column_value_stale(PG_FUNCTION_ARGS)
+{
+	int32		typmod = PG_GETARG_INT32(1);
+
+	if (typmod < 0)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION, "a column key's type modifier is needed");
+	PG_RETURN_BOOL(KmsTceNeedsReseal(PG_GETARG_VARLENA_PP(0), typmod));
+}
+
+static Datum
+Reseal(FunctionCallInfo fcinfo, bool is_text)
+{
+	int32		typmod = PG_GETARG_INT32(1);
+
+	if (typmod < 0)
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION, "a column key's type modifier is needed");
+	PG_RETURN_POINTER(KmsTceSeal(PG_GETARG_VARLENA_PP(0), typmod, is_text, true));
+}
+
+PG_FUNCTION_INFO_V1(kms_column_reseal_text);
+Datum
+kms_column_reseal_text(PG_FUNCTION_ARGS)
+{
+	return Reseal(fcinfo, true);
+}
+
+PG_FUNCTION_INFO_V1(kms_column_reseal_bytea);
+Datum
+kms_column_reseal_bytea(PG_FUNCTION_ARGS)
+{
+	return Reseal(fcinfo, false);
 }
