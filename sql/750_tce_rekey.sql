@@ -101,6 +101,30 @@ SELECT regress_rekey_wait($$(SELECT count(*) FROM kms.audit WHERE operation = 'R
 SELECT regress_rekey_wait($$(SELECT count(*) FROM kms.audit WHERE operation = 'EncryptColumn'
 	AND parameters->>'table' = 'public.rk_plain' AND outcome = 'success') = 4$$) AS encrypt_column_audited;
 
+-- 3. moving a column to another key online (key =>): the type modifier
+-- changes at once, the batches move the values; not for deterministic
+-- columns nor where another object depends on the column
+CREATE TABLE rk_move (id int PRIMARY KEY, s encrypted_text('alias/regress/rekey'),
+	d encrypted_text('alias/regress/rekey', 'deterministic'), w encrypted_bytea('alias/regress/rekey'));
+INSERT INTO rk_move SELECT g, 'm-' || g, 'd-' || g, '\x77' FROM generate_series(1, 100) g;
+CREATE VIEW rk_move_w AS SELECT w FROM rk_move;
+CALL kms_reencrypt_column('rk_move', 's', 30, key => 'alias/regress/rekey2');
+SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'rk_move'::regclass AND attname = 's';
+SELECT bool_and((kms_column_value_info(s)).key_id = :'rk2'::uuid) AS all_on_rekey2,
+	   count(*) FILTER (WHERE s::text = 'm-' || id) AS readable FROM rk_move;
+SELECT key_id = :'rk2' AS progress_key, state, rows_rekeyed FROM kms.column_rekey_progress
+ WHERE table_name = 'rk_move'::regclass;
+SELECT regress_rekey_wait($$EXISTS (SELECT 1 FROM kms.audit WHERE operation = 'ReEncryptColumn'
+	AND parameters->>'table' = 'public.rk_move' AND parameters->>'newKey' = 'alias/regress/rekey2')$$) AS move_audited;
+SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 'd', 30, key => 'alias/regress/rekey2')$$);
+SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 'w', 30, key => 'alias/regress/rekey2')$$);
+SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 's', 30, key => 'alias/regress/none')$$);
+SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 's', NULL)$$);
+SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
+ WHERE attrelid = 'rk_move'::regclass AND attname IN ('d', 'w') ORDER BY attname;
+DROP VIEW rk_move_w;
+DROP TABLE rk_move;
+
 -- refusals
 SELECT regress_try($$CALL kms_reencrypt_column('rk_plain', 's', 0)$$);
 SELECT regress_try($$CALL kms_reencrypt_column('rk_plain', 's', 100001)$$);

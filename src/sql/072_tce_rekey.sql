@@ -48,11 +48,11 @@ COMMENT ON FUNCTION kms.column_value_stale(encrypted_bytea, integer) IS 'Interna
 COMMENT ON FUNCTION kms.column_reseal(encrypted_text, integer) IS 'Internal: the value sealed again with the current version of the key typmod names (Decrypt and Encrypt)';
 COMMENT ON FUNCTION kms.column_reseal(encrypted_bytea, integer) IS 'Internal: the value sealed again with the current version of the key typmod names (Decrypt and Encrypt)';
 
-CREATE FUNCTION kms.column_rekey_begin(tbl regclass, col name, batch_size integer)
-RETURNS void AS 'MODULE_PATHNAME', 'kms_column_rekey_begin' LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION kms.column_rekey_begin(tbl regclass, col name, batch_size integer, key text)
+RETURNS void AS 'MODULE_PATHNAME', 'kms_column_rekey_begin' LANGUAGE C VOLATILE;
 CREATE FUNCTION kms.column_rekey_batch(tbl regclass, col name)
 RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_rekey_batch' LANGUAGE C VOLATILE STRICT;
-COMMENT ON FUNCTION kms.column_rekey_begin(regclass, name, integer) IS 'Internal: start or resume the rekey job of a column (CALL kms_reencrypt_column)';
+COMMENT ON FUNCTION kms.column_rekey_begin(regclass, name, integer, text) IS 'Internal: start or resume the rekey job of a column (CALL kms_reencrypt_column)';
 COMMENT ON FUNCTION kms.column_rekey_batch(regclass, name) IS 'Internal: one batch of the rekey job of a column; false when it is done';
 
 /*
@@ -61,10 +61,15 @@ COMMENT ON FUNCTION kms.column_rekey_batch(regclass, name) IS 'Internal: one bat
  * a transaction block.  No SET clause (it would forbid the COMMITs): every
  * name is schema-qualified instead.
  */
-CREATE PROCEDURE kms_reencrypt_column(tbl regclass, col name, batch_size integer DEFAULT 1000)
+CREATE PROCEDURE kms_reencrypt_column(tbl regclass, col name, batch_size integer DEFAULT 1000,
+									  key text DEFAULT NULL)
 LANGUAGE plpgsql AS $pg_kms$
 BEGIN
-	PERFORM kms.column_rekey_begin(tbl, col, batch_size);
+	IF tbl IS NULL OR col IS NULL OR batch_size IS NULL THEN
+		RAISE EXCEPTION 'ValidationException: table, column and batch_size must not be null'
+			USING ERRCODE = '22023';
+	END IF;
+	PERFORM kms.column_rekey_begin(tbl, col, batch_size, key);
 	COMMIT;
 	WHILE kms.column_rekey_batch(tbl, col) LOOP
 		COMMIT;
@@ -72,7 +77,7 @@ BEGIN
 	COMMIT;
 END
 $pg_kms$;
-COMMENT ON PROCEDURE kms_reencrypt_column(regclass, name, integer) IS 'Move every value of an encrypted column to its key''s current version, in batches committed one by one; resumes an interrupted run';
+COMMENT ON PROCEDURE kms_reencrypt_column(regclass, name, integer, text) IS 'Move every value of an encrypted column to its key''s current version (with key: first move the column to that key), in batches committed one by one; resumes an interrupted run';
 
 CREATE FUNCTION kms_encrypt_column(tbl regclass, col name, key text, deterministic boolean DEFAULT false)
 RETURNS void AS 'MODULE_PATHNAME', 'kms_encrypt_column' LANGUAGE C VOLATILE STRICT;

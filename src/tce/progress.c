@@ -134,17 +134,18 @@ void
 RekeyJobResume(RekeyJob *job)
 {
 	KmsCatalogState st;
-	Oid			types[6] = {OIDOID, INT2OID, INT4OID, INT4OID, INT4OID, INT8OID};
-	Datum		values[6] = {ObjectIdGetDatum(job->relid), Int16GetDatum(job->attnum),
+	Oid			types[7] = {OIDOID, INT2OID, INT4OID, INT4OID, INT4OID, INT8OID, TEXTOID};
+	Datum		values[7] = {ObjectIdGetDatum(job->relid), Int16GetDatum(job->attnum),
 		Int32GetDatum(MyProcPid), Int32GetDatum(job->batch_size),
-	Int32GetDatum(job->batch_blocks), Int64GetDatum(job->rows_done)};
+		Int32GetDatum(job->batch_blocks), Int64GetDatum(job->rows_done),
+	CStringGetTextDatum(job->key_id)};
 
 	KmsCatalogEnter(&st);
 	KmsExec("UPDATE kms.column_rekey SET pid = $3, batch_size = $4, batch_blocks = $5,"
-			" run_rows = $6, run_pass = pass, run_started = pg_catalog.clock_timestamp(),"
+			" run_rows = $6, key_id = $7, run_pass = pass, run_started = pg_catalog.clock_timestamp(),"
 			" updated = pg_catalog.clock_timestamp()"
 			" WHERE relid = $1 AND attnum = $2",
-			6, types, values, NULL, false, SPI_OK_UPDATE);
+			7, types, values, NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
 	job->pid = MyProcPid;
 }
@@ -154,9 +155,9 @@ void
 RekeyJobSave(RekeyJob *job, bool done)
 {
 	KmsCatalogState st;
-	Oid			types[11] = {OIDOID, INT2OID, BOOLOID, INT4OID, INT4OID, INT8OID,
-		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[11];
+	Oid			types[12] = {OIDOID, INT2OID, BOOLOID, INT4OID, INT4OID, INT8OID,
+		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, TEXTOID};
+	Datum		values[12];
 
 	values[0] = ObjectIdGetDatum(job->relid);
 	values[1] = Int16GetDatum(job->attnum);
@@ -169,12 +170,13 @@ RekeyJobSave(RekeyJob *job, bool done)
 	values[8] = Int64GetDatum(job->rows_done);
 	values[9] = Int64GetDatum(job->rows_rekeyed);
 	values[10] = Int64GetDatum(job->pass_changed);
+	values[11] = CStringGetTextDatum(job->key_id);
 
 	KmsCatalogEnter(&st);
 	/* a new pass starts a new run for the rate (run_pass, run_rows) */
 	KmsExec("UPDATE kms.column_rekey SET"
 			" state = CASE WHEN $3 THEN 'done' ELSE 'running' END,"
-			" key_version = $4,"
+			" key_version = $4, key_id = $12,"
 			" run_rows = CASE WHEN pass OPERATOR(pg_catalog.=) $5 THEN run_rows ELSE 0 END,"
 			" run_started = CASE WHEN pass OPERATOR(pg_catalog.=) $5 THEN run_started"
 			"   ELSE pg_catalog.clock_timestamp() END,"
@@ -183,7 +185,7 @@ RekeyJobSave(RekeyJob *job, bool done)
 			" rows_rekeyed = $10, pass_changed = $11, updated = pg_catalog.clock_timestamp(),"
 			" finished = CASE WHEN $3 THEN pg_catalog.clock_timestamp() END"
 			" WHERE relid = $1 AND attnum = $2",
-			11, types, values, NULL, false, SPI_OK_UPDATE);
+			12, types, values, NULL, false, SPI_OK_UPDATE);
 	KmsCatalogExit(&st);
 	job->running = !done;
 }

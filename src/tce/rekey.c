@@ -286,6 +286,9 @@ RekeyLock(RekeyColumn *c)
 				  c->column_name, c->table_name);
 }
 
+/* the key a column was moved to by this call, for its audit event */
+static const char *rekey_new_key = NULL;
+
 static void
 RekeyAudit(RekeyColumn *c, RekeyJob *job, const char *phase)
 {
@@ -296,6 +299,8 @@ RekeyAudit(RekeyColumn *c, RekeyJob *job, const char *phase)
 	KmsAuditParamStr(&p, "table", c->qual_table);
 	KmsAuditParamStr(&p, "column", c->column_name);
 	KmsAuditParamStr(&p, "phase", phase);
+	if (rekey_new_key)
+		KmsAuditParamStr(&p, "newKey", rekey_new_key);
 	KmsAuditParamInt(&p, "batchSize", job->batch_size);
 	KmsAuditParamInt(&p, "rowsReEncrypted", job->rows_rekeyed);
 	snprintf(v, sizeof(v), "%d", job->key_version);
@@ -326,15 +331,23 @@ PG_FUNCTION_INFO_V1(kms_column_rekey_begin);
 Datum
 kms_column_rekey_begin(PG_FUNCTION_ARGS)
 {
-	Oid			relid = PG_GETARG_OID(0);
-	char	   *colname = NameStr(*PG_GETARG_NAME(1));
-	int32		batch_size = PG_GETARG_INT32(2);
+	Oid			relid;
+	char	   *colname;
+	int32		batch_size;
+	char	   *newkey = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
 	RekeyColumn c;
 	RekeyJob	job;
 	char		key_id[64];
 	int32		version;
 	KmsKeyInfo *key;
+	bool		moved = false;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
+				  "table, column and batch_size must not be null");
+	relid = PG_GETARG_OID(0);
+	colname = NameStr(*PG_GETARG_NAME(1));
+	batch_size = PG_GETARG_INT32(2);
 	if (batch_size < 1 || batch_size > REKEY_MAX_BATCH)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "batch_size must be between 1 and %d", REKEY_MAX_BATCH);
@@ -349,6 +362,22 @@ kms_column_rekey_begin(PG_FUNCTION_ARGS)
 	key = KmsResolveKey(key_id, KMS_OP_DECRYPT);
 	(void) key;
 	RekeyLock(&c);
+	if (newkey != NULL)
+	{
+		int32		typmod;
+
+		/* the key first: its own NotFound / AccessDenied, before any declaration */
+		(void) KmsResolveKey(newkey, KMS_OP_ENCRYPT);
+		/* declare the new key's type modifier; the probe takes Encrypt on it */
+		c.type_sql = psprintf("%s.%s(%s)", c.ext_schema,
+							  strcmp(c.plain_type, "pg_catalog.text") == 0 ? "encrypted_text" : "encrypted_bytea",
+							  quote_literal_cstr(newkey));
+		RekeyTarget(&c, key_id, sizeof(key_id), &version);
+		(void) KmsResolveKey(key_id, KMS_OP_DECRYPT);
+		typmod = RekeyMoveColumnKey(relid, c.attnum, c.table_name, c.column_name, c.typmod, newkey);
+		moved = (typmod != c.typmod);
+		c.typmod = typmod;
+	}
 
 	if (RekeyJobLoad(relid, c.attnum, &job) && job.running)
 	{
@@ -358,12 +387,15 @@ kms_column_rekey_begin(PG_FUNCTION_ARGS)
 					  c.column_name, c.table_name, job.pid);
 		job.batch_size = batch_size;
 		job.batch_blocks = BatchBlocks(batch_size, job.rows_total, job.pass_blocks);
+		strlcpy(job.key_id, key_id, sizeof(job.key_id));
 		RekeyJobResume(&job);
 		ereport(NOTICE,
 				(errmsg("resuming the rekey of column \"%s\" of table \"%s\" at block %lld of %lld (pass %d)",
 						c.column_name, c.table_name, (long long) job.next_block,
 						(long long) job.pass_blocks, job.pass)));
+		rekey_new_key = moved ? newkey : NULL;
 		RekeyAudit(&c, &job, "resume");
+		rekey_new_key = NULL;
 	}
 	else
 	{
@@ -375,17 +407,33 @@ kms_column_rekey_begin(PG_FUNCTION_ARGS)
 		job.pass = 1;
 		job.batch_size = batch_size;
 		job.pass_blocks = RelBlocks(relid);
-		RekeyExec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c.qual_table),
-				  0, NULL, NULL, SPI_OK_SELECT);
+		if (moved)
+		{
+			/* no full count under the ACCESS EXCLUSIVE lock: the estimate */
+			float4		reltuples = 0;
+			HeapTuple	ct = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+			if (HeapTupleIsValid(ct))
+			{
+				reltuples = ((Form_pg_class) GETSTRUCT(ct))->reltuples;
+				ReleaseSysCache(ct);
+			}
+			job.rows_total = reltuples > 0 ? (int64) reltuples : 0;
+		}
+		else
 		{
 			bool		isnull;
 
+			RekeyExec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c.qual_table),
+					  0, NULL, NULL, SPI_OK_SELECT);
 			job.rows_total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		job.batch_blocks = BatchBlocks(batch_size, job.rows_total, job.pass_blocks);
 		RekeyJobCreate(&job, c.qual_table, c.column_name);
+		rekey_new_key = moved ? newkey : NULL;
 		RekeyAudit(&c, &job, "start");
+		rekey_new_key = NULL;
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
@@ -510,6 +558,7 @@ kms_column_rekey_batch(PG_FUNCTION_ARGS)
 	}
 
 	job.key_version = version;
+	strlcpy(job.key_id, key_id, sizeof(job.key_id));
 	job.next_block = end;
 	job.rows_done += rows;
 	job.rows_rekeyed += done;

@@ -11,7 +11,8 @@
  *	  rekey.c: the entry points and the batches (run as the caller, so the
  *	  table's privileges, and the column type's own Encrypt/Decrypt checks
  *	  and audit, apply to every value).  progress.c: the one writer of
- *	  kms.column_rekey (as the extension owner).
+ *	  kms.column_rekey (as the extension owner).  rekey_move.c: moving a
+ *	  column to another key by its type modifier alone.
  *
  *	  May call: keystore/, audit/, catalog/, common/.
  *
@@ -45,6 +46,11 @@ typedef struct RekeyJob
 	int64		pass_changed;
 	int32		pid;
 } RekeyJob;
+
+/* rekey_move.c: the column's type modifier to keyref's (online key move) */
+extern int32 RekeyMoveColumnKey(Oid relid, AttrNumber attnum, const char *table_name,
+								const char *column_name, int32 old_typmod,
+								const char *keyref);
 
 /* progress.c */
 extern bool RekeyJobLoad(Oid relid, int16 attnum, RekeyJob *job);

@@ -58,7 +58,7 @@ is($version, '2', 'the key was rotated to version 2');
 sub versions
 {
 	return $node->safe_psql('postgres',
-		"SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT (kms_column_value_info(ssn)).version AS v, count(*) n FROM people WHERE ssn IS NOT NULL GROUP BY 1) s");
+		"SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT (kms_column_value_info(ssn)).key_version AS v, count(*) n FROM people WHERE ssn IS NOT NULL GROUP BY 1) s");
 }
 is(versions(), '1:' . ($rows - 10), 'before: every value on version 1');
 

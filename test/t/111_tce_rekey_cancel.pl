@@ -8,8 +8,9 @@
 # KM014) while one runs.  While a batch is in flight, readers are not
 # blocked and a writer of a row outside the batch is not blocked either;
 # the rekey runs as the caller: a role without Decrypt on the key, or
-# without UPDATE on the table, is refused (42501).  With the key's alias
-# moved to another key, the same CALL moves the column to that key online.
+# without UPDATE on the table, is refused (42501).  With key => another key,
+# the column moves to that key online: new writes use it at once, old values
+# stay readable until their batch moves them.
 
 use strict;
 use warnings;
@@ -53,7 +54,7 @@ GRANT SELECT, UPDATE ON people TO app;
 sub versions
 {
 	return $node->safe_psql('postgres',
-		"SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT (kms_column_value_info(ssn)).version AS v, count(*) n FROM people GROUP BY 1) s");
+		"SELECT string_agg(v || ':' || n, ',' ORDER BY v) FROM (SELECT (kms_column_value_info(ssn)).key_version AS v, count(*) n FROM people GROUP BY 1) s");
 }
 
 sub state
@@ -121,17 +122,35 @@ is($node->safe_psql('postgres',
 	"SELECT count(*) FROM people WHERE ssn::text = 'ssn-' || id"), $rows + 1, 'every value reads back');
 is(state(), 'done', 'progress: done');
 
-# 4. the online move to another key: the alias is moved, the CALL follows
+# 4. the online move to another key: the column's type modifier changes at
+# once (new writes use the new key), the batches move the old values
 my $new = $node->safe_psql('postgres', "SELECT kms_create_key()");
-$node->safe_psql('postgres', "SELECT kms_update_alias('alias/pii', '$new')");
-$node->safe_psql('postgres', "INSERT INTO people VALUES ($rows + 2, 'ssn-' || $rows + 2, 'n')");
-($ret, $out, $err) = $node->psql('postgres', "CALL kms_reencrypt_column('people', 'ssn', 1000)");
-is($ret, 0, 'rekey after the alias moved') or diag($err);
+$node->safe_psql('postgres', "SELECT kms_create_alias('alias/new', '$new')");
+$holder->query_safe('SELECT pg_advisory_lock(4242)');
+$first->{stderr} = '';    # the cancel's error of part 2
+$first->query_until(qr/started2/, "\\echo started2\nCALL kms_reencrypt_column('people', 'ssn', 400, key => 'alias/new');\n");
+ok($node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted AND pid = $first_pid)"),
+	'the move waits at the batch of row 5000');
+is($node->safe_psql('postgres', "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'people'::regclass AND attname = 'ssn'"),
+	"encrypted_text('alias/new')", 'the column names the new key while its values move');
+$node->safe_psql('postgres', "INSERT INTO people VALUES ($rows + 2, 'ssn-' || $rows + 2, 'n')", timeout => 30);
+is($node->safe_psql('postgres', "SELECT (kms_column_value_info(ssn)).key_id FROM people WHERE id = $rows + 2"),
+	$new, 'a write during the move is sealed with the new key');
+is($node->safe_psql('postgres',
+	"SELECT count(DISTINCT (kms_column_value_info(ssn)).key_id), count(*) FILTER (WHERE ssn::text = 'ssn-' || id) FROM people"),
+	'2|' . ($rows + 2), 'during the move: values under both keys, every one readable');
+$holder->query_safe('SELECT pg_advisory_unlock(4242)');
+$first->query_until(qr/moved/, "\\echo moved\n");
+unlike($first->{stderr}, qr/ERROR/, 'the move completes') or diag($first->{stderr});
 is($node->safe_psql('postgres',
 	"SELECT string_agg(DISTINCT (kms_column_value_info(ssn)).key_id::text, ',') FROM people"),
-	$new, 'every value is under the key the alias now names');
+	$new, 'every value is under the new key');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FROM people WHERE ssn::text = 'ssn-' || id"), $rows + 2, 'every value reads back');
+is($node->safe_psql('postgres',
+	"SELECT key_id, state FROM kms.column_rekey_progress WHERE table_name = 'people'::regclass"),
+	"$new|done", 'progress: the new key, done');
 
 $first->quit;
 $holder->quit;

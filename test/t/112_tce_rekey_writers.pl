@@ -87,7 +87,7 @@ for my $w (sort keys %writers)
 ok($during > 100, "the writers wrote during the rekey ($during transactions)");
 
 is($node->safe_psql('postgres',
-	"SELECT string_agg(DISTINCT (kms_column_value_info(ssn)).version::text, ',') FROM people"),
+	"SELECT string_agg(DISTINCT (kms_column_value_info(ssn)).key_version::text, ',') FROM people"),
 	'2', 'every value is on version 2');
 is($node->safe_psql('postgres',
 	"SELECT count(*) FILTER (WHERE ssn::text <> 'ssn-' || id || '-' || gen) FROM people"),
