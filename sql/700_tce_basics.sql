@@ -38,6 +38,21 @@ RESET plan_cache_mode;
 DEALLOCATE tce_lookup;
 RESET enable_seqscan;
 
+-- a text operand (a driver typing its parameter as text, a text column)
+-- is plaintext sealed for the comparison; the index serves it too
+SET enable_seqscan = off;
+EXPLAIN (costs off) SELECT id FROM tce_customers WHERE email = 'a@b.c'::text;
+SELECT id FROM tce_customers WHERE email = 'a@b.c'::text;
+SELECT id FROM tce_customers WHERE 'x@y.z'::text = email;
+PREPARE tce_text_param(text) AS SELECT id FROM tce_customers WHERE email = $1;
+EXECUTE tce_text_param('x@y.z');
+DEALLOCATE tce_text_param;
+SELECT count(*) AS others FROM tce_customers WHERE email <> 'a@b.c'::text;
+CREATE TEMP TABLE tce_probe (t text);
+INSERT INTO tce_probe VALUES ('x@y.z'), ('nobody'), ('');
+SELECT c.id FROM tce_probe p JOIN tce_customers c ON c.email = p.t ORDER BY c.id;
+RESET enable_seqscan;
+
 -- a join on two deterministic columns of the same key
 CREATE TABLE tce_orders (email encrypted_text('alias/regress/pii', 'deterministic'), item text);
 INSERT INTO tce_orders VALUES ('a@b.c', 'book'), ('x@y.z', 'pen'), ('q@q.q', 'cup');
@@ -117,6 +132,11 @@ SELECT regress_try($$INSERT INTO tce_later VALUES ('x')$$);
 SELECT kms_create_alias('alias/regress/later', :'tk2');
 INSERT INTO tce_later VALUES ('now');
 SELECT v, (kms_column_value_info(v)).key_id = :'tk2'::uuid AS later_key FROM tce_later;
+-- the key is recorded at first use: retargeting the alias later moves nothing
+SELECT key_id = :'tk2'::uuid AS recorded FROM kms.column_key WHERE key_ref = 'alias/regress/later';
+SELECT kms_update_alias('alias/regress/later', :'tk');
+INSERT INTO tce_later VALUES ('after retarget');
+SELECT count(*) FILTER (WHERE (kms_column_value_info(v)).key_id = :'tk2'::uuid) AS still_first_key FROM tce_later;
 -- the key id, alias ARN and key ARN forms name a key too
 CREATE TABLE tce_refs (a encrypted_text(:'tk'), b encrypted_bytea('alias/regress/pii', 'randomized'));
 INSERT INTO tce_refs VALUES ('by id', '\xbeef');

@@ -8,6 +8,7 @@ SELECT kms_create_alias('alias/regress/tce-access', :'ak');
 CREATE TABLE tce_acc (id int, d encrypted_text('alias/regress/tce-access', 'deterministic'),
 					  r encrypted_text('alias/regress/tce-access'), b encrypted_bytea('alias/regress/tce-access'));
 GRANT SELECT, INSERT, UPDATE ON tce_acc TO regress_app, regress_other, regress_kms_admin;
+CREATE UNIQUE INDEX tce_acc_d ON tce_acc (d);
 INSERT INTO tce_acc VALUES (1, 'one', 'uno', '\x01');
 
 SELECT (kms_create_grant(:'ak', 'regress_app', ARRAY['Encrypt'])).grant_id IS NOT NULL AS app_encrypt;
@@ -24,6 +25,13 @@ SELECT regress_try($$SELECT format('%s', r) FROM tce_acc WHERE id = 1$$);
 SELECT regress_try($$SELECT row_to_json(t)::text FROM tce_acc t WHERE id = 1$$);
 SELECT id FROM tce_acc WHERE d = 'two';
 SELECT id FROM tce_acc WHERE d IN ('one', 'two') ORDER BY id;
+-- a duplicate on the unique index is a unique violation (23505), not a
+-- failure to decrypt the key for its DETAIL (which is hidden anyway)
+SELECT regress_try($$INSERT INTO tce_acc VALUES (20, 'two', NULL, NULL) RETURNING id$$);
+\set VERBOSITY default
+INSERT INTO tce_acc VALUES (20, 'two', NULL, NULL);
+\set VERBOSITY terse
+INSERT INTO tce_acc VALUES (21, 'twenty-one', NULL, NULL) ON CONFLICT DO NOTHING;
 -- the ciphertext form needs no Decrypt
 SET pg_kms.column_output = 'ciphertext';
 SELECT r AS rc, d AS dc, b AS bc FROM tce_acc WHERE id = 1 \gset

@@ -16,6 +16,10 @@ CREATE DOMAIN tce_gd AS encrypted_bytea[];
 CREATE TYPE tce_gt AS (a int, s encrypted_text);
 CREATE TABLE tce_g1 AS SELECT 'x'::encrypted_text AS v;
 SELECT 'x'::encrypted_text AS v INTO tce_g1;
+CREATE MATERIALIZED VIEW tce_g1 AS SELECT 'x'::encrypted_text AS v;
+-- a plain view stores nothing: allowed
+CREATE VIEW tce_gv AS SELECT 'x'::encrypted_text AS v;
+DROP VIEW tce_gv;
 CREATE TABLE tce_ok (id int, v encrypted_text('alias/regress/tce-guard'));
 ALTER TABLE tce_ok ADD COLUMN w encrypted_text;
 ALTER TABLE tce_ok ALTER COLUMN v TYPE encrypted_text;

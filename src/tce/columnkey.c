@@ -32,6 +32,7 @@
 
 #include "access/hash.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -152,6 +153,63 @@ TceLoadColumnKey(int32 typmod, TceColumnKey *ck)
 }
 
 /*
+ * A column declared before its key existed (a restore, a typo fixed
+ * later): resolve the key now, and for a deterministic column fix its
+ * version, and record both in kms.column_key (when writable), so that
+ * every backend seals with the same key and version from now on, whatever
+ * the alias points at or the key's current version becomes later.
+ */
+static void
+TceCompleteColumnKey(TceColumnKey *ck)
+{
+	KmsKeyInfo *key;
+
+	if (!ck->key_known)
+	{
+		if (!TceResolveRef(ck->key_ref, ck->key_id))
+			KmsKeyNotFound(ck->key_ref, KMS_OP_ENCRYPT);
+		ck->key_known = true;
+	}
+	key = KmsLookupKeyById(ck->key_id);
+	if (key == NULL || key->state == KMS_STATE_DELETED)
+		KmsKeyNotFound(ck->key_ref, KMS_OP_ENCRYPT);
+	if (ck->deterministic && ck->det_version <= 0)
+		ck->det_version = key->current_version;
+
+	if (!RecoveryInProgress() && !XactReadOnly)
+	{
+		KmsCatalogState st;
+		Oid			types[3] = {INT4OID, UUIDOID, INT4OID};
+		Datum		values[3];
+		char		nulls[3] = "   ";
+
+		values[0] = Int32GetDatum(ck->typmod);
+		values[1] = KmsUuidDatum(ck->key_id);
+		values[2] = Int32GetDatum(ck->det_version);
+		if (!ck->deterministic)
+			nulls[2] = 'n';
+		KmsCatalogEnter(&st);
+		if (KmsExec("UPDATE kms.column_key SET key_id = coalesce(key_id, $2), "
+					"det_version = coalesce(det_version, $3) WHERE typmod = $1 "
+					"RETURNING key_id, det_version",
+					3, types, values, nulls, false, SPI_OK_UPDATE_RETURNING) == 1)
+		{
+			bool		isnull;
+			Datum		d;
+
+			/* another backend may have been first: take what it recorded */
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+			if (!isnull)
+				memcpy(ck->key_id, DatumGetUUIDP(d)->data, KMS_KEY_ID_LEN);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			if (!isnull)
+				ck->det_version = DatumGetInt32(d);
+		}
+		KmsCatalogExit(&st);
+	}
+}
+
+/*
  * The column key of typmod.  need_key: resolve the key too (a column
  * declared before its key existed), else raise the error a missing key
  * raises.
@@ -173,20 +231,8 @@ TceGetColumnKey(int32 typmod, bool need_key)
 					  "type modifier %d names no column key in kms.column_key", typmod);
 		}
 	}
-	if (need_key && !ck->key_known)
-	{
-		if (!TceResolveRef(ck->key_ref, ck->key_id))
-			KmsKeyNotFound(ck->key_ref, KMS_OP_ENCRYPT);
-		ck->key_known = true;
-	}
-	if (need_key && ck->deterministic && ck->det_version <= 0)
-	{
-		KmsKeyInfo *key = KmsLookupKeyById(ck->key_id);
-
-		if (key == NULL)
-			KmsKeyNotFound(ck->key_ref, KMS_OP_ENCRYPT);
-		ck->det_version = key->current_version;
-	}
+	if (need_key && (!ck->key_known || (ck->deterministic && ck->det_version <= 0)))
+		TceCompleteColumnKey(ck);
 	return ck;
 }
 
@@ -370,4 +416,30 @@ encrypted_column_typmod_out(PG_FUNCTION_ARGS)
 		appendStringInfoString(&s, ", 'deterministic'");
 	appendStringInfoString(&s, ")");
 	PG_RETURN_CSTRING(s.data);
+}
+
+/*
+ * For kms_reencrypt_column (tce.h): make version the deterministic version
+ * of typmod (values sealed from now on use it; the caller rewrites the old
+ * ones).  Every backend's cache drops the old one when this commits.
+ */
+void
+KmsTceSetDeterministicVersion(int32 typmod, int32 version)
+{
+	KmsCatalogState st;
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		values[2];
+
+	KmsCheckWritable("changing the deterministic version of a column key");
+	values[0] = Int32GetDatum(typmod);
+	values[1] = Int32GetDatum(version);
+	KmsCatalogEnter(&st);
+	if (KmsExec("UPDATE kms.column_key SET det_version = $2 WHERE typmod = $1 AND deterministic",
+				2, types, values, NULL, false, SPI_OK_UPDATE) != 1)
+		elog(ERROR, "type modifier %d is not a deterministic column key", typmod);
+	KmsCatalogExit(&st);
+	KmsInvalidateAtCommit();
+	/* this backend sees it at once */
+	if (column_keys != NULL)
+		hash_search(column_keys, &typmod, HASH_REMOVE, NULL);
 }

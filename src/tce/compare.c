@@ -13,7 +13,8 @@
  *	  list that way; no merge join or hash join is offered, so the two
  *	  orders never meet).  The order is the ciphertext's, meaningless to a
  *	  reader: the operators are named ~<~ and so on.  Randomized values
- *	  cannot be compared.
+ *	  cannot be compared.  = and <> between encrypted_text and text treat
+ *	  the text as a pending value (drivers that type parameters as text).
  *
  * Locking: none.
  *
@@ -100,10 +101,9 @@ TceSealOperand(FunctionCallInfo fcinfo, const char *pt, Size ptlen,
 }
 
 static int
-TceCompare(FunctionCallInfo fcinfo, bool is_text)
+TceCompareValues(FunctionCallInfo fcinfo, struct varlena *a, struct varlena *b,
+				 bool is_text)
 {
-	struct varlena *a = PG_GETARG_VARLENA_PP(0);
-	struct varlena *b = PG_GETARG_VARLENA_PP(1);
 	const uint8 *ap = (const uint8 *) VARDATA_ANY(a);
 	const uint8 *bp = (const uint8 *) VARDATA_ANY(b);
 	Size		alen = VARSIZE_ANY_EXHDR(a);
@@ -142,6 +142,69 @@ TceCompare(FunctionCallInfo fcinfo, bool is_text)
 		return TceBytesCmp(ap, alen, s, slen);
 	}
 	return TceBytesCmp(ap, alen, bp, blen);
+}
+
+static int
+TceCompare(FunctionCallInfo fcinfo, bool is_text)
+{
+	return TceCompareValues(fcinfo, PG_GETARG_VARLENA_PP(0), PG_GETARG_VARLENA_PP(1),
+							is_text);
+}
+
+/*
+ * encrypted_text against text (a driver that types its parameters as text,
+ * a text column): the text is a pending value.
+ */
+static int
+TceCompareText(FunctionCallInfo fcinfo, int encarg)
+{
+	text	   *t = PG_GETARG_TEXT_PP(1 - encarg);
+	struct varlena *pending = TceMakePending(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+	struct varlena *e = PG_GETARG_VARLENA_PP(encarg);
+	int			c;
+
+	c = encarg == 0 ? TceCompareValues(fcinfo, e, pending, true) :
+		TceCompareValues(fcinfo, pending, e, true);
+	kms_cleanse(VARDATA(pending), VARSIZE(pending) - VARHDRSZ);
+	pfree(pending);
+	return c;
+}
+
+PG_FUNCTION_INFO_V1(encrypted_text_cmp_text);
+Datum
+encrypted_text_cmp_text(PG_FUNCTION_ARGS)
+{
+	int			c = TceCompareText(fcinfo, 0);
+
+	PG_RETURN_INT32(c < 0 ? -1 : c > 0 ? 1 : 0);
+}
+
+PG_FUNCTION_INFO_V1(encrypted_text_eq_text);
+Datum
+encrypted_text_eq_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TceCompareText(fcinfo, 0) == 0);
+}
+
+PG_FUNCTION_INFO_V1(encrypted_text_ne_text);
+Datum
+encrypted_text_ne_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TceCompareText(fcinfo, 0) != 0);
+}
+
+PG_FUNCTION_INFO_V1(text_eq_encrypted_text);
+Datum
+text_eq_encrypted_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TceCompareText(fcinfo, 1) == 0);
+}
+
+PG_FUNCTION_INFO_V1(text_ne_encrypted_text);
+Datum
+text_ne_encrypted_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(TceCompareText(fcinfo, 1) != 0);
 }
 
 #define TCE_CMP_FUNCS(prefix, is_text) \

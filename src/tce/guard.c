@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "replication/walsender.h"
 #include "storage/proc.h"
@@ -64,8 +65,9 @@ TceTouched(void)
 
 /*
  * Ciphertext form out?  'auto' errs towards ciphertext, which is never a
- * leak: a dump (COPY ... TO, or pg_dump --inserts by application_name),
- * a logical replication stream (walsender).
+ * leak: a dump (COPY ... TO; pg_dump --inserts, recognised by its cursor
+ * "_pg_dump_cursor" and by application_name pg_dump or pg_dumpall), a
+ * logical replication stream (walsender).
  */
 bool
 TceOutputCiphertext(void)
@@ -81,13 +83,54 @@ TceOutputCiphertext(void)
 	}
 	if (am_walsender)
 		return true;
-	if (ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY)
+	if (ActivePortal != NULL &&
+		(ActivePortal->commandTag == CMDTAG_COPY ||
+	/* pg_dump --inserts / --column-inserts: FETCH from this cursor */
+		 (ActivePortal->commandTag == CMDTAG_FETCH &&
+		  GetPortalByName("_pg_dump_cursor") != NULL)))
 		return true;
 	if (application_name != NULL &&
 		(strcmp(application_name, "pg_dump") == 0 ||
 		 strcmp(application_name, "pg_dumpall") == 0))
 		return true;
 	return false;
+}
+
+/*
+ * The statement (top-level transaction and command id) that last wrote an
+ * encrypted value: sealed or imported one for a column.
+ */
+static LocalTransactionId write_lxid = InvalidLocalTransactionId;
+static CommandId write_cid = InvalidCommandId;
+
+void
+TceWriting(void)
+{
+	if (MyProc != NULL)
+	{
+		write_lxid = MyProc->lxid;
+		write_cid = GetCurrentCommandId(false);
+	}
+}
+
+/*
+ * Is the output function called to describe a value in an error of the
+ * statement that is writing it?  PostgreSQL builds the DETAIL of a unique,
+ * NOT NULL, check or foreign-key violation before it raises the error,
+ * with a one-off call (OidOutputFunctionCall: a fresh FmgrInfo in the
+ * current context).  A writer without Decrypt then gets the ciphertext
+ * form there, so that the error stays the violation (23505, ...) instead
+ * of becoming AccessDeniedException; the DETAIL is hidden anyway
+ * (KmsTceEmitLog).
+ */
+bool
+TceDescribingWrite(FunctionCallInfo fcinfo)
+{
+	return fcinfo->flinfo != NULL &&
+		fcinfo->flinfo->fn_extra == NULL &&
+		fcinfo->flinfo->fn_mcxt == CurrentMemoryContext &&
+		MyProc != NULL && write_lxid == MyProc->lxid &&
+		write_cid == GetCurrentCommandId(false);
 }
 
 void

@@ -75,4 +75,11 @@ extern struct varlena *KmsTceSeal(struct varlena *value, int32 typmod,
 /* Would KmsTceSeal(value, typmod, is_text, true) change value? */
 extern bool KmsTceNeedsReseal(struct varlena *value, int32 typmod);
 
+/*
+ * Make version the deterministic version of typmod in kms.column_key (a
+ * deterministic column moving to the key's current version: set it, then
+ * KmsTceSeal(..., true) every value).  Caches follow at commit.
+ */
+extern void KmsTceSetDeterministicVersion(int32 typmod, int32 version);
+
 #endif							/* PG_KMS_TCE_H */

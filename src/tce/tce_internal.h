@@ -72,6 +72,7 @@ extern struct varlena *TceSealWithKey(const uint8 *key_id, uint32 version,
 									  bool deterministic, const char *data,
 									  Size len, bool is_text, KmsOp op);
 extern char *TceDecrypt(struct varlena *value, bool is_text, Size *len);
+extern bool TceMayDecrypt(struct varlena *value);
 extern struct varlena *TceCoerce(struct varlena *value, int32 typmod, bool is_text);
 extern struct varlena *TceImport(const uint8 *p, Size len, int32 typmod, bool is_text);
 extern void TceInvalidCiphertext(void) pg_attribute_noreturn();
@@ -79,5 +80,7 @@ extern void TceInvalidCiphertext(void) pg_attribute_noreturn();
 /* guard.c */
 extern void TceTouched(void);
 extern bool TceOutputCiphertext(void);
+extern void TceWriting(void);
+extern bool TceDescribingWrite(FunctionCallInfo fcinfo);
 
 #endif							/* PG_KMS_TCE_INTERNAL_H */

@@ -138,6 +138,9 @@ TceOut(FunctionCallInfo fcinfo, bool is_text)
 	TceTouched();
 	if (TceOutputCiphertext())
 		PG_RETURN_CSTRING(TceToTextForm(v));
+	/* the DETAIL of a violation by a writer without Decrypt (guard.c) */
+	if (TceDescribingWrite(fcinfo) && !TceMayDecrypt(v))
+		PG_RETURN_CSTRING(TceToTextForm(v));
 	pt = TceDecrypt(v, is_text, &len);
 	if (is_text)
 		PG_RETURN_CSTRING(pt);

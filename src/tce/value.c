@@ -412,6 +412,20 @@ TceDecrypt(struct varlena *value, bool is_text, Size *len)
 	}
 }
 
+/* May the current role decrypt this sealed value (no error, no audit)? */
+bool
+TceMayDecrypt(struct varlena *value)
+{
+	KmsTceValueInfo info;
+	KmsKeyInfo *key;
+
+	KmsTceValueGetInfo(value, &info);
+	if (!info.sealed)
+		return true;
+	key = KmsLookupKeyById(info.key_id);
+	return key != NULL && (key->allowed_ops & KMS_OPBIT(KMS_OP_DECRYPT)) != 0;
+}
+
 /* ----------------------------------------------------------------
  * Coercion to a column
  * ----------------------------------------------------------------
@@ -502,6 +516,7 @@ TceCoerce(struct varlena *value, int32 typmod, bool is_text)
 
 	if (typmod < 0)
 		return value;
+	TceWriting();
 	TceParse(p, len, &info);
 	if (info.sealed && (p[0] & TCE_IMPORTED))
 	{
@@ -535,6 +550,7 @@ TceImport(const uint8 *p, Size len, int32 typmod, bool is_text)
 		((uint8 *) VARDATA(v))[0] |= TCE_IMPORTED;
 		return v;
 	}
+	TceWriting();
 	TceCheckImport(TceImportColumnKey(typmod), &info);
 	return v;
 }

@@ -438,6 +438,34 @@ CREATE OPERATOR CLASS encrypted_bytea_ops DEFAULT FOR TYPE encrypted_bytea USING
 	OPERATOR 1 ~<~, OPERATOR 2 ~<=~, OPERATOR 3 =, OPERATOR 4 ~>=~, OPERATOR 5 ~>~,
 	FUNCTION 1 encrypted_bytea_cmp(encrypted_bytea, encrypted_bytea);
 
+-- encrypted_text = text: the text is plaintext to seal (drivers that type
+-- their parameters as text); = is in the btree family, so the index serves it.
+CREATE FUNCTION encrypted_text_eq_text(encrypted_text, text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'encrypted_text_eq_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION encrypted_text_ne_text(encrypted_text, text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'encrypted_text_ne_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION text_eq_encrypted_text(text, encrypted_text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'text_eq_encrypted_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION text_ne_encrypted_text(text, encrypted_text) RETURNS boolean
+	AS 'MODULE_PATHNAME', 'text_ne_encrypted_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE FUNCTION encrypted_text_cmp_text(encrypted_text, text) RETURNS integer
+	AS 'MODULE_PATHNAME', 'encrypted_text_cmp_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+CREATE OPERATOR = (LEFTARG = encrypted_text, RIGHTARG = text,
+	FUNCTION = encrypted_text_eq_text, COMMUTATOR = =, NEGATOR = <>,
+	RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR <> (LEFTARG = encrypted_text, RIGHTARG = text,
+	FUNCTION = encrypted_text_ne_text, COMMUTATOR = <>, NEGATOR = =,
+	RESTRICT = neqsel, JOIN = neqjoinsel);
+CREATE OPERATOR = (LEFTARG = text, RIGHTARG = encrypted_text,
+	FUNCTION = text_eq_encrypted_text, COMMUTATOR = =, NEGATOR = <>,
+	RESTRICT = eqsel, JOIN = eqjoinsel);
+CREATE OPERATOR <> (LEFTARG = text, RIGHTARG = encrypted_text,
+	FUNCTION = text_ne_encrypted_text, COMMUTATOR = <>, NEGATOR = =,
+	RESTRICT = neqsel, JOIN = neqjoinsel);
+ALTER OPERATOR FAMILY encrypted_text_ops USING btree ADD
+	OPERATOR 3 = (encrypted_text, text),
+	FUNCTION 1 (encrypted_text, text) encrypted_text_cmp_text(encrypted_text, text);
+
 -- Inspection without plaintext --------------------------------------------
 
 CREATE FUNCTION kms_column_value_info(value encrypted_text,
@@ -498,6 +526,8 @@ BEGIN
 								 WHEN c.classid = 'pg_type'::regclass
 								 THEN (SELECT t.typrelid FROM pg_type t WHERE t.oid = c.objid) END
 		 WHERE a.attnum > 0 AND NOT a.attisdropped
+		   -- a plain view stores nothing; its writes reach the base table's coercion
+		   AND (SELECT rel.relkind FROM pg_class rel WHERE rel.oid = a.attrelid) <> 'v'
 		   AND kms.column_type_unkeyed(a.atttypid, a.atttypmod)
 	LOOP
 		RAISE EXCEPTION 'ValidationException: column "%" of "%" is encrypted without a key', r.attname, r.object_identity
