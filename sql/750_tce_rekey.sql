@@ -71,13 +71,15 @@ RESET ROLE;
 SELECT format_type(atttypid, atttypmod) AS still_plain FROM pg_attribute WHERE attrelid = 'rk_app'::regclass AND attname = 's';
 
 -- 2. CALL kms_reencrypt_column: after a rotation every value moves to the
--- key's current version; deterministic values stay on the column's
--- deterministic version (their equality and indexes depend on it)
+-- key's current version; a deterministic column first moves the version
+-- recorded for its column key (other columns sharing it are named), then
+-- its values, and equality finds them after
 SELECT kms_rotate_key_on_demand('alias/regress/rekey') IS NOT NULL AS rotated;
 INSERT INTO rk_plain VALUES (303, 'after rotation', 'v-303', 'z', '\x0303', 3);
 SELECT (kms_column_value_info(s)).key_version AS v, count(*) FROM rk_plain GROUP BY 1 ORDER BY 1;
 CALL kms_reencrypt_column('rk_plain', 's', 40);
 CALL kms_reencrypt_column('rk_plain', 'b');
+CREATE TABLE rk_det_other (x encrypted_text('alias/regress/rekey', 'deterministic'));
 CALL kms_reencrypt_column('rk_plain', 'v', 40);
 SELECT (kms_column_value_info(s)).key_version AS s_v, (kms_column_value_info(b)).key_version AS b_v,
 	   (kms_column_value_info(v)).key_version AS v_v, count(*)
@@ -86,6 +88,9 @@ SELECT count(*) FILTER (WHERE s::text = 's-' || id) AS s_ok, count(*) FILTER (WH
   FROM rk_plain WHERE id <= 300;
 SELECT s::text, b::bytea FROM rk_plain WHERE id IN (301, 303) ORDER BY id;
 SELECT id FROM rk_plain WHERE v = 'v-42';
+SELECT id FROM rk_plain WHERE v = 'v-303';
+SELECT det_version FROM kms.column_key WHERE key_ref = 'alias/regress/rekey' AND deterministic;
+DROP TABLE rk_det_other;
 SELECT table_name, column_name, key_id = :'rk' AS key_ok, key_version, state, pass, rows_done, rows_total,
 	   rows_rekeyed, percent_done, eta, batch_size, finished IS NOT NULL AS finished
   FROM kms.column_rekey_progress WHERE table_name = 'rk_plain'::regclass ORDER BY column_name;

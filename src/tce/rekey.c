@@ -327,6 +327,36 @@ BatchBlocks(int32 batch_size, int64 rows, int64 blocks)
 	return (int32) Max(1.0, Min(n, (double) PG_INT32_MAX));
 }
 
+/*
+ * Other columns declared with the same deterministic key reference share its
+ * recorded version: say so, they need the same CALL (until then their
+ * equality lookups may miss values sealed with the other version).
+ */
+static void
+RekeyDeterministicOthers(RekeyColumn *c)
+{
+	Oid			types[5] = {INT4OID, OIDOID, INT2OID, OIDOID, OIDOID};
+	Datum		values[5] = {Int32GetDatum(c->typmod), ObjectIdGetDatum(c->relid),
+		Int16GetDatum(c->attnum), ObjectIdGetDatum(ExtTypeOid("encrypted_text")),
+	ObjectIdGetDatum(ExtTypeOid("encrypted_bytea"))};
+	bool		isnull;
+	Datum		d;
+
+	RekeyExec("SELECT pg_catalog.string_agg(pg_catalog.format('%s.%I', a.attrelid::pg_catalog.regclass, a.attname), ', '"
+			  "  ORDER BY a.attrelid, a.attnum)"
+			  " FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class r ON r.oid = a.attrelid"
+			  " WHERE a.atttypmod = $1 AND NOT a.attisdropped AND r.relkind IN ('r', 'p')"
+			  "   AND (a.attrelid, a.attnum) <> ($2, $3)"
+			  "   AND a.atttypid IN ($4, $5)",
+			  5, types, values, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		ereport(NOTICE,
+				(errmsg("other columns share the deterministic column key of column \"%s\": %s",
+						c->column_name, TextDatumGetCString(d)),
+				 errhint("CALL kms_reencrypt_column on each of them too; until then their equality lookups may miss values sealed with the other key version.")));
+}
+
 PG_FUNCTION_INFO_V1(kms_column_rekey_begin);
 Datum
 kms_column_rekey_begin(PG_FUNCTION_ARGS)
@@ -360,8 +390,18 @@ kms_column_rekey_begin(PG_FUNCTION_ARGS)
 	RekeyTarget(&c, key_id, sizeof(key_id), &version);
 	/* Decrypt on the column key too (Encrypt was just checked by the seal) */
 	key = KmsResolveKey(key_id, KMS_OP_DECRYPT);
-	(void) key;
 	RekeyLock(&c);
+	if (newkey == NULL && RekeyTypmodDeterministic(c.typmod) == 1 &&
+		key->current_version > version)
+	{
+		/*
+		 * A deterministic column seals with its column key's recorded
+		 * version: move that to the key's current version, then every value.
+		 */
+		RekeyDeterministicOthers(&c);
+		KmsTceSetDeterministicVersion(c.typmod, key->current_version);
+		version = key->current_version;
+	}
 	if (newkey != NULL)
 	{
 		int32		typmod;

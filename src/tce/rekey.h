@@ -52,6 +52,9 @@ extern int32 RekeyMoveColumnKey(Oid relid, AttrNumber attnum, const char *table_
 								const char *column_name, int32 old_typmod,
 								const char *keyref);
 
+/* 1: typmod names a deterministic column key, 0: randomized, -1: none */
+extern int	RekeyTypmodDeterministic(int32 typmod);
+
 /* progress.c */
 extern bool RekeyJobLoad(Oid relid, int16 attnum, RekeyJob *job);
 extern void RekeyJobCreate(RekeyJob *job, const char *table_name,

@@ -73,8 +73,8 @@ ColumnHasDependents(Oid relid, AttrNumber attnum)
 }
 
 /* The mode of a column key, from tce's kms.column_key (-1: no such typmod). */
-static int
-TypmodDeterministic(int32 typmod)
+int
+RekeyTypmodDeterministic(int32 typmod)
 {
 	KmsCatalogState st;
 	Oid			t = INT4OID;
@@ -138,7 +138,7 @@ RekeyMoveColumnKey(Oid relid, AttrNumber attnum, const char *table_name,
 	HeapTuple	tup;
 	Form_pg_attribute att;
 
-	if (TypmodDeterministic(old_typmod) == 1)
+	if (RekeyTypmodDeterministic(old_typmod) == 1)
 		Refuse(column_name, table_name, "it is deterministic (its equality and indexes work under one key)");
 	typmod = TypmodOf(keyref);
 	if (typmod < 0)
