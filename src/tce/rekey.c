@@ -6,25 +6,27 @@
  *	  under ACCESS EXCLUSIVE, documented as such).
  *
  *	  CALL kms_reencrypt_column: move every value of an encrypted column to
- *	  its key's current version (and to the column's key, when a value was
- *	  sealed with another), online.  The procedure (src/sql/072_tce_rekey.sql)
- *	  commits after kms.column_rekey_begin and after each
- *	  kms.column_rekey_batch.  A batch is a range of heap blocks
+ *	  its key's current version, online (with key => ..., first move the
+ *	  column to that key: rekey_move.c).  The procedure
+ *	  (src/sql/072_tce_rekey.sql) commits after kms.column_rekey_begin and
+ *	  after each kms.column_rekey_batch.  A batch is a range of heap blocks
  *	  (ctid >= '(b,0)' AND ctid < '(b+n,0)', a TID range scan): the values
- *	  of the range whose key or version is not the column key's current one
- *	  are locked FOR UPDATE SKIP LOCKED and rewritten by
- *	  "UPDATE ... SET col = kms.column_reseal(col, typmod)": KmsTceSeal
- *	  (tce.h) decrypts (Decrypt on the value's key) and seals again with the
- *	  column's key at its current version (Encrypt; a deterministic column:
- *	  the column's deterministic version), both checked and audited by the
- *	  type's code; the plaintext never leaves it.  So a batch holds the row locks of its rows
- *	  only, for one transaction; readers are never blocked and a writer
- *	  waits at most for one batch; a row a writer holds is skipped and
- *	  picked up by the next pass.  Pass 1 walks every block; pass 2 and
- *	  later walk the table again (values a writer moved into blocks already
- *	  done, rows skipped) until a pass finds nothing to do.  The progress
- *	  row is written in the batch's transaction (progress.c), so a crash or
- *	  a cancel resumes at the first block not committed.
+ *	  of the range that are not on the column key's current version are
+ *	  locked FOR UPDATE SKIP LOCKED and rewritten by "UPDATE ... SET col =
+ *	  kms.column_reseal(col, typmod)": KmsTceSeal (tce.h) decrypts (Decrypt
+ *	  on the value's key) and seals again with the column's key at its
+ *	  current version (Encrypt), both checked and audited by the type's
+ *	  code; the plaintext never leaves it.  A deterministic column seals
+ *	  with its column key's recorded version: begin moves that to the key's
+ *	  current version first (KmsTceSetDeterministicVersion).  So a batch
+ *	  holds the row locks of its rows only, for one transaction; readers are
+ *	  never blocked and a writer waits at most for one batch; a row a writer
+ *	  holds is skipped and picked up by the next pass.  Pass 1 walks every
+ *	  block; pass 2 and later walk the table again (values a writer moved
+ *	  into blocks already done, rows skipped) until a pass finds nothing to
+ *	  do.  The progress row is written in the batch's transaction
+ *	  (progress.c), so a crash or a cancel resumes at the first block not
+ *	  committed.
  *
  *	  Privileges: the statements run as the caller, who must own the table
  *	  or hold SELECT and UPDATE on it, may not be subject to row level
