@@ -76,7 +76,7 @@ TceSealOperand(FunctionCallInfo fcinfo, const char *pt, Size ptlen,
 		memcmp(c->pt, pt, ptlen) != 0)
 	{
 		struct varlena *s = TceSealWithKey(det->key_id, det->version, true, pt, ptlen,
-										   is_text, KMS_OP_DESCRIBE_KEY);
+										   is_text, true);
 
 		if (c->pt)
 		{

@@ -70,7 +70,7 @@ extern struct varlena *TceSealPlain(TceColumnKey *ck, const char *data, Size len
 									bool is_text);
 extern struct varlena *TceSealWithKey(const uint8 *key_id, uint32 version,
 									  bool deterministic, const char *data,
-									  Size len, bool is_text, KmsOp op);
+									  Size len, bool is_text, bool for_lookup);
 extern char *TceDecrypt(struct varlena *value, bool is_text, Size *len);
 extern bool TceMayDecrypt(struct varlena *value);
 extern struct varlena *TceCoerce(struct varlena *value, int32 typmod, bool is_text);

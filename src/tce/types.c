@@ -43,6 +43,7 @@ TceToTextForm(struct varlena *value)
 	int			len = VARSIZE_ANY_EXHDR(value);
 	int			enclen = pg_b64_enc_len(len);
 	char	   *out = palloc(TCE_TEXT_PREFIX_LEN + enclen + 1);
+	char	   *stored = palloc(len);
 	int			n;
 	KmsTceValueInfo info;
 
@@ -51,21 +52,15 @@ TceToTextForm(struct varlena *value)
 		kms_error(ValidationException, KMS_SQLSTATE_VALIDATION,
 				  "an unsealed %s value has no ciphertext form",
 				  "encrypted column");
+	/* the imported flag is memory-only: print the stored format byte */
+	memcpy(stored, p, len);
+	stored[0] &= ~TCE_IMPORTED;
 	memcpy(out, TCE_TEXT_PREFIX, TCE_TEXT_PREFIX_LEN);
-	n = pg_b64_encode(p, len, out + TCE_TEXT_PREFIX_LEN, enclen);
+	n = pg_b64_encode(stored, len, out + TCE_TEXT_PREFIX_LEN, enclen);
 	if (n < 0)
 		TceInvalidCiphertext();
 	out[TCE_TEXT_PREFIX_LEN + n] = '\0';
-	/* the imported flag is memory-only: print the stored format byte */
-	if (p[0] & TCE_IMPORTED)
-	{
-		struct varlena *v = palloc(VARHDRSZ + len);
-
-		SET_VARSIZE(v, VARHDRSZ + len);
-		memcpy(VARDATA(v), p, len);
-		((uint8 *) VARDATA(v))[0] &= ~TCE_IMPORTED;
-		return TceToTextForm(v);
-	}
+	pfree(stored);
 	return out;
 }
 

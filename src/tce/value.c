@@ -267,18 +267,17 @@ TceKeyFor(const uint8 *key_id, KmsOp op)
 
 /*
  * Seal data under (key_id, version) -- version only for deterministic
- * values; randomized ones take the key's current version.  op is
- * KMS_OP_ENCRYPT for a write; for a comparison's operand pass
- * KMS_OP_DESCRIBE_KEY, meaning "Encrypt or Decrypt".
+ * values; randomized ones take the key's current version.  A write needs
+ * Encrypt; a comparison's operand (for_lookup) Encrypt or Decrypt.
  */
 struct varlena *
 TceSealWithKey(const uint8 *key_id, uint32 version, bool deterministic,
-			   const char *data, Size len, bool is_text, KmsOp op)
+			   const char *data, Size len, bool is_text, bool for_lookup)
 {
 	KmsKeyInfo *key = TceKeyFor(key_id, KMS_OP_ENCRYPT);
 	struct varlena *out;
 
-	if (op == KMS_OP_ENCRYPT ||
+	if (!for_lookup ||
 		(key->allowed_ops & (KMS_OPBIT(KMS_OP_ENCRYPT) | KMS_OPBIT(KMS_OP_DECRYPT))) == 0)
 		KmsCheckAccess(key, KMS_OP_ENCRYPT, NULL);
 	KmsCheckUsable(key);
@@ -331,7 +330,7 @@ struct varlena *
 TceSealPlain(TceColumnKey *ck, const char *data, Size len, bool is_text)
 {
 	return TceSealWithKey(ck->key_id, (uint32) ck->det_version, ck->deterministic,
-						  data, len, is_text, KMS_OP_ENCRYPT);
+						  data, len, is_text, false);
 }
 
 /*
