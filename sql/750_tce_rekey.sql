@@ -185,4 +185,14 @@ SELECT regress_try($$SELECT count(*) FROM kms.column_rekey$$);
 RESET ROLE;
 
 DROP TABLE rk_plain, rk_app, rk_parted, rk_priv;
+-- the next job's start forgets the jobs of dropped tables
+SELECT count(*) AS jobs_of_dropped_tables FROM kms.column_rekey r
+ WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.relid);
+CREATE TABLE rk_last (s encrypted_text('alias/regress/rekey'));
+INSERT INTO rk_last VALUES ('last');
+CALL kms_reencrypt_column('rk_last', 's');
+SELECT count(*) AS jobs_of_dropped_tables FROM kms.column_rekey r
+ WHERE NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = r.relid);
+SELECT table_name, column_name, state FROM kms.column_rekey_progress;
+DROP TABLE rk_last;
 DROP FUNCTION regress_rekey_wait(text, int);

@@ -114,7 +114,9 @@ RekeyJobCreate(RekeyJob *job, const char *table_name, const char *column_name)
 	values[12] = Int32GetDatum(job->pass);
 
 	KmsCatalogEnter(&st);
-	KmsExec("DELETE FROM kms.column_rekey WHERE relid = $1 AND attnum = $2",
+	/* this column's finished job, and the jobs of tables dropped since */
+	KmsExec("DELETE FROM kms.column_rekey r WHERE (relid = $1 AND attnum = $2)"
+			" OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = r.relid)",
 			2, types, values, NULL, false, SPI_OK_DELETE);
 	KmsExec("INSERT INTO kms.column_rekey (relid, attnum, table_name, column_name, key_id,"
 			" key_version, state, pass, next_block, pass_blocks, batch_blocks, batch_size,"
