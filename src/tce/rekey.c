@@ -24,7 +24,8 @@
  *	  holds is skipped and picked up by the next pass.  Pass 1 walks every
  *	  block; pass 2 and later walk the table again (values a writer moved
  *	  into blocks already done, rows skipped) until a pass finds nothing to
- *	  do.  The progress row is written in the batch's transaction
+ *	  do, pausing 1, 2, ... 10 s before pass 3, 4, ... (rows a long
+ *	  transaction holds).  The progress row is written in the batch's transaction
  *	  (progress.c), so a crash or a cancel resumes at the first block not
  *	  committed.
  *
@@ -66,7 +67,9 @@
 #include "storage/bufmgr.h"
 #include "storage/itemptr.h"
 #include "storage/lmgr.h"
+#include "storage/latch.h"
 #include "storage/lock.h"
+#include "utils/wait_event.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -481,6 +484,16 @@ kms_column_rekey_begin(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* Sleep secs seconds, or until cancelled (a cancel ends the CALL). */
+static void
+RekeyPause(int secs)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 secs * 1000L, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
 static Datum
 TidDatum(int64 block)
 {
@@ -539,6 +552,13 @@ kms_column_rekey_batch(PG_FUNCTION_ARGS)
 		/* end of a pass: another one, or done */
 		if (job.pass == 1 || job.pass_changed > 0)
 		{
+			/*
+			 * Pass 3 and later mostly meet rows a long transaction keeps
+			 * locked (skipped, not waited for): let it finish rather than
+			 * sweep the table again and again at once.
+			 */
+			if (job.pass >= 2)
+				RekeyPause(Min(job.pass - 1, 10));
 			job.pass++;
 			RekeyExec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", c.qual_table),
 					  0, NULL, NULL, SPI_OK_SELECT);

@@ -6,7 +6,8 @@
 # ciphertext into a new row version, possibly into blocks already done),
 # updates of the encrypted column, inserts and deletes.  Nobody waits for
 # long or deadlocks, and at the end every value is on the key's current
-# version and reads back as its writer wrote it.
+# version and reads back as its writer wrote it.  Then a long transaction
+# holding one row: the rekey pauses between its sweeps and ends after it.
 
 use strict;
 use warnings;
@@ -95,6 +96,33 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres',
 	"SELECT state, pass >= 2 FROM kms.column_rekey_progress WHERE table_name = 'people'::regclass"),
 	'done|t', 'progress: done after at least one sweep pass');
+
+# A long transaction holds a row whose value is on the old version: the
+# rekey skips it (no waiting), sweeps again with growing pauses instead of
+# spinning, and finishes once the transaction commits.
+$node->safe_psql('postgres', "SELECT kms_rotate_key_on_demand('alias/pii')");
+my $long = $node->background_psql('postgres');
+$long->query_safe("BEGIN; UPDATE people SET note = 'long' WHERE id = (SELECT min(id) FROM people)");
+my $rk = $node->background_psql('postgres', on_error_stop => 0);
+$rk->query_until(qr/started/, "\\echo started\nCALL kms_reencrypt_column('people', 'ssn', 500);\n\\echo finished\n");
+ok($node->poll_query_until('postgres',
+	"SELECT pass >= 3 FROM kms.column_rekey_progress WHERE table_name = 'people'::regclass"),
+	'the rekey sweeps again for the held row');
+sleep(4);
+my $passes = $node->safe_psql('postgres',
+	"SELECT pass FROM kms.column_rekey_progress WHERE table_name = 'people'::regclass");
+ok($passes <= 6, "it pauses between sweeps instead of spinning ($passes passes after 4 s)");
+is($node->safe_psql('postgres',
+	"SELECT state FROM kms.column_rekey_progress WHERE table_name = 'people'::regclass"),
+	'running', 'still running while the row is held');
+$long->query_safe('COMMIT');
+$rk->query_until(qr/finished/, '');
+unlike($rk->{stderr}, qr/ERROR/, 'the rekey ends after the long transaction') or diag($rk->{stderr});
+is($node->safe_psql('postgres',
+	"SELECT string_agg(DISTINCT (kms_column_value_info(ssn)).key_version::text, ',') FROM people"),
+	'3', 'every value is on version 3, the held row too');
+$long->quit;
+$rk->quit;
 
 $node->stop;
 done_testing();
