@@ -106,6 +106,26 @@ SELECT count(*) AS found FROM tce_w WHERE d IN ('path-literal-d', 'path-insert-s
 	'path-prepare-untyped-d', 'path-on-conflict-lit', 'path-trigger-d', 'path-plpgsql-type',
 	'path-json-d', 'path-record-in-d');
 
+-- ALTER COLUMN TYPE of a text column to a key reference never used before:
+-- the rewrite seals with the type modifier the same statement declared
+CREATE TABLE tce_conv (t text);
+INSERT INTO tce_conv VALUES ('path-alter-type'), ('');
+ALTER TABLE tce_conv ALTER COLUMN t TYPE encrypted_text('alias/regress/tce-paths-other', 'deterministic');
+SELECT t, (kms_column_value_info(t)).key_id = :'pk2'::uuid AS sealed_other FROM tce_conv ORDER BY t;
+-- a declaration rolled back leaves nothing behind; declared again, it works
+-- (the same typmod number: it is a hash of the reference)
+BEGIN;
+CREATE TABLE tce_rb (v encrypted_text(:'pk2'));
+INSERT INTO tce_rb VALUES ('rolled back');
+SELECT atttypmod AS rb_typmod FROM pg_attribute WHERE attrelid = 'tce_rb'::regclass AND attname = 'v' \gset
+ROLLBACK;
+SELECT count(*) AS rows_after_rollback FROM kms.column_key WHERE key_ref = :'pk2';
+CREATE TABLE tce_rb (v encrypted_text(:'pk2'));
+INSERT INTO tce_rb VALUES ('declared again');
+SELECT v, (SELECT atttypmod FROM pg_attribute WHERE attrelid = 'tce_rb'::regclass AND attname = 'v') = :rb_typmod AS same_typmod
+  FROM tce_rb;
+DROP TABLE tce_conv, tce_rb;
+
 DROP FUNCTION tce_rows();
 DROP TABLE tce_w, tce_src, tce_w_ctas, tce_w_into CASCADE;
 DROP FUNCTION tce_w_trg();

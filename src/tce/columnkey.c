@@ -36,6 +36,7 @@
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -119,9 +120,9 @@ TceResolveRef(const char *ref, uint8 *key_id)
 	return KmsUuidFromString(ref, key_id);
 }
 
-/* The typmod of a cached or stored row; fills *ck from kms.column_key. */
+/* Fill *ck from the row of kms.column_key for typmod; false if none. */
 static bool
-TceLoadColumnKey(int32 typmod, TceColumnKey *ck)
+TceLoadColumnKeyMode(int32 typmod, TceColumnKey *ck, bool read_only)
 {
 	KmsCatalogState st;
 	Oid			t = INT4OID;
@@ -131,7 +132,7 @@ TceLoadColumnKey(int32 typmod, TceColumnKey *ck)
 	KmsCatalogEnter(&st);
 	if (KmsExec("SELECT key_ref, deterministic, key_id, det_version "
 				"FROM kms.column_key WHERE typmod = $1",
-				1, &t, &v, NULL, true, SPI_OK_SELECT) == 1)
+				1, &t, &v, NULL, read_only, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	td = SPI_tuptable->tupdesc;
@@ -150,6 +151,20 @@ TceLoadColumnKey(int32 typmod, TceColumnKey *ck)
 	}
 	KmsCatalogExit(&st);
 	return found;
+}
+
+/* The statement's snapshot: per-row paths never advance the command id. */
+static bool
+TceLoadColumnKey(int32 typmod, TceColumnKey *ck)
+{
+	return TceLoadColumnKeyMode(typmod, ck, true);
+}
+
+/* A fresh snapshot, for typmod_in (parse time). */
+static bool
+TceLoadColumnKeyFresh(int32 typmod, TceColumnKey *ck)
+{
+	return TceLoadColumnKeyMode(typmod, ck, false);
 }
 
 /*
@@ -222,8 +237,13 @@ TceGetColumnKey(int32 typmod, bool need_key)
 
 	TceCacheCheck();
 	ck = hash_search(column_keys, &typmod, HASH_ENTER, &found);
+	/* a row typmod_in made in an earlier transaction: read it again */
+	if (found && ck->provisional != InvalidLocalTransactionId &&
+		ck->provisional != MyProc->lxid)
+		found = false;
 	if (!found)
 	{
+		ck->provisional = InvalidLocalTransactionId;
 		if (!TceLoadColumnKey(typmod, ck))
 		{
 			hash_search(column_keys, &typmod, HASH_REMOVE, NULL);
@@ -361,6 +381,30 @@ TceCreateTypmod(const char *ref, bool det)
 	return typmod;
 }
 
+/*
+ * Cache what typmod_in found or made, read with a fresh snapshot: the
+ * statement that declared it (ALTER TABLE ... TYPE encrypted_text('<new
+ * ref>') rewriting the table) seals with it before its own snapshot could
+ * see the new row.  Valid in this transaction only (provisional).
+ */
+static void
+TceRememberTypmod(int32 typmod)
+{
+	TceColumnKey *ck;
+	bool		found;
+
+	TceCacheCheck();
+	ck = hash_search(column_keys, &typmod, HASH_ENTER, &found);
+	if (found && ck->provisional == InvalidLocalTransactionId)
+		return;					/* known and committed */
+	if (!TceLoadColumnKeyFresh(typmod, ck))
+	{
+		hash_search(column_keys, &typmod, HASH_REMOVE, NULL);
+		return;
+	}
+	ck->provisional = MyProc->lxid;
+}
+
 PG_FUNCTION_INFO_V1(encrypted_column_typmod_in);
 Datum
 encrypted_column_typmod_in(PG_FUNCTION_ARGS)
@@ -395,6 +439,7 @@ encrypted_column_typmod_in(PG_FUNCTION_ARGS)
 	typmod = TceFindTypmod(ref, det, false);
 	if (typmod < 0)
 		typmod = TceCreateTypmod(ref, det);
+	TceRememberTypmod(typmod);
 	PG_RETURN_INT32(typmod);
 }
 

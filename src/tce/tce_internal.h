@@ -56,6 +56,9 @@ typedef struct TceColumnKey
 	uint8		key_id[KMS_KEY_ID_LEN];
 	int32		det_version;	/* deterministic: the version sealed with (0: unknown) */
 	char	   *key_ref;		/* the reference as declared (cache context) */
+	LocalTransactionId provisional;	/* made by typmod_in in this transaction,
+									 * maybe not yet visible to the statement's
+									 * snapshot; else InvalidLocalTransactionId */
 } TceColumnKey;
 
 /* columnkey.c */
