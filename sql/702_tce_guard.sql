@@ -82,6 +82,11 @@ CREATE TABLE tce_stats (id int, v encrypted_text('alias/regress/tce-guard', 'det
 INSERT INTO tce_stats SELECT g, 'stat-' || (g % 10) FROM generate_series(1, 200) g;
 ANALYZE tce_stats;
 SELECT attname FROM pg_stats WHERE tablename = 'tce_stats' ORDER BY attname;
+-- nor extended statistics (their MCV lists would hold values too)
+CREATE STATISTICS tce_stats_mcv (mcv, ndistinct) ON v, id FROM tce_stats;
+ANALYZE tce_stats;
+SELECT count(*) AS ext_stats_rows FROM pg_statistic_ext_data
+ WHERE stxoid = (SELECT oid FROM pg_statistic_ext WHERE stxname = 'tce_stats_mcv');
 
 -- error reports: DETAIL and CONTEXT that may quote values are hidden
 \set VERBOSITY default

@@ -111,7 +111,7 @@ SELECT count(*) AS found FROM tce_w WHERE d IN ('path-literal-d', 'path-insert-s
 CREATE TABLE tce_conv (t text);
 INSERT INTO tce_conv VALUES ('path-alter-type'), ('');
 ALTER TABLE tce_conv ALTER COLUMN t TYPE encrypted_text('alias/regress/tce-paths-other', 'deterministic');
-SELECT t, (kms_column_value_info(t)).key_id = :'pk2'::uuid AS sealed_other FROM tce_conv ORDER BY t;
+SELECT t, (kms_column_value_info(t)).key_id = :'pk2'::uuid AS sealed_other FROM tce_conv ORDER BY t::text;
 -- a declaration rolled back leaves nothing behind; declared again, it works
 -- (the same typmod number: it is a hash of the reference)
 BEGIN;

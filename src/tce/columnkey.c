@@ -13,12 +13,16 @@
  *	  version).  The key is resolved without a privilege check (whoever
  *	  declares a column need not use the key); when the reference names no
  *	  key yet -- a restore creates tables before it loads kms.key and
- *	  kms.alias -- key_id stays NULL and is resolved when a value is first
- *	  sealed; the restored row of kms.column_key fills it in
- *	  (kms.column_key_restore(), src/sql/070_tce.sql).
+ *	  kms.alias -- key_id stays NULL; the restored row of kms.column_key
+ *	  fills it in (kms.column_key_restore(), src/sql/070_tce.sql), or the
+ *	  first value sealed resolves it and records it (with a deterministic
+ *	  column's version), so that a later alias change moves nothing.
  *
  *	  Per-row paths read the map from a backend cache, dropped when the
- *	  shared generation moves (any key, alias or grant change).
+ *	  shared generation moves (any key, alias or grant change).  typmod_in
+ *	  puts what it found or made there too, valid for its transaction only:
+ *	  the statement that declared a new reference (ALTER TABLE ... TYPE)
+ *	  seals before its own snapshot can see the new row.
  *
  * Locking: a new typmod is numbered under SHARE ROW EXCLUSIVE on
  * kms.column_key (DDL time only).
