@@ -533,8 +533,26 @@ def pgbench_run(files, rng):
 
 
 # ------------------------------------------------------------------ main
+def tce_only(rng):
+    """BENCH_ONLY=tce: the column encryption section alone (bench_tce.py)."""
+    import bench_tce
+    psql("CREATE EXTENSION pg_kms;", "create extension")
+    checks, lines = bench_tce.run(psql, log, fmt_table, rng, REPS)
+    for line in lines:
+        log(line)
+    log("")
+    log(fmt_table(["check", "measured", "target", "result"],
+                  [[a, b, c, "PASS" if d else "MISS"] for a, b, c, d in checks]))
+    npass = sum(1 for c in checks if c[3])
+    log("   run time %d s" % elapsed())
+    log("%d passed, %d failed" % (npass, len(checks) - npass))
+    return 0
+
+
 def main():
     rng = random.Random(SEED)
+    if ENV.get("BENCH_ONLY") == "tce":
+        return tce_only(rng)
     log("   sizes: 32B %d rows, 100B %d rows, 4KB %d rows; %d reps; pgp sample %d; "
         "pgbench %d s x %d rounds; seed %d" % (ROWS[32], ROWS[100], ROWS[4096], REPS, PGP_ROWS,
                                                PGB_SECONDS, PGB_ROUNDS, SEED))
@@ -565,6 +583,9 @@ def main():
     stmt_ns, stmt_n = stmt_loop(files, rng)
     tps_med, tps_all = pgbench_run(files, rng)
     stats_end = cache_stats()
+    # column encryption (issue 13): its own tables, after the other timings
+    import bench_tce
+    tce_checks, tce_lines = bench_tce.run(psql, log, fmt_table, rng, REPS)
 
     # ---------------------------------------------------------------- report
     log("")
@@ -679,6 +700,10 @@ def main():
                      str(b["anon"]), str(a["anon"]), str(a["shmem"])])
     log(fmt_table(["rows", "VmHWM before", "VmHWM after", "growth", "RssAnon before", "RssAnon after",
                    "RssShmem after"], mrow))
+
+    checks.extend(tce_checks)
+    for line in tce_lines:
+        log(line)
 
     log("")
     log("== Bar (ratios from this run)")
