@@ -3,6 +3,7 @@
  * aws_config.c
  *	  The pg_kms.aws_* settings, the region and the endpoint of a service
  *	  as the AWS SDKs find them (setting, then the environment).
+ *	  pg_kms.aws_proxy is superuser-only: a proxy URL may carry a password.
  *
  * IDENTIFICATION
  *	  src/aws/aws_config.c
@@ -54,7 +55,7 @@ KmsAwsDefineGucs(void)
 	DefineCustomStringVariable("pg_kms.aws_proxy",
 							   "Proxy URL for AWS calls.",
 							   "Empty: HTTPS_PROXY, HTTP_PROXY and NO_PROXY from the server's environment.",
-							   &kms_aws_proxy, "", PGC_SIGHUP, 0,
+							   &kms_aws_proxy, "", PGC_SIGHUP, GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 	DefineCustomIntVariable("pg_kms.aws_connect_timeout",
 							"Time allowed to connect to an AWS endpoint, per attempt.",
