@@ -326,6 +326,21 @@ KmsAwsHttp(const char *method, const char *url,
 	return ok;
 }
 
+/* the text of the first <tag>...</tag> (palloc'd), NULL if none */
+static char *
+xml_text(const char *xml, const char *tag)
+{
+	char	   *open = psprintf("<%s>", tag);
+	char	   *close = psprintf("</%s>", tag);
+	const char *b = strstr(xml, open);
+	const char *e = b ? strstr(b, close) : NULL;
+
+	if (b == NULL || e == NULL)
+		return NULL;
+	b += strlen(open);
+	return pnstrdup(b, e - b);
+}
+
 /* "com.amazonaws.kms#NotFoundException:http://..." -> "NotFoundException" */
 static void
 sanitize_code(const char *in, char *out, size_t outlen)
@@ -618,6 +633,12 @@ KmsAwsJsonCall(const char *service, const char *target, const char *json_body,
 				if (msg == NULL)
 					msg = KmsAwsJsonGetString(resp->body.data, "Message");
 			}
+			else if (resp->body.data[0] == '<')
+			{
+				/* an XML error document (query-protocol style, some proxies) */
+				type = xml_text(resp->body.data, "Code");
+				msg = xml_text(resp->body.data, "Message");
+			}
 			if (type != NULL)
 				sanitize_code(type, resp->aws_code, sizeof(resp->aws_code));
 			snprintf(resp->aws_message, sizeof(resp->aws_message), "%s",
@@ -715,7 +736,8 @@ KmsAwsReportError(const KmsAwsResponse *resp, const char *what)
 			raise_as(resp, what, "KeyUnavailableException", KMS_SQLSTATE_KEY_UNAVAILABLE);
 			break;
 		case KMS_AWS_ERR_HTTP:
-			if (code_in(resp->aws_code, auth_codes))
+			if (code_in(resp->aws_code, auth_codes) ||
+				(resp->aws_code[0] == '\0' && (resp->status == 401 || resp->status == 403)))
 				raise_as(resp, what, "AccessDeniedException", KMS_SQLSTATE_ACCESS_DENIED);
 			for (int i = 0; passthrough[i].code; i++)
 				if (strcmp(resp->aws_code, passthrough[i].code) == 0)
