@@ -21,6 +21,12 @@ our @EXPORT = qw(aws_emulator_start aws_emulator_stop aws_ctl aws_calls aws_requ
   aws_conf aws_env);
 
 my $root = "$FindBin::RealBin/../..";
+my %started;    # pid => 1: emulators to stop if a test dies
+
+END
+{
+	kill 'TERM', $_ for keys %started;
+}
 
 # Start the emulator (a new CA in $dir unless one is there); port 0 picks a
 # free one.  Returns a handle: {port, ca, dir, pid}.
@@ -55,6 +61,7 @@ sub aws_emulator_start
 			close $fh;
 			if (defined $l && $l =~ /^READY (\d+)/)
 			{
+				$started{$pid} = 1;
 				return { port => $1, ca => "$dir/ca/ca.pem", dir => $dir, pid => $pid };
 			}
 		}
@@ -69,6 +76,7 @@ sub aws_emulator_stop
 	return unless $emu->{pid};
 	kill 'TERM', $emu->{pid};
 	waitpid($emu->{pid}, 0);
+	delete $started{ $emu->{pid} };
 	$emu->{pid} = undef;
 	return;
 }
