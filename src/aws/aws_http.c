@@ -12,7 +12,8 @@
  *	  must not use SIGALRM, which PostgreSQL's timeouts own.  The write and
  *	  header callbacks only malloc (never palloc), so no error can longjmp
  *	  out of libcurl; the progress callback aborts the transfer when a query
- *	  cancel or termination is pending, and it is raised right after.
+ *	  cancel or termination is pending, and it is raised right after, once
+ *	  the request's headers (signature, session token) are freed.
  *
  *	  Nothing secret is logged: request bodies (plaintext keys in
  *	  GenerateDataKey answers, secret values) are never in a message.
@@ -243,14 +244,28 @@ perform(const char *method, const char *url, struct curl_slist *hdrs,
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
 	if (st->interrupted)
 	{
-		free(st->data);
+		if (st->data)
+		{
+			explicit_bzero(st->data, st->len);
+			free(st->data);
+		}
 		st->data = NULL;
+		st->len = 0;
 		/* the connection may be mid-answer: never reuse it */
 		curl_easy_cleanup(curl_handle);
 		curl_handle = NULL;
-		CHECK_FOR_INTERRUPTS();
 	}
 	return rc;
+}
+
+/* free a header list, wiping it first (tokens, signatures) */
+static void
+slist_free_wiped(struct curl_slist *list)
+{
+	for (struct curl_slist *l = list; l; l = l->next)
+		if (l->data)
+			explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(list);
 }
 
 static bool
@@ -303,7 +318,7 @@ KmsAwsHttp(const char *method, const char *url,
 		pfree(line);
 		if (n == NULL)
 		{
-			curl_slist_free_all(list);
+			slist_free_wiped(list);
 			snprintf(why, whylen, "out of memory");
 			return false;
 		}
@@ -312,7 +327,10 @@ KmsAwsHttp(const char *method, const char *url,
 	rc = perform(method, url, list, body, body ? strlen(body) : 0,
 				 Min(timeout_ms, (long) kms_aws_connect_timeout), timeout_ms,
 				 &st, status, errbuf);
-	curl_slist_free_all(list);
+	slist_free_wiped(list);
+	/* the cancel or termination that aborted the transfer, raised now */
+	if (st.interrupted)
+		CHECK_FOR_INTERRUPTS();
 	ok = (rc == CURLE_OK);
 	if (ok)
 		appendBinaryStringInfo(out, st.data ? st.data : "", (int) st.len);
@@ -578,7 +596,9 @@ KmsAwsJsonCall(const char *service, const char *target, const char *json_body,
 		rc = perform("POST", url, list, json_body, bodylen,
 					 kms_aws_connect_timeout, kms_aws_request_timeout,
 					 &st, &status, errbuf);
-		curl_slist_free_all(list);
+		slist_free_wiped(list);
+		if (st.interrupted)
+			CHECK_FOR_INTERRUPTS();
 		resp->status = status;
 		strlcpy(resp->request_id, st.request_id, sizeof(resp->request_id));
 		if (st.data != NULL)

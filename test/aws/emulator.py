@@ -297,7 +297,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.rfile.read(n) if n else b""
 
     def _send(self, status, payload, ctype="application/x-amz-json-1.1", extra=None):
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        # '/' escaped as '\/' (valid JSON some encoders emit): clients must unescape
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).replace("/", "\\/").encode()
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
