@@ -36,11 +36,13 @@
  *	  - Returns true on an HTTP 2xx answer whose body is a JSON object
  *		(resp->body).  Otherwise false, resp describing the failure; with
  *		KMS_AWS_RAISE it raises the mapped error itself instead
- *		(KmsAwsReportError).  Only an interrupt, out-of-memory or a setting
- *		error raise without KMS_AWS_RAISE.
- *	  - Nothing secret is ever in resp->error_message, in a message or a log
+ *		(KmsAwsReportError).  Without KMS_AWS_RAISE only an interrupt,
+ *		out-of-memory, the lock check above or a signing failure raise (no
+ *		region, no credentials, a bad endpoint: false, KMS_AWS_ERR_CONFIG).
+ *	  - Nothing secret is ever in resp->aws_message, in a message or a log
  *		line: the request body is never logged, the response body only goes
- *		to the caller.
+ *		to the caller, who wipes it with KmsAwsResponseFree() (it may hold a
+ *		data key or a secret value).
  *
  *	  void KmsAwsReportError(resp, what) raises the mapped ereport: our
  *	  exception name and SQLSTATE (AccessDeniedException for credential and

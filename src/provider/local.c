@@ -8,6 +8,11 @@
  *	  server: it is reported at start and by every call that needs it, and
  *	  the first call that needs it tries the settings again (retry.c).
  *
+ *	  Material wrapped by the aws provider (aws.c, marked) is handed to it,
+ *	  so a database keeps working while it migrates between providers; under
+ *	  pg_kms.provider = 'aws' a master key is optional and its absence is
+ *	  not reported at start.
+ *
  *	  Reading the key from the file or command (and the settings that name
  *	  them) is master_key_source.c; earlier master keys (the keyring, and
  *	  pg_kms.previous_master_key_file) unwrap what they wrapped
