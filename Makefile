@@ -33,7 +33,7 @@ PG_CPPFLAGS = -I$(srcdir)/src -std=gnu99 -Wall -Wextra -Wno-unused-parameter -Wn
 # No libpq: the rotation worker logs in with its own SCRAM-only client (src/rotation/scram.c).
 SHLIB_LINK = -lcrypto -lcurl
 EXTRA_CLEAN = $(DATA_built) test/output_iso results regression.diffs regression.out \
-	test/fuzz/fuzz_ciphertext test/kat/kat_gcm tmp_check
+	test/fuzz/fuzz_ciphertext test/kat/kat_gcm test/aws/sigv4_vectors tmp_check
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -60,9 +60,18 @@ CHECK_LAYERS_FLAGS ?=
 check-layers:
 	python3 scripts/check_layers.py $(CHECK_LAYERS_FLAGS)
 
-check-standalone: test/kat/kat_gcm test/fuzz/fuzz_ciphertext
+# The SigV4 signer (plain C too) against the vectors in test/aws/sigv4/.
+test/aws/sigv4_vectors: test/aws/sigv4_vectors.c src/aws/sigv4.c src/aws/sigv4.h
+	$(CC) -O1 -Wall -I src/aws -o $@ test/aws/sigv4_vectors.c src/aws/sigv4.c -lcrypto
+
+check-standalone: test/kat/kat_gcm test/fuzz/fuzz_ciphertext test/aws/sigv4_vectors
 	./test/kat/kat_gcm
 	./test/fuzz/fuzz_ciphertext 200000
+	./test/aws/sigv4_vectors classic test/aws/sigv4/aws4_testsuite
+	./test/aws/sigv4_vectors classic test/aws/sigv4/aws-docs-iam-listusers
+	./test/aws/sigv4_vectors classic test/aws/sigv4/derived-json-protocol
+	./test/aws/sigv4_vectors v4 test/aws/sigv4/aws-signing-test-suite-v4
+	./test/aws/sigv4_vectors key
 
 bench:
 	bash bench/run.sh

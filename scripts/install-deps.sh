@@ -12,6 +12,7 @@ PKGS=(
 	libssl-dev libcurl4-openssl-dev build-essential pkg-config
 	python3 python3-cryptography python3-botocore python3-psycopg2 python3-psycopg   # interop tests
 	libipc-run-perl perl          # TAP tests (PostgreSQL::Test::Cluster, prove)
+	openssl libio-socket-ssl-perl # aws TAP tests: the emulator's throwaway CA, HTTPS to its control API
 	ca-certificates procps
 	debhelper dpkg-dev lintian postgresql-server-dev-all   # the Debian package (scripts/build-deb.sh)
 )

@@ -8,6 +8,11 @@
  *	  server: it is reported at start and by every call that needs it, and
  *	  the first call that needs it tries the settings again (retry.c).
  *
+ *	  Material wrapped by the aws provider (aws.c, marked) is handed to it,
+ *	  so a database keeps working while it migrates between providers; under
+ *	  pg_kms.provider = 'aws' a master key is optional and its absence is
+ *	  not reported at start.
+ *
  *	  Reading the key from the file or command (and the settings that name
  *	  them) is master_key_source.c; earlier master keys (the keyring, and
  *	  pg_kms.previous_master_key_file) unwrap what they wrapped
@@ -75,6 +80,7 @@
 #include "utils/guc.h"
 
 #include "catalog/kms_catalog.h"
+#include "provider/aws_internal.h"
 #include "provider/local_internal.h"
 #include "provider/master_key_source.h"
 
@@ -113,17 +119,26 @@ static KmsMasterSlot *pm_slot = NULL;
 
 static void KmsLocalCheckMasterKey(bool for_write);
 
+static bool
+KmsProviderCheck(char **newval, void **extra, GucSource source)
+{
+	if (strcmp(*newval, "local") == 0 || strcmp(*newval, "aws") == 0)
+		return true;
+	GUC_check_errdetail("pg_kms.provider must be \"local\" or \"aws\".");
+	return false;
+}
+
 void
 KmsProviderDefineGucs(void)
 {
 	DefineCustomStringVariable("pg_kms.provider",
-							   "Key provider that wraps key material.",
-							   "Only \"local\" is available in this release.",
+							   "Key provider that wraps new key material.",
+							   "\"local\" (a master key) or \"aws\" (AWS KMS data keys, pg_kms.aws_kms_key_id).",
 							   &kms_provider_name,
 							   "local",
 							   PGC_POSTMASTER,
 							   0,
-							   NULL, NULL, NULL);
+							   KmsProviderCheck, NULL, NULL);
 }
 
 /* The master slot; errors out unless pg_kms was preloaded. */
@@ -286,11 +301,16 @@ KmsLocalLoadMasterKey(void)
 			return;
 		}
 	}
-	if (strcmp(kms_provider_name, "local") != 0)
+	/*
+	 * Under the aws provider a master key is optional: it unwraps material
+	 * still under it (a migration in either direction).
+	 */
+	if (strcmp(kms_provider_name, "aws") == 0 &&
+		(kms_master_key_file == NULL || kms_master_key_file[0] == '\0') &&
+		(kms_master_key_command == NULL || kms_master_key_command[0] == '\0'))
 	{
 		snprintf(m->error, sizeof(m->error),
-				 "pg_kms.provider \"%s\" is not available; only \"local\" is", kms_provider_name);
-		ereport(WARNING, (errmsg("pg_kms: %s", m->error)));
+				 "no master key is configured (pg_kms.provider is \"aws\")");
 		return;
 	}
 	/* earlier keys first: a current key loaded later on demand needs them */
@@ -680,9 +700,9 @@ KmsNoteClusterKcv(void)
 		KmsRecordClusterKcv(kcv, LOG);
 }
 
-static void
-KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
-			   uint8 *out, size_t outcap, size_t *outlen)
+void
+KmsLocalUnwrapMaterial(const uint8 *key_id, uint32 version, const bytea *wrapped,
+					   uint8 *out, size_t outcap, size_t *outlen)
 {
 	bool		used_previous;
 	int			rc;
@@ -707,6 +727,17 @@ KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
 		KmsNoteClusterKcv();
 }
 
+/* Material wrapped by the aws provider (a migration) is AWS's to unwrap. */
+static void
+KmsLocalUnwrap(const uint8 *key_id, uint32 version, const bytea *wrapped,
+			   uint8 *out, size_t outcap, size_t *outlen)
+{
+	if (KmsAwsIsWrapped(wrapped))
+		KmsAwsUnwrapMaterial(key_id, version, wrapped, out, outcap, outlen);
+	else
+		KmsLocalUnwrapMaterial(key_id, version, wrapped, out, outcap, outlen);
+}
+
 static const KmsProvider KmsLocalProvider = {
 	"local",
 	KmsLocalGenerate,
@@ -716,6 +747,8 @@ static const KmsProvider KmsLocalProvider = {
 const KmsProvider *
 KmsGetProvider(void)
 {
+	if (kms_provider_name != NULL && strcmp(kms_provider_name, "aws") == 0)
+		return &KmsAwsProvider;
 	return &KmsLocalProvider;
 }
 
@@ -809,6 +842,12 @@ KmsLocalRewrap(const uint8 *key_id, uint32 version, const bytea *w)
 	bytea	   *neww;
 	bool		used_previous;
 
+	/* wrapped by AWS KMS (migrating back from the aws provider) */
+	if (KmsAwsIsWrapped(w))
+	{
+		KmsAwsUnwrapMaterial(key_id, version, w, material, sizeof(material), &len);
+		goto wrap;
+	}
 	/* already under the target? */
 	if (kms_unwrap(rewrap_target, key_id, version,
 				   (uint8 *) VARDATA_ANY(w), VARSIZE_ANY_EXHDR(w),
@@ -830,6 +869,7 @@ KmsLocalRewrap(const uint8 *key_id, uint32 version, const bytea *w)
 				 errmsg("KeyUnavailableException: the key material of key \"%s\" version %d could not be unwrapped with the current or previous master key or the keyring; nothing was rotated", kids, (int32) version),
 				 errhint("Put the master key that wrapped it in pg_kms.master_keyring_directory (or set pg_kms.previous_master_key_file to it) and restart the server.")));
 	}
+wrap:
 	neww = palloc(VARHDRSZ + KMS_WRAP_OVERHEAD + len);
 	SET_VARSIZE(neww, VARHDRSZ + KMS_WRAP_OVERHEAD + len);
 	rc = kms_wrap(rewrap_target, key_id, version, material, len, (uint8 *) VARDATA(neww));
@@ -857,7 +897,7 @@ KmsLocalRewrapEnd(void)
 	SET_VARSIZE(kcvb, VARHDRSZ + KMS_KCV_LEN);
 	memcpy(VARDATA(kcvb), rewrap_kcv, KMS_KCV_LEN);
 	arg = PointerGetDatum(kcvb);
-	rc = SPI_execute_with_args("UPDATE kms.master SET kcv = $1, rotated = pg_catalog.now() WHERE id = 1",
+	rc = SPI_execute_with_args("UPDATE kms.master SET kcv = $1, provider = 'local', rotated = pg_catalog.now() WHERE id = 1",
 							   1, &t, &arg, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE)
 		elog(ERROR, "SPI_execute failed: %d", rc);

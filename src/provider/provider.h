@@ -3,8 +3,8 @@
  * provider.h
  *	  The key-provider interface (src/provider/): what wraps and unwraps
  *	  key-version material.  `local` (local.c) wraps under a master key
- *	  read at server start and kept across crash restarts; `aws` (a later
- *	  part) will call AWS KMS.  Callers never know which one runs.
+ *	  read at server start and kept across crash restarts; `aws` (aws.c)
+ *	  calls AWS KMS (src/aws/).  Callers never know which one runs.
  *
  *	  The master key lives in a slot of the shared key cache's protected
  *	  region (cache/cache.c hands the slot and its lock over at shared
@@ -14,7 +14,7 @@
  *	  pg_kms.previous_master_key_file and pg_kms.master_keyring_directory,
  *	  and kms.master (the master key's check value).
  *
- *	  May call: catalog/, common/, crypto/.
+ *	  May call: catalog/, aws/, common/, crypto/.
  *
  * IDENTIFICATION
  *	  src/provider/provider.h
@@ -110,6 +110,16 @@ extern void KmsProviderShmemAttach(KmsMasterSlot *slot, LWLock *lock, bool init)
  * version rewrapped under the target (NULL if it is there already), end
  * (kms.master updated; the new key published at commit).
  */
+/*
+ * The rewrap for the provider that runs (aws_rewrap.c): the local rotation
+ * above, or under aws every version not under pg_kms.aws_kms_key_id
+ * wrapped again under it.  Rewrap returns NULL when nothing is to be done.
+ */
+extern void KmsProviderRewrapBegin(const char *path);
+extern bytea *KmsProviderRewrap(const uint8 *key_id, uint32 version, const bytea *wrapped);
+extern void KmsProviderRewrapEnd(void);
+extern const char *KmsProviderName(void);
+
 extern void KmsLocalRewrapBegin(const char *path);
 extern bytea *KmsLocalRewrap(const uint8 *key_id, uint32 version, const bytea *wrapped);
 extern void KmsLocalRewrapEnd(void);
