@@ -43,6 +43,7 @@
 #include "provider/provider.h"
 #include "rotation/rotation.h"
 #include "secrets/principals.h"
+#include "secrets/remote.h"
 #include "worker/worker.h"
 
 PG_MODULE_MAGIC;
@@ -65,6 +66,7 @@ kms_shmem_request_all(void)
 	KmsAuditShmemRequest();
 	KmsWorkerShmemRequest();
 	KmsCacheShmemRequest();
+	KmsRemoteSecretShmemRequest();
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -85,6 +87,7 @@ kms_shmem_startup(void)
 	KmsAuditShmemStartup();
 	KmsWorkerShmemStartup();
 	KmsCacheShmemStartup();
+	KmsRemoteSecretShmemStartup();
 }
 
 /*
@@ -214,6 +217,7 @@ _PG_init(void)
 	KmsAuditDefineGucs();		/* audit, audit_* */
 	KmsWorkerDefineGucs();		/* database, worker_naptime */
 	KmsRotationDefineGucs();	/* rotation_jobs, rotation_* */
+	KmsRemoteSecretDefineGucs();	/* remote_secret_cache_* */
 
 	MarkGUCPrefixReserved("pg_kms");
 

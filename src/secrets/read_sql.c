@@ -40,6 +40,7 @@
 #include "keystore/keystore.h"
 
 #include "secrets/secrets_internal.h"
+#include "secrets/remote.h"
 
 /* ----------------------------------------------------------------
  * The per-backend GetSecretValue cache
@@ -322,6 +323,8 @@ get_secret(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	ref = ArgSecretId(fcinfo, 0);
+	if (KmsSecretIsRemoteArn(ref))	/* AWS Secrets Manager, through a link */
+		return KmsRemoteGetSecret(fcinfo, ref, false);
 	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
 	KmsAudit("GetSecretValue", e->meta.arn, 0, "success");
@@ -353,6 +356,8 @@ get_secret_value(PG_FUNCTION_ARGS)
 
 	SecretCacheCheck();
 	ref = ArgSecretId(fcinfo, 0);
+	if (KmsSecretIsRemoteArn(ref))	/* AWS Secrets Manager, through a link */
+		return KmsRemoteGetSecret(fcinfo, ref, true);
 	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
 	initStringInfo(&buf);
