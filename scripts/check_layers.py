@@ -35,6 +35,7 @@ import sys
 LAYERS = [
     ("crypto",),                  # plain C over OpenSSL, no PostgreSQL headers
     ("common",),                  # errors, names, ids, uuid, ARNs, tags, fmgr helpers, secure memory, hooks
+    ("aws",),                     # AWS client: SigV4, credentials, HTTPS (libcurl), JSON 1.1 calls
     ("catalog",),                 # SPI as the extension owner, authorisation helpers
     ("audit",),                   # events, queue, aggregate, drain jobs
     ("provider",),                # key providers: interface, local master key

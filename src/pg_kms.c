@@ -37,6 +37,7 @@
 #include "utils/inval.h"
 
 #include "audit/audit.h"
+#include "aws/aws_client.h"
 #include "catalog/guard.h"
 #include "cache/cache.h"
 #include "keystore/keystore.h"
@@ -211,6 +212,7 @@ _PG_init(void)
 	KmsLocalProviderDefineGucs();	/* master_key_file, _command, previous_ */
 	KmsProviderDefineGucs();	/* provider */
 	KmsArnDefineGucs();			/* region, account_id */
+	KmsAwsDefineGucs();			/* aws_* */
 	KmsGuardDefineGucs();		/* allow_unsafe_drop */
 	KmsCacheDefineGucs();		/* key_cache_size, key_cache_ttl */
 	KmsSecureMemDefineGucs();	/* protect_memory */
