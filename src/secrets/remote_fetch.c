@@ -27,47 +27,7 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
-#if __has_include("aws/aws_client.h")
 #include "aws/aws_client.h"
-#else
-/* TEMPORARY until branch aws is merged: a client that always fails */
-typedef enum KmsAwsErrorKind
-{
-	KMS_AWS_OK = 0, KMS_AWS_ERR_CONFIG, KMS_AWS_ERR_CONNECT, KMS_AWS_ERR_TIMEOUT,
-	KMS_AWS_ERR_HTTP, KMS_AWS_ERR_MALFORMED
-} KmsAwsErrorKind;
-typedef struct KmsAwsResponse
-{
-	KmsAwsErrorKind kind;
-	long		status;
-	StringInfoData body;
-	char		request_id[128];
-	char		aws_code[128];
-	char		aws_message[512];
-	int			attempts;
-} KmsAwsResponse;
-static bool
-KmsAwsJsonCall(const char *service, const char *target, const char *json_body,
-			   KmsAwsResponse *resp, int flags)
-{
-	resp->kind = KMS_AWS_ERR_CONFIG;
-	strlcpy(resp->aws_message, "no aws client", sizeof(resp->aws_message));
-	return false;
-}
-static void KmsAwsResponseFree(KmsAwsResponse *resp) {}
-static void
-KmsAwsJsonAppendString(StringInfo buf, const char *s)
-{
-	escape_json(buf, s);
-}
-static void KmsAwsReportError(const KmsAwsResponse *resp, const char *what) pg_attribute_noreturn();
-static void
-KmsAwsReportError(const KmsAwsResponse *resp, const char *what)
-{
-	elog(ERROR, "aws: %s", what);
-	pg_unreachable();
-}
-#endif
 #include "secrets/secrets_internal.h"
 #include "secrets/remote_internal.h"
 

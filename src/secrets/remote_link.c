@@ -309,11 +309,12 @@ kms_remote_secrets(PG_FUNCTION_ARGS)
 		MemoryContext old = MemoryContextSwitchTo(cxt);
 		TimestampTz *ts_copy = palloc(sizeof(TimestampTz));
 
+		/* the lists outlive the catalog's SPI context */
 		*ts_copy = DatumGetTimestampTz(SpiDatum(i, 3, &isnull));
-		MemoryContextSwitchTo(old);
 		ids = lappend(ids, SpiStr(i, 1, cxt));
 		remotes = lappend(remotes, SpiStr(i, 2, cxt));
 		dates = lappend(dates, ts_copy);
+		MemoryContextSwitchTo(old);
 	}
 	KmsCatalogExit(&st);
 
@@ -368,14 +369,6 @@ AuditRead(const char *operation, const char *arn, SecretMeta *m, RemoteOutcome h
 	KmsAuditEx(operation, arn, NULL, "success", KmsAuditParams(&p));
 }
 
-/* AWS's refusals and failures are audited where they are raised (RemoteRaise). */
-static char *
-CacheGetAudited(const char *arn, const char *version_id, const char *stage, bool force,
-				RemoteOutcome *how, const char *operation)
-{
-	return RemoteCacheGet(arn, version_id, stage, force, how);
-}
-
 Datum
 KmsRemoteGetSecret(FunctionCallInfo fcinfo, const char *ref, bool as_json)
 {
@@ -394,7 +387,8 @@ KmsRemoteGetSecret(FunctionCallInfo fcinfo, const char *ref, bool as_json)
 		stage = "AWSCURRENT";
 	LinkForRead(ref, SEC_OP_GET_SECRET_VALUE, &m);
 
-	json = CacheGetAudited(ref, version_id, stage, false, &how, "GetSecretValue");
+	/* AWS's refusals and failures are audited where raised (RemoteRaise) */
+	json = RemoteCacheGet(ref, version_id, stage, false, &how);
 	buf.data = json;
 	buf.len = strlen(json);
 	buf.maxlen = buf.len + 1;
@@ -457,8 +451,7 @@ kms_refresh_remote_secret(PG_FUNCTION_ARGS)
 		char	   *json;
 
 		*sep = '\0';
-		json = CacheGetAudited(arn, k[0] ? k : NULL, sep[1] ? sep + 1 : NULL, true, &how,
-							   "RefreshRemoteSecret");
+		json = RemoteCacheGet(arn, k[0] ? k : NULL, sep[1] ? sep + 1 : NULL, true, &how);
 		kms_cleanse(json, strlen(json));
 		n++;
 	}
