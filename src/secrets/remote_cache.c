@@ -304,7 +304,10 @@ EntryStore(RemoteEntry *e, const char *json)
 	dp = dsa_allocate_extended(remote_dsa, REMOTE_NONCE + REMOTE_TAG + len,
 							   DSA_ALLOC_NO_OOM);
 	if (!DsaPointerIsValid(dp))
-		return;					/* not cached; served all the same */
+	{
+		EntryDropValue(e);		/* not cached (served all the same) */
+		return;
+	}
 	p = dsa_get_address(remote_dsa, dp);
 	if (kms_random_bytes(p, REMOTE_NONCE) != 0 ||
 		kms_aead_encrypt(remote_aead, p, (const uint8 *) e->key, strlen(e->key),
@@ -312,6 +315,7 @@ EntryStore(RemoteEntry *e, const char *json)
 						 p + REMOTE_NONCE + REMOTE_TAG, p + REMOTE_NONCE) != 0)
 	{
 		dsa_free(remote_dsa, dp);
+		EntryDropValue(e);
 		return;
 	}
 	EntryDropValue(e);
@@ -370,8 +374,7 @@ static void
 WarnStale(const char *arn, TimestampTz fetched_at, const RemoteFailure *f)
 {
 	ereport(WARNING,
-			(errcode(KMS_SQLSTATE_DEPENDENCY_TIMEOUT),
-			 errmsg("pg_kms: serving the cached value of remote secret \"%s\" fetched at %s: its refresh failed with %s",
+			(errmsg("pg_kms: serving the cached value of remote secret \"%s\" fetched at %s: its refresh failed with %s",
 					arn, timestamptz_to_str(fetched_at), RemoteFailureName(f)),
 			 errdetail("AWS error code: %s; request id: %s.",
 					   f->aws_code[0] ? f->aws_code : "none",

@@ -330,7 +330,7 @@ RemoteRaise(const char *arn, const RemoteFailure *fail)
 							 "AWS Secrets Manager can't find the specified secret \"%s\" (or the version asked for)", arn);
 		if (strcmp(code, "AccessDeniedException") == 0)
 			kms_error_detail(AccessDeniedException, KMS_SQLSTATE_ACCESS_DENIED, detail,
-							 "AWS denied this server's credentials GetSecretValue on secret \"%s\"", arn);
+							 "AWS denied GetSecretValue on secret \"%s\" to this server's credentials", arn);
 		if (strcmp(code, "DecryptionFailure") == 0)
 			kms_error_detail(DecryptionFailure, KMS_SQLSTATE_DECRYPTION_FAILURE, detail,
 							 "AWS Secrets Manager can't decrypt secret \"%s\" with its KMS key", arn);
