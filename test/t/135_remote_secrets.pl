@@ -87,6 +87,7 @@ my $arn_unlinked = "arn:aws:secretsmanager:us-east-1:$acct:secret:prod/other-Mm2
 my $v1 = 'a' x 32;
 my $v2 = 'b' x 32;
 my $v3 = 'c' x 32;
+my $seeds = 0;
 
 sub seed
 {
@@ -106,7 +107,7 @@ sub seed
 	close $fh;
 	rename("$state/secretsmanager.json.new", "$state/secretsmanager.json") or die;
 	# the module notices a change by mtime: make sure it moves
-	my $t = time + (++$main::seeds);
+	my $t = time + (++$seeds);
 	utime($t, $t, "$state/secretsmanager.json");
 	return;
 }
@@ -286,6 +287,46 @@ ok($node->poll_query_until('postgres', qq{SELECT count(*) > 0 FROM kms.audit
 my $log = slurp_file($node->logfile);
 unlike($log, qr/value-one|value-two|value-three|other-value|remote-135-secret-key/,
 	'no value and no credential in the server log');
+
+# ---------------------------------------------------------------- interrupts
+# A statement cancelled while its backend fetches: the entry is not left
+# "being fetched" by a live backend (the next read would wait for ever).
+emu('/__control', '{"op":"fault","kind":"slow","seconds":4,"count":1,"target":"secretsmanager.GetSecretValue"}');
+reset_calls();
+my $sa = $node->background_psql('postgres', on_error_stop => 0, extra_params => [ '-U', 'app' ]);
+$sa->query("SET statement_timeout = '1s'; SELECT get_secret('$arn_bin', version_id => '$v1') IS NULL");
+like($sa->{stderr}, qr/statement timeout|canceling statement/, 'a fetch in flight is cancelled by statement_timeout');
+# the cancelled session stays connected: a stale "being fetched" mark by its
+# live backend would make the next read wait (here until its timeout)
+is($node->safe_psql('postgres', "SET statement_timeout = '20s'; SELECT get_secret_value('$arn_bin', version_id => '$v1')->>'SecretBinary'",
+	extra_params => [ '-U', 'app' ]), 'AAECAw==', 'the next read fetches (it does not wait for the cancelled one)');
+$sa->quit;
+is(calls(), 2, 'one call each');
+
+# A backend terminated while it fetches: a backend waiting for it takes over.
+emu('/__control', '{"op":"fault","kind":"slow","seconds":6,"count":1,"target":"secretsmanager.GetSecretValue"}');
+reset_calls();
+my ($co, $ce, $do, $de) = ('', '', '', '');
+my $c = IPC::Run::start(
+	[ 'psql', '-XAtq', '-h', $node->host, '-p', $node->port, '-U', 'app', '-d', 'postgres',
+	  '-c', "SELECT get_secret('$arn_db', version_id => '$v2', version_stage => 'AWSPREVIOUS')" ],
+	'>', \$co, '2>', \$ce);
+my $tries = 0;
+select(undef, undef, undef, 0.2) while calls() < 1 && $tries++ < 100;
+my $d = IPC::Run::start(
+	[ 'psql', '-XAtq', '-h', $node->host, '-p', $node->port, '-U', 'app', '-d', 'postgres',
+	  '-c', "SET statement_timeout = '30s'; SELECT get_secret('$arn_db', version_id => '$v2', version_stage => 'AWSPREVIOUS')" ],
+	'>', \$do, '2>', \$de);
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM pg_stat_activity
+	WHERE usename = 'app' AND query LIKE '%AWSPREVIOUS%' AND state = 'active'}), 'fetcher and waiter both running');
+$node->safe_psql('postgres', q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	WHERE usename = 'app' AND query LIKE '%AWSPREVIOUS%' AND query NOT LIKE '%statement_timeout%'});
+$c->finish;
+$d->finish;
+like($ce, qr/terminat/, 'the fetching backend was terminated');
+is($do, "value-two\n", 'the waiting backend took the fetch over and read the value');
+is(calls(), 2, 'the dead fetch and the one that took over');
+emu('/__control', '{"op":"clear_faults"}');
 
 # ---------------------------------------------------------------- restart
 $node->restart;
