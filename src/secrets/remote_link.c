@@ -27,13 +27,16 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "catalog/kms_catalog.h"
@@ -186,15 +189,103 @@ RemoteArnOfLink(const uint8 *id)
 }
 
 /*
+ * Per backend: remote ARN -> the link's secret (or none), as the local read
+ * cache keeps a secret's metadata: valid while the shared generation stays
+ * put (every secret and grant change moves it at commit, and this backend's
+ * own at once); the privilege check still runs on every call.
+ */
+#define LINK_CACHE_MAX	1024
+
+typedef struct LinkCacheEntry
+{
+	char		arn[2049];		/* hash key: MUST BE FIRST */
+	bool		linked;
+	SecretMeta	meta;
+} LinkCacheEntry;
+
+static MemoryContext LinkCacheContext = NULL;
+static HTAB *link_cache = NULL;
+static uint64 link_cache_gen = 0;
+
+static void
+LinkCacheReset(uint64 gen)
+{
+	HASHCTL		ctl;
+
+	if (LinkCacheContext)
+		MemoryContextReset(LinkCacheContext);
+	else
+		LinkCacheContext = AllocSetContextCreate(TopMemoryContext,
+												 "pg_kms remote secret links",
+												 ALLOCSET_SMALL_SIZES);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(((LinkCacheEntry *) 0)->arn);
+	ctl.entrysize = sizeof(LinkCacheEntry);
+	ctl.hcxt = LinkCacheContext;
+	link_cache = hash_create("pg_kms remote secret links", 64, &ctl,
+							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	link_cache_gen = gen;
+}
+
+/* Copy what m points to into cxt. */
+static void
+MetaCopy(SecretMeta *dst, const SecretMeta *src, MemoryContext cxt)
+{
+	*dst = *src;
+	dst->arn = MemoryContextStrdup(cxt, src->arn);
+	dst->name = MemoryContextStrdup(cxt, src->name);
+	dst->grantees = MemoryContextAlloc(cxt, sizeof(Oid) * (src->ngrants + 1));
+	memcpy(dst->grantees, src->grantees, sizeof(Oid) * src->ngrants);
+	dst->grant_ops = MemoryContextAlloc(cxt, sizeof(uint32) * (src->ngrants + 1));
+	memcpy(dst->grant_ops, src->grant_ops, sizeof(uint32) * src->ngrants);
+}
+
+/* The link of a remote ARN (false: none), through the per-backend cache. */
+static bool
+LinkLookup(const char *arn, SecretMeta *m)
+{
+	bool		use_cache = !IsolationUsesXactSnapshot() && strlen(arn) <= 2048;
+	LinkCacheEntry *e;
+	uint8		id[16];
+	bool		linked;
+
+	if (use_cache)
+	{
+		uint64		gen;
+
+		KmsCheckGeneration();
+		gen = KmsCurrentGeneration();
+		if (gen != link_cache_gen || link_cache == NULL)
+			LinkCacheReset(gen);
+		e = hash_search(link_cache, arn, HASH_FIND, NULL);
+		if (e != NULL)
+		{
+			if (e->linked)
+				MetaCopy(m, &e->meta, CurrentMemoryContext);
+			return e->linked;
+		}
+	}
+	linked = LinkByRemoteArn(arn, id) && SecretLoadById(id, m, false);
+	if (use_cache)
+	{
+		if (hash_get_num_entries(link_cache) >= LINK_CACHE_MAX)
+			LinkCacheReset(link_cache_gen);
+		e = hash_search(link_cache, arn, HASH_ENTER, NULL);
+		e->linked = linked;
+		if (linked)
+			MetaCopy(&e->meta, m, LinkCacheContext);
+	}
+	return linked;
+}
+
+/*
  * The link of a remote ARN, checked for op as a local secret is: without a
  * link the caller gets what it gets for a secret it may not see.
  */
 static void
 LinkForRead(const char *arn, SecretOp op, SecretMeta *m)
 {
-	uint8		id[16];
-
-	if (!LinkByRemoteArn(arn, id) || !SecretLoadById(id, m, false))
+	if (!LinkLookup(arn, m))
 		SecretNotFound(op, arn);
 	if (!SecretAllowed(m, op))
 		SecretDenied(op, arn);

@@ -261,6 +261,22 @@ is($node->safe_psql('postgres', "SELECT try(\$\$SELECT get_secret('$arn_unlinked
 is(calls(), 0, 'refused reads make no call to AWS');
 is(emu('/__calls') =~ /secretsmanager/ ? 'called' : 'none', 'none', 'no Secrets Manager request at all');
 
+# a long session keeps the link per backend: a revoke, and a new link, are
+# seen at its next read
+my $ss = $node->background_psql('postgres', extra_params => [ '-U', 'app' ]);
+is($ss->query_safe("SELECT get_secret('$arn_db')"), 'value-three', 'a long session reads');
+is($ss->query_safe("SELECT try(\$\$SELECT get_secret('$arn_unlinked')\$\$)"), '42501 AccessDeniedException',
+	'and is refused an unlinked ARN');
+$node->safe_psql('postgres', q{SELECT secret_revoke_grant('prod/db', grant_id) FROM secret_list_grants('prod/db')});
+is($ss->query_safe("SELECT try(\$\$SELECT get_secret('$arn_db')\$\$)"), '42501 AccessDeniedException',
+	'a revoked grant holds at once in a session that read before');
+$node->safe_psql('postgres', qq{SELECT kms_link_remote_secret('$arn_unlinked');
+	SELECT secret_create_grant('prod/other', 'app', '{GetSecretValue}');
+	SELECT secret_create_grant('prod/db', 'app', '{GetSecretValue}');});
+is($ss->query_safe("SELECT get_secret('$arn_unlinked')"), 'other-value', 'a new link is seen at once');
+is($ss->query_safe("SELECT get_secret('$arn_db')"), 'value-three', 'and a new grant');
+$ss->quit;
+
 # ---------------------------------------------------------------- errors
 ($ret, $out, $err) = $node->psql('postgres', "SELECT get_secret('$arn_gone')",
 	extra_params => [ '-U', 'app', '-v', 'VERBOSITY=verbose' ]);
