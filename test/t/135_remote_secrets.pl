@@ -35,6 +35,8 @@ system('bash', "$awsdir/make_ca.sh", "$tmp/ca") == 0 or die "make_ca.sh failed";
 my ($emu_out, $emu_err) = ('', '');
 my $emu;
 my $port = 0;
+# stop the emulator also when the test dies
+END { $emu->kill_kill if $emu; }
 
 sub emu_start
 {
@@ -368,4 +370,5 @@ is($standby->safe_psql('postgres', "SELECT try(\$\$SELECT get_secret('$arn_db')\
 $standby->stop;
 $node->stop;
 $emu->kill_kill;
+undef $emu;
 done_testing();
