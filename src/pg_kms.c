@@ -45,6 +45,7 @@
 #include "provider/provider.h"
 #include "rotation/rotation.h"
 #include "secrets/principals.h"
+#include "secrets/remote.h"
 #include "tce/tce.h"
 #include "worker/worker.h"
 
@@ -69,6 +70,7 @@ kms_shmem_request_all(void)
 	KmsAuditShmemRequest();
 	KmsWorkerShmemRequest();
 	KmsCacheShmemRequest();
+	KmsRemoteSecretShmemRequest();
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -89,6 +91,7 @@ kms_shmem_startup(void)
 	KmsAuditShmemStartup();
 	KmsWorkerShmemStartup();
 	KmsCacheShmemStartup();
+	KmsRemoteSecretShmemStartup();
 }
 
 /*
@@ -229,6 +232,7 @@ _PG_init(void)
 	KmsWorkerDefineGucs();		/* database, worker_naptime */
 	KmsRotationDefineGucs();	/* rotation_jobs, rotation_* */
 	KmsTceDefineGucs();			/* column_output */
+	KmsRemoteSecretDefineGucs();	/* remote_secret_cache_* */
 
 	MarkGUCPrefixReserved("pg_kms");
 

@@ -40,6 +40,7 @@
 #include "keystore/keystore.h"
 
 #include "secrets/secrets_internal.h"
+#include "secrets/remote.h"
 
 /* ----------------------------------------------------------------
  * The per-backend GetSecretValue cache
@@ -339,6 +340,8 @@ KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 
 	SecretCacheCheck();
 	ref = ArgSecretId(fcinfo, 0);
+	if (KmsSecretIsRemoteArn(ref))	/* AWS Secrets Manager, through a link */
+		return KmsRemoteGetSecret(fcinfo, ref, false);
 	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
 	AuditRead(e, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
@@ -368,6 +371,8 @@ KMS_AUDITED_ENTRY(get_secret_value, "GetSecretValue", 0)
 
 	SecretCacheCheck();
 	ref = ArgSecretId(fcinfo, 0);
+	if (KmsSecretIsRemoteArn(ref))	/* AWS Secrets Manager, through a link */
+		return KmsRemoteGetSecret(fcinfo, ref, true);
 	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	plain = DecryptEntry(e);
 	initStringInfo(&buf);
