@@ -7,4 +7,9 @@ RESET pg_kms.allow_unsafe_drop;
 RESET client_min_messages;
 \set VERBOSITY default
 DROP FUNCTION fid_try(text);
+DROP FUNCTION fid_looker(text, text, text);
+DROP FUNCTION fid_temp_maker(text, text, text);
+DROP FUNCTION fid_names(jsonb);
+DROP FUNCTION fid_error_of(text);
+DROP FUNCTION fid_audit_wait(text);
 DROP ROLE regress_fid_app;

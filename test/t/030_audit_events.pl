@@ -68,6 +68,9 @@ my $pid = $psql->query_safe('SELECT pg_backend_pid()');
 $psql->query(q{SET ROLE app; SELECT get_secret('tap/s1', version_stage => 'AWSPREVIOUS')});
 kill 'KILL', $pid;
 eval { $psql->quit; };
+# a query can still succeed before the postmaster notices the crash: wait for
+# the crash restart itself, then for the server to take connections again
+$node->wait_for_log(qr/all server processes terminated; reinitializing/, $log_offset);
 $node->poll_query_until('postgres', 'SELECT true') or die 'server did not come back';
 my $log = slurp_file($node->logfile, $log_offset);
 my $in_log = $log =~ /pg_kms audit: \{[^\n]*"pid":$pid,[^\n]*"operation":"GetSecretValue"[^\n]*"outcome":"AccessDeniedException"/;

@@ -45,28 +45,45 @@ my $standby = PostgreSQL::Test::Cluster->new('ustandby');
 $standby->init_from_backup($primary, 'b', has_streaming => 1);
 $standby->start;
 $primary->wait_for_catchup($standby);
-ok($standby->poll_query_until('kms_a', sprintf($both, 'standby')), 'standby: kms_a\'s workers up, in state standby');
-ok($standby->wait_for_log(qr/pg_kms launcher: database "kms_b" is not served/), 'standby: kms_b is not served');
+# The standby's launcher finds both databases at once: which one gets the
+# two slots depends on the order it lists them in, so the test asks.
+my ($served, $unserved);
+for (my $i = 0; $i < 600 && !defined $served; $i++)
+{
+	for my $db ('kms_a', 'kms_b')
+	{
+		next unless $standby->safe_psql($db, sprintf($both, 'standby')) eq 't';
+		$served = $db;
+		$unserved = $db eq 'kms_a' ? 'kms_b' : 'kms_a';
+		last;
+	}
+	usleep(100_000) unless defined $served;
+}
+ok(defined $served, 'standby: one database\'s workers up, in state standby');
+$served //= 'kms_a';
+$unserved //= 'kms_b';
+ok($standby->wait_for_log(qr/pg_kms launcher: database "$unserved" is not served/), "standby: $unserved is not served");
 
-# kms_b fills the standby's queue; past the launcher's grace for a
+# The unserved database fills the standby's queue; past the launcher's grace for a
 # database without a slot (5 s), the events stay queued.
 my $offset = -s $standby->logfile;
-$standby->safe_psql('kms_b', qq{DO \$\$ BEGIN FOR i IN 1 .. 3 * $qsize LOOP PERFORM kms_describe_key(k) FROM tap_k; END LOOP; END \$\$});
+$standby->safe_psql($unserved, qq{DO \$\$ BEGIN FOR i IN 1 .. 3 * $qsize LOOP PERFORM kms_describe_key(k) FROM tap_k; END LOOP; END \$\$});
 sleep(7);
-is($standby->safe_psql('kms_a', 'SELECT queue_length FROM kms_audit_stats()'), $qsize,
+is($standby->safe_psql($served, 'SELECT queue_length FROM kms_audit_stats()'), $qsize,
 	'standby: the queue stays full (nothing discarded)');
-unlike(slurp_file($standby->logfile, $offset), qr/audit events of database "kms_b" are only in the server log/,
+unlike(slurp_file($standby->logfile, $offset), qr/audit events of database "$unserved" are only in the server log/,
 	'standby: no WARNING of discarded events');
 
-# After promotion the launcher discards kms_b's events; kms_a's drain.
+# After promotion the launcher discards the unserved database's events;
+# the served one's drain.
 $standby->promote;
-ok($standby->poll_query_until('kms_a', sprintf($both, 'running')), 'promoted: kms_a\'s workers run');
-ok($standby->wait_for_log(qr/WARNING:  pg_kms launcher: \d+ audit events of database "kms_b" are only in the server log: its audit worker is not running/, $offset),
-	'promoted: the launcher discards kms_b\'s events, with a WARNING');
-$standby->safe_psql('kms_a', q{DO $$ BEGIN FOR i IN 1 .. 20 LOOP PERFORM kms_describe_key(k) FROM tap_k; END LOOP; END $$});
-ok($standby->poll_query_until('kms_a', q{SELECT count(*) = 20 FROM kms.audit WHERE operation = 'DescribeKey'}),
-	'promoted: kms_a\'s events reach its kms.audit');
-ok($standby->poll_query_until('kms_a', "SELECT queue_length < $qsize / 2 FROM kms_audit_stats()"),
+ok($standby->poll_query_until($served, sprintf($both, 'running')), "promoted: ${served}'s workers run");
+ok($standby->wait_for_log(qr/WARNING:  pg_kms launcher: \d+ audit events of database "$unserved" are only in the server log: its audit worker is not running/, $offset),
+	"promoted: the launcher discards ${unserved}'s events, with a WARNING");
+$standby->safe_psql($served, q{DO $$ BEGIN FOR i IN 1 .. 20 LOOP PERFORM kms_describe_key(k) FROM tap_k; END LOOP; END $$});
+ok($standby->poll_query_until($served, q{SELECT count(*) = 20 FROM kms.audit WHERE operation = 'DescribeKey'}),
+	"promoted: ${served}'s events reach its kms.audit");
+ok($standby->poll_query_until($served, "SELECT queue_length < $qsize / 2 FROM kms_audit_stats()"),
 	'promoted: the queue is below half full');
 
 $standby->stop;
