@@ -70,6 +70,17 @@ SELECT kms_decrypt_text(kms_column_ciphertext(ssn), '{"pg_kms:column": "encrypte
   FROM tce_customers WHERE id = 1;
 SELECT kms_decrypt(kms_column_ciphertext(scan), '{"pg_kms:column": "encrypted_bytea"}') AS bytea_via_kms_decrypt
   FROM tce_customers WHERE id = 1;
+-- ... and a deterministic one (format 0x02) the same way, also with the
+-- key named; another context or key is refused as for any blob
+SELECT kms_decrypt_text(kms_column_ciphertext(email), '{"pg_kms:column": "encrypted_text"}') AS det_via_kms_decrypt,
+	   kms_decrypt_text(kms_column_ciphertext(email), '{"pg_kms:column": "encrypted_text"}', 'alias/regress/pii') AS det_key_named
+  FROM tce_customers WHERE id = 1;
+SELECT kms_decrypt_text(kms_column_ciphertext(email), '{"pg_kms:column": "encrypted_bytea"}') FROM tce_customers WHERE id = 1;
+SELECT kms_decrypt_text(kms_column_ciphertext(email)) FROM tce_customers WHERE id = 1;
+SELECT kms_decrypt_text(kms_column_ciphertext(email), '{"pg_kms:column": "encrypted_text", "x": "y"}') FROM tce_customers WHERE id = 1;
+SELECT regress_try(format($$SELECT kms_decrypt_text(kms_column_ciphertext(email), '{"pg_kms:column": "encrypted_text"}', %L) FROM tce_customers WHERE id = 1$$, :'tk2'));
+SELECT kms_decrypt_text(set_byte(c, 29, get_byte(c, 29) # 1), '{"pg_kms:column": "encrypted_text"}')
+  FROM (SELECT kms_column_ciphertext(email) AS c FROM tce_customers WHERE id = 1) x;
 SELECT get_byte(kms_column_ciphertext(ssn), 0) AS randomized_format,
 	   get_byte(kms_column_ciphertext(email), 0) AS deterministic_format,
 	   length(kms_column_ciphertext(ssn)) - octet_length('123-45-6789') AS randomized_overhead,

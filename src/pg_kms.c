@@ -241,6 +241,7 @@ _PG_init(void)
 	/* upward needs, met by registration */
 	KmsCacheSetWrappedFetcher(KmsFetchWrappedMaterial);
 	KmsSetAccountIdSource(KmsGuardStoredAccountId);
+	KmsSetFormatDecryptor(KMS_TCE_FORMAT_DETERMINISTIC, KmsTceDecryptBlob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditDrainJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsAuditRetentionJob);
 	KmsWorkerRegisterJob(KMS_WORKER_AUDIT, &KmsPrincipalsWorkerJob);

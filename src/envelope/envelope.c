@@ -149,6 +149,15 @@ KmsInvalidCiphertext(void)
 			  "the ciphertext is invalid, was altered, or does not match the encryption context");
 }
 
+/* Decryptors of other formats, by first byte (KmsSetFormatDecryptor) */
+static KmsFormatDecryptor format_decryptors[256];
+
+void
+KmsSetFormatDecryptor(uint8 format, KmsFormatDecryptor fn)
+{
+	format_decryptors[format] = fn;
+}
+
 bytea *
 KmsDecryptData(bytea *blob, KmsContext *ctx, const char *expected_keyref,
 			   KmsOp op, bool check_access, KmsKeyInfo **key_out)
@@ -160,6 +169,13 @@ KmsDecryptData(bytea *blob, KmsContext *ctx, const char *expected_keyref,
 	const uint8 *aad2;
 	size_t		aad2len;
 
+	if (VARSIZE_ANY_EXHDR(blob) > 0)
+	{
+		KmsFormatDecryptor fn = format_decryptors[*(const uint8 *) VARDATA_ANY(blob)];
+
+		if (fn != NULL)
+			return fn(blob, ctx, expected_keyref, op, check_access, key_out);
+	}
 	if (kms_blob_parse((const uint8 *) VARDATA_ANY(blob), VARSIZE_ANY_EXHDR(blob), &hdr) != 0)
 		KmsInvalidCiphertext();
 

@@ -44,4 +44,15 @@ extern bytea *KmsDecryptData(bytea *blob, KmsContext *ctx,
 							 const char *expected_keyref, KmsOp op,
 							 bool check_access, KmsKeyInfo **key_out);
 
+/*
+ * Blobs of another format (their first byte), decrypted by a higher layer:
+ * the deterministic values of column encryption (format 0x02, tce/), which
+ * kms_decrypt() opens too.  Same contract as KmsDecryptData.  Installed
+ * from the module entry (src/pg_kms.c) at load.
+ */
+typedef bytea *(*KmsFormatDecryptor) (bytea *blob, KmsContext *ctx,
+									  const char *expected_keyref, KmsOp op,
+									  bool check_access, KmsKeyInfo **key_out);
+extern void KmsSetFormatDecryptor(uint8 format, KmsFormatDecryptor fn);
+
 #endif							/* PG_KMS_ENVELOPE_H */

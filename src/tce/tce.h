@@ -21,6 +21,7 @@
 #define PG_KMS_TCE_H
 
 #include "common/kms_common.h"
+#include "envelope/envelope.h"
 
 /* pg_kms.column_output */
 typedef enum KmsColumnOutput
@@ -56,6 +57,12 @@ typedef struct KmsTceValueInfo
 
 /* Parse a value of either type (detoasted or not); errors on garbage. */
 extern void KmsTceValueGetInfo(struct varlena *value, KmsTceValueInfo *info);
+
+/* kms_decrypt() of a deterministic value: envelope/'s decryptor of its format */
+#define KMS_TCE_FORMAT_DETERMINISTIC 0x02
+extern bytea *KmsTceDecryptBlob(bytea *blob, KmsContext *ctx,
+								const char *expected_keyref, KmsOp op,
+								bool check_access, KmsKeyInfo **key_out);
 
 /*
  * Seal a value of encrypted_text (is_text) or encrypted_bytea for a column

@@ -31,7 +31,7 @@
 
 #define TCE_PENDING			0x00
 #define TCE_RANDOMIZED		0x01	/* == KMS_FORMAT_V1 */
-#define TCE_DETERMINISTIC	0x02
+#define TCE_DETERMINISTIC	KMS_TCE_FORMAT_DETERMINISTIC	/* 0x02 */
 #define TCE_IMPORTED		0x80
 
 #define TCE_DET_HEADER_LEN	21		/* format, key id, version */

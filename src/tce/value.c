@@ -334,6 +334,53 @@ TceSealPlain(TceColumnKey *ck, const char *data, Size len, bool is_text)
 }
 
 /*
+ * Open a sealed deterministic value (p, vlen; the imported flag may be set):
+ * op checked on its key when check_access.  Returns the plaintext
+ * (palloc'd, *len bytes, followed by a NUL) and its key in *key_out.
+ */
+static char *
+TceOpenDeterministic(const uint8 *p, Size vlen, const KmsTceValueInfo *info,
+					 bool is_text, KmsOp op, bool check_access, Size *len,
+					 KmsKeyInfo **key_out, void (*invalid) (void))
+{
+	KmsKeyInfo *key = KmsLookupKeyById(info->key_id);
+	uint8		header[TCE_DET_HEADER_LEN];
+	uint8		aad[TCE_DET_HEADER_LEN + 64];
+	size_t		aadlen;
+	Size		ctlen = vlen - TCE_DET_OVERHEAD;
+	char	   *out;
+
+	if (key == NULL)
+	{
+		char		kid[37];
+
+		/* a foreign value: only those who could see every key learn that */
+		if (!check_access || KmsIsAdmin())
+			invalid();
+		KmsUuidToString(info->key_id, kid);
+		KmsKeyNotFound(kid, op);
+	}
+	if (check_access)
+		KmsCheckAccess(key, op, NULL);
+	KmsCheckUsable(key);
+	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT ||
+		info->version > (uint32) key->current_version)
+		invalid();
+	memcpy(header, p, TCE_DET_HEADER_LEN);
+	header[0] &= ~TCE_IMPORTED;
+	aadlen = TceDetAad(header, is_text, aad);
+	out = palloc(ctlen + 1);
+	if (kms_siv_decrypt(TceSivFor(info->key_id, info->version), aad, aadlen,
+						p + TCE_DET_HEADER_LEN, p + TCE_DET_OVERHEAD, ctlen,
+						(uint8 *) out) != 0)
+		invalid();
+	out[ctlen] = '\0';
+	*len = ctlen;
+	*key_out = key;
+	return out;
+}
+
+/*
  * The plaintext of a value (palloc'd, *len bytes, followed by a NUL), with
  * Decrypt on its key checked.  A pending value is its own plaintext.
  */
@@ -376,39 +423,84 @@ TceDecrypt(struct varlena *value, bool is_text, Size *len)
 	}
 	else
 	{
-		KmsKeyInfo *key = KmsLookupKeyById(info.key_id);
-		uint8		header[TCE_DET_HEADER_LEN];
-		uint8		aad[TCE_DET_HEADER_LEN + 64];
-		size_t		aadlen;
-		Size		ctlen = vlen - TCE_DET_OVERHEAD;
+		KmsKeyInfo *key;
 
-		if (key == NULL)
-		{
-			char		kid[37];
-
-			if (KmsIsAdmin())
-				TceInvalidCiphertext();
-			KmsUuidToString(info.key_id, kid);
-			KmsKeyNotFound(kid, KMS_OP_DECRYPT);
-		}
-		KmsCheckAccess(key, KMS_OP_DECRYPT, NULL);
-		KmsCheckUsable(key);
-		if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT ||
-			info.version > (uint32) key->current_version)
-			TceInvalidCiphertext();
-		memcpy(header, p, TCE_DET_HEADER_LEN);
-		header[0] &= ~TCE_IMPORTED;
-		aadlen = TceDetAad(header, is_text, aad);
-		out = palloc(ctlen + 1);
-		if (kms_siv_decrypt(TceSivFor(info.key_id, info.version), aad, aadlen,
-							p + TCE_DET_HEADER_LEN, p + TCE_DET_OVERHEAD, ctlen,
-							(uint8 *) out) != 0)
-			TceInvalidCiphertext();
-		out[ctlen] = '\0';
-		*len = ctlen;
+		out = TceOpenDeterministic(p, vlen, &info, is_text, KMS_OP_DECRYPT, true, len, &key,
+								   TceInvalidCiphertext);
 		KmsAuditData(KMS_OP_DECRYPT, key->key_id, key->key_id_str, (int32) info.version);
 		return out;
 	}
+}
+
+/* kms_decrypt()'s wording: the blob need not come from a column */
+static void
+TceInvalidBlob(void)
+{
+	kms_error(InvalidCiphertextException, KMS_SQLSTATE_INVALID_CIPHERTEXT,
+			  "the ciphertext is invalid, was altered, or does not match the encryption context");
+}
+
+/*
+ * kms_decrypt() (and kms_re_encrypt()) of a deterministic value, the stored
+ * form kms_column_ciphertext() gives: envelope/ hands blobs of format 0x02
+ * here (KmsSetFormatDecryptor, from src/pg_kms.c).  The context must be the
+ * one the value was sealed under, {"pg_kms:column": "<type name>"}, as for
+ * randomized values.  No audit here: the caller counts the call.
+ */
+bytea *
+KmsTceDecryptBlob(bytea *blob, KmsContext *ctx, const char *expected_keyref,
+				  KmsOp op, bool check_access, KmsKeyInfo **key_out)
+{
+	const uint8 *p = (const uint8 *) VARDATA_ANY(blob);
+	Size		vlen = VARSIZE_ANY_EXHDR(blob);
+	KmsTceValueInfo info;
+	KmsKeyInfo *key;
+	bool		is_text;
+	char	   *pt;
+	Size		len;
+	bytea	   *out;
+
+	/* TceParse's own error speaks of a column value: not here */
+	if (vlen < TCE_DET_OVERHEAD ||
+		(p[1 + KMS_KEY_ID_LEN] | p[2 + KMS_KEY_ID_LEN] |
+		 p[3 + KMS_KEY_ID_LEN] | p[4 + KMS_KEY_ID_LEN]) == 0)
+		TceInvalidBlob();
+	TceParse(p, vlen, &info);
+	if (!info.sealed || !info.deterministic || (p[0] & TCE_IMPORTED))
+		TceInvalidBlob();
+	if (ctx == NULL || ctx->npairs != 1 ||
+		ctx->pairs[0].keylen != strlen(TCE_CONTEXT_KEY) ||
+		memcmp(ctx->pairs[0].key, TCE_CONTEXT_KEY, ctx->pairs[0].keylen) != 0)
+		TceInvalidBlob();
+	if (ctx->pairs[0].vallen == strlen(TCE_TYPE_NAME(true)) &&
+		memcmp(ctx->pairs[0].val, TCE_TYPE_NAME(true), ctx->pairs[0].vallen) == 0)
+		is_text = true;
+	else if (ctx->pairs[0].vallen == strlen(TCE_TYPE_NAME(false)) &&
+			 memcmp(ctx->pairs[0].val, TCE_TYPE_NAME(false), ctx->pairs[0].vallen) == 0)
+		is_text = false;
+	else
+		TceInvalidBlob();
+
+	if (expected_keyref != NULL)
+	{
+		KmsKeyInfo *expected = KmsResolveKeyCtx(expected_keyref, op,
+												ctx->pairs, ctx->npairs);
+
+		if (memcmp(expected->key_id, info.key_id, KMS_KEY_ID_LEN) != 0)
+			kms_error(IncorrectKeyException, KMS_SQLSTATE_INCORRECT_KEY,
+					  "the key \"%s\" is not the key that encrypted this ciphertext",
+					  expected_keyref);
+	}
+	pt = TceOpenDeterministic(p, vlen, &info, is_text, op, check_access, &len, &key,
+							  TceInvalidBlob);
+	out = palloc(VARHDRSZ + len);
+	SET_VARSIZE(out, VARHDRSZ + len);
+	memcpy(VARDATA(out), pt, len);
+	kms_cleanse(pt, len);
+	pfree(pt);
+	if (key_out)
+		*key_out = key;
+	return out;
 }
 
 /* May the current role decrypt this sealed value (no error, no audit)? */
