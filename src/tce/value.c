@@ -276,10 +276,14 @@ TceSealWithKey(const uint8 *key_id, uint32 version, bool deterministic,
 {
 	KmsKeyInfo *key = TceKeyFor(key_id, KMS_OP_ENCRYPT);
 	struct varlena *out;
+	KmsContext	cctx;
+	KmsContextPair cpair;
 
+	/* the column context: a grant constrained to it allows the write */
+	TceContext(is_text, &cctx, &cpair);
 	if (!for_lookup ||
 		(key->allowed_ops & (KMS_OPBIT(KMS_OP_ENCRYPT) | KMS_OPBIT(KMS_OP_DECRYPT))) == 0)
-		KmsCheckAccess(key, KMS_OP_ENCRYPT, NULL);
+		KmsCheckAccessCtx(key, KMS_OP_ENCRYPT, NULL, cctx.pairs, cctx.npairs);
 	KmsCheckUsable(key);
 	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT)
 		kms_error(InvalidKeyUsageException, KMS_SQLSTATE_INVALID_KEY_USAGE,
@@ -361,7 +365,13 @@ TceOpenDeterministic(const uint8 *p, Size vlen, const KmsTceValueInfo *info,
 		KmsKeyNotFound(kid, op);
 	}
 	if (check_access)
-		KmsCheckAccess(key, op, NULL);
+	{
+		KmsContext	cctx;
+		KmsContextPair cpair;
+
+		TceContext(is_text, &cctx, &cpair);
+		KmsCheckAccessCtx(key, op, NULL, cctx.pairs, cctx.npairs);
+	}
 	KmsCheckUsable(key);
 	if (key->usage != KMS_USAGE_ENCRYPT_DECRYPT ||
 		info->version > (uint32) key->current_version)
