@@ -1,6 +1,7 @@
 # Copyright (c) pg_kms authors
 #
-# 126_aws_independent_emulator.pl: the aws provider against an AWS-compatible
+# 126_aws_independent_emulator.pl: the aws provider and a remote secret
+# (GetSecretValue through a link) against an AWS-compatible
 # emulator none of us wrote, with signature verification on: moto's server
 # (moto_server) with IAM authentication enabled after the setup calls
 # (INITIAL_NO_AUTH_ACTION_COUNT), which recomputes every SigV4 signature and
@@ -8,6 +9,7 @@
 #
 # moto is not packaged in Debian 12 nor on npm, so this test SKIPs unless
 # moto_server is on PATH, or PG_KMS_MOTO_URL names a fresh moto server
+# (scripts/test.sh starts one when this machine has moto installed)
 # started with INITIAL_NO_AUTH_ACTION_COUNT=4 (e.g. one run by root).
 
 use strict;
@@ -51,13 +53,16 @@ kw = dict(region_name='us-east-1', endpoint_url=url, aws_access_key_id='setup', 
 iam = s.create_client('iam', **kw)
 iam.create_user(UserName='pgkms')
 k = iam.create_access_key(UserName='pgkms')['AccessKey']
-iam.put_user_policy(UserName='pgkms', PolicyName='kms', PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}')
+iam.put_user_policy(UserName='pgkms', PolicyName='kms', PolicyDocument='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:*","secretsmanager:*"],"Resource":"*"}]}')
 arn = s.create_client('kms', **kw).create_key(Description='pg_kms')['KeyMetadata']['Arn']
-print(k['AccessKeyId']); print(k['SecretAccessKey']); print(arn)
+# a secret in moto, made with the new user's (checked) credentials
+kw.update(aws_access_key_id=k['AccessKeyId'], aws_secret_access_key=k['SecretAccessKey'])
+sarn = s.create_client('secretsmanager', **kw).create_secret(Name='pgkms/remote', SecretString='from moto')['ARN']
+print(k['AccessKeyId']); print(k['SecretAccessKey']); print(arn); print(sarn)
 PY
 my ($stdout, $stderr) = run_command([ 'python3', '-c', $setup, $url ]);
 diag $stderr if $stderr;
-my ($akid, $secret, $arn) = split /\n/, $stdout;
+my ($akid, $secret, $arn, $sarn) = split /\n/, $stdout;
 ok($arn && $arn =~ /^arn:aws:kms:/, 'moto: IAM user, access key and KMS key made');
 
 aws_env(no_keys => 1);
@@ -82,6 +87,12 @@ is($node->safe_psql('postgres', q{SELECT kms_decrypt_text(c) FROM t}), 'through 
 	'Decrypt through moto after the cache expired');
 is($node->safe_psql('postgres', q{SELECT kms_rotate_master_key()}), '0',
 	'DescribeKey through moto: nothing to rewrap');
+
+# a remote secret (issue 14): GetSecretValue through a link
+like($sarn // '', qr/^arn:aws:secretsmanager:us-east-1:\d{12}:secret:pgkms\/remote-[A-Za-z0-9]{6}$/, 'moto: a secret made');
+$node->safe_psql('postgres', qq{SELECT kms_link_remote_secret('$sarn', 'moto/remote')});
+is($node->safe_psql('postgres', qq{SELECT get_secret('$sarn')}), 'from moto',
+	'GetSecretValue through moto: a linked remote secret reads');
 
 # a wrong secret: moto's signature check refuses it
 $ENV{AWS_SECRET_ACCESS_KEY} = 'not-the-secret';
