@@ -183,6 +183,8 @@ extern bool LoadVersion(SecretMeta *m, const char *version_id, const char *stage
 extern char *ArgSecretId(FunctionCallInfo fcinfo, int n);
 extern char *ArgTextOpt(FunctionCallInfo fcinfo, int n);
 extern bool SecretCatalogHas12(void);
+extern void SecretLengthError(const char *value, const char *member, size_t len,
+							  int min, int max);
 extern void SecretValidationError(const char *value, const char *member,
 								  const char *constraint) pg_attribute_noreturn();
 extern const char *StageOrderSql(const char *alias);

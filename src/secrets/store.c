@@ -100,17 +100,49 @@ SecretValidationError(const char *value, const char *member, const char *constra
 					value, member, constraint)));
 }
 
+/*
+ * A request member outside the model's length limits (min, max; -1: none):
+ * also AWS's framework's ValidationException.  member is our parameter
+ * name (snake_case), quoted as AWS's member (camelCase); value is NULL for
+ * a sensitive member (a secret value), which AWS never quotes either.
+ */
+void
+SecretLengthError(const char *value, const char *member, size_t len, int min, int max)
+{
+	StringInfoData m;
+	char	   *constraint;
+	bool		up = false;
+
+	initStringInfo(&m);
+	for (const char *c = member; *c; c++)
+	{
+		if (*c == '_')
+			up = true;
+		else
+		{
+			appendStringInfoChar(&m, up ? pg_toupper((unsigned char) *c) : *c);
+			up = false;
+		}
+	}
+	if (min >= 0 && len < (size_t) min)
+		constraint = psprintf("Member must have length greater than or equal to %d", min);
+	else
+		constraint = psprintf("Member must have length less than or equal to %d", max);
+	if (value != NULL)
+		SecretValidationError(value, m.data, constraint);
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+			 errmsg("ValidationException: 1 validation error detected: Value at '%s' failed to satisfy constraint: %s",
+					m.data, constraint)));
+}
+
 char *
 ArgSecretId(FunctionCallInfo fcinfo, int n)
 {
 	char	   *s = KmsArgText(fcinfo, n);
 
-	if (s == NULL || s[0] == '\0')
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "secret_id must not be empty");
-	if (strlen(s) > 2048)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "secret_id must be at most 2048 characters");
+	if (s == NULL || s[0] == '\0' || strlen(s) > 2048)
+		SecretLengthError(s ? s : "", "secret_id", s ? strlen(s) : 0, 1, 2048);
 	return s;
 }
 
@@ -144,7 +176,10 @@ ArgValue(FunctionCallInfo fcinfo, int nstring, int nbinary, SecretValue *v)
 		v->binary = true;
 		v->present = true;
 	}
-	if (v->present && (v->len < 1 || v->len > SECRET_MAX_VALUE))
+	if (v->present && v->len > SECRET_MAX_VALUE)
+		SecretLengthError(NULL, v->binary ? "secret_binary" : "secret_string",
+						  v->len, 0, SECRET_MAX_VALUE);
+	if (v->present && v->len < 1)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
 				  "%s must be 1 to %d bytes", v->binary ? "secret_binary" : "secret_string",
 				  SECRET_MAX_VALUE);
@@ -155,13 +190,9 @@ ValidateName(const char *name)
 {
 	size_t		len;
 
-	if (name == NULL || name[0] == '\0')
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "name must not be empty");
-	len = strlen(name);
-	if (len > 512)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "name must be at most 512 characters");
+	len = name ? strlen(name) : 0;
+	if (len < 1 || len > 512)
+		SecretLengthError(name ? name : "", "name", len, 1, 512);
 	for (size_t i = 0; i < len; i++)
 	{
 		char		c = name[i];
@@ -182,16 +213,14 @@ ValidateToken(const char *token, const char *what)
 		return;
 	len = strlen(token);
 	if (len < 32 || len > 64)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "%s must be 32 to 64 characters", what);
+		SecretLengthError(token, what, len, 32, 64);
 }
 
 void
 ValidateStage(const char *stage)
 {
 	if (stage == NULL || strlen(stage) < 1 || strlen(stage) > 256)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "a staging label must be 1 to 256 characters");
+		SecretLengthError(stage ? stage : "", "version_stage", stage ? strlen(stage) : 0, 1, 256);
 }
 
 /* Type: up to 256 characters (CreateSecret/UpdateSecret's Type member). */
@@ -199,8 +228,7 @@ void
 ValidateType(const char *type)
 {
 	if (type && strlen(type) > 256)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "type must be at most 256 characters");
+		SecretLengthError(type, "type", strlen(type), -1, 256);
 }
 
 /*
@@ -259,8 +287,7 @@ void
 ValidateDescription(const char *description)
 {
 	if (description && strlen(description) > 2048)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "description must be at most 2048 characters");
+		SecretLengthError(description, "description", strlen(description), -1, 2048);
 }
 
 /* version_stages text[]: validated, duplicates dropped; NULL if absent. */
@@ -278,8 +305,10 @@ ArgStages(FunctionCallInfo fcinfo, int n)
 	arr = PG_GETARG_ARRAYTYPE_P(n);
 	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &nelems);
 	if (nelems == 0)
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "version_stages must list at least one staging label, or be omitted");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("ValidationException: 1 validation error detected: Value '[]' at 'versionStages' failed to satisfy constraint: Member must have length greater than or equal to 1"),
+				 errhint("List at least one staging label, or omit version_stages.")));
 	for (int i = 0; i < nelems; i++)
 	{
 		char	   *s;
