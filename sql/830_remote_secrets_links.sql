@@ -120,6 +120,14 @@ BEGIN
 END $$;
 SELECT pg_temp.audit_wait(6) AS denied_reads_audited;
 
+-- a link's value lives in AWS: writing a local value to it, or rotating it
+-- here, is refused (InvalidRequestException), and nothing is written
+SELECT pg_temp.err($$SELECT put_secret_value('prod/db', 'local value')$$);
+SELECT pg_temp.err($$SELECT update_secret('prod/db', 'local value')$$);
+SELECT pg_temp.err($$SELECT rotate_secret('prod/db', rotation_strategy => 'postgres_single_user')$$);
+SELECT count(*) AS versions_of_the_link FROM kms.secret_version v JOIN kms.secret s USING (secret_id)
+ WHERE s.name = 'prod/db';
+
 -- a link scheduled for deletion cannot be read; deleted for good, it is gone
 SELECT (delete_secret('prod/db'))->>'Name' AS deleting;
 SET ROLE regress_remote_app;

@@ -204,8 +204,14 @@ CopyEntry(SecretCacheEntry *dst, SecretCacheEntry *src, MemoryContext cxt)
  * caller may read it.  The result is a cache entry (valid until the next
  * entry point) or a palloc'd one.
  */
+/*
+ * The entry a read of ref returns.  NULL with *remote set: ref names a link
+ * (by its own name or ARN), whose versions are in AWS Secrets Manager
+ * (found only on the way to "no such version": no cost on the hot path).
+ */
 static SecretCacheEntry *
-FetchForRead(const char *ref, const char *version_id, const char *stage)
+FetchForRead(const char *ref, const char *version_id, const char *stage,
+			 char **remote)
 {
 	StringInfoData key;
 	bool		use_cache = !IsolationUsesXactSnapshot();
@@ -248,7 +254,11 @@ FetchForRead(const char *ref, const char *version_id, const char *stage)
 	SecretNotDeleted(&local.meta);
 	if (!LoadVersion(&local.meta, version_id, stage, &local, cxt) ||
 		VersionHasNoValue(local.ciphertext))
+	{
+		if ((*remote = KmsRemoteArnOfLink(local.meta.id)) != NULL)
+			return NULL;
 		VersionNotFound(ref, version_id, stage);
+	}
 	if (version_id && stage)
 	{
 		bool		has = false;
@@ -335,6 +345,7 @@ AuditRead(SecretCacheEntry *e, const char *version_id, const char *stage)
 KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 {
 	char	   *ref;
+	char	   *remote = NULL;
 	SecretCacheEntry *e;
 	bytea	   *plain;
 
@@ -342,7 +353,9 @@ KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 	ref = ArgSecretId(fcinfo, 0);
 	if (KmsSecretIsRemoteArn(ref))	/* AWS Secrets Manager, through a link */
 		return KmsRemoteGetSecret(fcinfo, ref, false);
-	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
+	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2), &remote);
+	if (e == NULL)				/* a link, named by its own name or ARN */
+		return KmsRemoteGetSecret(fcinfo, remote, false);
 	plain = DecryptEntry(e);
 	AuditRead(e, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
 	if (e->binary)
@@ -364,6 +377,7 @@ KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)
 KMS_AUDITED_ENTRY(get_secret_value, "GetSecretValue", 0)
 {
 	char	   *ref;
+	char	   *remote = NULL;
 	SecretCacheEntry *e;
 	bytea	   *plain;
 	StringInfoData buf;
@@ -373,7 +387,9 @@ KMS_AUDITED_ENTRY(get_secret_value, "GetSecretValue", 0)
 	ref = ArgSecretId(fcinfo, 0);
 	if (KmsSecretIsRemoteArn(ref))	/* AWS Secrets Manager, through a link */
 		return KmsRemoteGetSecret(fcinfo, ref, true);
-	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
+	e = FetchForRead(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2), &remote);
+	if (e == NULL)				/* a link, named by its own name or ARN */
+		return KmsRemoteGetSecret(fcinfo, remote, true);
 	plain = DecryptEntry(e);
 	initStringInfo(&buf);
 	AppendValueJson(&buf, e, plain);
@@ -431,11 +447,28 @@ static void
 BatchRead1(void *arg)
 {
 	BatchRead  *b = (BatchRead *) arg;
-	SecretCacheEntry *e;
+	SecretCacheEntry *e = NULL;
+	char	   *remote = NULL;
 	bytea	   *plain;
 
 	SecretCacheCheck();
-	e = FetchForRead(b->ref, NULL, NULL);
+	if (KmsSecretIsRemoteArn(b->ref))
+		remote = (char *) b->ref;
+	else
+		e = FetchForRead(b->ref, NULL, NULL, &remote);
+	if (e == NULL)
+	{
+		/* AWS Secrets Manager, through a link: its GetSecretValue answer */
+		Jsonb	   *jb = KmsRemoteSecretValue(remote, NULL, NULL);
+		char	   *json = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+
+		if ((*b->nvalues)++ > 0)
+			appendStringInfoChar(b->values, ',');
+		appendStringInfoString(b->values, json);
+		kms_cleanse(json, strlen(json));
+		kms_cleanse(VARDATA(jb), VARSIZE(jb) - VARHDRSZ);
+		return;
+	}
 	plain = DecryptEntry(e);
 	if ((*b->nvalues)++ > 0)
 		appendStringInfoChar(b->values, ',');

@@ -21,6 +21,7 @@
 #define PG_KMS_SECRETS_REMOTE_H
 
 #include "fmgr.h"
+#include "utils/jsonb.h"
 
 /* pg_kms.remote_secret_cache_ttl (s), pg_kms.remote_secret_cache_size */
 extern int	kms_remote_secret_cache_ttl;
@@ -47,5 +48,20 @@ extern bool KmsSecretIsRemoteArn(const char *ref);
  * audits the read.
  */
 extern Datum KmsRemoteGetSecret(FunctionCallInfo fcinfo, const char *ref, bool as_json);
+
+/*
+ * The same read for batch_get_secret_value: the GetSecretValue answer
+ * (ARN, Name, VersionId, SecretString or SecretBinary, VersionStages,
+ * CreatedDate) as a jsonb object the caller wipes after use.
+ */
+extern Jsonb *KmsRemoteSecretValue(const char *ref, char *version_id, char *stage);
+
+/*
+ * The remote ARN a local secret links to (its id), or NULL: reads of a
+ * link by its own name or ARN go to AWS; writes of a value to it, and its
+ * rotation, are refused (KmsRemoteRefuseWrite).
+ */
+extern char *KmsRemoteArnOfLink(const uint8 *id);
+extern void KmsRemoteRefuseWrite(const uint8 *id, const char *name, const char *operation);
 
 #endif							/* PG_KMS_SECRETS_REMOTE_H */

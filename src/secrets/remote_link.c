@@ -188,6 +188,31 @@ RemoteArnOfLink(const uint8 *id)
 	return arn;
 }
 
+char *
+KmsRemoteArnOfLink(const uint8 *id)
+{
+	return RemoteArnOfLink(id);
+}
+
+/*
+ * A link's value lives in AWS: a local version would be read by nobody
+ * (reads go to AWS) and would make the link look like a local secret.
+ */
+void
+KmsRemoteRefuseWrite(const uint8 *id, const char *name, const char *operation)
+{
+	char	   *arn = RemoteArnOfLink(id);
+
+	if (arn == NULL)
+		return;
+	KmsAudit(operation, name, 0, "InvalidRequestException");
+	ereport(ERROR,
+			(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+			 errmsg("InvalidRequestException: secret \"%s\" is a link to the AWS Secrets Manager secret %s; its value can only be changed there",
+					name, arn),
+			 errhint("Write the value in AWS Secrets Manager; kms_refresh_remote_secret() reads it again at once.")));
+}
+
 /*
  * Per backend: remote ARN -> the link's secret (or none), as the local read
  * cache keeps a secret's metadata: valid while the shared generation stays
@@ -460,11 +485,9 @@ AuditRead(const char *operation, const char *arn, SecretMeta *m, RemoteOutcome h
 	KmsAuditEx(operation, arn, NULL, "success", KmsAuditParams(&p));
 }
 
-Datum
-KmsRemoteGetSecret(FunctionCallInfo fcinfo, const char *ref, bool as_json)
+Jsonb *
+KmsRemoteSecretValue(const char *ref, char *version_id, char *stage)
 {
-	char	   *version_id = KmsArgText(fcinfo, 1);
-	char	   *stage = KmsArgText(fcinfo, 2);
 	SecretMeta	m;
 	RemoteOutcome how;
 	char	   *json;
@@ -486,6 +509,14 @@ KmsRemoteGetSecret(FunctionCallInfo fcinfo, const char *ref, bool as_json)
 	jb = JsonbFromString(&buf);
 	kms_cleanse(json, buf.len);
 	AuditRead("GetSecretValue", ref, &m, how);
+	return jb;
+}
+
+Datum
+KmsRemoteGetSecret(FunctionCallInfo fcinfo, const char *ref, bool as_json)
+{
+	Jsonb	   *jb = KmsRemoteSecretValue(ref, KmsArgText(fcinfo, 1), KmsArgText(fcinfo, 2));
+
 	if (as_json)
 		PG_RETURN_JSONB_P(jb);
 	else

@@ -38,6 +38,7 @@
 #include "envelope/envelope.h"
 #include "keystore/keystore.h"
 
+#include "secrets/remote.h"
 #include "secrets/secrets_internal.h"
 
 /* ----------------------------------------------------------------
@@ -204,13 +205,17 @@ PutVersion(SecretMeta *m, KmsKeyInfo *key, SecretValue *val,
 		   const char *version_id, List *stages)
 {
 	bool		old_binary = false;
-	bytea	   *old = FetchVersion(m, version_id, &old_binary);
+	bytea	   *old;
 	bytea	   *blob;
 	KmsCatalogState st;
 	Datum		sid = KmsUuidDatum(m->id);
 	ListCell   *lc;
 	bool		has_current = false;
-	bool		fill = old != NULL && VersionHasNoValue(old);
+	bool		fill;
+
+	KmsRemoteRefuseWrite(m->id, m->name, "PutSecretValue");
+	old = FetchVersion(m, version_id, &old_binary);
+	fill = old != NULL && VersionHasNoValue(old);
 
 	if (old != NULL && !fill)
 	{
@@ -314,6 +319,7 @@ KmsSecretForRotation(const char *ref, KmsSecretInfo *info)
 
 	SecretCacheCheck();
 	SecretForWrite(ref, SEC_OP_ROTATE_SECRET, "RotateSecret", false, &m);
+	KmsRemoteRefuseWrite(m.id, m.name, "RotateSecret");
 	InfoFromMeta(&m, info);
 }
 

@@ -250,6 +250,16 @@ is(read_as('app', "SELECT kms_refresh_remote_secret('prod/db')"), '4',
 is(calls(), 4, 'one call per cached entry');
 is(read_as('app', "SELECT get_secret('$arn_db')"), 'value-three', 'the new AWSCURRENT at once');
 
+# a link read by its own name (or local ARN) reads AWS too, and
+# batch_get_secret_value reads remote ARNs and link names
+is(read_as('app', "SELECT get_secret('prod/db')"), 'value-three', 'get_secret by the link name reads the remote value');
+is(read_as('app', "SELECT get_secret_value('prod/db')->>'ARN'"), $arn_db,
+	'get_secret_value by the link name: the remote secret\'s answer');
+is(read_as('app', qq{SELECT jsonb_array_length(v->'SecretValues') || '|' || (v->'SecretValues'->0->>'SecretString')
+	|| '|' || (v->'SecretValues'->1->>'ARN') || '|' || jsonb_array_length(v->'Errors')
+	FROM batch_get_secret_value(ARRAY['$arn_db', 'prod/db']) v}),
+	"2|value-three|$arn_db|0", 'batch_get_secret_value reads a remote ARN and a link name');
+
 # ---------------------------------------------------------------- access
 reset_calls();
 is(read_as('app', "SELECT try(\$\$SELECT get_secret('$arn_unlinked')\$\$)"), '42501 AccessDeniedException',
