@@ -232,9 +232,12 @@ KMS_AUDITED_ENTRY(rotate_secret, "RotateSecret", 0)
 
 	if (ref == NULL)
 		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION, "secret_id is required");
+	/* a length outside the model's: AWS's framework error, as in secrets/ */
 	if (token && (strlen(token) < 32 || strlen(token) > 64))
-		kms_error(InvalidParameterException, KMS_SQLSTATE_VALIDATION,
-				  "client_request_token must be 32 to 64 characters");
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_VALIDATION), errhidestmt(true),
+				 errmsg("ValidationException: 1 validation error detected: Value '%s' at 'clientRequestToken' failed to satisfy constraint: Member must have length %s",
+						token, strlen(token) < 32 ? "greater than or equal to 32" : "less than or equal to 64")));
 	/* arguments first: AWS validates them before looking at the secret */
 	if (rules_arg)
 		norm = ParseRules(rules_arg, &rules);
