@@ -125,6 +125,10 @@ SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 'd', 30, key => 'alias
 SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 'w', 30, key => 'alias/regress/rekey2')$$);
 SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 's', 30, key => 'alias/regress/none')$$);
 SELECT regress_try($$CALL kms_reencrypt_column('rk_move', 's', NULL)$$);
+-- an inheritance child cannot move alone: its parent's column keeps its key
+CREATE TABLE rk_move_child () INHERITS (rk_move);
+SELECT regress_try($$CALL kms_reencrypt_column('rk_move_child', 's', 30, key => 'alias/regress/rekey')$$);
+DROP TABLE rk_move_child;
 SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute
  WHERE attrelid = 'rk_move'::regclass AND attname IN ('d', 'w') ORDER BY attname;
 DROP VIEW rk_move_w;

@@ -150,7 +150,7 @@ RekeyMoveColumnKey(Oid relid, AttrNumber attnum, const char *table_name,
 	if (ColumnHasDependents(relid, attnum))
 		Refuse(column_name, table_name,
 			   "an index, view, constraint, default, statistics object or trigger depends on it");
-	if (has_subclass(relid) || get_rel_relispartition(relid))
+	if (has_subclass(relid) || has_superclass(relid) || get_rel_relispartition(relid))
 		Refuse(column_name, table_name, "the table is part of an inheritance or partition tree");
 
 	attrel = table_open(AttributeRelationId, RowExclusiveLock);
