@@ -81,6 +81,8 @@ while not os.path.exists(stopfile):
         c.cursor().execute("SELECT 1 FROM app_data LIMIT 1")
         c.close()
         ok += 1
+        with open(stopfile + '.n', 'w') as f:
+            f.write(str(ok))
     except Exception as e:
         fail += 1
         m = str(e).strip().splitlines()[0]
@@ -106,8 +108,13 @@ sub rotate_under_load
 		'>', \$out, '2>', \$err);
 	sleep 1;
 	my $first = 1;
+	my $logins = sub { open(my $c, '<', "$stop.n") or return 0; my $v = <$c> // 0; close($c); return $v + 0; };
 	for my $i (1 .. $n)
 	{
+		# at least 5 logins between two rotations, however fast they run
+		# here, so that each one overlaps the client's logins
+		my $before = $logins->();
+		for (1 .. 3000) { last if $logins->() >= $before + 5 || $out ne ''; select(undef, undef, undef, 0.01); }
 		my $arg = $first ? ", '$strategy', '{\"AutomaticallyAfterDays\": 30}'" : '';
 		$first = 0;
 		$node->safe_psql('postgres', "SELECT rotate_secret('$secret'$arg)");
