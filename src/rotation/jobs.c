@@ -221,6 +221,9 @@ KmsRotationSecretsJob(void)
 	char	   *error = NULL;
 
 	crash_after_token[0] = '\0';
+	/* prepared for pg_upgrade (kms_pg_upgrade_prepare): wait for finish */
+	if (KmsRotationPreparedForUpgrade())
+		return false;
 	KmsCatalogEnter(&st);
 	found = KmsExec(psprintf("%s WHERE rotation_token IS NOT NULL AND deleted_date IS NULL "
 							 "AND (rotation_next_attempt IS NULL OR rotation_next_attempt <= pg_catalog.now()) "

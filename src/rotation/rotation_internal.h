@@ -162,6 +162,8 @@ extern void CheckStrategyFunction(Oid fn, Oid configurer, const char *secret_nam
 extern char *ValidateStrategy(const char *strategy, Oid *fn_out);
 extern const char *RunStep(RotationRow *r);
 extern void RunCustomTestStep(RotationRow *r);
+extern bool KmsRotationPreparedForUpgrade(void);
+extern void RotationCheckNotPreparedForUpgrade(void);
 extern void RecordFailure(RotationRow *r, const char *message);
 extern void ParseCreds(const char *value, const char *what, Creds *c);
 extern void WipeCreds(Creds *c);

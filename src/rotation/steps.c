@@ -115,6 +115,30 @@ RowCopyOut(RotationRow *r, MemoryContext cxt)
 	}
 }
 
+/*
+ * Between kms_pg_upgrade_prepare() and kms_pg_upgrade_finish() the pinned
+ * functions are text (src/sql/058_custody.sql): no rotation reads them.
+ */
+bool
+KmsRotationPreparedForUpgrade(void)
+{
+	Oid			nsp = get_namespace_oid("kms", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("secret", nsp) : InvalidOid;
+	AttrNumber	att = OidIsValid(rel) ? get_attnum(rel, "rotation_function") : InvalidAttrNumber;
+
+	return att != InvalidAttrNumber && get_atttype(rel, att) == TEXTOID;
+}
+
+void
+RotationCheckNotPreparedForUpgrade(void)
+{
+	if (KmsRotationPreparedForUpgrade())
+		ereport(ERROR,
+				(errcode(KMS_SQLSTATE_INVALID_REQUEST), errhidestmt(true),
+				 errmsg("InvalidRequestException: pg_kms in this database is prepared for pg_upgrade; secret rotation waits until kms_pg_upgrade_finish()"),
+				 errhint("After pg_upgrade, or if it was called by mistake, run SELECT kms_pg_upgrade_finish() as a superuser.")));
+}
+
 bool
 LoadRow(const uint8 *id, RotationRow *r)
 {
@@ -124,6 +148,7 @@ LoadRow(const uint8 *id, RotationRow *r)
 	MemoryContext cxt = CurrentMemoryContext;
 	bool		found;
 
+	RotationCheckNotPreparedForUpgrade();
 	KmsCatalogEnter(&st);
 	found = KmsExec(psprintf("%s WHERE secret_id = $1 FOR UPDATE", rotation_columns),
 					1, &t, &v, NULL, false, SPI_OK_SELECT) == 1;

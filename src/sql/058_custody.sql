@@ -87,3 +87,43 @@ CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_version
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
 CREATE TRIGGER guard_truncate BEFORE TRUNCATE ON kms.secret_stage
 	FOR EACH STATEMENT EXECUTE FUNCTION kms.guard_trigger();
+
+-- pg_upgrade (docs/operations.md, "Major version upgrades: pg_upgrade").
+-- kms.secret.rotation_function pins a custom rotation function by OID
+-- (regprocedure), and pg_upgrade refuses reg* columns in user tables
+-- (function OIDs are not preserved).  Before pg_upgrade the column takes its
+-- text form (the schema-qualified signature); after it, the text is resolved
+-- again in the new cluster, as a dump and restore does.  Superusers only.
+CREATE FUNCTION kms_pg_upgrade_prepare() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $pg_kms$
+BEGIN
+	IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'AccessDeniedException: only a superuser may prepare pg_kms for pg_upgrade'
+			USING ERRCODE = '42501';
+	END IF;
+	IF (SELECT atttypid FROM pg_catalog.pg_attribute
+		 WHERE attrelid = 'kms.secret'::pg_catalog.regclass AND attname = 'rotation_function')
+	   = 'pg_catalog.regprocedure'::pg_catalog.regtype THEN
+		ALTER TABLE kms.secret ALTER COLUMN rotation_function TYPE text
+			USING rotation_function::text;
+	END IF;
+END $pg_kms$;
+REVOKE ALL ON FUNCTION kms_pg_upgrade_prepare() FROM PUBLIC;
+COMMENT ON FUNCTION kms_pg_upgrade_prepare() IS 'Before pg_upgrade: the custom rotation functions pinned by OID are kept as their qualified signatures (superusers)';
+
+CREATE FUNCTION kms_pg_upgrade_finish() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $pg_kms$
+BEGIN
+	IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'AccessDeniedException: only a superuser may finish the pg_upgrade of pg_kms'
+			USING ERRCODE = '42501';
+	END IF;
+	IF (SELECT atttypid FROM pg_catalog.pg_attribute
+		 WHERE attrelid = 'kms.secret'::pg_catalog.regclass AND attname = 'rotation_function')
+	   = 'pg_catalog.text'::pg_catalog.regtype THEN
+		ALTER TABLE kms.secret ALTER COLUMN rotation_function TYPE pg_catalog.regprocedure
+			USING rotation_function::pg_catalog.regprocedure;
+	END IF;
+END $pg_kms$;
+REVOKE ALL ON FUNCTION kms_pg_upgrade_finish() FROM PUBLIC;
+COMMENT ON FUNCTION kms_pg_upgrade_finish() IS 'After pg_upgrade: the custom rotation functions are pinned again by their qualified signatures (superusers)';

@@ -938,3 +938,45 @@ CREATE FUNCTION kms_remote_secret_cache(OUT secret_arn text, OUT version_id text
 										OUT last_error text)
 RETURNS SETOF record AS 'MODULE_PATHNAME', 'kms_remote_secret_cache' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION kms_remote_secret_cache() IS 'What the shared remote secret cache holds (never a value); superusers and kms_admin';
+
+-- custody: pg_upgrade (kms_pg_upgrade_prepare / _finish; src/sql/058_custody.sql)
+
+-- pg_upgrade (docs/operations.md, "Major version upgrades: pg_upgrade").
+-- kms.secret.rotation_function pins a custom rotation function by OID
+-- (regprocedure), and pg_upgrade refuses reg* columns in user tables
+-- (function OIDs are not preserved).  Before pg_upgrade the column takes its
+-- text form (the schema-qualified signature); after it, the text is resolved
+-- again in the new cluster, as a dump and restore does.  Superusers only.
+CREATE FUNCTION kms_pg_upgrade_prepare() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $pg_kms$
+BEGIN
+	IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'AccessDeniedException: only a superuser may prepare pg_kms for pg_upgrade'
+			USING ERRCODE = '42501';
+	END IF;
+	IF (SELECT atttypid FROM pg_catalog.pg_attribute
+		 WHERE attrelid = 'kms.secret'::pg_catalog.regclass AND attname = 'rotation_function')
+	   = 'pg_catalog.regprocedure'::pg_catalog.regtype THEN
+		ALTER TABLE kms.secret ALTER COLUMN rotation_function TYPE text
+			USING rotation_function::text;
+	END IF;
+END $pg_kms$;
+REVOKE ALL ON FUNCTION kms_pg_upgrade_prepare() FROM PUBLIC;
+COMMENT ON FUNCTION kms_pg_upgrade_prepare() IS 'Before pg_upgrade: the custom rotation functions pinned by OID are kept as their qualified signatures (superusers)';
+
+CREATE FUNCTION kms_pg_upgrade_finish() RETURNS void
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $pg_kms$
+BEGIN
+	IF NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		RAISE EXCEPTION 'AccessDeniedException: only a superuser may finish the pg_upgrade of pg_kms'
+			USING ERRCODE = '42501';
+	END IF;
+	IF (SELECT atttypid FROM pg_catalog.pg_attribute
+		 WHERE attrelid = 'kms.secret'::pg_catalog.regclass AND attname = 'rotation_function')
+	   = 'pg_catalog.text'::pg_catalog.regtype THEN
+		ALTER TABLE kms.secret ALTER COLUMN rotation_function TYPE pg_catalog.regprocedure
+			USING rotation_function::pg_catalog.regprocedure;
+	END IF;
+END $pg_kms$;
+REVOKE ALL ON FUNCTION kms_pg_upgrade_finish() FROM PUBLIC;
+COMMENT ON FUNCTION kms_pg_upgrade_finish() IS 'After pg_upgrade: the custom rotation functions are pinned again by their qualified signatures (superusers)';
