@@ -3,7 +3,7 @@
 # (scripts/test.sh does all of it on a throwaway cluster).
 
 EXTENSION = pg_kms
-EXTVERSION = 1.2
+EXTVERSION = 1.3
 MODULE_big = pg_kms
 
 # src/pg_kms.c is the module entry; each folder of src/ is one layer's part
@@ -15,7 +15,7 @@ SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
 # Upgrade scripts: src/sql/upgrade/<from>--<to>.sql, then the install checks.
 UPGRADES = $(notdir $(wildcard src/sql/upgrade/*--*.sql))
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql $(addprefix sql/$(EXTENSION)--,$(UPGRADES))
-# Released scripts are kept as they shipped (sql/pg_kms--1.0.sql, 1.1, 1.0--1.1);
+# Released scripts are kept as they shipped (sql/pg_kms--1.0.sql, 1.1, 1.2, 1.0--1.1, 1.1--1.2);
 # the upgrade scripts between them are built from src/sql/upgrade/.
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 

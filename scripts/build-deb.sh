@@ -4,8 +4,8 @@
 # Debian way (pg_buildext through dh --with pgxs_loop), and check it with
 # lintian.  The .deb files land in dist/ (or in the folder given):
 #
-#   sudo bash scripts/build-deb.sh            # -> dist/postgresql-15-pg-kms_1.2_amd64.deb
-#   sudo apt-get install ./dist/postgresql-15-pg-kms_1.2_amd64.deb
+#   sudo bash scripts/build-deb.sh            # -> dist/postgresql-15-pg-kms_1.3_amd64.deb
+#   sudo apt-get install ./dist/postgresql-15-pg-kms_1.3_amd64.deb
 #
 # The build runs in a copy of the tracked files, so the checkout stays as
 # it is.  Exits non-zero if the build fails or lintian reports an error.

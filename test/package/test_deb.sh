@@ -31,7 +31,7 @@ ok $? "dpkg -i $(basename "$DEB")"
 files=$(dpkg -L postgresql-15-pg-kms)
 grep -qx '/usr/lib/postgresql/15/lib/pg_kms.so' <<<"$files"
 ok $? "the package owns pg_kms.so"
-for f in pg_kms.control pg_kms--1.0.sql pg_kms--1.1.sql pg_kms--1.0--1.1.sql pg_kms--1.1--1.2.sql pg_kms--1.2.sql; do
+for f in pg_kms.control pg_kms--1.0.sql pg_kms--1.1.sql pg_kms--1.0--1.1.sql pg_kms--1.1--1.2.sql pg_kms--1.2.sql pg_kms--1.2--1.3.sql pg_kms--1.3.sql; do
 	grep -qx "/usr/share/postgresql/15/extension/$f" <<<"$files"
 	ok $? "the package owns $f"
 done

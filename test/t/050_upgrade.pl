@@ -2,7 +2,7 @@
 #
 # 050_upgrade.pl: ALTER EXTENSION pg_kms UPDATE from the previous version.
 #
-# A database made with each released version (1.0, 1.1: keys, aliases,
+# A database made with each released version (1.0, 1.1, 1.2: keys, aliases,
 # grants, secrets, ciphertext) is updated to the current version: everything stays readable, and the
 # updated schema is the one a fresh install of the current version makes
 # (the two pg_dump --schema-only outputs are compared line by line, so an
@@ -42,7 +42,7 @@ $node->safe_psql('fresh', 'CREATE EXTENSION pg_kms');
 $node->safe_psql('postgres', 'CREATE ROLE app LOGIN');
 
 # Each released version is updated to the current one.
-foreach my $from ('1.0', '1.1')
+foreach my $from ('1.0', '1.1', '1.2')
 {
 	(my $db = "old$from") =~ s/\.//;
 	ok((grep { $_ eq $from } @versions), "version $from is still installable");
@@ -123,7 +123,7 @@ SELECT line FROM (
     FROM pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns) AND t.typtype <> 'c' AND t.typelem = 0
 ) x ORDER BY k, line COLLATE "C", n
 };
-foreach my $from ('1.0', '1.1')
+foreach my $from ('1.0', '1.1', '1.2')
 {
 	(my $db = "old$from") =~ s/\.//;
 	my $old_schema = $node->safe_psql($db, $describe);

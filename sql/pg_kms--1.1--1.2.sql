@@ -980,3 +980,50 @@ BEGIN
 END $pg_kms$;
 REVOKE ALL ON FUNCTION kms_pg_upgrade_finish() FROM PUBLIC;
 COMMENT ON FUNCTION kms_pg_upgrade_finish() IS 'After pg_upgrade: the custom rotation functions are pinned again by their qualified signatures (superusers)';
+
+/*
+ * Install-time checks.  The API functions live in the schema chosen at
+ * CREATE EXTENSION; a role that may create objects there can define an
+ * overload that an unqualified call resolves to first (say kms_encrypt(text,
+ * text) against our kms_encrypt(text, bytea) for a string literal), and so
+ * read every plaintext passed to it.  Say so when PUBLIC may (docs/security.md,
+ * "Where to install").
+ */
+DO $pg_kms_check$
+BEGIN
+	IF pg_catalog.has_schema_privilege('public', '@extschema@', 'CREATE') THEN
+		RAISE WARNING 'pg_kms: every role may create objects in schema "%", where pg_kms''s functions are installed', '@extschema@'
+			USING DETAIL = 'A role that can create functions there can define an overload that unqualified calls resolve to, and read the plaintext passed to it.',
+				  HINT = 'Install pg_kms into a schema only trusted roles may create in (CREATE EXTENSION pg_kms SCHEMA ...), or REVOKE CREATE ON SCHEMA ... FROM PUBLIC; call its functions schema-qualified.';
+	END IF;
+END
+$pg_kms_check$;
+
+/*
+ * The API's names are generic (create_secret, get_secret, ...).  A function
+ * of the same name that is not ours -- in another schema on a caller's
+ * search_path, or an overload beside ours -- can be what an unqualified call
+ * resolves to: name them, so that the clash is not silent.
+ */
+DO $pg_kms_check$
+DECLARE
+	clash text;
+BEGIN
+	SELECT pg_catalog.string_agg(DISTINCT pg_catalog.format('%I.%I(%s)', n.nspname, p.proname,
+												pg_catalog.pg_get_function_identity_arguments(p.oid)), ', ')
+	  INTO clash
+	  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+	 WHERE p.proname IN (SELECT o.proname FROM pg_catalog.pg_proc o
+						  WHERE o.pronamespace = '@extschema@'::pg_catalog.regnamespace)
+	   AND p.pronamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)
+	   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
+					   WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid
+						 AND d.deptype = 'e'
+						 AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_kms'));
+	IF clash IS NOT NULL THEN
+		RAISE WARNING 'pg_kms: functions of the same names as pg_kms''s exist outside the extension: %', clash
+			USING DETAIL = 'An unqualified call can resolve to one of them instead of pg_kms''s function (schema "@extschema@"), depending on search_path and argument types.',
+				  HINT = 'Rename or drop them, or call pg_kms''s functions schema-qualified.';
+	END IF;
+END
+$pg_kms_check$;
