@@ -4,6 +4,10 @@
 #   sudo bash bench/run.sh               # full run (about 10 minutes on 2 cores)
 #   sudo bash bench/run.sh --quick       # smoke run (under 3 minutes)
 #   sudo bash bench/run.sh --no-build    # skip install-deps and make install
+#   PG_KMS_ROOT=/tmp/mine sudo -E bash bench/run.sh
+#                       # a private, relocated copy of PostgreSQL under that
+#                       # folder (as scripts/test.sh makes), pg_kms installed
+#                       # there with DESTDIR, instead of the system's
 #
 # One throwaway cluster (mktemp dir in /tmp, owned by the postgres OS user,
 # unix socket in that dir, free port), stopped and removed on exit.  Per-row
@@ -26,7 +30,8 @@ exec </dev/null
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO" || exit 1
 
-PGBIN=/usr/lib/postgresql/15/bin
+ROOT=${PG_KMS_ROOT:-}
+PGBIN=$ROOT/usr/lib/postgresql/15/bin
 export PG_CONFIG=${PG_CONFIG:-/usr/bin/pg_config}
 SAFE_PATH="$PGBIN:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 export PATH="$PGBIN:/usr/sbin:/usr/bin:/sbin:/bin:$PATH"
@@ -34,7 +39,7 @@ export LC_ALL=C.UTF-8 LANG=C.UTF-8
 unset PGSERVICE PGPASSWORD PGOPTIONS PGSSLMODE PGDATABASE PGUSER PGHOST PGPORT
 
 usage() {
-	sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 2
 }
 
@@ -91,7 +96,13 @@ if [ "$BUILD" = 1 ]; then
 	if [ -f scripts/install-deps.sh ]; then
 		bash scripts/install-deps.sh || { echo "bench: install-deps failed" >&2; exit 1; }
 	fi
-	if ! { make -s >/tmp/pg_kms_bench_build.$$ 2>&1 && make -s install >>/tmp/pg_kms_bench_build.$$ 2>&1; }; then
+	if [ -n "$ROOT" ]; then
+		mkdir -p "$ROOT/usr/lib/postgresql" "$ROOT/usr/share/postgresql"
+		[ -x "$PGBIN/postgres" ] || cp -a /usr/lib/postgresql/15 "$ROOT/usr/lib/postgresql/"
+		[ -d "$ROOT/usr/share/postgresql/15" ] || cp -a /usr/share/postgresql/15 "$ROOT/usr/share/postgresql/"
+		chmod 755 "$ROOT" "$ROOT/usr" 2>/dev/null
+	fi
+	if ! { make -s >/tmp/pg_kms_bench_build.$$ 2>&1 && make -s install ${ROOT:+DESTDIR="$ROOT"} >>/tmp/pg_kms_bench_build.$$ 2>&1; }; then
 		cat /tmp/pg_kms_bench_build.$$
 		rm -f /tmp/pg_kms_bench_build.$$
 		echo "bench: build/install failed" >&2
@@ -101,7 +112,7 @@ if [ "$BUILD" = 1 ]; then
 	echo "built and installed pg_kms"
 fi
 
-EXTDIR="$("$PG_CONFIG" --sharedir)/extension"
+EXTDIR="$ROOT$("$PG_CONFIG" --sharedir)/extension"
 for e in pg_kms pgcrypto pg_prewarm; do
 	if [ ! -f "$EXTDIR/$e.control" ]; then
 		echo "bench: extension $e is not installed ($EXTDIR/$e.control missing);" \
