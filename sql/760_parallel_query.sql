@@ -206,6 +206,11 @@ RESET ROLE;
 EXPLAIN (COSTS OFF, VERBOSE)
 SELECT count(*) FROM par_cust WHERE scan::text LIKE 'pg_kms:v1:%' AND par_cust::text LIKE '%pg_kms:v1:%';
 COPY (SELECT count(*) FROM par_cust WHERE scan::text LIKE 'pg_kms:v1:%' AND par_cust::text LIKE '%pg_kms:v1:%') TO STDOUT;
+-- (a whole row alone was parallel before issue 16 already: record_out is
+-- PARALLEL SAFE and calls the column's output function in the worker)
+EXPLAIN (COSTS OFF)
+SELECT count(*) FROM par_cust WHERE par_cust::text LIKE '%pg_kms:v1:%';
+COPY (SELECT count(*) FROM par_cust WHERE par_cust::text LIKE '%pg_kms:v1:%') TO STDOUT;
 SELECT count(*) AS ciphertext_in_select FROM par_cust WHERE scan::text LIKE 'pg_kms:v1:%' OR par_cust::text LIKE '%pg_kms:v1:%';
 
 -- An error raised in the leader, in a transaction whose workers handled
@@ -216,6 +221,7 @@ LANGUAGE plpgsql PARALLEL RESTRICTED AS $$ BEGIN RETURN t::json; END $$;
 EXPLAIN (COSTS OFF, VERBOSE)
 SELECT regress_par_json(x) FROM (SELECT ssn::text AS x FROM par_cust WHERE id = 5 OFFSET 0) s;
 SELECT regress_par_json(x) FROM (SELECT ssn::text AS x FROM par_cust WHERE id = 5 OFFSET 0) s;
+SELECT regress_par_json(x) FROM (SELECT par_cust::text AS x FROM par_cust WHERE id = 5 OFFSET 0) s;
 SELECT (ssn::text)::json FROM par_cust WHERE id = 5;
 -- (an error of a transaction that handled none keeps them)
 SELECT regress_par_json('ssn-5');
