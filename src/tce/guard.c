@@ -19,7 +19,8 @@
  * Locking: the marks are one atomic per PGPROC in shared memory, each
  * written by the workers of one leader and read by that leader only; a
  * stale mark of an earlier backend in the same PGPROC slot names another
- * pid and matches nothing.  Everything else is backend-local.
+ * pid (or, were the pid reused, at worst scrubs an error more: the safe
+ * side).  Everything else is backend-local.
  *
  * IDENTIFICATION
  *	  src/tce/guard.c
