@@ -63,7 +63,10 @@ static emit_log_hook_type prev_emit_log_hook = NULL;
 
 void		_PG_init(void);
 
-/* Shared memory: the audit queue, the worker status, the key cache. */
+/*
+ * Shared memory: the audit queue, the worker status, the key cache, the
+ * remote secrets' cache, the column encryption's parallel marks.
+ */
 static void
 kms_shmem_request_all(void)
 {
@@ -71,6 +74,7 @@ kms_shmem_request_all(void)
 	KmsWorkerShmemRequest();
 	KmsCacheShmemRequest();
 	KmsRemoteSecretShmemRequest();
+	KmsTceShmemRequest();
 }
 
 #if PG_VERSION_NUM >= 150000
@@ -92,6 +96,7 @@ kms_shmem_startup(void)
 	KmsWorkerShmemStartup();
 	KmsCacheShmemStartup();
 	KmsRemoteSecretShmemStartup();
+	KmsTceShmemStartup();
 }
 
 /*
@@ -104,8 +109,12 @@ static void
 kms_ExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 				bool execute_once)
 {
+	/* parallel workers output encrypted values in the leader's form */
+	int			tce_nest = KmsTceExecutorRunBegin(queryDesc);
+
 	KmsAuditExecutorRun(queryDesc, direction, count, execute_once,
 						prev_ExecutorRun ? prev_ExecutorRun : standard_ExecutorRun);
+	KmsTceExecutorRunEnd(tce_nest);
 }
 
 static void

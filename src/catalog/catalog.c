@@ -117,13 +117,24 @@ KmsCatalogExit(KmsCatalogState *st)
 	st->spi_connected = false;
 }
 
-/* Run one statement with arguments; returns SPI_processed. */
+/*
+ * Run one statement with arguments; returns SPI_processed.
+ *
+ * In a parallel operation (a parallel worker, or the leader while its
+ * workers run) no command may start: a statement meant to see the latest
+ * commands of its transaction (read_only false) reads the statement's
+ * snapshot instead, as a STABLE function's would; nothing in a parallel
+ * query can have written to the catalog since it was taken.
+ */
 uint64
 KmsExec(const char *sql, int nargs, Oid *types, Datum *values,
 		const char *nulls, bool read_only, int expected)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls,
-										   read_only, 0);
+	int			rc;
+
+	if (!read_only && IsInParallelMode())
+		read_only = true;
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
 
 	if (rc != expected)
 		elog(ERROR, "pg_kms catalog statement failed (%d): %s", rc, sql);

@@ -323,6 +323,7 @@ KmsGuardStoredAccountId(void)
 	TableScanDesc scan;
 	HeapTuple	tup;
 	Snapshot	snap;
+	bool		in_parallel;
 
 	if (!account_stale || !IsTransactionState())
 		return account[0] ? account : NULL;
@@ -332,8 +333,21 @@ KmsGuardStoredAccountId(void)
 	if (!OidIsValid(account_relid))
 		return NULL;			/* look again next time */
 
+	/*
+	 * A parallel operation may not take the latest snapshot (a parallel
+	 * worker builds ARNs when it flushes its audit aggregate): read with
+	 * the statement's, and read again next time rather than keep what an
+	 * older snapshot showed.
+	 */
+	in_parallel = IsInParallelMode();
+	if (!in_parallel)
+		snap = GetLatestSnapshot();
+	else if (ActiveSnapshotSet())
+		snap = GetActiveSnapshot();
+	else
+		snap = GetTransactionSnapshot();
 	rel = table_open(account_relid, AccessShareLock);
-	snap = RegisterSnapshot(GetLatestSnapshot());
+	snap = RegisterSnapshot(snap);
 	scan = table_beginscan(rel, snap, 0, NULL);
 	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
 	{
@@ -351,7 +365,7 @@ KmsGuardStoredAccountId(void)
 	table_endscan(scan);
 	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
-	account_stale = false;
+	account_stale = in_parallel;
 	return account[0] ? account : NULL;
 }
 

@@ -140,21 +140,28 @@ COMMENT ON FUNCTION kms_list_retirable_grants(text, int, text) IS 'ListRetirable
 
 -- Data plane ------------------------------------------------------------
 
+-- Encrypt and Decrypt are PARALLEL SAFE (issue 16): a parallel worker checks
+-- the leader's role (PostgreSQL restores it there) against the catalog on the
+-- statement's snapshot, shares the key cache and its nonce counters, and
+-- counts its calls in the audit (docs/kms.md, "Parallel query").  ReEncrypt,
+-- GenerateDataKey* and the MACs stay PARALLEL RESTRICTED: the same paths,
+-- but not yet tested in parallel workers.
+
 CREATE FUNCTION kms_encrypt(key_id text, plaintext bytea, encryption_context jsonb DEFAULT NULL,
 							encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
-RETURNS bytea AS 'MODULE_PATHNAME', 'kms_encrypt' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_encrypt' LANGUAGE C VOLATILE PARALLEL SAFE;
 CREATE FUNCTION kms_encrypt(key_id text, plaintext text, encryption_context jsonb DEFAULT NULL,
 							encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
-RETURNS bytea AS 'MODULE_PATHNAME', 'kms_encrypt' LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_encrypt' LANGUAGE C VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION kms_encrypt(text, bytea, jsonb, text, boolean) IS 'Encrypt: AES-256-GCM envelope under the key; returns the ciphertext blob';
 COMMENT ON FUNCTION kms_encrypt(text, text, jsonb, text, boolean) IS 'Encrypt a text value (its bytes in the database encoding)';
 
 CREATE FUNCTION kms_decrypt(ciphertext_blob bytea, encryption_context jsonb DEFAULT NULL, key_id text DEFAULT NULL,
 							encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
-RETURNS bytea AS 'MODULE_PATHNAME', 'kms_decrypt' LANGUAGE C STABLE PARALLEL RESTRICTED;
+RETURNS bytea AS 'MODULE_PATHNAME', 'kms_decrypt' LANGUAGE C STABLE PARALLEL SAFE;
 CREATE FUNCTION kms_decrypt_text(ciphertext_blob bytea, encryption_context jsonb DEFAULT NULL, key_id text DEFAULT NULL,
 								 encryption_algorithm text DEFAULT NULL, dry_run boolean DEFAULT false)
-RETURNS text AS 'MODULE_PATHNAME', 'kms_decrypt_text' LANGUAGE C STABLE PARALLEL RESTRICTED;
+RETURNS text AS 'MODULE_PATHNAME', 'kms_decrypt_text' LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION kms_decrypt(bytea, jsonb, text, text, boolean) IS 'Decrypt: the plaintext of a ciphertext blob';
 COMMENT ON FUNCTION kms_decrypt_text(bytea, jsonb, text, text, boolean) IS 'Decrypt to text (validated in the database encoding)';
 

@@ -60,26 +60,26 @@ CREATE TYPE encrypted_text;
 CREATE TYPE encrypted_bytea;
 
 CREATE FUNCTION encrypted_text_in(cstring, oid, integer) RETURNS encrypted_text
-	AS 'MODULE_PATHNAME', 'encrypted_text_in' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_text_in' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_out(encrypted_text) RETURNS cstring
-	AS 'MODULE_PATHNAME', 'encrypted_text_out' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_text_out' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_recv(internal, oid, integer) RETURNS encrypted_text
-	AS 'MODULE_PATHNAME', 'encrypted_text_recv' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_text_recv' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_send(encrypted_text) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'encrypted_text_send' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_text_send' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_in(cstring, oid, integer) RETURNS encrypted_bytea
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_in' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_in' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_out(encrypted_bytea) RETURNS cstring
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_out' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_out' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_recv(internal, oid, integer) RETURNS encrypted_bytea
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_recv' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_recv' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_send(encrypted_bytea) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_send' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_send' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 -- STABLE for CREATE TYPE, though a new reference adds a row to kms.column_key
 CREATE FUNCTION encrypted_column_typmod_in(cstring[]) RETURNS integer
 	AS 'MODULE_PATHNAME', 'encrypted_column_typmod_in' LANGUAGE C STABLE STRICT;
 CREATE FUNCTION encrypted_column_typmod_out(integer) RETURNS cstring
-	AS 'MODULE_PATHNAME', 'encrypted_column_typmod_out' LANGUAGE C STABLE STRICT;
+	AS 'MODULE_PATHNAME', 'encrypted_column_typmod_out' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_column_typanalyze(internal) RETURNS boolean
 	AS 'MODULE_PATHNAME', 'encrypted_column_typanalyze' LANGUAGE C STRICT;
 
@@ -102,9 +102,9 @@ COMMENT ON TYPE encrypted_bytea IS 'bytea encrypted under the key its type modif
 
 -- The length coercion: seals a value for the column's key (every write).
 CREATE FUNCTION encrypted_text(encrypted_text, integer, boolean) RETURNS encrypted_text
-	AS 'MODULE_PATHNAME', 'encrypted_text_coerce' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_coerce' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea(encrypted_bytea, integer, boolean) RETURNS encrypted_bytea
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_coerce' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_coerce' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE CAST (encrypted_text AS encrypted_text)
 	WITH FUNCTION encrypted_text(encrypted_text, integer, boolean) AS IMPLICIT;
 CREATE CAST (encrypted_bytea AS encrypted_bytea)
@@ -112,9 +112,9 @@ CREATE CAST (encrypted_bytea AS encrypted_bytea)
 
 -- Plaintext in: assignment (INSERT ... SELECT text, UPDATE SET = text).
 CREATE FUNCTION encrypted_text(text, integer, boolean) RETURNS encrypted_text
-	AS 'MODULE_PATHNAME', 'encrypted_text_from_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_from_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea(bytea, integer, boolean) RETURNS encrypted_bytea
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_from_bytea' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_from_bytea' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE CAST (text AS encrypted_text)
 	WITH FUNCTION encrypted_text(text, integer, boolean) AS ASSIGNMENT;
 CREATE CAST (varchar AS encrypted_text)
@@ -125,9 +125,9 @@ CREATE CAST (bytea AS encrypted_bytea)
 -- Plaintext out: explicit only (else PostgreSQL's automatic I/O cast to
 -- string types would decrypt into text columns on assignment).
 CREATE FUNCTION encrypted_text_to_text(encrypted_text) RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_text_to_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_to_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_to_bytea(encrypted_bytea) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_to_bytea' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_to_bytea' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE CAST (encrypted_text AS text)
 	WITH FUNCTION encrypted_text_to_text(encrypted_text);
 CREATE CAST (encrypted_text AS varchar)
@@ -142,13 +142,13 @@ CREATE CAST (encrypted_bytea AS bpchar) WITH INOUT;
 
 -- No || through the output function (types.c, encrypted_column_concat).
 CREATE FUNCTION encrypted_column_concat(encrypted_text, text) RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION encrypted_column_concat(text, encrypted_text) RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION encrypted_column_concat(encrypted_bytea, text) RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE FUNCTION encrypted_column_concat(text, encrypted_bytea) RETURNS text
-	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE;
+	AS 'MODULE_PATHNAME', 'encrypted_column_concat' LANGUAGE C IMMUTABLE PARALLEL SAFE;
 CREATE OPERATOR || (LEFTARG = encrypted_text, RIGHTARG = text, FUNCTION = encrypted_column_concat);
 CREATE OPERATOR || (LEFTARG = text, RIGHTARG = encrypted_text, FUNCTION = encrypted_column_concat);
 CREATE OPERATOR || (LEFTARG = encrypted_bytea, RIGHTARG = text, FUNCTION = encrypted_column_concat);
@@ -157,33 +157,33 @@ CREATE OPERATOR || (LEFTARG = text, RIGHTARG = encrypted_bytea, FUNCTION = encry
 -- Deterministic equality and btree order, on ciphertext -----------------
 
 CREATE FUNCTION encrypted_text_eq(encrypted_text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_eq' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_eq' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_ne(encrypted_text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_ne' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_ne' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_lt(encrypted_text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_lt' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_lt' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_le(encrypted_text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_le' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_le' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_gt(encrypted_text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_gt' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_gt' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_ge(encrypted_text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_ge' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_ge' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_cmp(encrypted_text, encrypted_text) RETURNS integer
-	AS 'MODULE_PATHNAME', 'encrypted_text_cmp' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_cmp' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_eq(encrypted_bytea, encrypted_bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_eq' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_eq' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_ne(encrypted_bytea, encrypted_bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_ne' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_ne' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_lt(encrypted_bytea, encrypted_bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_lt' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_lt' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_le(encrypted_bytea, encrypted_bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_le' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_le' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_gt(encrypted_bytea, encrypted_bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_gt' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_gt' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_ge(encrypted_bytea, encrypted_bytea) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_ge' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_ge' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_bytea_cmp(encrypted_bytea, encrypted_bytea) RETURNS integer
-	AS 'MODULE_PATHNAME', 'encrypted_bytea_cmp' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_bytea_cmp' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 
 CREATE OPERATOR = (LEFTARG = encrypted_text, RIGHTARG = encrypted_text,
 	FUNCTION = encrypted_text_eq, COMMUTATOR = =, NEGATOR = <>,
@@ -226,15 +226,15 @@ CREATE OPERATOR CLASS encrypted_bytea_ops DEFAULT FOR TYPE encrypted_bytea USING
 -- encrypted_text = text: the text is plaintext to seal (drivers that type
 -- their parameters as text); = is in the btree family, so the index serves it.
 CREATE FUNCTION encrypted_text_eq_text(encrypted_text, text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_eq_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_eq_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_ne_text(encrypted_text, text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'encrypted_text_ne_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_ne_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION text_eq_encrypted_text(text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'text_eq_encrypted_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'text_eq_encrypted_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION text_ne_encrypted_text(text, encrypted_text) RETURNS boolean
-	AS 'MODULE_PATHNAME', 'text_ne_encrypted_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'text_ne_encrypted_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION encrypted_text_cmp_text(encrypted_text, text) RETURNS integer
-	AS 'MODULE_PATHNAME', 'encrypted_text_cmp_text' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+	AS 'MODULE_PATHNAME', 'encrypted_text_cmp_text' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE OPERATOR = (LEFTARG = encrypted_text, RIGHTARG = text,
 	FUNCTION = encrypted_text_eq_text, COMMUTATOR = =, NEGATOR = <>,
 	RESTRICT = eqsel, JOIN = eqjoinsel);
@@ -255,16 +255,16 @@ ALTER OPERATOR FAMILY encrypted_text_ops USING btree ADD
 
 CREATE FUNCTION kms_column_value_info(value encrypted_text,
 	OUT sealed boolean, OUT key_id uuid, OUT key_version integer, OUT deterministic boolean)
-	RETURNS record AS 'MODULE_PATHNAME', 'kms_column_value_info' LANGUAGE C IMMUTABLE STRICT;
+	RETURNS record AS 'MODULE_PATHNAME', 'kms_column_value_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION kms_column_value_info(value encrypted_bytea,
 	OUT sealed boolean, OUT key_id uuid, OUT key_version integer, OUT deterministic boolean)
-	RETURNS record AS 'MODULE_PATHNAME', 'kms_column_value_info' LANGUAGE C IMMUTABLE STRICT;
+	RETURNS record AS 'MODULE_PATHNAME', 'kms_column_value_info' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION kms_column_value_info(encrypted_text) IS 'The key, key version and mode of an encrypted column value, without decrypting it';
 COMMENT ON FUNCTION kms_column_value_info(encrypted_bytea) IS 'The key, key version and mode of an encrypted column value, without decrypting it';
 CREATE FUNCTION kms_column_ciphertext(value encrypted_text) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'kms_column_ciphertext' LANGUAGE C IMMUTABLE STRICT;
+	AS 'MODULE_PATHNAME', 'kms_column_ciphertext' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION kms_column_ciphertext(value encrypted_bytea) RETURNS bytea
-	AS 'MODULE_PATHNAME', 'kms_column_ciphertext' LANGUAGE C IMMUTABLE STRICT;
+	AS 'MODULE_PATHNAME', 'kms_column_ciphertext' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION kms_column_ciphertext(encrypted_text) IS 'The stored bytes of an encrypted column value (a randomized one is a ciphertext blob kms_decrypt() opens)';
 COMMENT ON FUNCTION kms_column_ciphertext(encrypted_bytea) IS 'The stored bytes of an encrypted column value (a randomized one is a ciphertext blob kms_decrypt() opens)';
 

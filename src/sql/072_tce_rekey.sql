@@ -36,9 +36,9 @@ CREATE TABLE kms.column_rekey (
 REVOKE ALL ON kms.column_rekey FROM PUBLIC;
 
 CREATE FUNCTION kms.column_value_stale(value encrypted_text, typmod integer)
-RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_value_stale' LANGUAGE C STABLE STRICT;
+RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_value_stale' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION kms.column_value_stale(value encrypted_bytea, typmod integer)
-RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_value_stale' LANGUAGE C STABLE STRICT;
+RETURNS boolean AS 'MODULE_PATHNAME', 'kms_column_value_stale' LANGUAGE C STABLE STRICT PARALLEL SAFE;
 CREATE FUNCTION kms.column_reseal(value encrypted_text, typmod integer)
 RETURNS encrypted_text AS 'MODULE_PATHNAME', 'kms_column_reseal_text' LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION kms.column_reseal(value encrypted_bytea, typmod integer)

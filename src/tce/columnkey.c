@@ -16,7 +16,9 @@
  *	  kms.alias -- key_id stays NULL; the restored row of kms.column_key
  *	  fills it in (kms.column_key_restore(), src/sql/070_tce.sql), or the
  *	  first value sealed resolves it and records it (with a deterministic
- *	  column's version), so that a later alias change moves nothing.
+ *	  column's version), so that a later alias change moves nothing.  A
+ *	  parallel query (and a standby, a read-only transaction) resolves it
+ *	  without recording it: a parallel operation writes nothing.
  *
  *	  Per-row paths read the map from a backend cache, dropped when the
  *	  shared generation moves (any key, alias or grant change).  typmod_in
@@ -195,7 +197,12 @@ TceCompleteColumnKey(TceColumnKey *ck)
 	if (ck->deterministic && ck->det_version <= 0)
 		ck->det_version = key->current_version;
 
-	if (!RecoveryInProgress() && !XactReadOnly)
+	/*
+	 * Not in a parallel operation, which writes nothing: there the key is
+	 * used as resolved, as on a standby, and the next write records it
+	 * (every process of the query reads the same snapshot).
+	 */
+	if (!RecoveryInProgress() && !XactReadOnly && !IsInParallelMode())
 	{
 		KmsCatalogState st;
 		Oid			types[3] = {INT4OID, UUIDOID, INT4OID};

@@ -10,7 +10,17 @@
  *	  show values and their order).  The DDL guard that refuses columns
  *	  without a key is the event trigger of src/sql/070_tce.sql.
  *
- * Locking: none; backend-local state only.
+ *	  Parallel query: a parallel worker decides the output form as its
+ *	  leader does (the leader passes a ciphertext decision on through
+ *	  pg_kms.column_output, which workers inherit), and a worker that
+ *	  handles encrypted values marks its leader's transaction, so that the
+ *	  leader's errors are scrubbed as if it had handled them itself.
+ *
+ * Locking: the marks are one atomic per PGPROC in shared memory, each
+ * written by the workers of one leader and read by that leader only; a
+ * stale mark of an earlier backend in the same PGPROC slot names another
+ * pid (or, were the pid reused, at worst scrubs an error more: the safe
+ * side).  Everything else is backend-local.
  *
  * IDENTIFICATION
  *	  src/tce/guard.c
@@ -19,10 +29,16 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
+#include "executor/execdesc.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "replication/walsender.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/shmem.h"
 #include "tcop/pquery.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -56,11 +72,86 @@ KmsTceDefineGucs(void)
 							 NULL, NULL, NULL);
 }
 
+/*
+ * Parallel query: per PGPROC slot, the leader transaction (pid << 32 | its
+ * local transaction id) whose parallel workers handled encrypted values.
+ */
+typedef struct TceParallelMarks
+{
+	int			nslots;
+	pg_atomic_uint64 leader_touched[FLEXIBLE_ARRAY_MEMBER];
+} TceParallelMarks;
+
+static TceParallelMarks *tce_marks = NULL;
+static uint64 tce_marked = 0;	/* the mark this worker last wrote */
+
+static Size
+TceMarksSize(void)
+{
+	/* leaders are ordinary backends and background workers */
+	return add_size(offsetof(TceParallelMarks, leader_touched),
+					mul_size(MaxBackends, sizeof(pg_atomic_uint64)));
+}
+
+void
+KmsTceShmemRequest(void)
+{
+	RequestAddinShmemSpace(TceMarksSize());
+}
+
+void
+KmsTceShmemStartup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	tce_marks = ShmemInitStruct("pg_kms column parallel marks", TceMarksSize(), &found);
+	if (!found)
+	{
+		tce_marks->nslots = MaxBackends;
+		for (int i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u64(&tce_marks->leader_touched[i], 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static inline uint64
+TceMark(PGPROC *proc)
+{
+	return ((uint64) (uint32) proc->pid << 32) | proc->lxid;
+}
+
 void
 TceTouched(void)
 {
-	if (MyProc != NULL)
-		touched_lxid = MyProc->lxid;
+	if (MyProc == NULL)
+		return;
+	touched_lxid = MyProc->lxid;
+	/* a parallel worker: its leader's transaction has handled them too */
+	if (IsParallelWorker() && tce_marks != NULL && MyProc->lockGroupLeader != NULL)
+	{
+		PGPROC	   *leader = MyProc->lockGroupLeader;
+		uint64		mark = TceMark(leader);
+
+		if (mark != tce_marked && leader->pgprocno >= 0 &&
+			leader->pgprocno < tce_marks->nslots)
+		{
+			pg_atomic_write_u64(&tce_marks->leader_touched[leader->pgprocno], mark);
+			pg_memory_barrier();
+			tce_marked = mark;
+		}
+	}
+}
+
+/* Has this transaction handled encrypted values, here or in its workers? */
+static bool
+TceTransactionTouched(void)
+{
+	if (touched_lxid != InvalidLocalTransactionId && touched_lxid == MyProc->lxid)
+		return true;
+	return tce_marks != NULL && MyProc->pgprocno >= 0 &&
+		MyProc->pgprocno < tce_marks->nslots &&
+		pg_atomic_read_u64(&tce_marks->leader_touched[MyProc->pgprocno]) == TceMark(MyProc);
 }
 
 /*
@@ -133,12 +224,41 @@ TceDescribingWrite(FunctionCallInfo fcinfo)
 		write_cid == GetCurrentCommandId(false);
 }
 
+/*
+ * Before a query that runs parallel workers: they decide the output form
+ * without the leader's portal or walsender, so a leader that would give
+ * the ciphertext form in 'auto' (COPY (SELECT ...) TO) sets
+ * pg_kms.column_output to 'ciphertext' for the run, which the workers
+ * inherit with the leader's settings.  Returns the GUC nest level to undo
+ * (KmsTceExecutorRunEnd), or -1.
+ */
+int
+KmsTceExecutorRunBegin(QueryDesc *queryDesc)
+{
+	int			nest;
+
+	if (kms_column_output != KMS_COLUMN_OUTPUT_AUTO ||
+		!queryDesc->plannedstmt->parallelModeNeeded || IsParallelWorker() ||
+		!TceOutputCiphertext())
+		return -1;
+	nest = NewGUCNestLevel();
+	(void) set_config_option("pg_kms.column_output", "ciphertext",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
+void
+KmsTceExecutorRunEnd(int nest)
+{
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
+}
+
 void
 KmsTceEmitLog(ErrorData *edata)
 {
-	if (edata->elevel < ERROR || MyProc == NULL ||
-		touched_lxid == InvalidLocalTransactionId ||
-		touched_lxid != MyProc->lxid)
+	if (edata->elevel < ERROR || MyProc == NULL || !TceTransactionTouched())
 		return;
 	if (edata->detail != NULL || edata->context != NULL ||
 		edata->detail_log != NULL || edata->internalquery != NULL)

@@ -45,6 +45,19 @@ struct ErrorData;
 extern void KmsTceEmitLog(struct ErrorData *edata);
 
 /*
+ * Parallel query (guard.c): shared memory where parallel workers mark
+ * their leader's transaction as one that handled encrypted values (from
+ * the module entry's shared-memory hooks), and, around each executor run
+ * (the module entry's ExecutorRun hook), the leader's output form passed
+ * on to its workers.
+ */
+struct QueryDesc;
+extern void KmsTceShmemRequest(void);
+extern void KmsTceShmemStartup(void);
+extern int	KmsTceExecutorRunBegin(struct QueryDesc *queryDesc);
+extern void KmsTceExecutorRunEnd(int nest);
+
+/*
  * What a stored (or in-memory) value is, without decrypting it.
  */
 typedef struct KmsTceValueInfo
