@@ -9,3 +9,12 @@
  * updates between them) are kept as they shipped.
  */
 \echo Use "ALTER EXTENSION pg_kms UPDATE TO '1.3'" to load this file. \quit
+
+-- scale (issue 16)
+-- ListSecrets' name filter: the words of each name (src/sql/030_secrets.sql)
+CREATE INDEX secret_name_words_idx ON kms.secret USING gin
+	((pg_catalog.array_to_tsvector(pg_catalog.array_remove(pg_catalog.string_to_array(
+		pg_catalog.translate(name, '/_+=.@-', '       '), ' '), ''))));
+-- CreateSecret purges secrets whose recovery window ended, on every call
+CREATE INDEX secret_deletion_date_idx ON kms.secret (deletion_date)
+	WHERE deletion_date IS NOT NULL;
