@@ -30,7 +30,10 @@
  * encryption, and key info per key id for the current role.  They are dropped as
  * a whole whenever the shared generation moves (a key, alias or grant
  * changed and committed somewhere) and contexts expire with the material
- * they came from.  Key info is also re-checked after a role change (a
+ * they came from.  Each table is bounded (KMS_LOCAL_*_MAX): past its bound,
+ * the least recently used half of it is dropped (KmsLocalTrim), so that a
+ * backend's memory stays within a few MB however many keys it touches, and
+ * the entries in use by the running call (the newest) stay where they are.  Key info is also re-checked after a role change (a
  * syscache invalidation of pg_authid or pg_auth_members moves a local
  * counter).  The hot path of kms_decrypt is: one atomic read, one
  * pointer comparison (the last context used) or a local hash probe, one
@@ -80,6 +83,7 @@ typedef struct KmsLocalCtx
 	KmsCtxKey	key;			/* hash key: MUST BE FIRST */
 	KmsAead    *aead;
 	TimestampTz expires_at;
+	uint64		last_used;
 } KmsLocalCtx;
 
 typedef struct KmsVersionKey
@@ -110,6 +114,7 @@ typedef struct KmsLocalEnc
 	uint64		next;			/* next counter value of our reservation */
 	uint64		end;			/* end of our reservation (exclusive) */
 	TimestampTz expires_at;
+	uint64		last_used;
 } KmsLocalEnc;
 
 #define KMS_REF_MAXLEN 320
@@ -118,7 +123,23 @@ typedef struct KmsLocalRef
 {
 	char		ref[KMS_REF_MAXLEN];	/* hash key: MUST BE FIRST */
 	uint8		key_id[KMS_KEY_ID_LEN];
+	uint64		last_used;
 } KmsLocalRef;
+
+/*
+ * Bounds of the local tables (entries): together a few MB at most.  A key
+ * info is ~160 bytes with its hash entry (16384: ~2.5 MB; a miss costs two
+ * catalog queries, so it is kept above common key counts), a reference
+ * ~400, an AES context (OpenSSL's, with its derived key) ~3 KB (1024, as
+ * the shared cache's default size).  Past a bound the least recently used
+ * half goes; what the running call uses is among the newest, so pointers
+ * it holds stay valid (dynahash never moves entries).
+ */
+#define KMS_LOCAL_KEYS_MAX	16384
+#define KMS_LOCAL_REFS_MAX	1024
+#define KMS_LOCAL_CTX_MAX	1024
+#define KMS_LOCAL_ENC_MAX	256
+#define KMS_LOCAL_TAGS_MAX	1024
 
 static MemoryContext KmsLocalContext = NULL;
 static HTAB *local_ctx = NULL;
@@ -130,6 +151,12 @@ static uint64 local_generation = 0;
 static uint64 local_epoch = 0;	/* moves on invalidations received here */
 static KmsLocalCtx *last_ctx = NULL;
 static KmsKeyInfo *last_key = NULL;
+/* per table: stamps last_used of its entries, one tick per use */
+static uint64 keys_clock = 0;
+static uint64 refs_clock = 0;
+static uint64 ctx_clock = 0;
+static uint64 enc_clock = 0;
+static bool local_over = false;	/* a table passed its bound: trim */
 
 /*
  * Role changes (membership granted or revoked, SUPERUSER or INHERIT
@@ -172,6 +199,79 @@ KmsLocalReset(void)
 	local_ctx = local_enc = local_keys = local_refs = local_tags = NULL;
 	last_ctx = NULL;
 	last_key = NULL;
+	local_over = false;
+}
+
+/*
+ * The stamp below which a table's entries go so that at most keep stay:
+ * its stamps are unique and increasing, so at most keep entries were
+ * stamped in its last keep ticks.
+ */
+static inline uint64
+KmsTrimStamp(uint64 clock, long keep)
+{
+	return clock > (uint64) keep ? clock - (uint64) keep : 0;
+}
+
+/*
+ * Drop the least recently used half of each local table past its bound.
+ * Runs at the start of an entry point (KmsCheckGeneration) and when a
+ * table passes its bound; entries of the running call are the newest and
+ * stay, so no pointer it holds is freed.
+ */
+static void
+KmsLocalTrim(void)
+{
+	HASH_SEQ_STATUS seq;
+
+	local_over = false;
+	if (local_keys && hash_get_num_entries(local_keys) > KMS_LOCAL_KEYS_MAX)
+	{
+		uint64		below = KmsTrimStamp(keys_clock, KMS_LOCAL_KEYS_MAX / 2);
+		KmsKeyInfo *x;
+
+		hash_seq_init(&seq, local_keys);
+		while ((x = hash_seq_search(&seq)) != NULL)
+			if (x->last_used < below && x != last_key)
+				hash_search(local_keys, x->key_id, HASH_REMOVE, NULL);
+	}
+	if (local_refs && hash_get_num_entries(local_refs) > KMS_LOCAL_REFS_MAX)
+	{
+		uint64		below = KmsTrimStamp(refs_clock, KMS_LOCAL_REFS_MAX / 2);
+		KmsLocalRef *x;
+
+		hash_seq_init(&seq, local_refs);
+		while ((x = hash_seq_search(&seq)) != NULL)
+			if (x->last_used < below)
+				hash_search(local_refs, x->ref, HASH_REMOVE, NULL);
+	}
+	if (local_ctx && hash_get_num_entries(local_ctx) > KMS_LOCAL_CTX_MAX)
+	{
+		uint64		below = KmsTrimStamp(ctx_clock, KMS_LOCAL_CTX_MAX / 2);
+		KmsLocalCtx *x;
+
+		hash_seq_init(&seq, local_ctx);
+		while ((x = hash_seq_search(&seq)) != NULL)
+			if (x->last_used < below && x != last_ctx)
+			{
+				kms_aead_free(x->aead);
+				hash_search(local_ctx, &x->key, HASH_REMOVE, NULL);
+			}
+	}
+	if (local_enc && hash_get_num_entries(local_enc) > KMS_LOCAL_ENC_MAX)
+	{
+		uint64		below = KmsTrimStamp(enc_clock, KMS_LOCAL_ENC_MAX / 2);
+		KmsLocalEnc *x;
+
+		/* the rest of a dropped reservation is never used: nonces stay unique */
+		hash_seq_init(&seq, local_enc);
+		while ((x = hash_seq_search(&seq)) != NULL)
+			if (x->last_used < below)
+			{
+				kms_aead_free(x->aead);
+				hash_search(local_enc, &x->key, HASH_REMOVE, NULL);
+			}
+	}
 }
 
 static void
@@ -249,6 +349,8 @@ KmsCheckGeneration(void)
 	{
 		if (unlikely(role_epoch != roles_seen))
 			KmsLocalRolesChanged();
+		if (unlikely(local_over))
+			KmsLocalTrim();
 		return;
 	}
 	KmsLocalReset();
@@ -278,6 +380,9 @@ KmsLocalKeyInfo(const uint8 *key_id, bool *found)
 		return last_key;
 	}
 	last_key = (KmsKeyInfo *) hash_search(local_keys, key_id, HASH_ENTER, found);
+	last_key->last_used = ++keys_clock;
+	if (!*found && hash_get_num_entries(local_keys) > KMS_LOCAL_KEYS_MAX)
+		local_over = true;
 	return last_key;
 }
 
@@ -299,6 +404,7 @@ KmsLocalRefLookup(const char *ref, uint8 *key_id_out)
 	r = hash_search(local_refs, ref, HASH_FIND, NULL);
 	if (r == NULL)
 		return false;
+	r->last_used = ++refs_clock;
 	memcpy(key_id_out, r->key_id, KMS_KEY_ID_LEN);
 	return true;
 }
@@ -312,6 +418,9 @@ KmsLocalRefStore(const char *ref, const uint8 *key_id)
 		return;
 	r = hash_search(local_refs, ref, HASH_ENTER, NULL);
 	memcpy(r->key_id, key_id, KMS_KEY_ID_LEN);
+	r->last_used = ++refs_clock;
+	if (hash_get_num_entries(local_refs) > KMS_LOCAL_REFS_MAX)
+		local_over = true;
 }
 
 /* ----------------------------------------------------------------
@@ -401,8 +510,8 @@ KmsVersionTag(const uint8 *key_id, uint32 version, uint8 *tag, bytea **fetched)
 		return;
 	}
 	wrapped = wrapped_fetcher(key_id, (int32) version, tag);
-	/* bound the table as the contexts are: start over rather than grow */
-	if (hash_get_num_entries(local_tags) >= 1024)
+	/* tags are copied out: start over rather than grow */
+	if (hash_get_num_entries(local_tags) >= KMS_LOCAL_TAGS_MAX)
 	{
 		HASH_SEQ_STATUS seq;
 		KmsLocalTag *x;
@@ -652,23 +761,9 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 		if (wrapped != NULL)
 			pfree(wrapped);
 		last_ctx = c;
+		c->last_used = ++ctx_clock;
 		KmsStatAdd(KMS_STAT_HITS, 1);
 		return c->aead;
-	}
-
-	/* Bound the local table: start over rather than grow without limit. */
-	if (c == NULL && hash_get_num_entries(local_ctx) >= 256)
-	{
-		HASH_SEQ_STATUS seq;
-		KmsLocalCtx *x;
-
-		hash_seq_init(&seq, local_ctx);
-		while ((x = hash_seq_search(&seq)) != NULL)
-		{
-			kms_aead_free(x->aead);
-			hash_search(local_ctx, &x->key, HASH_REMOVE, NULL);
-		}
-		last_ctx = NULL;
 	}
 
 	{
@@ -689,6 +784,7 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 		nc->aead = aead;
 		nc->expires_at = GetCurrentTimestamp() +
 			(TimestampTz) kms_key_cache_ttl * USECS_PER_SEC;
+		nc->last_used = ++ctx_clock;
 		c = nc;
 	}
 	PG_FINALLY();
@@ -697,6 +793,9 @@ KmsDecryptContext(const uint8 *key_id, uint32 version, const uint8 *salt)
 	}
 	PG_END_TRY();
 	last_ctx = c;
+	/* bounded: a row-by-row scan over many keys trims as it goes */
+	if (hash_get_num_entries(local_ctx) > KMS_LOCAL_CTX_MAX)
+		KmsLocalTrim();
 	return c->aead;
 }
 
@@ -726,7 +825,10 @@ KmsEncryptContext(const uint8 *key_id, uint32 version, uint8 *salt_out,
 	{
 		le->aead = NULL;
 		le->next = le->end = 0;
+		if (hash_get_num_entries(local_enc) > KMS_LOCAL_ENC_MAX)
+			local_over = true;
 	}
+	le->last_used = ++enc_clock;
 
 	if (le->aead == NULL || le->next >= le->end || le->expires_at <= now)
 	{

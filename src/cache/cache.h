@@ -50,6 +50,7 @@ typedef struct KmsKeyInfo
 	uint32		allowed_ops;	/* KMS_OPBIT()s that role may perform */
 	bool		may_manage;		/* owner, kms_admin or superuser */
 	bool		valid;
+	uint64		last_used;		/* local clock at the last lookup (LRU) */
 } KmsKeyInfo;
 
 /* Shared memory: the region (with the provider's master slot) and its lock */

@@ -71,6 +71,56 @@ KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnul
 }
 
 /*
+ * DescribeKey's query, planned once per backend and kept (SPI_keepplan),
+ * as long as its text stays the same (it names the catalog's KeyManager
+ * column, which an update adds): parsing and planning were half the cost
+ * of a call, and grew with the catalog's statistics.  The plan cache
+ * re-plans it when the tables change; search_path is pinned.
+ */
+static SPIPlanPtr describe_plan = NULL;
+static char *describe_sql = NULL;
+
+static Datum
+KmsDescribeDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
+{
+	KmsCatalogState st;
+	Datum		d = (Datum) 0;
+	int			rc;
+
+	*isnull = true;
+	KmsCatalogEnter(&st);
+	if (describe_plan == NULL || strcmp(describe_sql, sql) != 0)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "pg_kms catalog statement failed (%d): %s", SPI_result, sql);
+		if (describe_plan != NULL)
+			SPI_freeplan(describe_plan);
+		if (describe_sql != NULL)
+			pfree(describe_sql);
+		describe_plan = p;
+		describe_sql = MemoryContextStrdup(TopMemoryContext, sql);
+	}
+	/* not read-only: see this transaction's own changes */
+	rc = SPI_execute_plan(describe_plan, values, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "pg_kms catalog statement failed (%d): %s", rc, sql);
+	if (SPI_processed == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+		if (!*isnull)
+		{
+			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
+
+			d = SPI_datumTransfer(d, att->attbyval, att->attlen);
+		}
+	}
+	KmsCatalogExit(&st);
+	return d;
+}
+
+/*
  * A key managed by pg_kms itself (KeyManager AWS: the secrets store's
  * default key, named by an alias under alias/pg_kms/) is changed by a
  * superuser only, as AWS lets no customer change an AWS managed key.
@@ -292,7 +342,7 @@ KMS_AUDITED_ENTRY(kms_describe_key, "DescribeKey", 0)
 	values[0] = KmsUuidDatum(key->key_id);
 	values[1] = CStringGetTextDatum(KmsAccountId());
 	values[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-	d = KmsQueryDatum(psprintf("SELECT jsonb_strip_nulls(jsonb_build_object("
+	d = KmsDescribeDatum(psprintf("SELECT jsonb_strip_nulls(jsonb_build_object("
 					  "'AWSAccountId', $2, 'KeyId', k.key_id::text, 'Arn', $3, "
 					  "'CreationDate', k.creation_date, 'Enabled', k.key_state = 'Enabled', "
 					  "'Description', k.description, 'KeyUsage', k.key_usage, "

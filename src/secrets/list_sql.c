@@ -26,6 +26,15 @@
 
 #include "secrets/secrets_internal.h"
 
+/*
+ * The words of a secret's name as a tsvector: the expression of
+ * secret_name_words_idx (src/sql/030_secrets.sql), spelt exactly so that
+ * the planner matches it.  The separators are IsWordSeparator's.
+ */
+#define SECRET_NAME_WORDS \
+	"(pg_catalog.array_to_tsvector(pg_catalog.array_remove(pg_catalog.string_to_array(" \
+	"pg_catalog.translate(s.name, '/_+=.@-', '       '), ' '), '')))"
+
 /* ----------------------------------------------------------------
  * ListSecrets filters (also BatchGetSecretValue's)
  * ----------------------------------------------------------------
@@ -292,9 +301,98 @@ FiltersMatch(List *filters, const char *name, const char *description, Jsonb *ta
 }
 
 
+/* Append word (wlen bytes) to buf as a quoted tsquery prefix operand. */
+static void
+AppendPrefixOperand(StringInfo buf, const char *word, size_t wlen)
+{
+	appendStringInfoChar(buf, '\'');
+	for (size_t i = 0; i < wlen; i++)
+	{
+		if (word[i] == '\'' || word[i] == '\\')
+			appendStringInfoChar(buf, word[i]);
+		appendStringInfoChar(buf, word[i]);
+	}
+	appendStringInfoString(buf, "':*");
+}
+
+/*
+ * A tsquery over the words of a secret's name (secret_name_words_idx,
+ * src/sql/030_secrets.sql) that every secret matching the name filters
+ * matches, or NULL when they give none.  It may let through secrets that
+ * do not match (FiltersMatch decides), never the reverse:
+ *
+ *	- a positive value matches a name only if each of its words is a prefix
+ *	  of a word of the name (when the whole value is a prefix of the name,
+ *	  so is each of its words: a word boundary of the value is one of the
+ *	  name), so the value gives 'w1':* & 'w2':* & ...;
+ *	- a filter matches if one of its positive values does: their terms are
+ *	  ORed; a value without words (only separators) or a filter with only
+ *	  negated values constrains nothing here;
+ *	- filters are ANDed.
+ *
+ * name is matched case-sensitively, as the lexemes are kept; description,
+ * tags and "all" are not indexed.
+ */
+static char *
+NamePrefilter(List *filters)
+{
+	StringInfoData q;
+	ListCell   *lc;
+	bool		any = false;
+
+	initStringInfo(&q);
+	foreach(lc, filters)
+	{
+		SecretFilter *f = lfirst(lc);
+		StringInfoData t;
+		ListCell   *vc;
+		bool		usable = true;
+		bool		first = true;
+
+		if (strcmp(f->key, "name") != 0)
+			continue;
+		initStringInfo(&t);
+		foreach(vc, f->values)
+		{
+			const char *p = lfirst(vc);
+			bool		words = false;
+
+			if (p[0] == '!')
+				continue;
+			appendStringInfoString(&t, first ? "(" : " | (");
+			first = false;
+			while (*p)
+			{
+				const char *e;
+
+				while (*p && IsWordSeparator(*p))
+					p++;
+				for (e = p; *e && !IsWordSeparator(*e); e++)
+					;
+				if (e == p)
+					break;
+				if (words)
+					appendStringInfoString(&t, " & ");
+				AppendPrefixOperand(&t, p, e - p);
+				words = true;
+				p = e;
+			}
+			if (!words)
+				usable = false;
+			appendStringInfoChar(&t, ')');
+		}
+		if (!usable || first)
+			continue;
+		appendStringInfo(&q, "%s(%s)", any ? " & " : "", t.data);
+		any = true;
+	}
+	return any ? q.data : NULL;
+}
+
 /*
  * The secrets the current role may see that match the filters, ordered by
- * order_col (then name).
+ * order_col (then name).  A name filter narrows the catalog query through
+ * secret_name_words_idx first.
  */
 List *
 ListVisible(List *filters, bool include_deleted, bool desc, const char *order_col)
@@ -305,6 +403,9 @@ ListVisible(List *filters, bool include_deleted, bool desc, const char *order_co
 	MemoryContext cxt = CurrentMemoryContext;
 	SPITupleTable *rowtable;
 	char	   *sql;
+	char	   *prefilter = NamePrefilter(filters);
+	Oid			qtype = TEXTOID;
+	Datum		qval = prefilter ? CStringGetTextDatum(prefilter) : (Datum) 0;
 
 	/* Tags as in DescribeSecret: [] once the last tag was removed */
 	sql = psprintf("SELECT secret_id, arn, name, owner::oid, deleted_date IS NOT NULL, kms_key_id, "
@@ -316,12 +417,13 @@ ListVisible(List *filters, bool include_deleted, bool desc, const char *order_co
 				   "(SELECT pg_catalog.jsonb_object_agg(x.version_id, x.stages) FROM "
 				   "   (SELECT st.version_id, pg_catalog.jsonb_agg(st.stage ORDER BY %s) AS stages "
 				   "      FROM kms.secret_stage st WHERE st.secret_id = s.secret_id GROUP BY st.version_id) x) "
-				   "FROM kms.secret s %s ORDER BY %s %s, name %s",
+				   "FROM kms.secret s WHERE %s AND %s ORDER BY %s %s, name %s",
 				   SecretCatalogHas12() ? "s.tagged" : "false", StageOrderSql("st"),
-				   include_deleted ? "" : "WHERE deleted_date IS NULL",
+				   include_deleted ? "true" : "deleted_date IS NULL",
+				   prefilter == NULL ? "true" : SECRET_NAME_WORDS " OPERATOR(pg_catalog.@@) $1::pg_catalog.tsquery",
 				   order_col, desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
 	KmsCatalogEnter(&st);
-	n = KmsExec(sql, 0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	n = KmsExec(sql, prefilter ? 1 : 0, &qtype, &qval, NULL, true, SPI_OK_SELECT);
 	rowtable = SPI_tuptable;	/* stays valid until KmsCatalogExit */
 	for (uint64 i = 0; i < n; i++)
 	{

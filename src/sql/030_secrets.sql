@@ -214,3 +214,21 @@ CREATE VIEW kms.secrets WITH (security_barrier) AS
 	  FROM kms.secret s
 	 WHERE @extschema@.kms_secret_visible(s.secret_id);
 GRANT SELECT ON kms.secrets TO PUBLIC;
+
+-- scale (issue 16)
+/*
+ * ListSecrets' name filter matches word prefixes (list_sql.c: the words of
+ * a name are split on spaces and "/_+=.@-", and every word of a filter value
+ * must be a prefix of one of them).  This index holds each name's words as
+ * the lexemes of a tsvector, exactly as split (array_to_tsvector: no parser,
+ * no dictionary, case kept), so that a prefix tsquery 'word':* finds every
+ * name that can match; list_sql.c rechecks each candidate with the exact
+ * rules.  A GIN index over a tsvector rather than a side table of words: no
+ * trigger to keep in step, and prefix search comes with GIN.
+ */
+CREATE INDEX secret_name_words_idx ON kms.secret USING gin
+	((pg_catalog.array_to_tsvector(pg_catalog.array_remove(pg_catalog.string_to_array(
+		pg_catalog.translate(name, '/_+=.@-', '       '), ' '), ''))));
+-- CreateSecret purges secrets whose recovery window ended, on every call
+CREATE INDEX secret_deletion_date_idx ON kms.secret (deletion_date)
+	WHERE deletion_date IS NOT NULL;

@@ -64,3 +64,12 @@ ALTER FUNCTION @extschema@.kms_column_ciphertext(@extschema@.encrypted_text) PAR
 ALTER FUNCTION @extschema@.kms_column_ciphertext(@extschema@.encrypted_bytea) PARALLEL SAFE;
 ALTER FUNCTION kms.column_value_stale(@extschema@.encrypted_text, integer) PARALLEL SAFE;
 ALTER FUNCTION kms.column_value_stale(@extschema@.encrypted_bytea, integer) PARALLEL SAFE;
+
+-- scale (issue 16)
+-- ListSecrets' name filter: the words of each name (src/sql/030_secrets.sql)
+CREATE INDEX secret_name_words_idx ON kms.secret USING gin
+	((pg_catalog.array_to_tsvector(pg_catalog.array_remove(pg_catalog.string_to_array(
+		pg_catalog.translate(name, '/_+=.@-', '       '), ' '), ''))));
+-- CreateSecret purges secrets whose recovery window ended, on every call
+CREATE INDEX secret_deletion_date_idx ON kms.secret (deletion_date)
+	WHERE deletion_date IS NOT NULL;
