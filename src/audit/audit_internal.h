@@ -214,6 +214,46 @@ typedef struct KmsAuditAgg
 	char		db_user[NAMEDATALEN];
 } KmsAuditAgg;
 
+/*
+ * Successful secret reads (KmsAuditRead), with pg_kms.audit_secret_reads =
+ * 'aggregate': a backend-local table keyed by everything an event says but
+ * its time (role, session user, operation, resource, version, parameters)
+ * and the statement; its strings live in a memory context of their own,
+ * reset at each flush.
+ */
+#define KMS_AUDIT_READ_MAX 32
+
+typedef struct KmsAuditReadAgg
+{
+	Oid			userid;
+	Oid			session_oid;
+	uint32		stmt_hash;
+	int64		count;
+	TimestampTz first;
+	uint64		query_id;
+	char	   *operation;
+	char	   *resource;
+	char	   *version;		/* NULL: none */
+	char	   *params;			/* NULL: none */
+	char		db_user[NAMEDATALEN];
+	char		session_user[NAMEDATALEN];
+} KmsAuditReadAgg;
+
+/*
+ * Parallel workers (parallel.c): a worker folds its data-plane aggregate
+ * into its leader's slot in shared memory; the leader absorbs the slot into
+ * its own aggregate (with its own statement) at ExecutorEnd and before it
+ * flushes.  KMS_AUDIT_PAR_MAX entries per leader; what does not fit is
+ * emitted by the worker as its own events.
+ */
+#define KMS_AUDIT_PAR_MAX 16
+
+extern void KmsAuditParallelShmemRequest(void);
+extern void KmsAuditParallelShmemStartup(void);
+extern int	KmsAuditParallelFold(KmsAuditAgg *aggs, int n);	/* in a worker */
+extern int	KmsAuditParallelTake(KmsAuditAgg *out, bool *own, int max);	/* in a leader */
+extern bool KmsAuditParallelPending(void);
+
 #define KMS_AUDIT_NCOLS_1_0 20
 
 #define KMS_AUDIT_NCOLS 22
@@ -228,6 +268,7 @@ extern void KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_
 extern const char *KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len);
 extern char *KmsAuditSanitize(const char *s, int len, int encoding);
 extern void KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait);
+extern char *KmsAuditArn(const char *resource);
 extern void kms_audit_shmem_exit(int code, Datum arg);
 extern KmsAuditConsumer *KmsAuditFindConsumer(Oid dboid);	/* lock held */
 extern void KmsAuditAdvanceTail(void);	/* lock held exclusively */

@@ -37,6 +37,7 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -326,30 +327,50 @@ static uint32 kms_drain_n = 0;
 
 /*
  * The insert, with the role OID columns (pg_kms 1.1) or without them (a
- * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them).
+ * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them):
+ * one statement per drain, its rows given as one array per column, so the
+ * executor, the statement trigger and the plan run once per batch, not
+ * once per event.  unnest() returns the elements in order: the rows go in
+ * in queue order, with the ids and hashes computed here.
  */
 static SPIPlanPtr kms_insert_plan[2] = {NULL, NULL};
 
+#define KMS_AUDIT_COLS_SQL \
+	"id, event_time, last_time, event_count, event_type, " \
+	"db_user, session_user_name, database, client_addr, application_name, " \
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, " \
+	"outcome, parameters, prev_hash, row_hash"
 
+#define U(n) "pg_catalog.unnest($" #n ")"
+#define KMS_AUDIT_UNNEST_20 \
+	U(1) ", " U(2) ", " U(3) ", " U(4) ", " U(5) ", " U(6) ", " U(7) ", " \
+	U(8) ", " U(9) ", " U(10) ", " U(11) ", " U(12) ", " U(13) ", " U(14) ", " \
+	U(15) ", " U(16) ", " U(17) ", " U(18) ", " U(19) ", " U(20)
+
+/* ROWS FROM of qualified unnest()s: the multi-argument unnest() is not qualified */
 static const char *const kms_insert_sql[2] = {
-	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
-	"db_user, session_user_name, database, client_addr, application_name, "
-	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
-	"outcome, parameters, prev_hash, row_hash) VALUES "
-	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
-	"db_user, session_user_name, database, client_addr, application_name, "
-	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
-	"outcome, parameters, prev_hash, row_hash, db_user_oid, session_user_oid) VALUES "
-	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+	"INSERT INTO kms.audit_log (" KMS_AUDIT_COLS_SQL ") "
+	"SELECT * FROM ROWS FROM (" KMS_AUDIT_UNNEST_20 ")",
+	"INSERT INTO kms.audit_log (" KMS_AUDIT_COLS_SQL ", db_user_oid, session_user_oid) "
+	"SELECT * FROM ROWS FROM (" KMS_AUDIT_UNNEST_20 ", " U(21) ", " U(22) ")"
 };
+#undef U
 
+/* the columns' element types; the statement's parameters are arrays of them */
 static const Oid kms_insert_types[KMS_AUDIT_NCOLS] = {
 	INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, OIDOID, OIDOID
 };
+
+/* The rows of one drain, column by column. */
+typedef struct KmsAuditRows
+{
+	int			n;
+	Datum	   *values[KMS_AUDIT_NCOLS];	/* [KMS_AUDIT_BATCH] each */
+	bool	   *nulls[KMS_AUDIT_NCOLS];
+} KmsAuditRows;
 
 /* Append one hash-payload field: uint32 big-endian length + UTF-8 bytes. */
 static void
@@ -425,21 +446,20 @@ KmsAuditRowHash(const KmsAuditRecord *rec, int64 id, const uint8 *prev,
 }
 
 /*
- * Insert one record as row id, chained to prev (32 bytes); the new row's
- * hash goes to prev.  with_oids: the table has the role OID columns, which
- * are then filled and hashed (fields 19 and 20).
+ * Add one record to rows as row id, chained to prev (32 bytes); the new
+ * row's hash goes to prev.  with_oids: the table has the role OID columns,
+ * which are then filled and hashed (fields 19 and 20).
  */
 static void
-KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
+KmsAuditAddRow(KmsAuditRows *rows, const KmsAuditRecord *rec, int64 id,
+			   uint8 *prev, bool with_oids)
 {
-	Datum		values[KMS_AUDIT_NCOLS];
-	char		nulls[KMS_AUDIT_NCOLS];
+	int			r = rows->n;
 	char	   *s[KMS_AUDIT_NSTR];
 	char	   *params_text = NULL;
 	uint8		hash[32];
 	bytea	   *prevb,
 			   *hashb;
-	int			rc;
 
 	/*
 	 * Valid in the trail database's encoding; in a SQL_ASCII database (which
@@ -448,7 +468,10 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 	 */
 	int			enc = GetDatabaseEncoding() == PG_SQL_ASCII ? PG_UTF8 : GetDatabaseEncoding();
 
-	memset(nulls, ' ', sizeof(nulls));
+#define V(c) rows->values[c][r]
+#define N(c) rows->nulls[c][r]
+	for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
+		N(c) = false;
 	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
 	{
 		int			len;
@@ -462,10 +485,10 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 		Jsonb	   *j = DatumGetJsonbP(jb);
 
 		params_text = JsonbToCString(NULL, &j->root, VARSIZE(j));
-		values[17] = jb;
+		V(17) = jb;
 	}
 	else
-		nulls[17] = 'n';
+		N(17) = true;
 
 	KmsAuditRowHash(rec, id, prev, s, params_text, with_oids, hash);
 
@@ -476,47 +499,71 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 	SET_VARSIZE(hashb, VARHDRSZ + 32);
 	memcpy(VARDATA(hashb), hash, 32);
 
-	values[0] = Int64GetDatum(id);
-	values[1] = TimestampTzGetDatum(rec->time);
-	values[2] = TimestampTzGetDatum(rec->last_time);
-	values[3] = Int64GetDatum(rec->count);
+	V(0) = Int64GetDatum(id);
+	V(1) = TimestampTzGetDatum(rec->time);
+	V(2) = TimestampTzGetDatum(rec->last_time);
+	V(3) = Int64GetDatum(rec->count);
 	for (int i = 0; i < 6; i++)
 	{
 		static const int map[6] = {S_TYPE, S_DB_USER, S_SESSION_USER, S_DATABASE, S_CLIENT_ADDR, S_APP};
 
 		if (s[map[i]])
-			values[4 + i] = CStringGetTextDatum(s[map[i]]);
+			V(4 + i) = CStringGetTextDatum(s[map[i]]);
 		else
-			nulls[4 + i] = 'n';
+			N(4 + i) = true;
 	}
-	values[10] = Int32GetDatum(rec->pid);
+	V(10) = Int32GetDatum(rec->pid);
 	if (rec->query_id)
-		values[11] = Int64GetDatum((int64) rec->query_id);
+		V(11) = Int64GetDatum((int64) rec->query_id);
 	else
-		nulls[11] = 'n';
+		N(11) = true;
 	for (int i = 0; i < 5; i++)
 	{
 		static const int map[5] = {S_OPERATION, S_RESOURCE, S_ARN, S_VERSION, S_OUTCOME};
 
 		if (s[map[i]])
-			values[12 + i] = CStringGetTextDatum(s[map[i]]);
+			V(12 + i) = CStringGetTextDatum(s[map[i]]);
 		else
-			nulls[12 + i] = 'n';
+			N(12 + i) = true;
 	}
-	values[18] = PointerGetDatum(prevb);
-	values[19] = PointerGetDatum(hashb);
-	if (with_oids)
-	{
-		values[20] = ObjectIdGetDatum(rec->db_user_oid);
-		nulls[20] = OidIsValid(rec->db_user_oid) ? ' ' : 'n';
-		values[21] = ObjectIdGetDatum(rec->session_user_oid);
-		nulls[21] = OidIsValid(rec->session_user_oid) ? ' ' : 'n';
-	}
-
-	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
+	V(18) = PointerGetDatum(prevb);
+	V(19) = PointerGetDatum(hashb);
+	V(20) = ObjectIdGetDatum(rec->db_user_oid);
+	N(20) = !OidIsValid(rec->db_user_oid);
+	V(21) = ObjectIdGetDatum(rec->session_user_oid);
+	N(21) = !OidIsValid(rec->session_user_oid);
+#undef V
+#undef N
+	rows->n++;
 	memcpy(prev, hash, 32);
+}
+
+/* Insert the rows collected, in one statement. */
+static void
+KmsAuditInsertRows(KmsAuditRows *rows, bool with_oids)
+{
+	int			ncols = with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0;
+	Datum		args[KMS_AUDIT_NCOLS];
+	char		argnulls[KMS_AUDIT_NCOLS];
+	int			rc;
+
+	for (int c = 0; c < ncols; c++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			dims[1] = {rows->n};
+		int			lbs[1] = {1};
+
+		get_typlenbyvalalign(kms_insert_types[c], &typlen, &typbyval, &typalign);
+		args[c] = PointerGetDatum(construct_md_array(rows->values[c], rows->nulls[c], 1,
+													 dims, lbs, kms_insert_types[c],
+													 typlen, typbyval, typalign));
+		argnulls[c] = ' ';
+	}
+	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], args, argnulls, false, 0);
+	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) rows->n)
+		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
 }
 
 /*
@@ -540,6 +587,7 @@ KmsAuditDrain(void)
 	bool		with_oids;
 	MemoryContext cxt,
 				old;
+	KmsAuditRows rows;
 
 	kms_drain_n = 0;
 	if (kmsAudit == NULL)
@@ -599,9 +647,13 @@ KmsAuditDrain(void)
 		get_attnum(relid, "session_user_oid") != InvalidAttrNumber;
 	if (kms_insert_plan[with_oids] == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(kms_insert_sql[with_oids],
-									with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0,
-									(Oid *) kms_insert_types);
+		Oid			types[KMS_AUDIT_NCOLS];
+		SPIPlanPtr	p;
+
+		for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
+			types[c] = get_array_type(kms_insert_types[c]);
+		p = SPI_prepare(kms_insert_sql[with_oids],
+						with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0, types);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "pg_kms audit: could not prepare the insert into kms.audit_log");
@@ -632,17 +684,24 @@ KmsAuditDrain(void)
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_kms audit drain",
 								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	rows.n = 0;
+	for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
+	{
+		rows.values[c] = palloc(sizeof(Datum) * n);
+		rows.nulls[c] = palloc(sizeof(bool) * n);
+	}
 	for (Size off = 0; off < bytes;)
 	{
 		const KmsAuditRecord *rec = (const KmsAuditRecord *) (copy + off);
 
 		CHECK_FOR_INTERRUPTS();
-		old = MemoryContextSwitchTo(cxt);
-		KmsAuditInsert(rec, ++id, prev, with_oids);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(cxt);
+		KmsAuditAddRow(&rows, rec, ++id, prev, with_oids);
 		off += rec->len;
 	}
+	Assert(rows.n == n);
+	KmsAuditInsertRows(&rows, with_oids);
+	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 	pfree(copy);
 	kms_drain_n = n;

@@ -171,6 +171,7 @@ KmsAuditShmemRequest(void)
 	RequestAddinShmemSpace(KmsAuditShmemSize());
 	RequestAddinShmemSpace(KmsAuditConsumersSize());
 	RequestNamedLWLockTranche("pg_kms audit", 1);
+	KmsAuditParallelShmemRequest();
 }
 
 static void KmsAuditQueueLoad(void);
@@ -202,6 +203,7 @@ KmsAuditShmemStartup(void)
 	if (!cfound)
 		memset(kmsAuditConsumers, 0, KmsAuditConsumersSize());
 	LWLockRelease(AddinShmemInitLock);
+	KmsAuditParallelShmemStartup();	/* takes AddinShmemInitLock itself */
 
 	/*
 	 * In the postmaster: queue again what a clean shutdown kept, and keep
@@ -831,7 +833,7 @@ KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait)
 }
 
 /* The ARN of a resource reference, if it names one we can tell. */
-static char *
+char *
 KmsAuditArn(const char *resource)
 {
 	uint8		id[KMS_KEY_ID_LEN];
