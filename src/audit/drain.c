@@ -16,13 +16,19 @@
 
 #include <openssl/evp.h>
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "parser/parse_relation.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -44,6 +50,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "audit/audit_internal.h"
@@ -320,6 +327,8 @@ KmsAuditOnlyLogged(void)
  * once its transaction commits.
  */
 static uint64 *kms_drain_pos = NULL;
+static char *kms_drain_copy = NULL;		/* the records copied out */
+static MemoryContext kms_drain_cxt = NULL;	/* the rows being built */
 static uint32 kms_drain_n = 0;
 
 /* the most bytes one drain copies out of the ring */
@@ -370,6 +379,7 @@ typedef struct KmsAuditRows
 	int			n;
 	Datum	   *values[KMS_AUDIT_NCOLS];	/* [KMS_AUDIT_BATCH] each */
 	bool	   *nulls[KMS_AUDIT_NCOLS];
+	StringInfoData hashbuf;		/* the hash payload, reused row after row */
 } KmsAuditRows;
 
 /* Append one hash-payload field: uint32 big-endian length + UTF-8 bytes. */
@@ -394,52 +404,60 @@ KmsAuditHashField(StringInfo buf, const char *s)
 	appendBinaryStringInfo(buf, s, n);
 }
 
+/* v in decimal, into buf (MAXINT8LEN + 1 bytes); no allocation */
 static char *
+KmsAuditI64(int64 v, char *buf)
+{
+	pg_lltoa(v, buf);
+	return buf;
+}
+
+static int64
 KmsAuditEpochUs(TimestampTz t)
 {
-	return psprintf(INT64_FORMAT,
-					(int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	return (int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
 /*
  * The row hash of an audit row: SHA-256 of the previous row's hash and the
  * row's fields (s: its strings, sanitized), in the order and forms
  * docs/audit.md gives (kms.audit_payload() computes the same in SQL).
+ * h: a buffer to reuse.
  */
 static void
-KmsAuditRowHash(const KmsAuditRecord *rec, int64 id, const uint8 *prev,
+KmsAuditRowHash(StringInfo h, const KmsAuditRecord *rec, int64 id, const uint8 *prev,
 				char **s, const char *params_text, bool with_oids, uint8 *hash)
 {
-	StringInfoData h;
 	unsigned int hlen = 0;
+	char		n[MAXINT8LEN + 1];
 
-	initStringInfo(&h);
-	appendBinaryStringInfo(&h, (const char *) prev, 32);
-	KmsAuditHashField(&h, psprintf(INT64_FORMAT, id));
-	KmsAuditHashField(&h, KmsAuditEpochUs(rec->time));
-	KmsAuditHashField(&h, KmsAuditEpochUs(rec->last_time));
-	KmsAuditHashField(&h, psprintf(INT64_FORMAT, rec->count));
-	KmsAuditHashField(&h, s[S_TYPE]);
-	KmsAuditHashField(&h, s[S_DB_USER]);
-	KmsAuditHashField(&h, s[S_SESSION_USER]);
-	KmsAuditHashField(&h, s[S_DATABASE]);
-	KmsAuditHashField(&h, s[S_CLIENT_ADDR]);
-	KmsAuditHashField(&h, s[S_APP]);
-	KmsAuditHashField(&h, psprintf("%d", rec->pid));
-	KmsAuditHashField(&h, rec->query_id ? psprintf(INT64_FORMAT, (int64) rec->query_id) : NULL);
-	KmsAuditHashField(&h, s[S_OPERATION]);
-	KmsAuditHashField(&h, s[S_RESOURCE]);
-	KmsAuditHashField(&h, s[S_ARN]);
-	KmsAuditHashField(&h, s[S_VERSION]);
-	KmsAuditHashField(&h, s[S_OUTCOME]);
-	KmsAuditHashField(&h, params_text);
+	resetStringInfo(h);
+	appendBinaryStringInfo(h, (const char *) prev, 32);
+	KmsAuditHashField(h, KmsAuditI64(id, n));
+	KmsAuditHashField(h, KmsAuditI64(KmsAuditEpochUs(rec->time), n));
+	KmsAuditHashField(h, KmsAuditI64(KmsAuditEpochUs(rec->last_time), n));
+	KmsAuditHashField(h, KmsAuditI64(rec->count, n));
+	KmsAuditHashField(h, s[S_TYPE]);
+	KmsAuditHashField(h, s[S_DB_USER]);
+	KmsAuditHashField(h, s[S_SESSION_USER]);
+	KmsAuditHashField(h, s[S_DATABASE]);
+	KmsAuditHashField(h, s[S_CLIENT_ADDR]);
+	KmsAuditHashField(h, s[S_APP]);
+	KmsAuditHashField(h, KmsAuditI64(rec->pid, n));
+	KmsAuditHashField(h, rec->query_id ? KmsAuditI64((int64) rec->query_id, n) : NULL);
+	KmsAuditHashField(h, s[S_OPERATION]);
+	KmsAuditHashField(h, s[S_RESOURCE]);
+	KmsAuditHashField(h, s[S_ARN]);
+	KmsAuditHashField(h, s[S_VERSION]);
+	KmsAuditHashField(h, s[S_OUTCOME]);
+	KmsAuditHashField(h, params_text);
 	if (with_oids)
 	{
 		/* only rows that have them: rows written before 1.1 still verify */
-		KmsAuditHashField(&h, OidIsValid(rec->db_user_oid) ? psprintf("%u", rec->db_user_oid) : NULL);
-		KmsAuditHashField(&h, OidIsValid(rec->session_user_oid) ? psprintf("%u", rec->session_user_oid) : NULL);
+		KmsAuditHashField(h, OidIsValid(rec->db_user_oid) ? KmsAuditI64(rec->db_user_oid, n) : NULL);
+		KmsAuditHashField(h, OidIsValid(rec->session_user_oid) ? KmsAuditI64(rec->session_user_oid, n) : NULL);
 	}
-	if (EVP_Digest(h.data, h.len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
+	if (EVP_Digest(h->data, h->len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INTERNAL), errhidestmt(true),
 				 errmsg("KMSInternalException: SHA-256 failed")));
@@ -477,7 +495,11 @@ KmsAuditAddRow(KmsAuditRows *rows, const KmsAuditRecord *rec, int64 id,
 		int			len;
 		const char *v = KmsAuditRecStr(rec, i, &len);
 
-		s[i] = KmsAuditSanitize(v, len, enc);
+		/* the record's own bytes when valid (the copy outlives the rows) */
+		if (v == NULL || pg_verify_mbstr(enc, v, len, true))
+			s[i] = (char *) v;
+		else
+			s[i] = KmsAuditSanitize(v, len, enc);
 	}
 	if (s[S_PARAMS] != NULL)
 	{
@@ -490,7 +512,7 @@ KmsAuditAddRow(KmsAuditRows *rows, const KmsAuditRecord *rec, int64 id,
 	else
 		N(17) = true;
 
-	KmsAuditRowHash(rec, id, prev, s, params_text, with_oids, hash);
+	KmsAuditRowHash(&rows->hashbuf, rec, id, prev, s, params_text, with_oids, hash);
 
 	prevb = palloc(VARHDRSZ + 32);
 	SET_VARSIZE(prevb, VARHDRSZ + 32);
@@ -536,6 +558,120 @@ KmsAuditAddRow(KmsAuditRows *rows, const KmsAuditRecord *rec, int64 id,
 #undef N
 	rows->n++;
 	memcpy(prev, hash, 32);
+}
+
+/* the columns, in the order of kms_insert_types */
+static const char *const kms_insert_cols[KMS_AUDIT_NCOLS] = {
+	"id", "event_time", "last_time", "event_count", "event_type",
+	"db_user", "session_user_name", "database", "client_addr", "application_name",
+	"backend_pid", "query_id", "operation", "resource_id", "resource_arn", "version",
+	"outcome", "parameters", "prev_hash", "row_hash", "db_user_oid", "session_user_oid"
+};
+
+/*
+ * Can the rows go in directly (heap_multi_insert and the index entries,
+ * as COPY does)?  Only when nothing would run or be checked on the way
+ * that this would skip: no row trigger, no after-statement trigger, no
+ * CHECK constraint or generated column, indexes on plain columns without
+ * predicates, exclusion or deferred uniqueness, and the columns of the
+ * types we fill.  (The statement trigger that refuses restores into a
+ * used trail, kms.guard_trigger, passes our own rows anyway.)  map gets
+ * the attribute number of each column.  Otherwise the SQL insert runs.
+ */
+static bool
+KmsAuditDirectOk(Relation rel, bool with_oids, AttrNumber *map, List **indexes)
+{
+	TriggerDesc *t = rel->trigdesc;
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *oids;
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		return false;
+	if (t && (t->trig_insert_before_row || t->trig_insert_after_row ||
+			  t->trig_insert_instead_row || t->trig_insert_after_statement ||
+			  t->trig_insert_new_table))
+		return false;
+	if (desc->constr && (desc->constr->num_check > 0 || desc->constr->has_generated_stored))
+		return false;
+	for (int c = 0; c < (with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0); c++)
+	{
+		map[c] = attnameAttNum(rel, kms_insert_cols[c], false);
+		if (map[c] <= 0 || TupleDescAttr(desc, map[c] - 1)->atttypid != kms_insert_types[c])
+			return false;
+	}
+	*indexes = NIL;
+	oids = RelationGetIndexList(rel);
+	foreach(lc, oids)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+
+		*indexes = lappend(*indexes, idx);
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			ii->ii_ExclusionOps != NULL || !idx->rd_index->indimmediate)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Insert the rows collected, directly; every NOT NULL column is checked
+ * (the rows' own fields: a failure here is a bug, not a user's error).
+ */
+static void
+KmsAuditInsertDirect(Relation rel, KmsAuditRows *rows, bool with_oids,
+					 const AttrNumber *map, List *indexes)
+{
+	/* a copy: not reference-counted, so no resource owner work per slot */
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	int			natts = desc->natts;
+	int			ncols = with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0;
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * rows->n);
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	ListCell   *lc;
+
+	for (int r = 0; r < rows->n; r++)
+	{
+		for (int a = 0; a < natts; a++)
+		{
+			values[a] = (Datum) 0;
+			nulls[a] = true;
+		}
+		for (int c = 0; c < ncols; c++)
+		{
+			values[map[c] - 1] = rows->values[c][r];
+			nulls[map[c] - 1] = rows->nulls[c][r];
+		}
+		for (int a = 0; a < natts; a++)
+			if (nulls[a] && TupleDescAttr(RelationGetDescr(rel), a)->attnotnull)
+				elog(ERROR, "pg_kms audit: null value in column \"%s\" of kms.audit_log",
+					 NameStr(TupleDescAttr(desc, a)->attname));
+		slots[r] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+		ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slots[r], true);
+	}
+	heap_multi_insert(rel, slots, rows->n, GetCurrentCommandId(true), 0, NULL);
+	foreach(lc, indexes)
+	{
+		Relation	idx = lfirst(lc);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+		Datum		iv[INDEX_MAX_KEYS];
+		bool		in[INDEX_MAX_KEYS];
+
+		if (!ii->ii_ReadyForInserts)
+			continue;
+		for (int r = 0; r < rows->n; r++)
+		{
+			FormIndexDatum(ii, slots[r], NULL, iv, in);
+			index_insert(idx, iv, in, &slots[r]->tts_tid, rel,
+						 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, ii);
+		}
+	}
+	for (int r = 0; r < rows->n; r++)
+		ExecDropSingleTupleTableSlot(slots[r]);
+	CommandCounterIncrement();
 }
 
 /* Insert the rows collected, in one statement. */
@@ -600,7 +736,10 @@ KmsAuditDrain(void)
 	 * consumer's commit may move tail past bytes we are reading, and a
 	 * producer may then reuse them.
 	 */
-	copy = palloc(KMS_AUDIT_DRAIN_BYTES);
+	/* kept across drains: a fresh megabyte each time costs page faults */
+	if (kms_drain_copy == NULL)
+		kms_drain_copy = MemoryContextAlloc(TopMemoryContext, KMS_AUDIT_DRAIN_BYTES);
+	copy = kms_drain_copy;
 	LWLockAcquire(kmsAudit->lock, LW_SHARED);
 	cap = kmsAudit->capacity;
 	head = kmsAudit->head;
@@ -628,10 +767,7 @@ KmsAuditDrain(void)
 	}
 	LWLockRelease(kmsAudit->lock);
 	if (n == 0)
-	{
-		pfree(copy);
 		return false;
-	}
 
 	/*
 	 * Which columns the table has: locked first, so that an ALTER EXTENSION
@@ -682,10 +818,15 @@ KmsAuditDrain(void)
 		}
 	}
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_kms audit drain",
-								ALLOCSET_DEFAULT_SIZES);
+	/* one large block kept across drains: no malloc, no page fault per batch */
+	if (kms_drain_cxt == NULL)
+		kms_drain_cxt = AllocSetContextCreate(TopMemoryContext, "pg_kms audit drain",
+											  0, 4 * 1024 * 1024, 8 * 1024 * 1024);
+	cxt = kms_drain_cxt;
+	MemoryContextReset(cxt);	/* what a failed drain left */
 	old = MemoryContextSwitchTo(cxt);
 	rows.n = 0;
+	initStringInfo(&rows.hashbuf);
 	for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
 	{
 		rows.values[c] = palloc(sizeof(Datum) * n);
@@ -700,10 +841,22 @@ KmsAuditDrain(void)
 		off += rec->len;
 	}
 	Assert(rows.n == n);
-	KmsAuditInsertRows(&rows, with_oids);
+	{
+		Relation	rel = table_open(relid, RowExclusiveLock);
+		AttrNumber	map[KMS_AUDIT_NCOLS];
+		List	   *indexes = NIL;
+		ListCell   *lc;
+
+		if (KmsAuditDirectOk(rel, with_oids, map, &indexes))
+			KmsAuditInsertDirect(rel, &rows, with_oids, map, indexes);
+		else
+			KmsAuditInsertRows(&rows, with_oids);
+		foreach(lc, indexes)
+			index_close(lfirst(lc), NoLock);
+		table_close(rel, NoLock);
+	}
 	MemoryContextSwitchTo(old);
-	MemoryContextDelete(cxt);
-	pfree(copy);
+	MemoryContextReset(cxt);
 	kms_drain_n = n;
 	return more || head != KmsAuditQueueHead();
 }
