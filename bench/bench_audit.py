@@ -33,8 +33,8 @@ SECRET = "bench/audit/secret"
 
 def _setup(psql):
     psql("""
-SELECT create_secret('%s', '{"username":"app","password":"x"}')
- WHERE NOT EXISTS (SELECT 1 FROM list_secrets() WHERE name = '%s');
+SELECT create_secret('@SECRET@', '{"username":"app","password":"x"}')
+ WHERE NOT EXISTS (SELECT 1 FROM list_secrets() WHERE name = '@SECRET@');
 CREATE OR REPLACE FUNCTION bench_audit_drain(n int, timeout_s float8 DEFAULT 300)
 RETURNS TABLE (produce_s float8, total_s float8, backlog bigint, tail_s float8,
                waits bigint, only_logged bigint)
@@ -50,7 +50,7 @@ BEGIN
   END LOOP;
   SELECT * INTO s0 FROM kms_audit_stats();
   t0 := clock_timestamp();
-  PERFORM count(get_secret('%s')) FROM generate_series(1, n);
+  PERFORM count(get_secret('@SECRET@')) FROM generate_series(1, n);
   t1 := clock_timestamp();
   SELECT * INTO s1 FROM kms_audit_stats();
   LOOP
@@ -72,7 +72,7 @@ BEGIN
   END IF;
   RETURN NEXT;
 END $f$;
-""" % (SECRET, SECRET, SECRET), "audit bench setup")
+""".replace("@SECRET@", SECRET), "audit bench setup")
 
 
 def _log_size():

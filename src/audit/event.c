@@ -823,7 +823,7 @@ KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
 	const char *p = rec->data;	/* the strings, in order */
 
 	initStringInfo(&buf);
-	KmsAuditLit(&buf, "pg_kms audit: {\"v\":1,\"seq\":");
+	KmsAuditLit(&buf, "{\"v\":1,\"seq\":");
 	appendBinaryStringInfo(&buf, num, pg_ulltoa_n(rec->seq, num));
 	KMS_JSON_FIELD(&buf, "type", rec, &p, S_TYPE);
 	KmsAuditTimeString(rec->time, ts, sizeof(ts));
@@ -859,7 +859,7 @@ KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
 		KmsAuditLit(&buf, ",\"queued\":false}");
 
 	ereport(LOG_SERVER_ONLY,
-			(errmsg_internal("%s", buf.data),
+			(errmsg_internal("pg_kms audit: %s", buf.data),
 			 errhidestmt(true),
 			 errhidecontext(true)));
 	pfree(buf.data);
