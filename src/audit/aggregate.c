@@ -166,9 +166,10 @@ static void
 KmsAuditFlush(bool may_wait)
 {
 	int			n,
-				nr = kms_nreads;
-	TimestampTz now = GetCurrentTimestamp();
+				nr;
+	TimestampTz now;
 
+	/* (taking in may flush by itself, if the table fills: count after it) */
 	if (IsParallelWorker())
 		n = KmsAuditParallelFold(kms_agg, kms_nagg);	/* what did not fit */
 	else
@@ -176,6 +177,8 @@ KmsAuditFlush(bool may_wait)
 		KmsAuditAbsorb();
 		n = kms_nagg;
 	}
+	nr = kms_nreads;
+	now = GetCurrentTimestamp();
 
 	/* reset first: a failure below must not flush the same entries twice */
 	kms_nagg = 0;
