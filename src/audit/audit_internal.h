@@ -5,7 +5,8 @@
  *	  src/audit/ only: event.c (identity, the shared queue, serialization,
  *	  the log line, single events), aggregate.c (the data-plane aggregate,
  *	  statement and transaction ends, settings), drain.c (the worker's
- *	  drain into kms.audit_log, retention, kms_audit_stats).  Owns
+ *	  drain into kms.audit_log, retention, kms_audit_stats), parallel.c
+ *	  (parallel workers' data-plane counts handed to their leader).  Owns
  *	  kms.audit_log and the pg_kms.audit* settings.  May call: catalog/,
  *	  common/, crypto/.
  *
@@ -18,7 +19,8 @@
  * calls; KmsAuditData() counts a successful data-plane call into a small
  * backend-local table keyed by (key, operation, version, role), which is
  * flushed as one event per entry at the end of the top-level statement and
- * at transaction end (commit or abort).  Creating an event means, at once:
+ * at transaction end (commit or abort); KmsAuditRead() does the same for
+ * successful secret reads unless pg_kms.audit_secret_reads = 'each'.  Creating an event means, at once:
  * copy it into the shared queue (waiting up to pg_kms.audit_queue_wait if
  * it is full and the worker is draining), then write its log line
  * ("pg_kms audit: {json}", docs/audit.md) with "queued" saying whether the

@@ -3,9 +3,12 @@
  * drain.c
  *	  The workers' side: each database's audit worker drains that
  *	  database's events from the shared queue into its kms.audit_log with
- *	  the hash chain, and applies retention; the launcher discards the
- *	  events of databases that are gone, and of those that no audit worker
- *	  drains when they would hold up the others; kms_audit_stats().
+ *	  the hash chain (computed in queue order, then the whole batch inserted
+ *	  at once: heap_multi_insert, or one SQL insert when the table has
+ *	  something the direct insert would skip), and applies retention; the
+ *	  launcher discards the events of databases that are gone, and of those
+ *	  that no audit worker drains when they would hold up the others;
+ *	  kms_audit_stats().
  *
  * IDENTIFICATION
  *	  src/audit/drain.c
