@@ -553,6 +553,9 @@ def main():
     rng = random.Random(SEED)
     if ENV.get("BENCH_ONLY") == "tce":
         return tce_only(rng)
+    if ENV.get("BENCH_ONLY") == "audit":
+        import bench_audit
+        return bench_audit.main(psql, log, fmt_table, rng, REPS)
     log("   sizes: 32B %d rows, 100B %d rows, 4KB %d rows; %d reps; pgp sample %d; "
         "pgbench %d s x %d rounds; seed %d" % (ROWS[32], ROWS[100], ROWS[4096], REPS, PGP_ROWS,
                                                PGB_SECONDS, PGB_ROUNDS, SEED))

@@ -21,7 +21,7 @@
 #   BENCH_PGP_ROWS (2000)  BENCH_SEED (random order seed; default: time)
 #   BENCH_KEY_CACHE_TTL (3600: pg_kms.key_cache_ttl, seconds, beyond the run)
 #   BENCH_TCE_ROWS (1000000: rows of 100 B of the column encryption section)
-#   BENCH_TCE_LOOKUPS (20000)  BENCH_ONLY=tce (that section alone)
+#   BENCH_TCE_LOOKUPS (20000)  BENCH_ONLY=tce|audit (that section alone)
 #   BENCH_PARALLEL_ROWS (5000000)  BENCH_ONLY=parallel (bench/bench_parallel.py alone)
 #   BENCH_ONLY=scale: bench/bench_scale.py (BENCH_SCALE_KEYS, BENCH_SCALE_SECRETS)
 # The last line is "N passed, M failed" over the bar checks; the exit status
@@ -71,7 +71,7 @@ for v in BENCH_ROWS_100 BENCH_ROWS_32 BENCH_ROWS_4K BENCH_REPS BENCH_PGBENCH_SEC
 	case "${!v}" in ''|*[!0-9]*) echo "bench: $v must be a positive integer, got '${!v}'" >&2; exit 2 ;; esac
 	[ "${!v}" -gt 0 ] || { echo "bench: $v must be > 0" >&2; exit 2; }
 done
-case "$BENCH_ONLY" in ''|tce|parallel|scale) ;; *) echo "bench: BENCH_ONLY must be empty, tce, parallel or scale, got '$BENCH_ONLY'" >&2; exit 2 ;; esac
+case "$BENCH_ONLY" in ''|tce|audit|parallel|scale) ;; *) echo "bench: BENCH_ONLY must be empty, tce, audit, parallel or scale, got '$BENCH_ONLY'" >&2; exit 2 ;; esac
 export BENCH_ROWS_100 BENCH_ROWS_32 BENCH_ROWS_4K BENCH_REPS BENCH_PGBENCH_SECONDS BENCH_PGBENCH_ROUNDS BENCH_PGP_ROWS BENCH_SEED BENCH_QUICK=$QUICK
 export BENCH_TCE_ROWS BENCH_TCE_LOOKUPS BENCH_ONLY
 

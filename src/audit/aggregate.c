@@ -1,9 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * aggregate.c
- *	  The backend-local aggregate of data-plane calls, flushed at the end of
- *	  a top-level statement and of a transaction (the executor, utility and
- *	  transaction hooks of the module entry call here), and the settings.
+ *	  The backend-local aggregates of data-plane calls and (with
+ *	  pg_kms.audit_secret_reads = 'aggregate') of successful secret reads,
+ *	  flushed at the end of a top-level statement and of a transaction (the
+ *	  executor, utility and transaction hooks of the module entry call
+ *	  here), and the settings.  In a parallel worker the data-plane
+ *	  aggregate goes to the leader (parallel.c), which counts it as its own.
+ *
+ * Locking: none here (backend-local); see event.c and parallel.c.
  *
  * IDENTIFICATION
  *	  src/audit/aggregate.c
@@ -12,6 +17,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -49,7 +55,13 @@ int			kms_audit_queue_size = 8192;
 int			kms_audit_queue_wait = 100;
 int			kms_audit_aggregate_interval = 1000;	/* ms; 0: every statement */
 int			kms_audit_retention = 90 * 24 * 60;
+int			kms_audit_secret_reads = KMS_AUDIT_READS_AGGREGATE;
 
+static const struct config_enum_entry kms_audit_reads_options[] = {
+	{"aggregate", KMS_AUDIT_READS_AGGREGATE, false},
+	{"each", KMS_AUDIT_READS_EACH, false},
+	{NULL, 0, false}
+};
 
 
 static KmsAuditAgg kms_agg[KMS_AUDIT_AGG_MAX];
@@ -57,6 +69,16 @@ static int	kms_nagg = 0;
 static KmsAuditAgg *kms_agg_last = NULL;
 static int	kms_nesting = 0;
 static TimestampTz kms_agg_oldest = 0;	/* first call of the oldest aggregate */
+
+/* successful secret reads ('aggregate'); strings in kms_read_cxt */
+static KmsAuditReadAgg kms_reads[KMS_AUDIT_READ_MAX];
+static int	kms_nreads = 0;
+static KmsAuditReadAgg *kms_read_last = NULL;
+static MemoryContext kms_read_cxt = NULL;
+
+#define KmsAuditPendingLocal() (kms_nagg > 0 || kms_nreads > 0)
+
+static void KmsAuditAbsorb(void);
 
 /*
  * The statement an aggregate belongs to: its query id when one is computed,
@@ -78,54 +100,98 @@ KmsAuditStatementHash(void)
 	return 0;
 }
 
+/* One data-plane aggregate as an event. */
+static void
+KmsAuditEmitAgg(const KmsAuditAgg *a, TimestampTz now, bool may_wait)
+{
+	KmsAuditEvent ev;
+	char		ver[16];
+	char		arn[160];
+
+	memset(&ev, 0, sizeof(ev));
+	KmsAuditFillIdentity(&ev, a->db_user, a->userid);
+	ev.str[S_TYPE] = "aggregate";
+	ev.str[S_OPERATION] = KmsOpNames[a->op];
+	ev.str[S_RESOURCE] = a->key_id_str;
+	if (a->version > 0)
+	{
+		snprintf(ver, sizeof(ver), "%d", a->version);
+		ev.str[S_VERSION] = ver;
+	}
+	ev.str[S_OUTCOME] = "success";
+	ev.time = a->first;
+	ev.last_time = now;
+	ev.count = a->count;
+	ev.query_id = a->query_id;
+	/* the ARN is derived at flush time: no catalog access needed */
+	snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:key/%s",
+			 kms_region, KmsAccountId(), a->key_id_str);
+	ev.str[S_ARN] = arn;
+	KmsAuditEmit(&ev, may_wait);
+}
+
+/* One secret-read aggregate as an event. */
+static void
+KmsAuditEmitRead(const KmsAuditReadAgg *r, TimestampTz now, bool may_wait)
+{
+	KmsAuditEvent ev;
+
+	memset(&ev, 0, sizeof(ev));
+	KmsAuditFillIdentity(&ev, r->db_user, r->userid);
+	ev.str[S_SESSION_USER] = r->session_user;
+	ev.session_user_oid = r->session_oid;
+	ev.str[S_TYPE] = "aggregate";
+	ev.str[S_OPERATION] = r->operation;
+	ev.str[S_RESOURCE] = r->resource;
+	ev.str[S_ARN] = KmsAuditArn(r->resource);
+	ev.str[S_VERSION] = r->version;
+	ev.str[S_OUTCOME] = "success";
+	ev.str[S_PARAMS] = r->params;
+	ev.time = r->first;
+	ev.last_time = now;
+	ev.count = r->count;
+	ev.query_id = r->query_id;
+	KmsAuditEmit(&ev, may_wait);
+}
+
 /*
- * Emit the aggregate as events.  The hot path does not read the clock, so
+ * Emit the aggregates as events.  The hot path does not read the clock, so
  * an aggregate's last_time is the time of the flush: the end of the
  * top-level statement (or transaction) that made the calls, which is at or
- * just after the last call.
+ * just after the last call.  In a parallel worker, the data-plane
+ * aggregate goes to the leader's slot instead (what does not fit there is
+ * emitted here); a leader first takes in what its workers left.
  */
 static void
 KmsAuditFlush(bool may_wait)
 {
-	int			n = kms_nagg;
-	TimestampTz now = GetCurrentTimestamp();
+	int			n,
+				nr;
+	TimestampTz now;
+
+	/* (taking in may flush by itself, if the table fills: count after it) */
+	if (IsParallelWorker())
+		n = KmsAuditParallelFold(kms_agg, kms_nagg);	/* what did not fit */
+	else
+	{
+		KmsAuditAbsorb();
+		n = kms_nagg;
+	}
+	nr = kms_nreads;
+	now = GetCurrentTimestamp();
 
 	/* reset first: a failure below must not flush the same entries twice */
 	kms_nagg = 0;
 	kms_agg_last = NULL;
 	kms_agg_oldest = 0;
+	kms_nreads = 0;
+	kms_read_last = NULL;
 	for (int i = 0; i < n; i++)
-	{
-		KmsAuditAgg *a = &kms_agg[i];
-		KmsAuditEvent ev;
-		char		ver[16];
-
-		memset(&ev, 0, sizeof(ev));
-		KmsAuditFillIdentity(&ev, a->db_user, a->userid);
-		ev.str[S_TYPE] = "aggregate";
-		ev.str[S_OPERATION] = KmsOpNames[a->op];
-		ev.str[S_RESOURCE] = a->key_id_str;
-		if (a->version > 0)
-		{
-			snprintf(ver, sizeof(ver), "%d", a->version);
-			ev.str[S_VERSION] = ver;
-		}
-		ev.str[S_OUTCOME] = "success";
-		ev.time = a->first;
-		ev.last_time = now;
-		ev.count = a->count;
-		ev.query_id = a->query_id;
-		/* the ARN is derived at flush time: no catalog access needed */
-		ev.str[S_ARN] = NULL;
-		{
-			char		arn[160];
-
-			snprintf(arn, sizeof(arn), "arn:aws:kms:%s:%s:key/%s",
-					 kms_region, KmsAccountId(), a->key_id_str);
-			ev.str[S_ARN] = arn;
-			KmsAuditEmit(&ev, may_wait);
-		}
-	}
+		KmsAuditEmitAgg(&kms_agg[i], now, may_wait);
+	for (int i = 0; i < nr; i++)
+		KmsAuditEmitRead(&kms_reads[i], now, may_wait);
+	if (nr > 0)
+		MemoryContextReset(kms_read_cxt);
 }
 
 /*
@@ -144,12 +210,17 @@ KmsAuditBackendSetup(void)
 	}
 }
 
-static pg_noinline void
-KmsAuditDataSlow(KmsOp op, const uint8 *key_id, const char *key_id_str,
-				 int32 version, Oid userid)
+/*
+ * The aggregate of (op, key, version, role) in the current statement,
+ * made if there is none (flushing all of them first if the table is full).
+ * db_user: the role's name if the caller knows it (else looked up).
+ */
+static KmsAuditAgg *
+KmsAuditAggFor(KmsOp op, const uint8 *key_id, const char *key_id_str,
+			   int32 version, Oid userid, const char *db_user,
+			   TimestampTz first)
 {
 	KmsAuditAgg *a = NULL;
-	TimestampTz now = GetCurrentTimestamp();
 	uint32		stmt = KmsAuditStatementHash();
 
 	for (int i = 0; i < kms_nagg; i++)
@@ -166,8 +237,6 @@ KmsAuditDataSlow(KmsOp op, const uint8 *key_id, const char *key_id_str,
 	}
 	if (a == NULL)
 	{
-		char	   *name;
-
 		if (kms_nagg == KMS_AUDIT_AGG_MAX)
 			KmsAuditFlush(true);
 		KmsAuditIdentity();
@@ -179,17 +248,165 @@ KmsAuditDataSlow(KmsOp op, const uint8 *key_id, const char *key_id_str,
 		a->version = version;
 		a->op = (int32) op;
 		a->count = 0;
-		a->first = now;
-		if (kms_agg_oldest == 0)
-			kms_agg_oldest = now;
+		a->first = first;
 		a->query_id = pgstat_get_my_query_id();
 		a->stmt_hash = stmt;
-		name = GetUserNameFromId(userid, true);
-		strlcpy(a->db_user, name ? name : "", sizeof(a->db_user));
+		if (db_user == NULL)
+		{
+			char	   *name = GetUserNameFromId(userid, true);
+
+			db_user = name ? name : "";
+		}
+		strlcpy(a->db_user, db_user, sizeof(a->db_user));
 		kms_nagg++;
 	}
+	else if (first < a->first)
+		a->first = first;
+	if (kms_agg_oldest == 0 || a->first < kms_agg_oldest)
+		kms_agg_oldest = a->first;
+	return a;
+}
+
+static pg_noinline void
+KmsAuditDataSlow(KmsOp op, const uint8 *key_id, const char *key_id_str,
+				 int32 version, Oid userid)
+{
+	KmsAuditAgg *a = KmsAuditAggFor(op, key_id, key_id_str, version, userid,
+									NULL, GetCurrentTimestamp());
+
 	a->count++;
 	kms_agg_last = a;
+}
+
+/*
+ * A leader: take in what its parallel workers counted (parallel.c) as if
+ * it had made the calls itself, in its current statement.  Counts left by
+ * a leader that is gone (the slot's previous owner) are emitted as they
+ * are.  No catalog access: the role names come with the counts.
+ */
+static void
+KmsAuditAbsorb(void)
+{
+	KmsAuditAgg got[KMS_AUDIT_PAR_MAX];
+	bool		own[KMS_AUDIT_PAR_MAX];
+	int			n;
+
+	if (!KmsAuditParallelPending())
+		return;
+	n = KmsAuditParallelTake(got, own, KMS_AUDIT_PAR_MAX);
+	for (int i = 0; i < n; i++)
+	{
+		KmsAuditAgg *g = &got[i];
+		KmsAuditAgg *a;
+
+		if (!own[i])
+		{
+			/* another leader's, left behind: its own event */
+			KmsAuditEmitAgg(g, GetCurrentTimestamp(), false);
+			continue;
+		}
+		a = KmsAuditAggFor((KmsOp) g->op, g->key_id, g->key_id_str, g->version,
+						   g->userid, g->db_user, g->first);
+		a->count += g->count;
+	}
+	kms_agg_last = NULL;
+}
+
+/* ----------------------------------------------------------------
+ * Secret reads
+ * ----------------------------------------------------------------
+ */
+static inline bool
+KmsAuditStrEq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static pg_noinline void
+KmsAuditReadSlow(const char *operation, const char *resource,
+				 const char *version, const char *params, Oid userid, Oid sess)
+{
+	KmsAuditReadAgg *r = NULL;
+	uint32		stmt = KmsAuditStatementHash();
+
+	for (int i = 0; i < kms_nreads; i++)
+	{
+		KmsAuditReadAgg *e = &kms_reads[i];
+
+		if (e->userid == userid && e->session_oid == sess && e->stmt_hash == stmt &&
+			strcmp(e->operation, operation) == 0 &&
+			KmsAuditStrEq(e->resource, resource) &&
+			KmsAuditStrEq(e->version, version) &&
+			KmsAuditStrEq(e->params, params))
+		{
+			r = e;
+			break;
+		}
+	}
+	if (r == NULL)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		char	   *name;
+
+		if (kms_nreads == KMS_AUDIT_READ_MAX)
+			KmsAuditFlush(true);
+		if (kms_read_cxt == NULL)
+			kms_read_cxt = AllocSetContextCreate(TopMemoryContext, "pg_kms audit reads",
+												 ALLOCSET_SMALL_SIZES);
+		KmsAuditIdentity();
+		KmsAuditBackendSetup();
+		r = &kms_reads[kms_nreads];
+		r->userid = userid;
+		r->session_oid = sess;
+		r->stmt_hash = stmt;
+		r->count = 0;
+		r->first = now;
+		r->query_id = pgstat_get_my_query_id();
+		r->operation = MemoryContextStrdup(kms_read_cxt, operation);
+		r->resource = resource ? MemoryContextStrdup(kms_read_cxt, resource) : NULL;
+		r->version = version ? MemoryContextStrdup(kms_read_cxt, version) : NULL;
+		r->params = params ? MemoryContextStrdup(kms_read_cxt, params) : NULL;
+		name = GetUserNameFromId(userid, true);
+		strlcpy(r->db_user, name ? name : "", sizeof(r->db_user));
+		name = GetUserNameFromId(sess, true);
+		strlcpy(r->session_user, name ? name : "", sizeof(r->session_user));
+		if (kms_agg_oldest == 0)
+			kms_agg_oldest = now;
+		kms_nreads++;
+	}
+	r->count++;
+	kms_read_last = r;
+}
+
+void
+KmsAuditRead(const char *operation, const char *resource, const char *version,
+			 const char *params)
+{
+	KmsAuditReadAgg *r = kms_read_last;
+	Oid			userid,
+				sess;
+
+	if (unlikely(!kms_audit_enabled))
+		return;
+	if (kms_audit_secret_reads == KMS_AUDIT_READS_EACH)
+	{
+		KmsAuditEx(operation, resource, version, "success", params);
+		return;
+	}
+	userid = GetUserId();
+	sess = GetSessionUserId();
+	if (likely(r != NULL && r->userid == userid && r->session_oid == sess &&
+			   strcmp(r->operation, operation) == 0 &&
+			   KmsAuditStrEq(r->resource, resource) &&
+			   KmsAuditStrEq(r->version, version) &&
+			   KmsAuditStrEq(r->params, params)))
+	{
+		r->count++;				/* no clock read: see KmsAuditFlush */
+		return;
+	}
+	KmsAuditReadSlow(operation, resource, version, params, userid, sess);
 }
 
 void
@@ -220,6 +437,12 @@ void
 KmsAuditExecutorRun(QueryDesc *queryDesc, ScanDirection direction, uint64 count,
 					bool execute_once, ExecutorRun_hook_type next)
 {
+	/*
+	 * A leader may take in its workers' counts at abort, where no catalog
+	 * lookup is allowed: know who we are before they run.
+	 */
+	if (queryDesc->plannedstmt->parallelModeNeeded && !IsParallelWorker())
+		KmsAuditIdentity();
 	kms_nesting++;
 	PG_TRY();
 	{
@@ -247,6 +470,15 @@ KmsAuditExecutorFinish(QueryDesc *queryDesc, ExecutorFinish_hook_type next)
 	PG_END_TRY();
 }
 
+/* Is the oldest pending aggregate due (older than the interval)? */
+static bool
+KmsAuditDue(void)
+{
+	return kms_audit_aggregate_interval == 0 ||
+		TimestampDifferenceExceeds(kms_agg_oldest, GetCurrentTimestamp(),
+								   kms_audit_aggregate_interval);
+}
+
 /*
  * At the end of a top-level statement: flush if the oldest aggregate is
  * older than pg_kms.audit_aggregate_interval (0: always).  The next
@@ -257,11 +489,10 @@ static void
 KmsAuditStatementEnd(void)
 {
 	kms_agg_last = NULL;
-	if (kms_nagg == 0)
+	kms_read_last = NULL;
+	if (!KmsAuditPendingLocal())
 		return;
-	if (kms_audit_aggregate_interval == 0 ||
-		TimestampDifferenceExceeds(kms_agg_oldest, GetCurrentTimestamp(),
-								   kms_audit_aggregate_interval))
+	if (KmsAuditDue())
 		KmsAuditFlush(true);
 }
 
@@ -269,6 +500,9 @@ void
 KmsAuditExecutorEnd(QueryDesc *queryDesc, ExecutorEnd_hook_type next)
 {
 	next(queryDesc);
+	/* a leader: its parallel workers are done, take in their counts */
+	if (!IsParallelWorker())
+		KmsAuditAbsorb();
 	if (kms_nesting == 0)
 		KmsAuditStatementEnd();
 }
@@ -300,22 +534,37 @@ KmsAuditXactCallback(XactEvent event)
 {
 	switch (event)
 	{
-		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
+			/* a parallel worker: everything to the leader, now */
 			kms_agg_last = NULL;
-			if (kms_nagg > 0 &&
-				(kms_audit_aggregate_interval == 0 ||
-				 TimestampDifferenceExceeds(kms_agg_oldest, GetCurrentTimestamp(),
-											kms_audit_aggregate_interval)))
+			kms_read_last = NULL;
+			if (KmsAuditPendingLocal())
 				KmsAuditFlush(true);
 			break;
-		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			kms_agg_last = NULL;
+			kms_read_last = NULL;
+			KmsAuditAbsorb();
+			if (KmsAuditPendingLocal() && KmsAuditDue())
+				KmsAuditFlush(true);
+			break;
 		case XACT_EVENT_PARALLEL_ABORT:
 			kms_nesting = 0;
 			kms_agg_last = NULL;
+			kms_read_last = NULL;
+			if (KmsAuditPendingLocal())
+				KmsAuditFlush(false);	/* to the leader; no waiting while aborting */
+			break;
+		case XACT_EVENT_ABORT:
+			kms_nesting = 0;
+			kms_agg_last = NULL;
+			kms_read_last = NULL;
+			/* the workers are gone (AtEOXact_Parallel ran): take in their counts */
+			KmsAuditAbsorb();
 			/* the calls happened: a rollback does not erase their counts */
-			if (kms_nagg > 0 && kms_audit_aggregate_interval == 0)
+			if (KmsAuditPendingLocal() &&
+				(kms_audit_aggregate_interval == 0 || proc_exit_inprogress))
 				KmsAuditFlush(false);	/* no waiting while aborting */
 			break;
 		default:
@@ -326,7 +575,7 @@ KmsAuditXactCallback(XactEvent event)
 void
 kms_audit_shmem_exit(int code, Datum arg)
 {
-	if (kms_nagg > 0)
+	if (KmsAuditPendingLocal() || (!IsParallelWorker() && KmsAuditParallelPending()))
 		KmsAuditFlush(false);
 }
 
@@ -372,6 +621,16 @@ KmsAuditDefineGucs(void)
 							PGC_SUSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("pg_kms.audit_secret_reads",
+							 "Sets whether each successful secret read is an audit event of its own.",
+							 "aggregate: reads by one role of one secret version with the same parameters in one statement are one event per pg_kms.audit_aggregate_interval, as data-plane calls; each: one event and one log line per read. Denied and failed reads are always events of their own.",
+							 &kms_audit_secret_reads,
+							 KMS_AUDIT_READS_AGGREGATE,
+							 kms_audit_reads_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_kms.audit_retention",
 							"Sets how long the worker keeps rows in kms.audit.",

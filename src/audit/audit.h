@@ -44,6 +44,17 @@ extern void KmsAudit(const char *operation, const char *resource,
 extern void KmsAuditEx(const char *operation, const char *resource,
 					   const char *version, const char *outcome,
 					   const char *params);
+/*
+ * One successful secret read (GetSecretValue, local or remote): with
+ * pg_kms.audit_secret_reads = 'each' the event KmsAuditEx(operation,
+ * resource, version, "success", params) makes; with 'aggregate' (the
+ * default) counted in a backend-local aggregate per role, operation,
+ * resource, version, params and statement, flushed as one 'aggregate'
+ * event with the data-plane aggregate.  Denied and failed reads go through
+ * KmsAudit/KmsAuditEx as before: individual and immediate.
+ */
+extern void KmsAuditRead(const char *operation, const char *resource,
+						 const char *version, const char *params);
 extern void KmsAuditParamStr(StringInfo params, const char *name, const char *value);
 extern void KmsAuditParamInt(StringInfo params, const char *name, int64 value);
 extern char *KmsAuditParams(StringInfo params);
@@ -80,6 +91,13 @@ extern bool kms_audit_enabled;		/* pg_kms.audit */
 extern int	kms_audit_queue_size;	/* pg_kms.audit_queue_size, events */
 extern int	kms_audit_queue_wait;	/* pg_kms.audit_queue_wait, ms */
 extern int	kms_audit_retention;	/* pg_kms.audit_retention, minutes; 0 = keep */
+/* pg_kms.audit_secret_reads */
+typedef enum KmsAuditReads
+{
+	KMS_AUDIT_READS_AGGREGATE,
+	KMS_AUDIT_READS_EACH
+} KmsAuditReads;
+extern int	kms_audit_secret_reads;
 
 /*
  * Module setup: _PG_init (src/pg_kms.c) defines the settings, and calls the

@@ -5,7 +5,8 @@
  *	  src/audit/ only: event.c (identity, the shared queue, serialization,
  *	  the log line, single events), aggregate.c (the data-plane aggregate,
  *	  statement and transaction ends, settings), drain.c (the worker's
- *	  drain into kms.audit_log, retention, kms_audit_stats).  Owns
+ *	  drain into kms.audit_log, retention, kms_audit_stats), parallel.c
+ *	  (parallel workers' data-plane counts handed to their leader).  Owns
  *	  kms.audit_log and the pg_kms.audit* settings.  May call: catalog/,
  *	  common/, crypto/.
  *
@@ -18,7 +19,8 @@
  * calls; KmsAuditData() counts a successful data-plane call into a small
  * backend-local table keyed by (key, operation, version, role), which is
  * flushed as one event per entry at the end of the top-level statement and
- * at transaction end (commit or abort).  Creating an event means, at once:
+ * at transaction end (commit or abort); KmsAuditRead() does the same for
+ * successful secret reads unless pg_kms.audit_secret_reads = 'each'.  Creating an event means, at once:
  * copy it into the shared queue (waiting up to pg_kms.audit_queue_wait if
  * it is full and the worker is draining), then write its log line
  * ("pg_kms audit: {json}", docs/audit.md) with "queued" saying whether the
@@ -214,6 +216,46 @@ typedef struct KmsAuditAgg
 	char		db_user[NAMEDATALEN];
 } KmsAuditAgg;
 
+/*
+ * Successful secret reads (KmsAuditRead), with pg_kms.audit_secret_reads =
+ * 'aggregate': a backend-local table keyed by everything an event says but
+ * its time (role, session user, operation, resource, version, parameters)
+ * and the statement; its strings live in a memory context of their own,
+ * reset at each flush.
+ */
+#define KMS_AUDIT_READ_MAX 32
+
+typedef struct KmsAuditReadAgg
+{
+	Oid			userid;
+	Oid			session_oid;
+	uint32		stmt_hash;
+	int64		count;
+	TimestampTz first;
+	uint64		query_id;
+	char	   *operation;
+	char	   *resource;
+	char	   *version;		/* NULL: none */
+	char	   *params;			/* NULL: none */
+	char		db_user[NAMEDATALEN];
+	char		session_user[NAMEDATALEN];
+} KmsAuditReadAgg;
+
+/*
+ * Parallel workers (parallel.c): a worker folds its data-plane aggregate
+ * into its leader's slot in shared memory; the leader absorbs the slot into
+ * its own aggregate (with its own statement) at ExecutorEnd and before it
+ * flushes.  KMS_AUDIT_PAR_MAX entries per leader; what does not fit is
+ * emitted by the worker as its own events.
+ */
+#define KMS_AUDIT_PAR_MAX 16
+
+extern void KmsAuditParallelShmemRequest(void);
+extern void KmsAuditParallelShmemStartup(void);
+extern int	KmsAuditParallelFold(KmsAuditAgg *aggs, int n);	/* in a worker */
+extern int	KmsAuditParallelTake(KmsAuditAgg *out, bool *own, int max);	/* in a leader */
+extern bool KmsAuditParallelPending(void);
+
 #define KMS_AUDIT_NCOLS_1_0 20
 
 #define KMS_AUDIT_NCOLS 22
@@ -228,6 +270,7 @@ extern void KmsAuditFillIdentity(KmsAuditEvent *ev, const char *db_user, Oid db_
 extern const char *KmsAuditRecStr(const KmsAuditRecord *rec, int i, int *len);
 extern char *KmsAuditSanitize(const char *s, int len, int encoding);
 extern void KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait);
+extern char *KmsAuditArn(const char *resource);
 extern void kms_audit_shmem_exit(int code, Datum arg);
 extern KmsAuditConsumer *KmsAuditFindConsumer(Oid dboid);	/* lock held */
 extern void KmsAuditAdvanceTail(void);	/* lock held exclusively */

@@ -3,9 +3,12 @@
  * drain.c
  *	  The workers' side: each database's audit worker drains that
  *	  database's events from the shared queue into its kms.audit_log with
- *	  the hash chain, and applies retention; the launcher discards the
- *	  events of databases that are gone, and of those that no audit worker
- *	  drains when they would hold up the others; kms_audit_stats().
+ *	  the hash chain (computed in queue order, then the whole batch inserted
+ *	  at once: heap_multi_insert, or one SQL insert when the table has
+ *	  something the direct insert would skip), and applies retention; the
+ *	  launcher discards the events of databases that are gone, and of those
+ *	  that no audit worker drains when they would hold up the others;
+ *	  kms_audit_stats().
  *
  * IDENTIFICATION
  *	  src/audit/drain.c
@@ -16,13 +19,19 @@
 
 #include <openssl/evp.h>
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "parser/parse_relation.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -37,12 +46,14 @@
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
 #include "utils/backend_status.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 #include "utils/timestamp.h"
 
 #include "audit/audit_internal.h"
@@ -319,6 +330,8 @@ KmsAuditOnlyLogged(void)
  * once its transaction commits.
  */
 static uint64 *kms_drain_pos = NULL;
+static char *kms_drain_copy = NULL;		/* the records copied out */
+static MemoryContext kms_drain_cxt = NULL;	/* the rows being built */
 static uint32 kms_drain_n = 0;
 
 /* the most bytes one drain copies out of the ring */
@@ -326,30 +339,51 @@ static uint32 kms_drain_n = 0;
 
 /*
  * The insert, with the role OID columns (pg_kms 1.1) or without them (a
- * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them).
+ * database still at 1.0, until ALTER EXTENSION pg_kms UPDATE adds them):
+ * one statement per drain, its rows given as one array per column, so the
+ * executor, the statement trigger and the plan run once per batch, not
+ * once per event.  unnest() returns the elements in order: the rows go in
+ * in queue order, with the ids and hashes computed here.
  */
 static SPIPlanPtr kms_insert_plan[2] = {NULL, NULL};
 
+#define KMS_AUDIT_COLS_SQL \
+	"id, event_time, last_time, event_count, event_type, " \
+	"db_user, session_user_name, database, client_addr, application_name, " \
+	"backend_pid, query_id, operation, resource_id, resource_arn, version, " \
+	"outcome, parameters, prev_hash, row_hash"
 
+#define U(n) "pg_catalog.unnest($" #n ")"
+#define KMS_AUDIT_UNNEST_20 \
+	U(1) ", " U(2) ", " U(3) ", " U(4) ", " U(5) ", " U(6) ", " U(7) ", " \
+	U(8) ", " U(9) ", " U(10) ", " U(11) ", " U(12) ", " U(13) ", " U(14) ", " \
+	U(15) ", " U(16) ", " U(17) ", " U(18) ", " U(19) ", " U(20)
+
+/* ROWS FROM of qualified unnest()s: the multi-argument unnest() is not qualified */
 static const char *const kms_insert_sql[2] = {
-	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
-	"db_user, session_user_name, database, client_addr, application_name, "
-	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
-	"outcome, parameters, prev_hash, row_hash) VALUES "
-	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
-	"INSERT INTO kms.audit_log (id, event_time, last_time, event_count, event_type, "
-	"db_user, session_user_name, database, client_addr, application_name, "
-	"backend_pid, query_id, operation, resource_id, resource_arn, version, "
-	"outcome, parameters, prev_hash, row_hash, db_user_oid, session_user_oid) VALUES "
-	"($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)"
+	"INSERT INTO kms.audit_log (" KMS_AUDIT_COLS_SQL ") "
+	"SELECT * FROM ROWS FROM (" KMS_AUDIT_UNNEST_20 ")",
+	"INSERT INTO kms.audit_log (" KMS_AUDIT_COLS_SQL ", db_user_oid, session_user_oid) "
+	"SELECT * FROM ROWS FROM (" KMS_AUDIT_UNNEST_20 ", " U(21) ", " U(22) ")"
 };
+#undef U
 
+/* the columns' element types; the statement's parameters are arrays of them */
 static const Oid kms_insert_types[KMS_AUDIT_NCOLS] = {
 	INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, JSONBOID, BYTEAOID, BYTEAOID, OIDOID, OIDOID
 };
+
+/* The rows of one drain, column by column. */
+typedef struct KmsAuditRows
+{
+	int			n;
+	Datum	   *values[KMS_AUDIT_NCOLS];	/* [KMS_AUDIT_BATCH] each */
+	bool	   *nulls[KMS_AUDIT_NCOLS];
+	StringInfoData hashbuf;		/* the hash payload, reused row after row */
+} KmsAuditRows;
 
 /* Append one hash-payload field: uint32 big-endian length + UTF-8 bytes. */
 static void
@@ -373,73 +407,80 @@ KmsAuditHashField(StringInfo buf, const char *s)
 	appendBinaryStringInfo(buf, s, n);
 }
 
+/* v in decimal, into buf (MAXINT8LEN + 1 bytes); no allocation */
 static char *
+KmsAuditI64(int64 v, char *buf)
+{
+	pg_lltoa(v, buf);
+	return buf;
+}
+
+static int64
 KmsAuditEpochUs(TimestampTz t)
 {
-	return psprintf(INT64_FORMAT,
-					(int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY);
+	return (int64) t + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
 }
 
 /*
  * The row hash of an audit row: SHA-256 of the previous row's hash and the
  * row's fields (s: its strings, sanitized), in the order and forms
  * docs/audit.md gives (kms.audit_payload() computes the same in SQL).
+ * h: a buffer to reuse.
  */
 static void
-KmsAuditRowHash(const KmsAuditRecord *rec, int64 id, const uint8 *prev,
+KmsAuditRowHash(StringInfo h, const KmsAuditRecord *rec, int64 id, const uint8 *prev,
 				char **s, const char *params_text, bool with_oids, uint8 *hash)
 {
-	StringInfoData h;
 	unsigned int hlen = 0;
+	char		n[MAXINT8LEN + 1];
 
-	initStringInfo(&h);
-	appendBinaryStringInfo(&h, (const char *) prev, 32);
-	KmsAuditHashField(&h, psprintf(INT64_FORMAT, id));
-	KmsAuditHashField(&h, KmsAuditEpochUs(rec->time));
-	KmsAuditHashField(&h, KmsAuditEpochUs(rec->last_time));
-	KmsAuditHashField(&h, psprintf(INT64_FORMAT, rec->count));
-	KmsAuditHashField(&h, s[S_TYPE]);
-	KmsAuditHashField(&h, s[S_DB_USER]);
-	KmsAuditHashField(&h, s[S_SESSION_USER]);
-	KmsAuditHashField(&h, s[S_DATABASE]);
-	KmsAuditHashField(&h, s[S_CLIENT_ADDR]);
-	KmsAuditHashField(&h, s[S_APP]);
-	KmsAuditHashField(&h, psprintf("%d", rec->pid));
-	KmsAuditHashField(&h, rec->query_id ? psprintf(INT64_FORMAT, (int64) rec->query_id) : NULL);
-	KmsAuditHashField(&h, s[S_OPERATION]);
-	KmsAuditHashField(&h, s[S_RESOURCE]);
-	KmsAuditHashField(&h, s[S_ARN]);
-	KmsAuditHashField(&h, s[S_VERSION]);
-	KmsAuditHashField(&h, s[S_OUTCOME]);
-	KmsAuditHashField(&h, params_text);
+	resetStringInfo(h);
+	appendBinaryStringInfo(h, (const char *) prev, 32);
+	KmsAuditHashField(h, KmsAuditI64(id, n));
+	KmsAuditHashField(h, KmsAuditI64(KmsAuditEpochUs(rec->time), n));
+	KmsAuditHashField(h, KmsAuditI64(KmsAuditEpochUs(rec->last_time), n));
+	KmsAuditHashField(h, KmsAuditI64(rec->count, n));
+	KmsAuditHashField(h, s[S_TYPE]);
+	KmsAuditHashField(h, s[S_DB_USER]);
+	KmsAuditHashField(h, s[S_SESSION_USER]);
+	KmsAuditHashField(h, s[S_DATABASE]);
+	KmsAuditHashField(h, s[S_CLIENT_ADDR]);
+	KmsAuditHashField(h, s[S_APP]);
+	KmsAuditHashField(h, KmsAuditI64(rec->pid, n));
+	KmsAuditHashField(h, rec->query_id ? KmsAuditI64((int64) rec->query_id, n) : NULL);
+	KmsAuditHashField(h, s[S_OPERATION]);
+	KmsAuditHashField(h, s[S_RESOURCE]);
+	KmsAuditHashField(h, s[S_ARN]);
+	KmsAuditHashField(h, s[S_VERSION]);
+	KmsAuditHashField(h, s[S_OUTCOME]);
+	KmsAuditHashField(h, params_text);
 	if (with_oids)
 	{
 		/* only rows that have them: rows written before 1.1 still verify */
-		KmsAuditHashField(&h, OidIsValid(rec->db_user_oid) ? psprintf("%u", rec->db_user_oid) : NULL);
-		KmsAuditHashField(&h, OidIsValid(rec->session_user_oid) ? psprintf("%u", rec->session_user_oid) : NULL);
+		KmsAuditHashField(h, OidIsValid(rec->db_user_oid) ? KmsAuditI64(rec->db_user_oid, n) : NULL);
+		KmsAuditHashField(h, OidIsValid(rec->session_user_oid) ? KmsAuditI64(rec->session_user_oid, n) : NULL);
 	}
-	if (EVP_Digest(h.data, h.len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
+	if (EVP_Digest(h->data, h->len, hash, &hlen, EVP_sha256(), NULL) != 1 || hlen != 32)
 		ereport(ERROR,
 				(errcode(KMS_SQLSTATE_INTERNAL), errhidestmt(true),
 				 errmsg("KMSInternalException: SHA-256 failed")));
 }
 
 /*
- * Insert one record as row id, chained to prev (32 bytes); the new row's
- * hash goes to prev.  with_oids: the table has the role OID columns, which
- * are then filled and hashed (fields 19 and 20).
+ * Add one record to rows as row id, chained to prev (32 bytes); the new
+ * row's hash goes to prev.  with_oids: the table has the role OID columns,
+ * which are then filled and hashed (fields 19 and 20).
  */
 static void
-KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
+KmsAuditAddRow(KmsAuditRows *rows, const KmsAuditRecord *rec, int64 id,
+			   uint8 *prev, bool with_oids)
 {
-	Datum		values[KMS_AUDIT_NCOLS];
-	char		nulls[KMS_AUDIT_NCOLS];
+	int			r = rows->n;
 	char	   *s[KMS_AUDIT_NSTR];
 	char	   *params_text = NULL;
 	uint8		hash[32];
 	bytea	   *prevb,
 			   *hashb;
-	int			rc;
 
 	/*
 	 * Valid in the trail database's encoding; in a SQL_ASCII database (which
@@ -448,13 +489,20 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 	 */
 	int			enc = GetDatabaseEncoding() == PG_SQL_ASCII ? PG_UTF8 : GetDatabaseEncoding();
 
-	memset(nulls, ' ', sizeof(nulls));
+#define V(c) rows->values[c][r]
+#define N(c) rows->nulls[c][r]
+	for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
+		N(c) = false;
 	for (int i = 0; i < KMS_AUDIT_NSTR; i++)
 	{
 		int			len;
 		const char *v = KmsAuditRecStr(rec, i, &len);
 
-		s[i] = KmsAuditSanitize(v, len, enc);
+		/* the record's own bytes when valid (the copy outlives the rows) */
+		if (v == NULL || pg_verify_mbstr(enc, v, len, true))
+			s[i] = (char *) v;
+		else
+			s[i] = KmsAuditSanitize(v, len, enc);
 	}
 	if (s[S_PARAMS] != NULL)
 	{
@@ -462,12 +510,12 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 		Jsonb	   *j = DatumGetJsonbP(jb);
 
 		params_text = JsonbToCString(NULL, &j->root, VARSIZE(j));
-		values[17] = jb;
+		V(17) = jb;
 	}
 	else
-		nulls[17] = 'n';
+		N(17) = true;
 
-	KmsAuditRowHash(rec, id, prev, s, params_text, with_oids, hash);
+	KmsAuditRowHash(&rows->hashbuf, rec, id, prev, s, params_text, with_oids, hash);
 
 	prevb = palloc(VARHDRSZ + 32);
 	SET_VARSIZE(prevb, VARHDRSZ + 32);
@@ -476,47 +524,185 @@ KmsAuditInsert(const KmsAuditRecord *rec, int64 id, uint8 *prev, bool with_oids)
 	SET_VARSIZE(hashb, VARHDRSZ + 32);
 	memcpy(VARDATA(hashb), hash, 32);
 
-	values[0] = Int64GetDatum(id);
-	values[1] = TimestampTzGetDatum(rec->time);
-	values[2] = TimestampTzGetDatum(rec->last_time);
-	values[3] = Int64GetDatum(rec->count);
+	V(0) = Int64GetDatum(id);
+	V(1) = TimestampTzGetDatum(rec->time);
+	V(2) = TimestampTzGetDatum(rec->last_time);
+	V(3) = Int64GetDatum(rec->count);
 	for (int i = 0; i < 6; i++)
 	{
 		static const int map[6] = {S_TYPE, S_DB_USER, S_SESSION_USER, S_DATABASE, S_CLIENT_ADDR, S_APP};
 
 		if (s[map[i]])
-			values[4 + i] = CStringGetTextDatum(s[map[i]]);
+			V(4 + i) = CStringGetTextDatum(s[map[i]]);
 		else
-			nulls[4 + i] = 'n';
+			N(4 + i) = true;
 	}
-	values[10] = Int32GetDatum(rec->pid);
+	V(10) = Int32GetDatum(rec->pid);
 	if (rec->query_id)
-		values[11] = Int64GetDatum((int64) rec->query_id);
+		V(11) = Int64GetDatum((int64) rec->query_id);
 	else
-		nulls[11] = 'n';
+		N(11) = true;
 	for (int i = 0; i < 5; i++)
 	{
 		static const int map[5] = {S_OPERATION, S_RESOURCE, S_ARN, S_VERSION, S_OUTCOME};
 
 		if (s[map[i]])
-			values[12 + i] = CStringGetTextDatum(s[map[i]]);
+			V(12 + i) = CStringGetTextDatum(s[map[i]]);
 		else
-			nulls[12 + i] = 'n';
+			N(12 + i) = true;
 	}
-	values[18] = PointerGetDatum(prevb);
-	values[19] = PointerGetDatum(hashb);
-	if (with_oids)
-	{
-		values[20] = ObjectIdGetDatum(rec->db_user_oid);
-		nulls[20] = OidIsValid(rec->db_user_oid) ? ' ' : 'n';
-		values[21] = ObjectIdGetDatum(rec->session_user_oid);
-		nulls[21] = OidIsValid(rec->session_user_oid) ? ' ' : 'n';
-	}
-
-	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
+	V(18) = PointerGetDatum(prevb);
+	V(19) = PointerGetDatum(hashb);
+	V(20) = ObjectIdGetDatum(rec->db_user_oid);
+	N(20) = !OidIsValid(rec->db_user_oid);
+	V(21) = ObjectIdGetDatum(rec->session_user_oid);
+	N(21) = !OidIsValid(rec->session_user_oid);
+#undef V
+#undef N
+	rows->n++;
 	memcpy(prev, hash, 32);
+}
+
+/* the columns, in the order of kms_insert_types */
+static const char *const kms_insert_cols[KMS_AUDIT_NCOLS] = {
+	"id", "event_time", "last_time", "event_count", "event_type",
+	"db_user", "session_user_name", "database", "client_addr", "application_name",
+	"backend_pid", "query_id", "operation", "resource_id", "resource_arn", "version",
+	"outcome", "parameters", "prev_hash", "row_hash", "db_user_oid", "session_user_oid"
+};
+
+/*
+ * Can the rows go in directly (heap_multi_insert and the index entries,
+ * as COPY does)?  Only when nothing would run or be checked on the way
+ * that this would skip: no row trigger, no after-statement trigger, no
+ * CHECK constraint or generated column, indexes on plain columns without
+ * predicates, exclusion or deferred uniqueness, and the columns of the
+ * types we fill.  (The statement trigger that refuses restores into a
+ * used trail, kms.guard_trigger, passes our own rows anyway.)  map gets
+ * the attribute number of each column.  Otherwise the SQL insert runs.
+ */
+static bool
+KmsAuditDirectOk(Relation rel, bool with_oids, AttrNumber *map, List **indexes)
+{
+	TriggerDesc *t = rel->trigdesc;
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *oids;
+	ListCell   *lc;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		return false;
+	if (t && (t->trig_insert_before_row || t->trig_insert_after_row ||
+			  t->trig_insert_instead_row || t->trig_insert_after_statement ||
+			  t->trig_insert_new_table))
+		return false;
+	if (desc->constr && (desc->constr->num_check > 0 || desc->constr->has_generated_stored))
+		return false;
+	for (int c = 0; c < (with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0); c++)
+	{
+		map[c] = attnameAttNum(rel, kms_insert_cols[c], false);
+		if (map[c] <= 0 || TupleDescAttr(desc, map[c] - 1)->atttypid != kms_insert_types[c])
+			return false;
+	}
+	*indexes = NIL;
+	oids = RelationGetIndexList(rel);
+	foreach(lc, oids)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), RowExclusiveLock);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+
+		*indexes = lappend(*indexes, idx);
+		if (ii->ii_Expressions != NIL || ii->ii_Predicate != NIL ||
+			ii->ii_ExclusionOps != NULL || !idx->rd_index->indimmediate)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Insert the rows collected, directly; every NOT NULL column is checked
+ * (the rows' own fields: a failure here is a bug, not a user's error).
+ */
+static void
+KmsAuditInsertDirect(Relation rel, KmsAuditRows *rows, bool with_oids,
+					 const AttrNumber *map, List *indexes)
+{
+	/* a copy: not reference-counted, so no resource owner work per slot */
+	TupleDesc	desc = CreateTupleDescCopy(RelationGetDescr(rel));
+	int			natts = desc->natts;
+	int			ncols = with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0;
+	TupleTableSlot **slots = palloc(sizeof(TupleTableSlot *) * rows->n);
+	Datum	   *values = palloc(sizeof(Datum) * natts);
+	bool	   *nulls = palloc(sizeof(bool) * natts);
+	ListCell   *lc;
+
+	for (int r = 0; r < rows->n; r++)
+	{
+		for (int a = 0; a < natts; a++)
+		{
+			values[a] = (Datum) 0;
+			nulls[a] = true;
+		}
+		for (int c = 0; c < ncols; c++)
+		{
+			values[map[c] - 1] = rows->values[c][r];
+			nulls[map[c] - 1] = rows->nulls[c][r];
+		}
+		for (int a = 0; a < natts; a++)
+			if (nulls[a] && TupleDescAttr(RelationGetDescr(rel), a)->attnotnull)
+				elog(ERROR, "pg_kms audit: null value in column \"%s\" of kms.audit_log",
+					 NameStr(TupleDescAttr(desc, a)->attname));
+		slots[r] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+		ExecStoreHeapTuple(heap_form_tuple(desc, values, nulls), slots[r], true);
+	}
+	heap_multi_insert(rel, slots, rows->n, GetCurrentCommandId(true), 0, NULL);
+	foreach(lc, indexes)
+	{
+		Relation	idx = lfirst(lc);
+		IndexInfo  *ii = BuildIndexInfo(idx);
+		Datum		iv[INDEX_MAX_KEYS];
+		bool		in[INDEX_MAX_KEYS];
+
+		if (!ii->ii_ReadyForInserts)
+			continue;
+		for (int r = 0; r < rows->n; r++)
+		{
+			FormIndexDatum(ii, slots[r], NULL, iv, in);
+			index_insert(idx, iv, in, &slots[r]->tts_tid, rel,
+						 idx->rd_index->indisunique ? UNIQUE_CHECK_YES : UNIQUE_CHECK_NO,
+						 false, ii);
+		}
+	}
+	for (int r = 0; r < rows->n; r++)
+		ExecDropSingleTupleTableSlot(slots[r]);
+	CommandCounterIncrement();
+}
+
+/* Insert the rows collected, in one statement. */
+static void
+KmsAuditInsertRows(KmsAuditRows *rows, bool with_oids)
+{
+	int			ncols = with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0;
+	Datum		args[KMS_AUDIT_NCOLS];
+	char		argnulls[KMS_AUDIT_NCOLS];
+	int			rc;
+
+	for (int c = 0; c < ncols; c++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+		int			dims[1] = {rows->n};
+		int			lbs[1] = {1};
+
+		get_typlenbyvalalign(kms_insert_types[c], &typlen, &typbyval, &typalign);
+		args[c] = PointerGetDatum(construct_md_array(rows->values[c], rows->nulls[c], 1,
+													 dims, lbs, kms_insert_types[c],
+													 typlen, typbyval, typalign));
+		argnulls[c] = ' ';
+	}
+	rc = SPI_execute_plan(kms_insert_plan[with_oids ? 1 : 0], args, argnulls, false, 0);
+	if (rc != SPI_OK_INSERT || SPI_processed != (uint64) rows->n)
+		elog(ERROR, "pg_kms audit: insert into kms.audit_log failed (%d)", rc);
 }
 
 /*
@@ -540,6 +726,7 @@ KmsAuditDrain(void)
 	bool		with_oids;
 	MemoryContext cxt,
 				old;
+	KmsAuditRows rows;
 
 	kms_drain_n = 0;
 	if (kmsAudit == NULL)
@@ -552,7 +739,10 @@ KmsAuditDrain(void)
 	 * consumer's commit may move tail past bytes we are reading, and a
 	 * producer may then reuse them.
 	 */
-	copy = palloc(KMS_AUDIT_DRAIN_BYTES);
+	/* kept across drains: a fresh megabyte each time costs page faults */
+	if (kms_drain_copy == NULL)
+		kms_drain_copy = MemoryContextAlloc(TopMemoryContext, KMS_AUDIT_DRAIN_BYTES);
+	copy = kms_drain_copy;
 	LWLockAcquire(kmsAudit->lock, LW_SHARED);
 	cap = kmsAudit->capacity;
 	head = kmsAudit->head;
@@ -580,10 +770,7 @@ KmsAuditDrain(void)
 	}
 	LWLockRelease(kmsAudit->lock);
 	if (n == 0)
-	{
-		pfree(copy);
 		return false;
-	}
 
 	/*
 	 * Which columns the table has: locked first, so that an ALTER EXTENSION
@@ -599,9 +786,13 @@ KmsAuditDrain(void)
 		get_attnum(relid, "session_user_oid") != InvalidAttrNumber;
 	if (kms_insert_plan[with_oids] == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(kms_insert_sql[with_oids],
-									with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0,
-									(Oid *) kms_insert_types);
+		Oid			types[KMS_AUDIT_NCOLS];
+		SPIPlanPtr	p;
+
+		for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
+			types[c] = get_array_type(kms_insert_types[c]);
+		p = SPI_prepare(kms_insert_sql[with_oids],
+						with_oids ? KMS_AUDIT_NCOLS : KMS_AUDIT_NCOLS_1_0, types);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "pg_kms audit: could not prepare the insert into kms.audit_log");
@@ -630,21 +821,45 @@ KmsAuditDrain(void)
 		}
 	}
 
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "pg_kms audit drain",
-								ALLOCSET_DEFAULT_SIZES);
+	/* one large block kept across drains: no malloc, no page fault per batch */
+	if (kms_drain_cxt == NULL)
+		kms_drain_cxt = AllocSetContextCreate(TopMemoryContext, "pg_kms audit drain",
+											  0, 4 * 1024 * 1024, 8 * 1024 * 1024);
+	cxt = kms_drain_cxt;
+	MemoryContextReset(cxt);	/* what a failed drain left */
+	old = MemoryContextSwitchTo(cxt);
+	rows.n = 0;
+	initStringInfo(&rows.hashbuf);
+	for (int c = 0; c < KMS_AUDIT_NCOLS; c++)
+	{
+		rows.values[c] = palloc(sizeof(Datum) * n);
+		rows.nulls[c] = palloc(sizeof(bool) * n);
+	}
 	for (Size off = 0; off < bytes;)
 	{
 		const KmsAuditRecord *rec = (const KmsAuditRecord *) (copy + off);
 
 		CHECK_FOR_INTERRUPTS();
-		old = MemoryContextSwitchTo(cxt);
-		KmsAuditInsert(rec, ++id, prev, with_oids);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(cxt);
+		KmsAuditAddRow(&rows, rec, ++id, prev, with_oids);
 		off += rec->len;
 	}
-	MemoryContextDelete(cxt);
-	pfree(copy);
+	Assert(rows.n == n);
+	{
+		Relation	rel = table_open(relid, RowExclusiveLock);
+		AttrNumber	map[KMS_AUDIT_NCOLS];
+		List	   *indexes = NIL;
+		ListCell   *lc;
+
+		if (KmsAuditDirectOk(rel, with_oids, map, &indexes))
+			KmsAuditInsertDirect(rel, &rows, with_oids, map, indexes);
+		else
+			KmsAuditInsertRows(&rows, with_oids);
+		foreach(lc, indexes)
+			index_close(lfirst(lc), NoLock);
+		table_close(rel, NoLock);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(cxt);
 	kms_drain_n = n;
 	return more || head != KmsAuditQueueHead();
 }

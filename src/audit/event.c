@@ -171,6 +171,7 @@ KmsAuditShmemRequest(void)
 	RequestAddinShmemSpace(KmsAuditShmemSize());
 	RequestAddinShmemSpace(KmsAuditConsumersSize());
 	RequestNamedLWLockTranche("pg_kms audit", 1);
+	KmsAuditParallelShmemRequest();
 }
 
 static void KmsAuditQueueLoad(void);
@@ -202,6 +203,7 @@ KmsAuditShmemStartup(void)
 	if (!cfound)
 		memset(kmsAuditConsumers, 0, KmsAuditConsumersSize());
 	LWLockRelease(AddinShmemInitLock);
+	KmsAuditParallelShmemStartup();	/* takes AddinShmemInitLock itself */
 
 	/*
 	 * In the postmaster: queue again what a clean shutdown kept, and keep
@@ -571,16 +573,6 @@ KmsAuditSanitize(const char *s, int len, int encoding)
 	return r;
 }
 
-/* The i-th string of a record made valid UTF-8 for the log line, or NULL. */
-static const char *
-KmsAuditLogStr(const KmsAuditRecord *rec, int i)
-{
-	int			len;
-	const char *v = KmsAuditRecStr(rec, i, &len);
-
-	return KmsAuditSanitize(v, len, PG_UTF8);
-}
-
 /* Append rec at head if it fits; caller holds the lock exclusively. */
 static bool
 KmsAuditTryAppend(const KmsAuditRecord *rec)
@@ -749,15 +741,69 @@ KmsAuditTimeString(TimestampTz t, char *buf, size_t len)
 			 tm.tm_sec, (int) fsec);
 }
 
+#define KmsAuditLit(buf, lit) appendBinaryStringInfo(buf, lit, sizeof(lit) - 1)
+
+/* Append v (len bytes, valid UTF-8) as a JSON string, as escape_json does. */
 static void
-KmsAuditJsonStr(StringInfo buf, const char *name, const char *value)
+KmsAuditJsonValue(StringInfo buf, const char *v, int len)
 {
-	appendStringInfo(buf, ",\"%s\":", name);
-	if (value)
-		escape_json(buf, value);
+	int			i;
+
+	/* most strings need no escape: copy them whole */
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) v[i];
+
+		if (c < 0x20 || c == '"' || c == '\\')
+			break;
+	}
+	if (i == len)
+	{
+		enlargeStringInfo(buf, len + 2);
+		buf->data[buf->len++] = '"';
+		memcpy(buf->data + buf->len, v, len);
+		buf->len += len;
+		buf->data[buf->len++] = '"';
+		buf->data[buf->len] = '\0';
+	}
 	else
-		appendStringInfoString(buf, "null");
+		escape_json(buf, v);
 }
+
+/*
+ * Append the i-th string of rec as ,"name":value (value a JSON string, or
+ * raw JSON for params), made valid UTF-8 by KmsAuditSanitize() if it is not.
+ */
+static void
+KmsAuditJsonField(StringInfo buf, const char *key, int keylen,
+				  const KmsAuditRecord *rec, const char **p, int i, bool raw)
+{
+	const char *v = *p;
+	int			len;
+
+	appendBinaryStringInfo(buf, key, keylen);
+	if (rec->slen[i] == KMS_AUDIT_NULL)
+	{
+		KmsAuditLit(buf, "null");
+		return;
+	}
+	len = rec->slen[i];
+	*p += len + 1;
+	for (int j = 0; j < len; j++)
+		if ((unsigned char) v[j] >= 0x80)
+		{
+			if (!pg_verify_mbstr(PG_UTF8, v, len, true))
+				v = KmsAuditSanitize(v, len, PG_UTF8);
+			break;
+		}
+	if (raw)
+		appendBinaryStringInfo(buf, v, len);
+	else
+		KmsAuditJsonValue(buf, v, len);
+}
+
+#define KMS_JSON_FIELD(buf, key, rec, p, i) \
+	KmsAuditJsonField(buf, ",\"" key "\":", sizeof(",\"" key "\":") - 1, rec, p, i, false)
 
 /*
  * The server-log line of an event (docs/audit.md):
@@ -765,40 +811,52 @@ KmsAuditJsonStr(StringInfo buf, const char *name, const char *value)
  * Fields are always present and always in this order.  Strings are made
  * valid UTF-8 by KmsAuditSanitize() (params too: a '?' keeps the JSON
  * valid), so the line decodes whatever the caller's database encoding.
+ * Built with plain copies (no format string per field): in 'each' mode
+ * this runs once per secret read.
  */
 static void
 KmsAuditLogLine(const KmsAuditRecord *rec, bool queued)
 {
 	StringInfoData buf;
 	char		ts[40];
-	const char *params;
+	char		num[MAXINT8LEN + 1];
+	const char *p = rec->data;	/* the strings, in order */
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"v\":1,\"seq\":" UINT64_FORMAT, rec->seq);
-	KmsAuditJsonStr(&buf, "type", KmsAuditLogStr(rec, S_TYPE));
+	KmsAuditLit(&buf, "{\"v\":1,\"seq\":");
+	appendBinaryStringInfo(&buf, num, pg_ulltoa_n(rec->seq, num));
+	KMS_JSON_FIELD(&buf, "type", rec, &p, S_TYPE);
 	KmsAuditTimeString(rec->time, ts, sizeof(ts));
-	KmsAuditJsonStr(&buf, "time", ts);
-	KmsAuditTimeString(rec->last_time, ts, sizeof(ts));
-	KmsAuditJsonStr(&buf, "last_time", ts);
-	appendStringInfo(&buf, ",\"count\":" INT64_FORMAT, rec->count);
-	KmsAuditJsonStr(&buf, "db_user", KmsAuditLogStr(rec, S_DB_USER));
-	KmsAuditJsonStr(&buf, "session_user", KmsAuditLogStr(rec, S_SESSION_USER));
-	KmsAuditJsonStr(&buf, "database", KmsAuditLogStr(rec, S_DATABASE));
-	KmsAuditJsonStr(&buf, "client_addr", KmsAuditLogStr(rec, S_CLIENT_ADDR));
-	KmsAuditJsonStr(&buf, "application_name", KmsAuditLogStr(rec, S_APP));
-	appendStringInfo(&buf, ",\"pid\":%d", rec->pid);
+	KmsAuditLit(&buf, ",\"time\":");
+	KmsAuditJsonValue(&buf, ts, strlen(ts));
+	if (rec->last_time != rec->time)
+		KmsAuditTimeString(rec->last_time, ts, sizeof(ts));
+	KmsAuditLit(&buf, ",\"last_time\":");
+	KmsAuditJsonValue(&buf, ts, strlen(ts));
+	KmsAuditLit(&buf, ",\"count\":");
+	appendBinaryStringInfo(&buf, num, pg_lltoa(rec->count, num));
+	KMS_JSON_FIELD(&buf, "db_user", rec, &p, S_DB_USER);
+	KMS_JSON_FIELD(&buf, "session_user", rec, &p, S_SESSION_USER);
+	KMS_JSON_FIELD(&buf, "database", rec, &p, S_DATABASE);
+	KMS_JSON_FIELD(&buf, "client_addr", rec, &p, S_CLIENT_ADDR);
+	KMS_JSON_FIELD(&buf, "application_name", rec, &p, S_APP);
+	KmsAuditLit(&buf, ",\"pid\":");
+	appendBinaryStringInfo(&buf, num, pg_ltoa(rec->pid, num));
+	KmsAuditLit(&buf, ",\"query_id\":");
 	if (rec->query_id != 0)
-		appendStringInfo(&buf, ",\"query_id\":" INT64_FORMAT, (int64) rec->query_id);
+		appendBinaryStringInfo(&buf, num, pg_lltoa((int64) rec->query_id, num));
 	else
-		appendStringInfoString(&buf, ",\"query_id\":null");
-	KmsAuditJsonStr(&buf, "operation", KmsAuditLogStr(rec, S_OPERATION));
-	KmsAuditJsonStr(&buf, "resource", KmsAuditLogStr(rec, S_RESOURCE));
-	KmsAuditJsonStr(&buf, "arn", KmsAuditLogStr(rec, S_ARN));
-	KmsAuditJsonStr(&buf, "version", KmsAuditLogStr(rec, S_VERSION));
-	KmsAuditJsonStr(&buf, "outcome", KmsAuditLogStr(rec, S_OUTCOME));
-	params = KmsAuditLogStr(rec, S_PARAMS);
-	appendStringInfo(&buf, ",\"params\":%s", params ? params : "null");
-	appendStringInfo(&buf, ",\"queued\":%s}", queued ? "true" : "false");
+		KmsAuditLit(&buf, "null");
+	KMS_JSON_FIELD(&buf, "operation", rec, &p, S_OPERATION);
+	KMS_JSON_FIELD(&buf, "resource", rec, &p, S_RESOURCE);
+	KMS_JSON_FIELD(&buf, "arn", rec, &p, S_ARN);
+	KMS_JSON_FIELD(&buf, "version", rec, &p, S_VERSION);
+	KMS_JSON_FIELD(&buf, "outcome", rec, &p, S_OUTCOME);
+	KmsAuditJsonField(&buf, ",\"params\":", sizeof(",\"params\":") - 1, rec, &p, S_PARAMS, true);
+	if (queued)
+		KmsAuditLit(&buf, ",\"queued\":true}");
+	else
+		KmsAuditLit(&buf, ",\"queued\":false}");
 
 	ereport(LOG_SERVER_ONLY,
 			(errmsg_internal("pg_kms audit: %s", buf.data),
@@ -831,7 +889,7 @@ KmsAuditEmit(const KmsAuditEvent *ev, bool may_wait)
 }
 
 /* The ARN of a resource reference, if it names one we can tell. */
-static char *
+char *
 KmsAuditArn(const char *resource)
 {
 	uint8		id[KMS_KEY_ID_LEN];

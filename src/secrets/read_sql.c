@@ -330,16 +330,24 @@ AppendValueJson(StringInfo buf, SecretCacheEntry *e, bytea *plain)
 	appendStringInfoChar(buf, '}');
 }
 
-/* A successful GetSecretValue: the version read, and the request's selectors. */
+/*
+ * A successful GetSecretValue: the version read, and the request's
+ * selectors (aggregated or one event each: pg_kms.audit_secret_reads).
+ */
 static void
 AuditRead(SecretCacheEntry *e, const char *version_id, const char *stage)
 {
 	StringInfoData p;
+	char	   *params = NULL;
 
-	initStringInfo(&p);
-	SecretAuditParam(&p, "versionId", version_id);
-	SecretAuditParam(&p, "versionStage", stage);
-	KmsAuditEx("GetSecretValue", e->meta.arn, e->version_id, "success", KmsAuditParams(&p));
+	if (version_id || stage)
+	{
+		initStringInfo(&p);
+		SecretAuditParam(&p, "versionId", version_id);
+		SecretAuditParam(&p, "versionStage", stage);
+		params = KmsAuditParams(&p);
+	}
+	KmsAuditRead("GetSecretValue", e->meta.arn, e->version_id, params);
 }
 
 KMS_AUDITED_ENTRY(get_secret, "GetSecretValue", 0)

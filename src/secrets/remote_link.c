@@ -482,7 +482,11 @@ AuditRead(const char *operation, const char *arn, SecretMeta *m, RemoteOutcome h
 	initStringInfo(&p);
 	KmsAuditParamStr(&p, "Link", m->name);
 	KmsAuditParamStr(&p, "Cache", OutcomeName(how));
-	KmsAuditEx(operation, arn, NULL, "success", KmsAuditParams(&p));
+	/* a read: aggregated or one event each (pg_kms.audit_secret_reads) */
+	if (strcmp(operation, "GetSecretValue") == 0)
+		KmsAuditRead(operation, arn, NULL, KmsAuditParams(&p));
+	else
+		KmsAuditEx(operation, arn, NULL, "success", KmsAuditParams(&p));
 }
 
 Jsonb *
