@@ -66,6 +66,18 @@ static const struct config_enum_entry kms_audit_reads_options[] = {
 
 static KmsAuditAgg kms_agg[KMS_AUDIT_AGG_MAX];
 static int	kms_nagg = 0;
+
+/*
+ * kms_agg stays dense (flushed and folded as an array); kms_agg_slot is an
+ * open-addressing index over it, so that finding the aggregate of a call
+ * does not search all of them.  A slot holds 1 + an index into kms_agg, 0
+ * when empty; emptied as a whole when kms_agg is.
+ */
+#define KMS_AUDIT_AGG_SLOTS (KMS_AUDIT_AGG_MAX * 2)	/* a power of two */
+StaticAssertDecl((KMS_AUDIT_AGG_SLOTS & (KMS_AUDIT_AGG_SLOTS - 1)) == 0 &&
+				 KMS_AUDIT_AGG_MAX < PG_UINT16_MAX,
+				 "the aggregate index is a power of two of uint16 slots");
+static uint16 kms_agg_slot[KMS_AUDIT_AGG_SLOTS];
 static KmsAuditAgg *kms_agg_last = NULL;
 static int	kms_nesting = 0;
 static TimestampTz kms_agg_oldest = 0;	/* first call of the oldest aggregate */
@@ -181,6 +193,8 @@ KmsAuditFlush(bool may_wait)
 	now = GetCurrentTimestamp();
 
 	/* reset first: a failure below must not flush the same entries twice */
+	if (kms_nagg > 0)
+		memset(kms_agg_slot, 0, sizeof(kms_agg_slot));
 	kms_nagg = 0;
 	kms_agg_last = NULL;
 	kms_agg_oldest = 0;
@@ -222,10 +236,18 @@ KmsAuditAggFor(KmsOp op, const uint8 *key_id, const char *key_id_str,
 {
 	KmsAuditAgg *a = NULL;
 	uint32		stmt = KmsAuditStatementHash();
+	uint32		h;
+	uint32		pos;
 
-	for (int i = 0; i < kms_nagg; i++)
+	h = hash_bytes(key_id, KMS_KEY_ID_LEN);
+	h = hash_combine(h, (uint32) op);
+	h = hash_combine(h, (uint32) version);
+	h = hash_combine(h, (uint32) userid);
+	h = hash_combine(h, stmt);
+	for (pos = h & (KMS_AUDIT_AGG_SLOTS - 1); kms_agg_slot[pos] != 0;
+		 pos = (pos + 1) & (KMS_AUDIT_AGG_SLOTS - 1))
 	{
-		KmsAuditAgg *e = &kms_agg[i];
+		KmsAuditAgg *e = &kms_agg[kms_agg_slot[pos] - 1];
 
 		if (e->op == (int32) op && e->version == version && e->userid == userid &&
 			e->stmt_hash == stmt &&
@@ -238,10 +260,14 @@ KmsAuditAggFor(KmsOp op, const uint8 *key_id, const char *key_id_str,
 	if (a == NULL)
 	{
 		if (kms_nagg == KMS_AUDIT_AGG_MAX)
+		{
 			KmsAuditFlush(true);
+			pos = h & (KMS_AUDIT_AGG_SLOTS - 1);	/* the index is empty now */
+		}
 		KmsAuditIdentity();
 		KmsAuditBackendSetup();
 		a = &kms_agg[kms_nagg];
+		kms_agg_slot[pos] = (uint16) (kms_nagg + 1);
 		memcpy(a->key_id, key_id, KMS_KEY_ID_LEN);
 		strlcpy(a->key_id_str, key_id_str, sizeof(a->key_id_str));
 		a->userid = userid;

@@ -200,7 +200,12 @@ typedef struct KmsAuditEvent
  * Data-plane aggregate
  * ----------------------------------------------------------------
  */
-#define KMS_AUDIT_AGG_MAX 32
+/*
+ * Aggregates one backend holds before it flushes them all: one per (op,
+ * key, version, role, statement), so a statement that cycles through many
+ * keys still makes one row per key, not one per call.
+ */
+#define KMS_AUDIT_AGG_MAX 1024
 
 typedef struct KmsAuditAgg
 {
