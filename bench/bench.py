@@ -589,6 +589,9 @@ def main():
     # column encryption (issue 13): its own tables, after the other timings
     import bench_tce
     tce_checks, tce_lines = bench_tce.run(psql, log, fmt_table, rng, REPS)
+    # secret reads and the audit drain (issue 16): last, its 'each' runs fill kms.audit_log
+    import bench_audit
+    audit_checks, audit_lines = bench_audit.run(psql, log, fmt_table, rng, REPS)
 
     # ---------------------------------------------------------------- report
     log("")
@@ -613,8 +616,8 @@ def main():
                       ("pgp_enc", "kms_enc", "100B pgp_sym_encrypt / kms_encrypt")):
         r = net(a, 100) / net(b, 100)
         checks.append((lab, "%.0fx" % r, ">= 300x", r >= 300))
-    ratio_check("4KB kms_decrypt / pgcrypto decrypt_iv aes-cbc", "kms_dec", "cbc_dec", 0.9)
-    ratio_check("4KB kms_encrypt / pgcrypto encrypt_iv aes-cbc", "kms_enc", "cbc_enc", 0.9)
+    ratio_check("4KB kms_decrypt / pgcrypto decrypt_iv aes-cbc", "kms_dec", "cbc_dec", 0.8)  # issue 16: <= 0.8x (was 0.9x, issue 6)
+    ratio_check("4KB kms_encrypt / pgcrypto encrypt_iv aes-cbc", "kms_enc", "cbc_enc", 0.8)  # issue 16: <= 0.8x (was 0.9x, issue 6)
 
     # pgbench table
     prow = []
@@ -706,6 +709,9 @@ def main():
 
     checks.extend(tce_checks)
     for line in tce_lines:
+        log(line)
+    checks.extend(audit_checks)
+    for line in audit_lines:
         log(line)
 
     log("")

@@ -116,7 +116,29 @@ def _pgbench(script_file, clients, seconds, options=None):
     return float(m.group(1))
 
 
-def _tps(log, rng):
+def _settle(psql):
+    """Untimed, between pgbench runs: wait until the audit queue is empty,
+    then VACUUM the audit table and CHECKPOINT.  A run with 'each' leaves
+    hundreds of thousands of new audit rows; without this, autovacuum of
+    kms.audit_log and the checkpoint they bring land in whichever run comes
+    next, and on 2 cores that run loses up to a fifth of its TPS to work
+    another run caused; so does the kernel writing back the ~200 MB of
+    server log an 'each' run leaves dirty.  (The cost of 'each' itself is in
+    its own runs.)"""
+    psql("""
+DO $$ BEGIN
+  FOR i IN 1 .. 6000 LOOP
+    EXIT WHEN (SELECT queue_length FROM kms_audit_stats()) = 0;
+    PERFORM pg_sleep(0.01);
+  END LOOP;
+END $$;
+VACUUM (ANALYZE) kms.audit_log;
+CHECKPOINT;
+""", "audit bench settle")
+    os.sync()                           # the server log of an 'each' run: ~200 MB of dirty pages
+
+
+def _tps(log, rng, psql):
     scripts = {"md5": ("SELECT md5('x');", None),
                "get_secret aggregate": ("SELECT get_secret('%s');" % SECRET, None),
                "get_secret each": ("SELECT get_secret('%s');" % SECRET, "-c pg_kms.audit_secret_reads=each")}
@@ -137,6 +159,7 @@ def _tps(log, rng):
         order = pairs[:]
         rng.shuffle(order)
         for n, c in order:
+            _settle(psql)
             tps.setdefault((n, c), []).append(_pgbench(files[n], c, PGB_SECONDS, scripts[n][1]))
         log("   round %d: %s" % (rnd + 1, ", ".join("%s/%dc %.0f" % (n, c, tps[(n, c)][-1])
                                                       for n, c in sorted(order))))
@@ -151,7 +174,7 @@ def run(psql, log, fmt_table, rng, reps):
     log("-- audit drain: %d events per rep with 'each', queue of %s events (%s bytes), %d reps + warm-up"
         % (EVENTS, q[0], q[1], reps))
     drains = _drain(psql, log, reps)
-    tps, tps_all, names = _tps(log, rng)
+    tps, tps_all, names = _tps(log, rng, psql)
 
     checks = []
     lines = ["", "== Audit (issue 16): drain and secret reads per call", ""]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/run.sh: pg_kms benchmark (what `make bench` runs).
 #
-#   sudo bash bench/run.sh               # full run (about 10 minutes on 2 cores)
-#   sudo bash bench/run.sh --quick       # smoke run (under 3 minutes)
+#   sudo bash bench/run.sh               # full run: every section (about 25 minutes on 2 cores)
+#   sudo bash bench/run.sh --quick       # smoke run (about 6 minutes)
 #   sudo bash bench/run.sh --no-build    # skip install-deps and make install
 #   PG_KMS_ROOT=/tmp/mine sudo -E bash bench/run.sh
 #                       # a private, relocated copy of PostgreSQL under that
@@ -59,7 +59,8 @@ done
 if [ "$QUICK" = 1 ]; then
 	: "${BENCH_ROWS_100:=100000}" "${BENCH_ROWS_32:=10000}" "${BENCH_ROWS_4K:=200}"
 	: "${BENCH_REPS:=3}" "${BENCH_PGBENCH_SECONDS:=3}" "${BENCH_PGBENCH_ROUNDS:=3}" "${BENCH_PGP_ROWS:=300}"
-	: "${BENCH_TCE_ROWS:=100000}"
+	: "${BENCH_TCE_ROWS:=100000}" "${BENCH_PARALLEL_ROWS:=500000}"
+	: "${BENCH_SCALE_KEYS:=2500}" "${BENCH_SCALE_SECRETS:=10000}"
 else
 	: "${BENCH_ROWS_100:=1000000}" "${BENCH_ROWS_32:=100000}" "${BENCH_ROWS_4K:=1000}"
 	: "${BENCH_REPS:=7}" "${BENCH_PGBENCH_SECONDS:=10}" "${BENCH_PGBENCH_ROUNDS:=3}" "${BENCH_PGP_ROWS:=2000}"
@@ -74,6 +75,9 @@ done
 case "$BENCH_ONLY" in ''|tce|audit|parallel|scale) ;; *) echo "bench: BENCH_ONLY must be empty, tce, audit, parallel or scale, got '$BENCH_ONLY'" >&2; exit 2 ;; esac
 export BENCH_ROWS_100 BENCH_ROWS_32 BENCH_ROWS_4K BENCH_REPS BENCH_PGBENCH_SECONDS BENCH_PGBENCH_ROUNDS BENCH_PGP_ROWS BENCH_SEED BENCH_QUICK=$QUICK
 export BENCH_TCE_ROWS BENCH_TCE_LOOKUPS BENCH_ONLY
+[ -n "${BENCH_PARALLEL_ROWS:-}" ] && export BENCH_PARALLEL_ROWS
+[ -n "${BENCH_SCALE_KEYS:-}" ] && export BENCH_SCALE_KEYS
+[ -n "${BENCH_SCALE_SECRETS:-}" ] && export BENCH_SCALE_SECRETS
 
 ME=$(id -u)
 if [ "$ME" -eq 0 ]; then
@@ -211,5 +215,33 @@ if [ "$BENCH_ONLY" = parallel ]; then
 	exit $?
 fi
 [ "$BENCH_ONLY" = scale ] && { /usr/bin/python3 "$REPO/bench/bench_scale.py"; exit $?; }
-/usr/bin/python3 "$REPO/bench/bench.py"
-exit $?
+[ -n "$BENCH_ONLY" ] && { /usr/bin/python3 "$REPO/bench/bench.py"; exit $?; }
+
+# The full run: bench.py (per row, per call, tce, audit), then the parallel
+# and scale sections, each in a database of its own on the same cluster; the
+# last line adds up the three "N passed, M failed" lines.
+RC=0 NPASS=0 NFAIL=0
+for part in main parallel scale; do
+	if [ "$part" = main ]; then
+		script=bench.py
+	else
+		script=bench_$part.py
+		psql -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE bench_$part" >/dev/null || { RC=1; NFAIL=$((NFAIL + 1)); continue; }
+		echo
+		echo "=============================================================================="
+	fi
+	PGDATABASE=$([ "$part" = main ] && echo postgres || echo "bench_$part") \
+		/usr/bin/python3 "$REPO/bench/$script" | tee "$WORK/$part.out"
+	prc=${PIPESTATUS[0]}
+	[ "$prc" = 0 ] || RC=1
+	last=$(tail -n 1 "$WORK/$part.out")
+	if [[ "$last" =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+		NPASS=$((NPASS + BASH_REMATCH[1])) NFAIL=$((NFAIL + BASH_REMATCH[2]))
+	else
+		NFAIL=$((NFAIL + 1)) RC=1
+	fi
+done
+echo
+echo "== whole run (main, parallel, scale): $(( $(date +%s) - T0 )) s"
+echo "$NPASS passed, $NFAIL failed"
+exit $RC
