@@ -214,64 +214,50 @@ KmsTrimStamp(uint64 clock, long keep)
 }
 
 /*
+ * Drop the entries of table t stamped before below (last_used at
+ * stamp_off), but not keep; aead_off: where the entry's KmsAead * is, to
+ * free it, or -1.  Every entry's hash key is at its start.
+ */
+static void
+KmsTrimTable(HTAB *t, uint64 below, size_t stamp_off, int aead_off, const void *keep)
+{
+	HASH_SEQ_STATUS seq;
+	char	   *x;
+
+	hash_seq_init(&seq, t);
+	while ((x = hash_seq_search(&seq)) != NULL)
+	{
+		if (*(uint64 *) (x + stamp_off) >= below || x == keep)
+			continue;
+		if (aead_off >= 0)
+			kms_aead_free(*(KmsAead **) (x + aead_off));
+		hash_search(t, x, HASH_REMOVE, NULL);
+	}
+}
+
+/*
  * Drop the least recently used half of each local table past its bound.
  * Runs at the start of an entry point (KmsCheckGeneration) and when a
  * table passes its bound; entries of the running call are the newest and
- * stay, so no pointer it holds is freed.
+ * stay, so no pointer it holds is freed.  (The rest of a dropped
+ * encryption reservation is never used: nonces stay unique.)
  */
 static void
 KmsLocalTrim(void)
 {
-	HASH_SEQ_STATUS seq;
-
 	local_over = false;
 	if (local_keys && hash_get_num_entries(local_keys) > KMS_LOCAL_KEYS_MAX)
-	{
-		uint64		below = KmsTrimStamp(keys_clock, KMS_LOCAL_KEYS_MAX / 2);
-		KmsKeyInfo *x;
-
-		hash_seq_init(&seq, local_keys);
-		while ((x = hash_seq_search(&seq)) != NULL)
-			if (x->last_used < below && x != last_key)
-				hash_search(local_keys, x->key_id, HASH_REMOVE, NULL);
-	}
+		KmsTrimTable(local_keys, KmsTrimStamp(keys_clock, KMS_LOCAL_KEYS_MAX / 2),
+					 offsetof(KmsKeyInfo, last_used), -1, last_key);
 	if (local_refs && hash_get_num_entries(local_refs) > KMS_LOCAL_REFS_MAX)
-	{
-		uint64		below = KmsTrimStamp(refs_clock, KMS_LOCAL_REFS_MAX / 2);
-		KmsLocalRef *x;
-
-		hash_seq_init(&seq, local_refs);
-		while ((x = hash_seq_search(&seq)) != NULL)
-			if (x->last_used < below)
-				hash_search(local_refs, x->ref, HASH_REMOVE, NULL);
-	}
+		KmsTrimTable(local_refs, KmsTrimStamp(refs_clock, KMS_LOCAL_REFS_MAX / 2),
+					 offsetof(KmsLocalRef, last_used), -1, NULL);
 	if (local_ctx && hash_get_num_entries(local_ctx) > KMS_LOCAL_CTX_MAX)
-	{
-		uint64		below = KmsTrimStamp(ctx_clock, KMS_LOCAL_CTX_MAX / 2);
-		KmsLocalCtx *x;
-
-		hash_seq_init(&seq, local_ctx);
-		while ((x = hash_seq_search(&seq)) != NULL)
-			if (x->last_used < below && x != last_ctx)
-			{
-				kms_aead_free(x->aead);
-				hash_search(local_ctx, &x->key, HASH_REMOVE, NULL);
-			}
-	}
+		KmsTrimTable(local_ctx, KmsTrimStamp(ctx_clock, KMS_LOCAL_CTX_MAX / 2),
+					 offsetof(KmsLocalCtx, last_used), offsetof(KmsLocalCtx, aead), last_ctx);
 	if (local_enc && hash_get_num_entries(local_enc) > KMS_LOCAL_ENC_MAX)
-	{
-		uint64		below = KmsTrimStamp(enc_clock, KMS_LOCAL_ENC_MAX / 2);
-		KmsLocalEnc *x;
-
-		/* the rest of a dropped reservation is never used: nonces stay unique */
-		hash_seq_init(&seq, local_enc);
-		while ((x = hash_seq_search(&seq)) != NULL)
-			if (x->last_used < below)
-			{
-				kms_aead_free(x->aead);
-				hash_search(local_enc, &x->key, HASH_REMOVE, NULL);
-			}
-	}
+		KmsTrimTable(local_enc, KmsTrimStamp(enc_clock, KMS_LOCAL_ENC_MAX / 2),
+					 offsetof(KmsLocalEnc, last_used), offsetof(KmsLocalEnc, aead), NULL);
 }
 
 static void

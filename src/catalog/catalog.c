@@ -33,6 +33,7 @@
 #include "utils/guc.h"
 #include "utils/resowner.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "catalog/guard.h"
@@ -136,6 +137,41 @@ KmsExec(const char *sql, int nargs, Oid *types, Datum *values,
 		read_only = true;
 	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
 
+	if (rc != expected)
+		elog(ERROR, "pg_kms catalog statement failed (%d): %s", rc, sql);
+	return SPI_processed;
+}
+
+/*
+ * KmsExec for the statements behind a key cache miss, a key's first use in
+ * a backend and DescribeKey: parsing and planning were most of their cost,
+ * so each is planned once per backend and kept (SPI_keepplan).  The plan
+ * cache re-plans it when the tables change, and search_path is pinned by
+ * KmsCatalogEnter, so it means the same each time; a different text (an
+ * update added a column it names) makes a new plan.
+ */
+uint64
+KmsExecSaved(KmsSavedPlan *saved, const char *sql, int nargs, Oid *types,
+			 Datum *values, const char *nulls, bool read_only, int expected)
+{
+	int			rc;
+
+	if (saved->plan == NULL || strcmp(saved->sql, sql) != 0)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "pg_kms catalog statement failed (%d): %s", SPI_result, sql);
+		if (saved->plan != NULL)
+			SPI_freeplan(saved->plan);
+		if (saved->sql != NULL)
+			pfree(saved->sql);
+		saved->plan = p;
+		saved->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	}
+	if (!read_only && IsInParallelMode())
+		read_only = true;
+	rc = SPI_execute_plan(saved->plan, values, nulls, read_only, 0);
 	if (rc != expected)
 		elog(ERROR, "pg_kms catalog statement failed (%d): %s", rc, sql);
 	return SPI_processed;

@@ -16,6 +16,7 @@
 #define PG_KMS_CATALOG_H
 
 #include "common/kms_common.h"
+#include "executor/spi.h"
 
 /* Run catalog SQL as the extension owner with a safe search_path. */
 typedef struct KmsCatalogState
@@ -35,6 +36,20 @@ extern void KmsCatalogExit(KmsCatalogState *st);
 /* Run one catalog statement inside KmsCatalogEnter/Exit; returns rows. */
 extern uint64 KmsExec(const char *sql, int nargs, Oid *types, Datum *values,
 					  const char *nulls, bool read_only, int expected);
+
+/*
+ * The same for a statement a backend runs often: planned once and kept
+ * (made again if the text changes).  Zero-initialise; one per statement.
+ */
+typedef struct KmsSavedPlan
+{
+	SPIPlanPtr	plan;
+	char	   *sql;			/* its text, in TopMemoryContext */
+} KmsSavedPlan;
+
+extern uint64 KmsExecSaved(KmsSavedPlan *saved, const char *sql, int nargs,
+						   Oid *types, Datum *values, const char *nulls,
+						   bool read_only, int expected);
 
 /* OID of kms.key (its relcache invalidations announce pg_kms changes) */
 extern Oid	KmsKeyRelationId(void);

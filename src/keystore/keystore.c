@@ -103,37 +103,11 @@ KmsFreshOp(KmsOp op)
 /* read_only for a catalog read of the key store */
 #define KMS_READ_ONLY	(!lookup_fresh)
 
-/*
- * The lookups every first use of a key (and every key cache miss) runs are
- * parsed and planned once per backend and kept (SPI_keepplan): the plan
- * cache re-plans them when the tables change, and search_path is pinned
- * by KmsCatalogEnter, so they mean the same each time.  Planning was most
- * of a miss's cost.  Run inside KmsCatalogEnter; returns SPI_processed.
- */
-static SPIPlanPtr plan_alias = NULL;
-static SPIPlanPtr plan_key = NULL;
-static SPIPlanPtr plan_grants = NULL;
-static SPIPlanPtr plan_material = NULL;
-
-static uint64
-KmsSelectSaved(SPIPlanPtr *slot, const char *sql, int nargs, Oid *types,
-			   Datum *values, bool read_only)
-{
-	int			rc;
-
-	if (*slot == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "pg_kms catalog statement failed (%d): %s", SPI_result, sql);
-		*slot = p;
-	}
-	rc = SPI_execute_plan(*slot, values, NULL, read_only, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "pg_kms catalog statement failed (%d): %s", rc, sql);
-	return SPI_processed;
-}
+/* the lookups of every key cache miss and first use of a key (KmsExecSaved) */
+static KmsSavedPlan plan_alias;
+static KmsSavedPlan plan_key;
+static KmsSavedPlan plan_grants;
+static KmsSavedPlan plan_material;
 
 /* ----------------------------------------------------------------
  * Key references
@@ -148,8 +122,8 @@ KmsLookupAlias(const char *alias_name, uint8 *key_id)
 	bool		found = false;
 
 	KmsCatalogEnter(&st);
-	if (KmsSelectSaved(&plan_alias, "SELECT key_id FROM kms.alias WHERE alias_name = $1",
-					   1, &t, &v, KMS_READ_ONLY) == 1)
+	if (KmsExecSaved(&plan_alias, "SELECT key_id FROM kms.alias WHERE alias_name = $1",
+					 1, &t, &v, NULL, KMS_READ_ONLY, SPI_OK_SELECT) == 1)
 	{
 		bool		isnull;
 		pg_uuid_t  *u = DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0],
@@ -272,9 +246,9 @@ KmsLoadKeyInfo(const uint8 *key_id, KmsKeyInfo *info)
 	info->checked_user = user;
 
 	KmsCatalogEnter(&st);
-	if (KmsSelectSaved(&plan_key, "SELECT key_state, key_usage, key_spec, current_version, owner::oid "
-					   "FROM kms.key WHERE key_id = $1",
-					   1, &t, &v, KMS_READ_ONLY) == 1)
+	if (KmsExecSaved(&plan_key, "SELECT key_state, key_usage, key_spec, current_version, owner::oid "
+					 "FROM kms.key WHERE key_id = $1",
+					 1, &t, &v, NULL, KMS_READ_ONLY, SPI_OK_SELECT) == 1)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	td = SPI_tuptable->tupdesc;
@@ -331,9 +305,9 @@ KmsGrantOpsOf(Oid user, Datum key_id)
 	uint64		n;
 	bool		isnull;
 
-	n = KmsSelectSaved(&plan_grants,
-					   "SELECT grantee::oid, operations, constraints IS NOT NULL FROM kms.grants WHERE key_id = $1",
-					   1, &t, &key_id, KMS_READ_ONLY);
+	n = KmsExecSaved(&plan_grants,
+					 "SELECT grantee::oid, operations, constraints IS NOT NULL FROM kms.grants WHERE key_id = $1",
+					 1, &t, &key_id, NULL, KMS_READ_ONLY, SPI_OK_SELECT);
 	for (uint64 i = 0; i < n; i++)
 	{
 		HeapTuple	gt = SPI_tuptable->vals[i];
@@ -618,10 +592,10 @@ KmsFetchWrappedMaterial(const uint8 *key_id, int32 version, uint8 *tag_out)
 	values[0] = KmsUuidDatum(key_id);
 	values[1] = Int32GetDatum(version);
 	KmsCatalogEnter(&st);
-	if (KmsSelectSaved(&plan_material,
-					   "SELECT material, pg_catalog.sha256(pg_catalog.convert_to(key_material_id, 'UTF8')) "
-					   "FROM kms.key_version WHERE key_id = $1 AND version = $2",
-					   2, types, values, KMS_READ_ONLY) == 1)
+	if (KmsExecSaved(&plan_material,
+					 "SELECT material, pg_catalog.sha256(pg_catalog.convert_to(key_material_id, 'UTF8')) "
+					 "FROM kms.key_version WHERE key_id = $1 AND version = $2",
+					 2, types, values, NULL, KMS_READ_ONLY, SPI_OK_SELECT) == 1)
 	{
 		bool		isnull;
 		bool		tagnull;

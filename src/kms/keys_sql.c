@@ -46,17 +46,26 @@ ArgKeyRef(FunctionCallInfo fcinfo, int n)
 	return s;
 }
 
-/* Run a query as the catalog owner and return its only datum, copied. */
+/*
+ * Run a query as the catalog owner and return its only datum, copied;
+ * saved: keep its plan there (KmsExecSaved), or NULL.
+ */
 static Datum
-KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
+KmsQueryDatumEx(KmsSavedPlan *saved, const char *sql, int nargs, Oid *types,
+				Datum *values, bool *isnull)
 {
 	KmsCatalogState st;
 	Datum		d = (Datum) 0;
+	uint64		n;
 
 	*isnull = true;
 	KmsCatalogEnter(&st);
 	/* not read-only: see this transaction's own changes */
-	if (KmsExec(sql, nargs, types, values, NULL, false, SPI_OK_SELECT) == 1)
+	if (saved != NULL)
+		n = KmsExecSaved(saved, sql, nargs, types, values, NULL, false, SPI_OK_SELECT);
+	else
+		n = KmsExec(sql, nargs, types, values, NULL, false, SPI_OK_SELECT);
+	if (n == 1)
 	{
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
 		if (!*isnull)
@@ -69,56 +78,16 @@ KmsQueryDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnul
 	KmsCatalogExit(&st);
 	return d;
 }
+
+#define KmsQueryDatum(sql, nargs, types, values, isnull) \
+	KmsQueryDatumEx(NULL, sql, nargs, types, values, isnull)
 
 /*
- * DescribeKey's query, planned once per backend and kept (SPI_keepplan),
- * as long as its text stays the same (it names the catalog's KeyManager
- * column, which an update adds): parsing and planning were half the cost
- * of a call, and grew with the catalog's statistics.  The plan cache
- * re-plans it when the tables change; search_path is pinned.
+ * DescribeKey's query is planned once per backend (its text names the
+ * KeyManager column only once an update added it: a new text, a new
+ * plan); planning was half the cost of a call.
  */
-static SPIPlanPtr describe_plan = NULL;
-static char *describe_sql = NULL;
-
-static Datum
-KmsDescribeDatum(const char *sql, int nargs, Oid *types, Datum *values, bool *isnull)
-{
-	KmsCatalogState st;
-	Datum		d = (Datum) 0;
-	int			rc;
-
-	*isnull = true;
-	KmsCatalogEnter(&st);
-	if (describe_plan == NULL || strcmp(describe_sql, sql) != 0)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-		if (p == NULL || SPI_keepplan(p) != 0)
-			elog(ERROR, "pg_kms catalog statement failed (%d): %s", SPI_result, sql);
-		if (describe_plan != NULL)
-			SPI_freeplan(describe_plan);
-		if (describe_sql != NULL)
-			pfree(describe_sql);
-		describe_plan = p;
-		describe_sql = MemoryContextStrdup(TopMemoryContext, sql);
-	}
-	/* not read-only: see this transaction's own changes */
-	rc = SPI_execute_plan(describe_plan, values, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "pg_kms catalog statement failed (%d): %s", rc, sql);
-	if (SPI_processed == 1)
-	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-		if (!*isnull)
-		{
-			Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
-
-			d = SPI_datumTransfer(d, att->attbyval, att->attlen);
-		}
-	}
-	KmsCatalogExit(&st);
-	return d;
-}
+static KmsSavedPlan describe_plan;
 
 /*
  * A key managed by pg_kms itself (KeyManager AWS: the secrets store's
@@ -342,7 +311,7 @@ KMS_AUDITED_ENTRY(kms_describe_key, "DescribeKey", 0)
 	values[0] = KmsUuidDatum(key->key_id);
 	values[1] = CStringGetTextDatum(KmsAccountId());
 	values[2] = CStringGetTextDatum(KmsKeyArn(key->key_id_str));
-	d = KmsDescribeDatum(psprintf("SELECT jsonb_strip_nulls(jsonb_build_object("
+	d = KmsQueryDatumEx(&describe_plan, psprintf("SELECT jsonb_strip_nulls(jsonb_build_object("
 					  "'AWSAccountId', $2, 'KeyId', k.key_id::text, 'Arn', $3, "
 					  "'CreationDate', k.creation_date, 'Enabled', k.key_state = 'Enabled', "
 					  "'Description', k.description, 'KeyUsage', k.key_usage, "
